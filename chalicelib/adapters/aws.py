@@ -1,0 +1,52 @@
+"""boto3 clients built from Settings (endpoint override for the local stack)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.config import Settings
+
+_lock = threading.Lock()
+_CLIENT_CONFIG = Config(
+    retries={"max_attempts": 8, "mode": "adaptive"},
+    max_pool_connections=32,
+    s3={"addressing_style": "path"},
+)
+
+
+def make_client(service: str, settings: Settings) -> Any:
+    """A new client; callers keep it (clients are thread-safe, their creation is not)."""
+    with _lock:
+        return boto3.session.Session().client(
+            service,
+            region_name=settings.region,
+            endpoint_url=settings.aws_endpoint_url,
+            config=_CLIENT_CONFIG,
+        )
+
+
+_THROTTLING_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "TooManyRequestsException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
+
+
+def is_throttling(error: BaseException) -> bool:
+    """True for AWS errors that a later retry can cure (throttling, slow down, timeouts)."""
+    from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+
+    if isinstance(error, (ReadTimeoutError, ConnectionError)):
+        return True
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in _THROTTLING_CODES

@@ -1,0 +1,103 @@
+"""Directory data (partners and their tree, customers, SKUs) in DynamoDB.
+
+Items: PK ``entity`` = ``PARTNER`` | ``CUSTOMER#<partnerOrgId>`` | ``SKU``, SK ``id``.
+Written by directory upserts; read by the API (partner checks) and the worker (row names).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, SkuInfo
+
+from .dynamo_codec import from_item, to_item
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "entity", "AttributeType": "S"},
+            {"AttributeName": "id", "AttributeType": "S"},
+        ],
+        "KeySchema": [
+            {"AttributeName": "entity", "KeyType": "HASH"},
+            {"AttributeName": "id", "KeyType": "RANGE"},
+        ],
+    }
+
+
+class DynamoDirectory:
+    def __init__(self, dynamodb: Any, table_name: str, cache_seconds: int = 30,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._db = dynamodb
+        self._table = table_name
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._partners: tuple[float, list[PartnerInfo]] | None = None
+        self._lock = threading.Lock()
+
+    # ---- writes (directory upserts) -----------------------------------------------------
+
+    def upsert_partner(self, partner: PartnerInfo) -> None:
+        self._put({"entity": "PARTNER", "id": partner.org_id, "name": partner.name,
+                   "parentPartnerOrgId": partner.parent_org_id})
+        with self._lock:
+            self._partners = None
+
+    def upsert_customer(self, customer: CustomerInfo) -> None:
+        self._put({"entity": f"CUSTOMER#{customer.partner_org_id}", "id": customer.org_id,
+                   "externalId": customer.external_id, "internal": customer.internal})
+
+    def upsert_sku(self, sku: SkuInfo) -> None:
+        self._put({"entity": "SKU", "id": sku.sku, "serviceName": sku.service_name,
+                   "description": sku.description})
+
+    # ---- reads --------------------------------------------------------------------------
+
+    def partners(self) -> list[PartnerInfo]:
+        """All partners (a small set), cached for `cache_seconds`."""
+        with self._lock:
+            if self._partners and self._clock() - self._partners[0] < self._cache_seconds:
+                return self._partners[1]
+        partners = [
+            PartnerInfo(item["id"], item.get("name", ""), item.get("parentPartnerOrgId"))
+            for item in self._query("PARTNER")
+        ]
+        with self._lock:
+            self._partners = (self._clock(), partners)
+        return partners
+
+    def customers_of(self, partner_org_ids: Iterable[str]) -> list[CustomerInfo]:
+        customers: list[CustomerInfo] = []
+        for partner_org_id in partner_org_ids:
+            customers.extend(
+                CustomerInfo(item["id"], partner_org_id, item.get("externalId", ""), bool(item.get("internal")))
+                for item in self._query(f"CUSTOMER#{partner_org_id}")
+            )
+        return sorted(customers, key=lambda customer: customer.org_id)
+
+    def skus(self) -> list[SkuInfo]:
+        return [SkuInfo(item["id"], item.get("serviceName", ""), item.get("description", ""))
+                for item in self._query("SKU")]
+
+    def _put(self, values: dict[str, Any]) -> None:
+        self._db.put_item(TableName=self._table, Item=to_item(values))
+
+    def _query(self, entity: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "entity = :e",
+            "ExpressionAttributeValues": {":e": {"S": entity}},
+        }
+        while True:
+            page = self._db.query(**arguments)
+            items.extend(from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]

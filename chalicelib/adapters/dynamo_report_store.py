@@ -1,0 +1,401 @@
+"""Report metadata in DynamoDB (DESIGN §7).
+
+One partition per partner holds three kinds of items:
+- reports (SK = report id), with sparse LSI sort attributes for the list orders;
+- duplicate locks (SK = ``LOCK#<duplicate key>``), written in the same transaction as the report
+  and present while that report is IN_PROGRESS or COMPLETED;
+- the in-progress counter (SK = ``COUNTER#IN_PROGRESS``), changed in every transaction that
+  enters or leaves IN_PROGRESS, so the cap holds under concurrency.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.domain.errors import ReportErrorCode
+from chalicelib.domain.listing import ListQuery, SortBy
+from chalicelib.domain.periods import BillingPeriod
+from chalicelib.domain.report_ids import REPORT_ID_PREFIX
+from chalicelib.domain.reports import (
+    Report,
+    ReportError,
+    ReportRequest,
+    ReportStatus,
+    ReportType,
+)
+from chalicelib.services.ports import DuplicateReport, InProgressLimitReached
+
+from .dynamo_codec import from_item, to_item
+
+COUNTER_SK = "COUNTER#IN_PROGRESS"
+LOCK_PREFIX = "LOCK#"
+
+# sortBy → (index name or None for the base table, sort attribute)
+SORT_INDEXES: dict[SortBy, tuple[str | None, str]] = {
+    SortBy.ID: (None, "reportId"),
+    SortBy.BILLING_START_DATE: ("bySortStart", "sortStart"),
+    SortBy.BILLING_END_DATE: ("bySortEnd", "sortEnd"),
+    SortBy.STATUS: ("bySortStatus", "sortStatus"),
+}
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """CreateTable arguments: the one definition used by the local stack, tests and infra."""
+    lsi_attributes = [attribute for index, attribute in SORT_INDEXES.values() if index]
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "partnerOrgId", "AttributeType": "S"},
+            {"AttributeName": "reportId", "AttributeType": "S"},
+            *({"AttributeName": attribute, "AttributeType": "S"} for attribute in lsi_attributes),
+        ],
+        "KeySchema": [
+            {"AttributeName": "partnerOrgId", "KeyType": "HASH"},
+            {"AttributeName": "reportId", "KeyType": "RANGE"},
+        ],
+        "LocalSecondaryIndexes": [
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": "partnerOrgId", "KeyType": "HASH"},
+                    {"AttributeName": attribute, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, attribute in SORT_INDEXES.values()
+            if index
+        ],
+    }
+
+
+class DynamoReportStore:
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self._db = dynamodb
+        self._table = table_name
+
+    # ---- create -------------------------------------------------------------------------
+
+    def create(self, report: Report, max_in_progress: int) -> None:
+        key = report.request.duplicate_key()
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item(self._lock_item(report)),
+                            "ConditionExpression": "attribute_not_exists(reportId)",
+                        }
+                    },
+                    self._counter_update(report.partner_org_id, +1, max_in_progress),
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item(self._report_item(report)),
+                            "ConditionExpression": "attribute_not_exists(reportId)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            reasons = _cancellation_codes(error)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                lock = self._get_item(report.partner_org_id, LOCK_PREFIX + key)
+                raise DuplicateReport(lock["lockedReportId"] if lock else "") from None
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise InProgressLimitReached() from None
+            raise
+
+    def release_stale_lock(self, partner_org_id: str, duplicate_key: str, report_id: str) -> bool:
+        """Remove a lock that still names `report_id` (a report that no longer holds it)."""
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=to_item({"partnerOrgId": partner_org_id, "reportId": LOCK_PREFIX + duplicate_key}),
+                ConditionExpression="lockedReportId = :id",
+                ExpressionAttributeValues=to_item({":id": report_id}),
+            )
+            return True
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    # ---- read ---------------------------------------------------------------------------
+
+    def get(self, partner_org_id: str, report_id: str) -> Report | None:
+        if report_id.startswith((LOCK_PREFIX, COUNTER_SK)):
+            return None
+        item = self._get_item(partner_org_id, report_id)
+        return _report_from(item) if item else None
+
+    def sort_value(self, report: Report, query: ListQuery) -> str:
+        _, attribute = SORT_INDEXES[query.sort_by]
+        return str(self._report_item(report)[attribute])
+
+    def list(
+        self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int
+    ) -> list[Report]:
+        index, attribute = SORT_INDEXES[query.sort_by]
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "partnerOrgId = :p",
+            "ExpressionAttributeValues": {":p": {"S": partner_org_id}},
+            "Limit": max(limit * 2, 50),
+        }
+        if index:
+            arguments["IndexName"] = index
+        else:
+            arguments["KeyConditionExpression"] += " AND begins_with(reportId, :prefix)"
+            arguments["ExpressionAttributeValues"][":prefix"] = {"S": REPORT_ID_PREFIX}
+        filters, names, values = _filter_expression(query)
+        if filters:
+            arguments["FilterExpression"] = " AND ".join(filters)
+            arguments["ExpressionAttributeNames"] = names
+            arguments["ExpressionAttributeValues"].update(to_item(values))
+        if after:
+            sort_value, report_id = after
+            start_key = {"partnerOrgId": partner_org_id, "reportId": report_id}
+            if index:
+                start_key[attribute] = sort_value
+            arguments["ExclusiveStartKey"] = to_item(start_key)
+        reports: list[Report] = []
+        while True:
+            page = self._db.query(**arguments)
+            for item in page.get("Items", []):
+                reports.append(_report_from(from_item(item)))
+                if len(reports) == limit:
+                    return reports
+            if "LastEvaluatedKey" not in page:
+                return reports
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # ---- transitions --------------------------------------------------------------------
+
+    def complete(
+        self, report: Report, s3_key: str, row_count: int, sha256: str, completed: datetime
+    ) -> bool:
+        return self._transition(
+            report,
+            ReportStatus.COMPLETED,
+            {"s3Key": s3_key, "rowCount": row_count, "sha256": sha256, "completed": _iso(completed)},
+            release_lock=False,
+        )
+
+    def fail(self, report: Report, errors: list[ReportError]) -> bool:
+        return self._transition(
+            report,
+            ReportStatus.FAILED,
+            {"errors": [error.to_json() for error in errors]},
+            release_lock=True,
+        )
+
+    def delete(self, partner_org_id: str, report_id: str) -> Report | None:
+        for _ in range(5):  # the report may change state between read and delete; re-read then
+            item = self._get_item(partner_org_id, report_id) if not report_id.startswith(LOCK_PREFIX) else None
+            if not item:
+                return None
+            report = _report_from(item)
+            actions: list[dict[str, Any]] = [
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": to_item({"partnerOrgId": partner_org_id, "reportId": report_id}),
+                        "ConditionExpression": "#status = :status AND revision = :revision",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": to_item(
+                            {":status": report.status.value, ":revision": report.revision}
+                        ),
+                    }
+                }
+            ]
+            if report.status is not ReportStatus.FAILED:
+                actions.append(self._lock_delete(report))
+            if report.status is ReportStatus.IN_PROGRESS:
+                actions.append(self._counter_update(partner_org_id, -1, None))
+            try:
+                self._db.transact_write_items(TransactItems=actions)
+                return report
+            except ClientError as error:
+                if not _cancellation_codes(error):
+                    raise
+        raise RuntimeError(f"report {report_id} kept changing while being deleted")
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _transition(
+        self, report: Report, status: ReportStatus, changes: dict[str, Any], release_lock: bool
+    ) -> bool:
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":in_progress": ReportStatus.IN_PROGRESS.value,
+            ":revision": report.revision,
+            ":new_status": status.value,
+            ":sort_status": f"{status.value}#{report.report_id}",
+        }
+        assignments = ["#status = :new_status", "sortStatus = :sort_status"]
+        for position, (name, value) in enumerate(changes.items()):
+            names[f"#f{position}"] = name
+            values[f":v{position}"] = value
+            assignments.append(f"#f{position} = :v{position}")
+        actions: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": to_item({"partnerOrgId": report.partner_org_id, "reportId": report.report_id}),
+                    "UpdateExpression": "SET " + ", ".join(assignments),
+                    "ConditionExpression": "#status = :in_progress AND revision = :revision",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": to_item(values),
+                }
+            },
+            self._counter_update(report.partner_org_id, -1, None),
+        ]
+        if release_lock:
+            actions.append(self._lock_delete(report))
+        try:
+            self._db.transact_write_items(TransactItems=actions)
+            return True
+        except ClientError as error:
+            if _cancellation_codes(error):
+                return False
+            raise
+
+    def _lock_delete(self, report: Report) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": to_item(
+                    {
+                        "partnerOrgId": report.partner_org_id,
+                        "reportId": LOCK_PREFIX + report.request.duplicate_key(),
+                    }
+                ),
+                "ConditionExpression": "lockedReportId = :locked",
+                "ExpressionAttributeValues": to_item({":locked": report.report_id}),
+            }
+        }
+
+    def _counter_update(self, partner_org_id: str, delta: int, cap: int | None) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": to_item({"partnerOrgId": partner_org_id, "reportId": COUNTER_SK}),
+            "UpdateExpression": "ADD inProgress :delta",
+            "ExpressionAttributeValues": to_item({":delta": delta}),
+        }
+        if cap is not None:
+            update["ConditionExpression"] = "attribute_not_exists(inProgress) OR inProgress < :cap"
+            update["ExpressionAttributeValues"].update(to_item({":cap": cap}))
+        return {"Update": update}
+
+    def _get_item(self, partner_org_id: str, sort_key: str) -> dict[str, Any] | None:
+        response = self._db.get_item(
+            TableName=self._table,
+            Key=to_item({"partnerOrgId": partner_org_id, "reportId": sort_key}),
+            ConsistentRead=True,
+        )
+        return from_item(response["Item"]) if "Item" in response else None
+
+    @staticmethod
+    def _lock_item(report: Report) -> dict[str, Any]:
+        return {
+            "partnerOrgId": report.partner_org_id,
+            "reportId": LOCK_PREFIX + report.request.duplicate_key(),
+            "lockedReportId": report.report_id,
+        }
+
+    @staticmethod
+    def _report_item(report: Report) -> dict[str, Any]:
+        request = report.request
+        return {
+            "partnerOrgId": report.partner_org_id,
+            "reportId": report.report_id,
+            "type": request.report_type.value,
+            "billingStartDate": request.period.start.isoformat(),
+            "billingEndDate": request.period.end.isoformat(),
+            "subPartnerOrgId": request.sub_partner_org_id,
+            "internal": request.internal,
+            "status": report.status.value,
+            "created": _iso(report.created),
+            "createdBy": report.created_by,
+            "trackingId": report.tracking_id,
+            "deadline": int(report.deadline.timestamp()),
+            "revision": report.revision,
+            "s3Key": report.s3_key,
+            "rowCount": report.row_count,
+            "sha256": report.sha256,
+            "completed": _iso(report.completed) if report.completed else None,
+            "errors": [error.to_json() for error in report.errors] or None,
+            "sortStart": f"{request.period.start.isoformat()}#{report.report_id}",
+            "sortEnd": f"{request.period.end.isoformat()}#{report.report_id}",
+            "sortStatus": f"{report.status.value}#{report.report_id}",
+        }
+
+
+def _filter_expression(query: ListQuery) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+    wanted = {
+        "billingStartDate": query.billing_start_date.isoformat() if query.billing_start_date else None,
+        "billingEndDate": query.billing_end_date.isoformat() if query.billing_end_date else None,
+        "type": query.report_type.value if query.report_type else None,
+        "status": query.status.value if query.status else None,
+        "subPartnerOrgId": query.sub_partner_org_id,
+    }
+    filters, names, values = [], {}, {}
+    for position, (name, value) in enumerate(wanted.items()):
+        if value is not None:
+            names[f"#n{position}"] = name
+            values[f":w{position}"] = value
+            filters.append(f"#n{position} = :w{position}")
+    return filters, names, values
+
+
+def _cancellation_codes(error: ClientError) -> list[str]:
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return []
+    reasons = error.response.get("CancellationReasons") or []
+    codes = [reason.get("Code", "None") for reason in reasons]
+    if not codes:  # some endpoints only put the reasons in the message
+        message = error.response["Error"].get("Message", "")
+        inside = message[message.find("[") + 1 : message.rfind("]")]
+        codes = [part.strip() for part in inside.split(",")] if inside else ["Unknown"]
+    return codes
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _report_from(item: dict[str, Any]) -> Report:
+    request = ReportRequest(
+        period=BillingPeriod(date.fromisoformat(item["billingStartDate"]), date.fromisoformat(item["billingEndDate"])),
+        report_type=ReportType(item["type"]),
+        sub_partner_org_id=item.get("subPartnerOrgId"),
+        internal=bool(item.get("internal", False)),
+    )
+    return Report(
+        partner_org_id=item["partnerOrgId"],
+        report_id=item["reportId"],
+        request=request,
+        status=ReportStatus(item["status"]),
+        created=_parse_iso(item["created"]),
+        created_by=item.get("createdBy", ""),
+        tracking_id=item.get("trackingId", ""),
+        deadline=datetime.fromtimestamp(int(item["deadline"]), tz=timezone.utc),
+        revision=int(item.get("revision", 1)),
+        s3_key=item.get("s3Key"),
+        row_count=item.get("rowCount"),
+        sha256=item.get("sha256"),
+        completed=_parse_iso(item["completed"]) if item.get("completed") else None,
+        errors=tuple(
+            ReportError(ReportErrorCode(int(error["code"])), str(error["description"]))
+            for error in item.get("errors") or []
+        ),
+    )

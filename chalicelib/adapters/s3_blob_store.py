@@ -1,0 +1,104 @@
+"""Report files in S3: private, encrypted, presigned for download (DESIGN §4, §7)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+# S3 multipart parts must be at least 5 MiB (except the last).
+MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024
+_ENCRYPTION = {"ServerSideEncryption": "AES256"}
+
+
+class S3BlobStore:
+    def __init__(self, s3: Any, bucket: str, presign_s3: Any | None = None) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._presign_s3 = presign_s3 or s3
+
+    def put_text(self, key: str, text: str) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=text.encode("utf-8"), **_ENCRYPTION)
+
+    def read_text(self, key: str) -> str:
+        return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read().decode("utf-8")
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self._bucket, Key=key)
+            return True
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def delete(self, keys: Iterable[str]) -> None:
+        batch = [{"Key": key} for key in keys]
+        for start in range(0, len(batch), 1000):
+            self._s3.delete_objects(
+                Bucket=self._bucket, Delete={"Objects": batch[start : start + 1000], "Quiet": True}
+            )
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix):
+            keys.extend(entry["Key"] for entry in page.get("Contents", []))
+        return keys
+
+    def concatenate(self, target_key: str, header: bytes, part_keys: list[str]) -> tuple[int, str]:
+        """Stream header + parts into one object (multipart once large), hashing as it goes."""
+        digest = hashlib.sha256()
+        buffer = bytearray(header)
+        digest.update(header)
+        total = len(header)
+        upload_id: str | None = None
+        uploaded: list[dict[str, Any]] = []
+        try:
+            for part_key in part_keys:
+                body = self._s3.get_object(Bucket=self._bucket, Key=part_key)["Body"]
+                for chunk in iter(lambda: body.read(1024 * 1024), b""):
+                    digest.update(chunk)
+                    total += len(chunk)
+                    buffer.extend(chunk)
+                    if len(buffer) >= MULTIPART_CHUNK_BYTES:
+                        if upload_id is None:
+                            upload_id = self._s3.create_multipart_upload(
+                                Bucket=self._bucket, Key=target_key, ContentType="text/csv", **_ENCRYPTION
+                            )["UploadId"]
+                        uploaded.append(self._upload_part(target_key, upload_id, len(uploaded) + 1, bytes(buffer)))
+                        buffer.clear()
+            if upload_id is None:
+                self._s3.put_object(
+                    Bucket=self._bucket, Key=target_key, Body=bytes(buffer), ContentType="text/csv", **_ENCRYPTION
+                )
+            else:
+                if buffer:
+                    uploaded.append(self._upload_part(target_key, upload_id, len(uploaded) + 1, bytes(buffer)))
+                self._s3.complete_multipart_upload(
+                    Bucket=self._bucket, Key=target_key, UploadId=upload_id, MultipartUpload={"Parts": uploaded}
+                )
+        except Exception:
+            if upload_id is not None:
+                self._s3.abort_multipart_upload(Bucket=self._bucket, Key=target_key, UploadId=upload_id)
+            raise
+        return total, digest.hexdigest()
+
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+        response = self._s3.upload_part(
+            Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+        )
+        return {"ETag": response["ETag"], "PartNumber": number}
+
+    def presign_download(self, key: str, filename: str, ttl_seconds: int) -> str:
+        return self._presign_s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self._bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+                "ResponseContentType": "text/csv; charset=utf-8",
+            },
+            ExpiresIn=ttl_seconds,
+        )

@@ -1,0 +1,1 @@
+"""Entry points: Chalice blueprints (HTTP routes, the authorizer, worker Lambdas)."""

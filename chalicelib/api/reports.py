@@ -1,0 +1,134 @@
+"""HTTP routes of the Webex-compatible reports API (DESIGN §3)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import quote
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.auth import caller_from, jwt_authorizer
+from chalicelib.api.errors import (
+    TRACKING_HEADER,
+    current_tracking_id,
+    is_webex_error_body,
+    maps_errors,
+    set_tracking_id,
+    tracking_id_from,
+    webex_error_from_foreign,
+)
+from chalicelib.bootstrap import get_container
+from chalicelib.domain.access import Caller
+from chalicelib.domain.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from chalicelib.observability import bind_tracking_id, logger
+
+reports_api = Blueprint(__name__)
+
+BASE_PATH = "/v1/wholesale/billing/reports"
+MAX_BODY_BYTES = 16 * 1024
+# Chalice answers 415 itself for other types; the middleware gives that the Webex shape.
+JSON_CONTENT_TYPES = ["application/json"]
+
+
+@reports_api.middleware("http")
+def webex_envelope(event: Any, get_response: Any) -> Response:
+    """TrackingID on every response and in every log line; Webex error shape on every error."""
+    tracking_id = tracking_id_from(event.headers if event is not None else {})
+    set_tracking_id(tracking_id)
+    bind_tracking_id(tracking_id)
+    started = time.perf_counter()
+    response = get_response(event)
+    response.headers[TRACKING_HEADER] = tracking_id
+    if response.status_code >= 400 and not is_webex_error_body(response.body):
+        response.body = webex_error_from_foreign(response.status_code, response.body, tracking_id)
+        response.headers["Content-Type"] = "application/json"
+    logger.info(
+        "request",
+        extra={
+            "method": getattr(event, "method", None),
+            "path": getattr(event, "path", None),
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return response
+
+
+def _caller() -> Caller:
+    request = reports_api.current_request
+    caller = caller_from(request.context)
+    get_container().reports.authorize_partner(caller)
+    return caller
+
+
+def _json_object_body() -> dict[str, Any]:
+    request = reports_api.current_request
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The request body must be at most {MAX_BODY_BYTES} bytes")
+    content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json)")
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("The request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object")
+    return body
+
+
+def _self_url() -> str:
+    request = reports_api.current_request
+    configured = get_container().settings.public_base_url
+    if configured:
+        return configured.rstrip("/") + BASE_PATH
+    host = request.headers.get("host", "localhost")
+    scheme = request.headers.get("x-forwarded-proto", "https" if "amazonaws.com" in host else "http")
+    path = request.context.get("path") or BASE_PATH
+    return f"{scheme}://{host}{path}"
+
+
+@reports_api.route(BASE_PATH, methods=["POST"], authorizer=jwt_authorizer, content_types=JSON_CONTENT_TYPES)
+@maps_errors
+def create_report() -> Response:
+    caller = _caller()
+    body = _json_object_body()
+    report, created = get_container().reports.create(caller, body, current_tracking_id())
+    logger.info("report accepted", extra={"report_id": report.report_id, "created": created})
+    return Response(
+        body=report.accepted_json(),
+        status_code=202,
+        headers={"Location": f"{BASE_PATH}/{report.report_id}"},
+    )
+
+
+@reports_api.route(BASE_PATH, methods=["GET"], authorizer=jwt_authorizer)
+@maps_errors
+def list_reports() -> Response:
+    caller = _caller()
+    params = dict(reports_api.current_request.query_params or {})
+    page = get_container().reports.list(caller, params)
+    headers = {}
+    if page.next_cursor:
+        headers["Link"] = f'<{_self_url()}?cursor={quote(page.next_cursor, safe="")}>; rel="next"'
+    return Response(body={"items": [report.summary_json() for report in page.reports]}, headers=headers)
+
+
+@reports_api.route(BASE_PATH + "/{report_id}", methods=["GET"], authorizer=jwt_authorizer)
+@maps_errors
+def get_report(report_id: str) -> Response:
+    caller = _caller()
+    report, url = get_container().reports.get(caller, report_id)
+    return Response(body=report.detail_json(url))
+
+
+@reports_api.route(BASE_PATH + "/{report_id}", methods=["DELETE"], authorizer=jwt_authorizer)
+@maps_errors
+def delete_report(report_id: str) -> Response:
+    caller = _caller()
+    get_container().reports.delete(caller, report_id)
+    logger.info("report deleted", extra={"report_id": report_id})
+    return Response(body="", status_code=204)

@@ -1,0 +1,160 @@
+"""The one place where settings, adapters and services meet.
+
+`get_container()` builds everything lazily on first use, so importing `app.py` costs nothing;
+tests install their own container with `set_container()`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from chalicelib.adapters.aws import is_throttling, make_client
+from chalicelib.adapters.dynamo_directory import DynamoDirectory
+from chalicelib.adapters.dynamo_report_store import DynamoReportStore
+from chalicelib.adapters.jwt_tokens import JwtTokenVerifier
+from chalicelib.adapters.s3_blob_store import S3BlobStore
+from chalicelib.adapters.usage_calendar import DynamoUsageCalendar
+from chalicelib.adapters.usage_lake import S3ParquetUsageLake
+from chalicelib.config import Settings, local_state_dir
+from chalicelib.domain.errors import Throttled
+from chalicelib.domain.listing import CursorCodec
+from chalicelib.observability import bind_tracking_id, logger
+from chalicelib.services.generation import GenerationPolicy, GenerationSteps
+from chalicelib.services.reports import ReportPolicy, ReportService
+from chalicelib.workflow import STEP_FUNCTIONS, LocalWorkflow
+
+
+class Container:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # ---- AWS clients --------------------------------------------------------------------
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return make_client("dynamodb", self.settings)
+
+    @cached_property
+    def s3(self) -> Any:
+        return make_client("s3", self.settings)
+
+    # ---- adapters -----------------------------------------------------------------------
+
+    @cached_property
+    def report_store(self) -> DynamoReportStore:
+        return DynamoReportStore(self.dynamodb, self.settings.reports_table)
+
+    @cached_property
+    def blobs(self) -> S3BlobStore:
+        return S3BlobStore(self.s3, self.settings.reports_bucket)
+
+    @cached_property
+    def directory(self) -> DynamoDirectory:
+        return DynamoDirectory(self.dynamodb, self.settings.directory_table, self.settings.directory_cache_seconds)
+
+    @cached_property
+    def calendar(self) -> DynamoUsageCalendar:
+        return DynamoUsageCalendar(self.dynamodb, self.settings.usage_days_table)
+
+    @cached_property
+    def lake(self) -> S3ParquetUsageLake:
+        return S3ParquetUsageLake(self.s3, self.settings.lake_bucket)
+
+    @cached_property
+    def token_verifier(self) -> JwtTokenVerifier:
+        settings = self.settings
+        if settings.jwks_url:
+            return JwtTokenVerifier(settings.jwt_issuer, settings.jwt_audience, jwks_url=settings.jwks_url)
+        key_file = Path(settings.jwt_public_key_file) if settings.jwt_public_key_file else (
+            local_state_dir() / "dev-jwt-public.pem"
+        )
+        return JwtTokenVerifier(settings.jwt_issuer, settings.jwt_audience, public_key_pem=key_file.read_bytes())
+
+    @cached_property
+    def cursors(self) -> CursorCodec:
+        return CursorCodec(self.settings.cursor_secret.encode())
+
+    @cached_property
+    def workflow(self) -> Any:
+        if self.settings.workflow_mode == "stepfunctions":
+            from chalicelib.adapters.step_functions import StepFunctionsWorkflow
+
+            if not self.settings.state_machine_arn:
+                raise RuntimeError("WBR_STATE_MACHINE_ARN is required with WBR_WORKFLOW_MODE=stepfunctions")
+            return StepFunctionsWorkflow(make_client("stepfunctions", self.settings), self.settings.state_machine_arn)
+        return LocalWorkflow(
+            {name: self.step(name) for name in STEP_FUNCTIONS},
+            max_concurrency=self.settings.map_max_concurrency,
+            logger=logger,
+        )
+
+    # ---- services -----------------------------------------------------------------------
+
+    @cached_property
+    def reports(self) -> ReportService:
+        settings = self.settings
+        return ReportService(
+            self.report_store,
+            self.blobs,
+            self.directory,
+            self.workflow,
+            self.cursors,
+            ReportPolicy(
+                max_in_progress=settings.max_reports_in_progress,
+                retry_after_seconds=settings.retry_after_seconds,
+                data_wait_hours=settings.data_wait_hours,
+                generation_timeout_seconds=settings.generation_timeout_seconds,
+                download_url_ttl_seconds=settings.download_url_ttl_seconds,
+            ),
+        )
+
+    @cached_property
+    def generation(self) -> GenerationSteps:
+        settings = self.settings
+        return GenerationSteps(
+            self.report_store,
+            self.blobs,
+            self.directory,
+            self.calendar,
+            self.lake,
+            GenerationPolicy(settings.data_wait_hours, settings.data_poll_seconds, settings.shard_customers),
+        )
+
+    def step(self, name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """A generation step as the workflow calls it: logged under the report's trackingId,
+        with AWS throttling surfaced as `Throttled` so the workflow retries it with backoff."""
+
+        def run(state: dict[str, Any]) -> dict[str, Any]:
+            bind_tracking_id(state.get("job", {}).get("trackingId", ""))
+            logger.info("step started", extra={"step": name, "report_id": state.get("job", {}).get("reportId")})
+            try:
+                return getattr(self.generation, name)(state)
+            except Exception as error:
+                if is_throttling(error):
+                    raise Throttled(str(error)) from error
+                raise
+
+        return run
+
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def get_container() -> Container:
+    global _container
+    with _container_lock:
+        if _container is None:
+            _container = Container(Settings.from_env())
+        return _container
+
+
+def set_container(container: Container | None) -> None:
+    """Replace the process's container (tests, the local stack)."""
+    global _container
+    with _container_lock:
+        _container = container

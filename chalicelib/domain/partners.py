@@ -1,0 +1,46 @@
+"""The partner tree: which orgs a report for a partner (or one of its sub-partners) covers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from chalicelib.domain.errors import Forbidden
+from chalicelib.domain.report_rows import PartnerInfo
+
+
+class PartnerTree:
+    def __init__(self, partners: Iterable[PartnerInfo]) -> None:
+        self._partners = {partner.org_id: partner for partner in partners}
+        self._children: dict[str, list[str]] = {}
+        for partner in self._partners.values():
+            if partner.parent_org_id:
+                self._children.setdefault(partner.parent_org_id, []).append(partner.org_id)
+
+    def get(self, org_id: str) -> PartnerInfo | None:
+        return self._partners.get(org_id)
+
+    def subtree(self, root_org_id: str) -> list[str]:
+        """`root_org_id` and all its descendants, sorted; cycles in bad data are tolerated."""
+        seen: set[str] = set()
+        stack = [root_org_id]
+        while stack:
+            org_id = stack.pop()
+            if org_id in seen:
+                continue
+            seen.add(org_id)
+            stack.extend(self._children.get(org_id, []))
+        return sorted(seen)
+
+    def report_scope(self, partner_org_id: str, sub_partner_org_id: str | None) -> PartnerInfo:
+        """The partner a report names and covers; a sub-partner must be a strict descendant."""
+        if sub_partner_org_id is None:
+            partner = self._partners.get(partner_org_id)
+            if partner is None:
+                raise Forbidden("The caller's organization is not a known partner")
+            return partner
+        if sub_partner_org_id == partner_org_id or sub_partner_org_id not in self.subtree(partner_org_id):
+            raise Forbidden(
+                "subPartnerOrgId is not a sub-partner of the caller's organization",
+                [f"subPartnerOrgId: {sub_partner_org_id!r} is not in the caller's partner tree"],
+            )
+        return self._partners[sub_partner_org_id]

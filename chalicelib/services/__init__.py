@@ -1,0 +1,1 @@
+"""Use cases. They receive their ports (see ports.py) at construction and never import boto3."""

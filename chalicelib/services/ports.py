@@ -1,0 +1,105 @@
+"""The small interfaces services depend on; adapters implement them (DESIGN §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from chalicelib.domain.listing import ListQuery
+from chalicelib.domain.report_rows import AggregatedRow, CustomerInfo, PartnerInfo, SkuInfo
+from chalicelib.domain.reports import Report, ReportError, ReportType
+
+
+class DuplicateReport(Exception):
+    """Create found the duplicate lock taken by `report_id`."""
+
+    def __init__(self, report_id: str) -> None:
+        super().__init__(report_id)
+        self.report_id = report_id
+
+
+class InProgressLimitReached(Exception):
+    """Create would exceed the partner's cap of reports IN_PROGRESS."""
+
+
+class ReportStore(Protocol):
+    def create(self, report: Report, max_in_progress: int) -> None:
+        """Store a new IN_PROGRESS report and its duplicate lock atomically.
+
+        Raises DuplicateReport or InProgressLimitReached; then nothing is written."""
+
+    def release_stale_lock(self, partner_org_id: str, duplicate_key: str, report_id: str) -> bool: ...
+
+    def get(self, partner_org_id: str, report_id: str) -> Report | None: ...
+
+    def list(
+        self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int
+    ) -> list[Report]:
+        """Up to `limit` reports matching `query`, in its order, strictly after `after`."""
+
+    def sort_value(self, report: Report, query: ListQuery) -> str: ...
+
+    def complete(
+        self, report: Report, s3_key: str, row_count: int, sha256: str, completed: datetime
+    ) -> bool:
+        """IN_PROGRESS → COMPLETED if the report still exists at its revision; else False."""
+
+    def fail(self, report: Report, errors: list[ReportError]) -> bool:
+        """IN_PROGRESS → FAILED (lock released) if it still exists at its revision; else False."""
+
+    def delete(self, partner_org_id: str, report_id: str) -> Report | None:
+        """Remove the report, its lock and its in-progress count; the removed report or None."""
+
+
+class BlobStore(Protocol):
+    def put_text(self, key: str, text: str) -> None: ...
+
+    def read_text(self, key: str) -> str: ...
+
+    def delete(self, keys: Iterable[str]) -> None: ...
+
+    def list_keys(self, prefix: str) -> list[str]: ...
+
+    def concatenate(self, target_key: str, header: bytes, part_keys: list[str]) -> tuple[int, str]:
+        """Write header + parts as one object; returns (bytes written, sha256 hex)."""
+
+    def presign_download(self, key: str, filename: str, ttl_seconds: int) -> str: ...
+
+
+class Directory(Protocol):
+    def partners(self) -> list[PartnerInfo]: ...
+
+    def customers_of(self, partner_org_ids: Iterable[str]) -> list[CustomerInfo]: ...
+
+    def skus(self) -> list[SkuInfo]: ...
+
+
+class UsageCalendar(Protocol):
+    def published_versions(self, days: Iterable[date]) -> dict[date, int]:
+        """The published lake version of each day that has one."""
+
+
+@dataclass(frozen=True)
+class UsageSlice:
+    """Which usage a report shard aggregates."""
+
+    day_versions: dict[date, int]
+    partner_org_ids: tuple[str, ...]
+    customer_org_ids: tuple[str, ...]
+
+
+class UsageLake(Protocol):
+    def aggregate(self, report_type: ReportType, usage: UsageSlice) -> Iterator[AggregatedRow]:
+        """Rows of the slice grouped and sorted by GROUP_KEYS[report_type], zero rows omitted."""
+
+
+class Workflow(Protocol):
+    def start(self, report: Report) -> None:
+        """Begin generating `report`; returns at once."""
+
+
+class TokenVerifier(Protocol):
+    def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims; raises Unauthenticated for any bad token."""

@@ -1,0 +1,191 @@
+"""The reports use cases: create, get, list, delete (DESIGN §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from chalicelib.domain.access import Caller
+from chalicelib.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    ReportErrorCode,
+    REPORT_ERROR_DESCRIPTIONS,
+    TooManyRequests,
+)
+from chalicelib.domain.listing import KNOWN_PARAMETERS, Cursor, CursorCodec, ListQuery
+from chalicelib.domain.partners import PartnerTree
+from chalicelib.domain.periods import utc_today
+from chalicelib.domain.report_ids import is_report_id, new_report_id
+from chalicelib.domain.reports import Report, ReportError, ReportRequest, ReportStatus, report_object_key
+from chalicelib.services.ports import (
+    BlobStore,
+    Directory,
+    DuplicateReport,
+    InProgressLimitReached,
+    ReportStore,
+    Workflow,
+)
+
+
+@dataclass(frozen=True)
+class ReportPolicy:
+    max_in_progress: int
+    retry_after_seconds: int
+    data_wait_hours: int
+    generation_timeout_seconds: int
+    download_url_ttl_seconds: int
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    reports: list[Report]
+    next_cursor: str | None
+
+
+def parts_prefix(report: Report) -> str:
+    """Where a generation run of `report` keeps its CSV parts."""
+    return f"parts/{report.partner_org_id}/{report.report_id}/r{report.revision}/"
+
+
+class ReportService:
+    def __init__(
+        self,
+        store: ReportStore,
+        blobs: BlobStore,
+        directory: Directory,
+        workflow: Workflow,
+        cursors: CursorCodec,
+        policy: ReportPolicy,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._directory = directory
+        self._workflow = workflow
+        self._cursors = cursors
+        self._policy = policy
+        self._clock = clock
+
+    def authorize_partner(self, caller: Caller) -> None:
+        """The caller's org must be a known partner (else 403)."""
+        if PartnerTree(self._directory.partners()).get(caller.org_id) is None:
+            raise Forbidden("The caller's organization is not a wholesale partner")
+
+    def create(self, caller: Caller, body: Mapping[str, Any], tracking_id: str) -> tuple[Report, bool]:
+        """A new IN_PROGRESS report with its generation started, or the one already running.
+
+        Returns (report, created). Raises InvalidRequest, Forbidden, Conflict (an equal report
+        is COMPLETED) or TooManyRequests; nothing is written then."""
+        caller.require_write()
+        now = self._clock()
+        request = ReportRequest.from_body(body, utc_today(now))
+        PartnerTree(self._directory.partners()).report_scope(caller.org_id, request.sub_partner_org_id)
+        report = Report(
+            partner_org_id=caller.org_id,
+            report_id=new_report_id(),
+            request=request,
+            status=ReportStatus.IN_PROGRESS,
+            created=now,
+            created_by=caller.person_id,
+            tracking_id=tracking_id,
+            deadline=now
+            + timedelta(hours=self._policy.data_wait_hours, seconds=self._policy.generation_timeout_seconds),
+        )
+        for _ in range(3):
+            try:
+                self._store.create(report, self._policy.max_in_progress)
+                break
+            except InProgressLimitReached:
+                raise TooManyRequests(
+                    f"At most {self._policy.max_in_progress} reports may be in progress at a time; "
+                    "retry when one has completed",
+                    self._policy.retry_after_seconds,
+                ) from None
+            except DuplicateReport as duplicate:
+                existing = self._store.get(caller.org_id, duplicate.report_id)
+                if existing is not None and existing.status is ReportStatus.IN_PROGRESS:
+                    return existing, False
+                if existing is not None and existing.status is ReportStatus.COMPLETED:
+                    raise Conflict(
+                        f"A report for this period already exists with id {existing.report_id}; "
+                        "delete it first to generate it again"
+                    ) from None
+                # The lock names a report that failed or is gone: free it and try again.
+                self._store.release_stale_lock(caller.org_id, request.duplicate_key(), duplicate.report_id)
+        else:
+            raise Conflict("The report could not be created; please retry")
+        try:
+            self._workflow.start(report)
+        except Exception:
+            self._store.fail(
+                report,
+                [ReportError(ReportErrorCode.GENERATION_FAILED,
+                             REPORT_ERROR_DESCRIPTIONS[ReportErrorCode.GENERATION_FAILED])],
+            )
+            raise
+        return report, True
+
+    def get(self, caller: Caller, report_id: str) -> tuple[Report, str | None]:
+        """The report and, when COMPLETED, a freshly presigned download URL."""
+        caller.require_read()
+        report = self._find(caller, report_id)
+        url = None
+        if report.status is ReportStatus.COMPLETED and report.s3_key:
+            url = self._blobs.presign_download(
+                report.s3_key, report.download_filename(), self._policy.download_url_ttl_seconds
+            )
+        return report, url
+
+    def list(self, caller: Caller, params: Mapping[str, str]) -> ReportPage:
+        caller.require_read()
+        unknown = sorted(set(params) - KNOWN_PARAMETERS)
+        if unknown:
+            raise InvalidRequest(
+                f"Unknown query parameter {unknown[0]}",
+                [f"{name}: not a query parameter of this API" for name in unknown],
+            )
+        after: tuple[str, str] | None = None
+        if "cursor" in params:
+            cursor = self._cursors.decode(caller.org_id, params["cursor"])
+            others = {name: value for name, value in params.items() if name != "cursor"}
+            if others and ListQuery.from_params(others) != cursor.query:
+                raise InvalidRequest("cursor was issued for another query; repeat no parameters with it")
+            query = cursor.query
+            after = (cursor.after_sort_value, cursor.after_report_id)
+        else:
+            query = ListQuery.from_params(params)
+        reports = self._store.list(caller.org_id, query, after, query.max_items + 1)
+        next_cursor = None
+        if len(reports) > query.max_items:
+            reports = reports[: query.max_items]
+            last = reports[-1]
+            next_cursor = self._cursors.encode(
+                caller.org_id, Cursor(query, self._store.sort_value(last, query), last.report_id)
+            )
+        return ReportPage(reports, next_cursor)
+
+    def delete(self, caller: Caller, report_id: str) -> None:
+        """Remove the report: its file first (URLs die at once), then metadata and lock."""
+        caller.require_write()
+        report = self._find(caller, report_id)
+        keys = [report_object_key(report.partner_org_id, report.report_id, report.revision)]
+        if report.s3_key and report.s3_key not in keys:
+            keys.append(report.s3_key)
+        self._blobs.delete(keys + self._blobs.list_keys(parts_prefix(report)))
+        if self._store.delete(caller.org_id, report_id) is None:
+            raise NotFound("Report not found")
+
+    def _find(self, caller: Caller, report_id: str) -> Report:
+        if not is_report_id(report_id):
+            raise InvalidRequest(
+                "The id is not a billing report id", [f"id: {report_id[:80]!r} is not a billing report id"]
+            )
+        report = self._store.get(caller.org_id, report_id)
+        if report is None:
+            raise NotFound("Report not found")
+        return report
