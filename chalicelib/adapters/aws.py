@@ -15,6 +15,7 @@ _CLIENT_CONFIG = Config(
     retries={"max_attempts": 8, "mode": "adaptive"},
     max_pool_connections=32,
     s3={"addressing_style": "path"},
+    signature_version="s3v4",
 )
 
 

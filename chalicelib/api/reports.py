@@ -97,7 +97,7 @@ def create_report() -> Response:
     caller = _caller()
     body = _json_object_body()
     report, created = get_container().reports.create(caller, body, current_tracking_id())
-    logger.info("report accepted", extra={"report_id": report.report_id, "created": created})
+    logger.info("report accepted", extra={"report_id": report.report_id, "new_report": created})
     return Response(
         body=report.accepted_json(),
         status_code=202,
