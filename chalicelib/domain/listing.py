@@ -100,7 +100,7 @@ def _maybe(convert: Any, value: Any) -> Any:
 
 
 def _parse_max(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_PAGE_SIZE:
         raise InvalidRequest(
             f"max must be an integer from 1 to {MAX_PAGE_SIZE}",
             [f"max: expected an integer from 1 to {MAX_PAGE_SIZE}, got {value!r}"],
@@ -168,4 +168,8 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())
+    """Strict: only the exact spelling `_b64` produces is accepted (no padding, no spare bits)."""
+    raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())
+    if _b64(raw) != text:
+        raise ValueError("non-canonical base64")
+    return raw

@@ -33,10 +33,10 @@ class PartnerTree:
 
     def report_scope(self, partner_org_id: str, sub_partner_org_id: str | None) -> PartnerInfo:
         """The partner a report names and covers; a sub-partner must be a strict descendant."""
+        partner = self._partners.get(partner_org_id)
+        if partner is None:
+            raise Forbidden("The caller's organization is not a known partner")
         if sub_partner_org_id is None:
-            partner = self._partners.get(partner_org_id)
-            if partner is None:
-                raise Forbidden("The caller's organization is not a known partner")
             return partner
         if sub_partner_org_id == partner_org_id or sub_partner_org_id not in self.subtree(partner_org_id):
             raise Forbidden(

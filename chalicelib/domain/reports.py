@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -83,7 +84,7 @@ class ReportRequest:
             or len(sub_partner) > MAX_ORG_ID_LENGTH
         ):
             problems.append("subPartnerOrgId must be a non-empty org id string")
-        if not problems:
+        if len(dates) == 2:
             try:
                 period = BillingPeriod.validated(
                     dates["billingStartDate"], dates["billingEndDate"], today
@@ -96,14 +97,16 @@ class ReportRequest:
 
     def duplicate_key(self) -> str:
         """Identity of a report among one partner's reports (DESIGN §3 duplicate rule)."""
-        return "#".join(
+        # JSON keeps the parts apart whatever characters an org id holds.
+        return json.dumps(
             [
                 self.report_type.value,
-                self.sub_partner_org_id or "-",
+                self.sub_partner_org_id,
                 self.period.start.isoformat(),
                 self.period.end.isoformat(),
-                "internal" if self.internal else "external",
-            ]
+                self.internal,
+            ],
+            separators=(",", ":"),
         )
 
 

@@ -96,14 +96,6 @@ def test_unknown_caller_naming_a_real_partner_is_forbidden():
         TREE.report_scope("nobody", "sub-a")
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: PartnerTree.report_scope checks that the caller is a known partner only when no "
-        "subPartnerOrgId is given; a caller that is not a partner but is named as the "
-        "parent_org_id of a known partner (parent not (yet) upserted) gets that partner's scope"
-    ),
-    strict=True,
-)
 def test_unknown_caller_with_a_dangling_child_is_forbidden():
     tree = PartnerTree([PartnerInfo("orphan", "Orphan Reseller", parent_org_id="ghost")])
     with pytest.raises(Forbidden):

@@ -145,14 +145,6 @@ def test_period_problems_are_all_listed():
     assert len(problems) == 2
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: ReportRequest.from_body skips the period rules whenever another field has a problem, "
-        "so a body with a bad `type` and start > end names only the type problem; DESIGN §3 says "
-        "each problem is named (and the docstring says every problem is named)"
-    ),
-    strict=True,
-)
 def test_period_problems_are_named_alongside_other_field_problems():
     problems = problems_of({"billingStartDate": "2026-10-31", "billingEndDate": "2026-10-01", "type": "NOPE"})
     assert any(p.startswith("type") for p in problems)
@@ -209,13 +201,6 @@ def test_duplicate_keys_are_distinct_over_all_field_combinations():
     assert len(keys) == count
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: duplicate_key() writes a missing subPartnerOrgId as '-', and '-' is accepted as a "
-        "subPartnerOrgId, so {subPartnerOrgId: '-'} collides with the partner-wide request"
-    ),
-    strict=True,
-)
 def test_sub_partner_named_dash_is_not_the_partner_wide_duplicate():
     assert request(subPartnerOrgId="-").duplicate_key() != request().duplicate_key()
 
