@@ -69,8 +69,10 @@ class Container:
         settings = self.settings
         if settings.jwks_url:
             return JwtTokenVerifier(settings.jwt_issuer, settings.jwt_audience, jwks_url=settings.jwks_url)
-        key_file = Path(settings.jwt_public_key_file) if settings.jwt_public_key_file else (
-            local_state_dir() / "dev-jwt-public.pem"
+        key_file = (
+            Path(settings.jwt_public_key_file)
+            if settings.jwt_public_key_file
+            else (local_state_dir() / "dev-jwt-public.pem")
         )
         return JwtTokenVerifier(settings.jwt_issuer, settings.jwt_audience, public_key_pem=key_file.read_bytes())
 

@@ -1,9 +1,9 @@
 """`wbr`: the operator and admin command line (DESIGN §8).
 
-    wbr dev                      the local stack (what `make run` runs)
-    wbr token --org ORG …        a token the local stack accepts, for a known partner
-    wbr seed                     load the demo partner tree into the running local stack
-    wbr asl                      print the report state machine as Amazon States Language
+wbr dev                      the local stack (what `make run` runs)
+wbr token --org ORG …        a token the local stack accepts, for a known partner
+wbr seed                     load the demo partner tree into the running local stack
+wbr asl                      print the report state machine as Amazon States Language
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     container = _local_container()
     world = demo_world(datetime.now(timezone.utc).date(), days=args.days, users=args.users, seed=args.seed)
-    rows = load_demo(world, container.directory, container.lake, container.calendar,
-                     progress=_progress("loading demo usage days"))
+    rows = load_demo(
+        world, container.directory, container.lake, container.calendar, progress=_progress("loading demo usage days")
+    )
     print(f"{rows} usage rows over {args.days} days", file=sys.stderr)
     return 0
 

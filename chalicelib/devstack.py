@@ -142,23 +142,38 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
         token = ""
         if demo:
             world = demo_world(datetime.now(timezone.utc).date())
-            rows = load_demo(world, container.directory, container.lake, container.calendar,
-                             progress=_progress("loading demo usage days"))
-            print(f"demo data: {len(world.partners)} partners, {len(world.customers)} customers, "
-                  f"{len(world.assignments)} assignments, {rows} usage rows", file=sys.stderr)
-            token = keys.mint(issuer=settings.jwt_issuer, audience=settings.jwt_audience, org_id=DEMO_PARTNER,
-                              subject=DEMO_ADMIN, scopes=[READ_SCOPE, WRITE_SCOPE])
+            rows = load_demo(
+                world,
+                container.directory,
+                container.lake,
+                container.calendar,
+                progress=_progress("loading demo usage days"),
+            )
+            print(
+                f"demo data: {len(world.partners)} partners, {len(world.customers)} customers, "
+                f"{len(world.assignments)} assignments, {rows} usage rows",
+                file=sys.stderr,
+            )
+            token = keys.mint(
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                org_id=DEMO_PARTNER,
+                subject=DEMO_ADMIN,
+                scopes=[READ_SCOPE, WRITE_SCOPE],
+            )
         base_url = f"http://127.0.0.1:{api_port}"
         values = {name: os.environ.get(name, "") for name in ENV_FILE_KEYS}
-        values.update({
-            "WBR_BASE_URL": base_url,
-            "WBR_TOKEN": token,
-            "WBR_REPORTS_TABLE": settings.reports_table,
-            "WBR_USAGE_DAYS_TABLE": settings.usage_days_table,
-            "WBR_DIRECTORY_TABLE": settings.directory_table,
-            "WBR_LAKE_BUCKET": settings.lake_bucket,
-            "WBR_REPORTS_BUCKET": settings.reports_bucket,
-        })
+        values.update(
+            {
+                "WBR_BASE_URL": base_url,
+                "WBR_TOKEN": token,
+                "WBR_REPORTS_TABLE": settings.reports_table,
+                "WBR_USAGE_DAYS_TABLE": settings.usage_days_table,
+                "WBR_DIRECTORY_TABLE": settings.directory_table,
+                "WBR_LAKE_BUCKET": settings.lake_bucket,
+                "WBR_REPORTS_BUCKET": settings.reports_bucket,
+            }
+        )
         server = LocalDevServer(_load_app(), config, "127.0.0.1", api_port, handler_cls=WebexRequestHandler)
         path = write_env_file(values)
         print(_banner(values, path, demo), flush=True)
@@ -213,11 +228,11 @@ def _banner(values: Mapping[str, str], path: Path, demo: bool) -> str:
             "",
             "Try it (in another shell: . .local/env):",
             f"  curl -s -X POST {base} -H \"Authorization: Bearer $WBR_TOKEN\" -H 'Content-Type: application/json' \\",
-            f"       -d '{{\"billingStartDate\": \"{start}\", \"billingEndDate\": \"{yesterday}\", \"type\": \"USER\"}}'",
-            f"  curl -s {base} -H \"Authorization: Bearer $WBR_TOKEN\"",
-            f"  curl -s {base}/<id> -H \"Authorization: Bearer $WBR_TOKEN\"        # tempDownloadURL once COMPLETED",
-            "  curl -s -o report.csv \"<tempDownloadURL>\"",
-            f"  curl -s -X DELETE {base}/<id> -H \"Authorization: Bearer $WBR_TOKEN\"",
+            f'       -d \'{{"billingStartDate": "{start}", "billingEndDate": "{yesterday}", "type": "USER"}}\'',
+            f'  curl -s {base} -H "Authorization: Bearer $WBR_TOKEN"',
+            f'  curl -s {base}/<id> -H "Authorization: Bearer $WBR_TOKEN"        # tempDownloadURL once COMPLETED',
+            '  curl -s -o report.csv "<tempDownloadURL>"',
+            f'  curl -s -X DELETE {base}/<id> -H "Authorization: Bearer $WBR_TOKEN"',
             "  wbr token --org <partner org id> --scopes spark-admin:wholesale_billing_reports_read",
         ]
     return "\n".join(lines)

@@ -88,8 +88,11 @@ def definition(max_concurrency: int = 8) -> dict[str, State]:
     return {
         "Plan": Task("plan", next="DataReady?"),
         "DataReady?": Choice(
-            variable="$.ready", when_true="Aggregate", default="WaitForData",
-            gone_variable="$.gone", when_gone="ReportGone",
+            variable="$.ready",
+            when_true="Aggregate",
+            default="WaitForData",
+            gone_variable="$.gone",
+            when_gone="ReportGone",
         ),
         "WaitForData": Wait(seconds_path="$.waitSeconds", next="Plan"),
         "Aggregate": Map(
@@ -113,6 +116,7 @@ def function_arn_placeholder(function: str) -> str:
 
 
 # ---- ASL emission -------------------------------------------------------------------------
+
 
 def _retry() -> list[dict[str, Any]]:
     return [
@@ -301,8 +305,9 @@ class LocalExecution:
 class LocalWorkflow:
     """The `Workflow` port in local mode: each report runs in a background thread."""
 
-    def __init__(self, functions: dict[str, StepFunction], max_concurrency: int = 8,
-                 logger: logging.Logger | Any = None) -> None:
+    def __init__(
+        self, functions: dict[str, StepFunction], max_concurrency: int = 8, logger: logging.Logger | Any = None
+    ) -> None:
         self._functions = functions
         self._max_concurrency = max_concurrency
         self._logger = logger or logging.getLogger("wbr.workflow")

@@ -32,8 +32,9 @@ def table_definition(table_name: str) -> dict[str, Any]:
 
 
 class DynamoDirectory:
-    def __init__(self, dynamodb: Any, table_name: str, cache_seconds: int = 30,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, dynamodb: Any, table_name: str, cache_seconds: int = 30, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._db = dynamodb
         self._table = table_name
         self._cache_seconds = cache_seconds
@@ -44,18 +45,29 @@ class DynamoDirectory:
     # ---- writes (directory upserts) -----------------------------------------------------
 
     def upsert_partner(self, partner: PartnerInfo) -> None:
-        self._put({"entity": "PARTNER", "id": partner.org_id, "name": partner.name,
-                   "parentPartnerOrgId": partner.parent_org_id})
+        self._put(
+            {
+                "entity": "PARTNER",
+                "id": partner.org_id,
+                "name": partner.name,
+                "parentPartnerOrgId": partner.parent_org_id,
+            }
+        )
         with self._lock:
             self._partners = None
 
     def upsert_customer(self, customer: CustomerInfo) -> None:
-        self._put({"entity": f"CUSTOMER#{customer.partner_org_id}", "id": customer.org_id,
-                   "externalId": customer.external_id, "internal": customer.internal})
+        self._put(
+            {
+                "entity": f"CUSTOMER#{customer.partner_org_id}",
+                "id": customer.org_id,
+                "externalId": customer.external_id,
+                "internal": customer.internal,
+            }
+        )
 
     def upsert_sku(self, sku: SkuInfo) -> None:
-        self._put({"entity": "SKU", "id": sku.sku, "serviceName": sku.service_name,
-                   "description": sku.description})
+        self._put({"entity": "SKU", "id": sku.sku, "serviceName": sku.service_name, "description": sku.description})
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -82,8 +94,9 @@ class DynamoDirectory:
         return sorted(customers, key=lambda customer: customer.org_id)
 
     def skus(self) -> list[SkuInfo]:
-        return [SkuInfo(item["id"], item.get("serviceName", ""), item.get("description", ""))
-                for item in self._query("SKU")]
+        return [
+            SkuInfo(item["id"], item.get("serviceName", ""), item.get("description", "")) for item in self._query("SKU")
+        ]
 
     def _put(self, values: dict[str, Any]) -> None:
         self._db.put_item(TableName=self._table, Item=to_item(values))

@@ -137,9 +137,7 @@ class DynamoReportStore:
         _, attribute = SORT_INDEXES[query.sort_by]
         return str(self._report_item(report)[attribute])
 
-    def list(
-        self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int
-    ) -> list[Report]:
+    def list(self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int) -> list[Report]:
         index, attribute = SORT_INDEXES[query.sort_by]
         arguments: dict[str, Any] = {
             "TableName": self._table,
@@ -176,9 +174,7 @@ class DynamoReportStore:
 
     # ---- transitions --------------------------------------------------------------------
 
-    def complete(
-        self, report: Report, s3_key: str, row_count: int, sha256: str, completed: datetime
-    ) -> bool:
+    def complete(self, report: Report, s3_key: str, row_count: int, sha256: str, completed: datetime) -> bool:
         return self._transition(
             report,
             ReportStatus.COMPLETED,
@@ -227,9 +223,7 @@ class DynamoReportStore:
 
     # ---- internals ----------------------------------------------------------------------
 
-    def _transition(
-        self, report: Report, status: ReportStatus, changes: dict[str, Any], release_lock: bool
-    ) -> bool:
+    def _transition(self, report: Report, status: ReportStatus, changes: dict[str, Any], release_lock: bool) -> bool:
         names = {"#status": "status"}
         values: dict[str, Any] = {
             ":in_progress": ReportStatus.IN_PROGRESS.value,

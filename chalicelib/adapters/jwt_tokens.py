@@ -22,13 +22,12 @@ REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub", "org_id"]
 CLOCK_SKEW_SECONDS = 30
 
 
-
-
 class JwtTokenVerifier:
     """Verifies signature, algorithm, exp/nbf, issuer and audience; returns the claims."""
 
-    def __init__(self, issuer: str, audience: str, *, public_key_pem: bytes | None = None,
-                 jwks_url: str | None = None) -> None:
+    def __init__(
+        self, issuer: str, audience: str, *, public_key_pem: bytes | None = None, jwks_url: str | None = None
+    ) -> None:
         if not public_key_pem and not jwks_url:
             raise ValueError("a public key or a JWKS URL is required")
         self._issuer = issuer
@@ -95,8 +94,17 @@ class DevKeyPair:
     def public_key_pem(self) -> bytes:
         return self.ensure().public_path.read_bytes()
 
-    def mint(self, *, issuer: str, audience: str, org_id: str, subject: str, scopes: list[str],
-             ttl_seconds: int = 12 * 3600, now: float | None = None) -> str:
+    def mint(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        org_id: str,
+        subject: str,
+        scopes: list[str],
+        ttl_seconds: int = 12 * 3600,
+        now: float | None = None,
+    ) -> str:
         issued = int(now if now is not None else time.time())
         claims = {
             "iss": issuer,

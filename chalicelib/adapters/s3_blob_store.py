@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from typing import Any
@@ -37,9 +38,7 @@ class S3BlobStore:
     def delete(self, keys: Iterable[str]) -> None:
         batch = [{"Key": key} for key in keys]
         for start in range(0, len(batch), 1000):
-            self._s3.delete_objects(
-                Bucket=self._bucket, Delete={"Objects": batch[start : start + 1000], "Quiet": True}
-            )
+            self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": batch[start : start + 1000], "Quiet": True})
 
     def list_keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
@@ -58,7 +57,7 @@ class S3BlobStore:
         try:
             for part_key in part_keys:
                 body = self._s3.get_object(Bucket=self._bucket, Key=part_key)["Body"]
-                for chunk in iter(lambda: body.read(1024 * 1024), b""):
+                for chunk in iter(functools.partial(body.read, 1024 * 1024), b""):
                     digest.update(chunk)
                     total += len(chunk)
                     buffer.extend(chunk)
@@ -86,9 +85,7 @@ class S3BlobStore:
         return total, digest.hexdigest()
 
     def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
-        response = self._s3.upload_part(
-            Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-        )
+        response = self._s3.upload_part(Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
         return {"ETag": response["ETag"], "PartNumber": number}
 
     def presign_download(self, key: str, filename: str, ttl_seconds: int) -> str:

@@ -113,7 +113,7 @@ class S3ParquetUsageLake:
             for batch in reader:
                 columns = [batch.column(index).to_pylist() for index in range(batch.num_columns)]
                 width = len(keys)
-                for values in zip(*columns):
+                for values in zip(*columns, strict=True):
                     yield AggregatedRow(tuple(values[:width]), values[width], values[width + 1], values[width + 2])
         finally:
             connection.close()

@@ -58,8 +58,9 @@ def error_body(message: str, problems: list[str], tracking_id: str) -> dict[str,
     }
 
 
-def error_response(status: int, message: str, problems: list[str] | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, message: str, problems: list[str] | None = None, headers: dict[str, str] | None = None
+) -> Response:
     tracking_id = current_tracking_id()
     return Response(
         body=error_body(message, problems or [message], tracking_id),
@@ -85,7 +86,7 @@ def maps_errors(view: Callable[..., Any]) -> Callable[..., Any]:
         except ServiceError as error:
             logger.info("request refused", extra={"status": error.status, "reason": error.message})
             return response_for(error)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a 500 must never carry internals
             logger.exception("request failed")
             return error_response(500, STATUS_MESSAGES[500])
 

@@ -77,8 +77,7 @@ class BillingPeriod:
         earliest = years_before(today, LOOKBACK_YEARS)
         if start < earliest:
             problems.append(
-                f"billingStartDate must be on or after {earliest.isoformat()} "
-                f"(at most {LOOKBACK_YEARS} years back)"
+                f"billingStartDate must be on or after {earliest.isoformat()} (at most {LOOKBACK_YEARS} years back)"
             )
         if problems:
             raise InvalidRequest(problems[0], problems)

@@ -30,7 +30,7 @@ def is_report_id(candidate: str) -> bool:
     if not decoded.startswith(_URI_PREFIX):
         return False
     try:
-        uuid.UUID(decoded[len(_URI_PREFIX):])
+        uuid.UUID(decoded[len(_URI_PREFIX) :])
     except ValueError:
         return False
-    return new_report_id(uuid.UUID(decoded[len(_URI_PREFIX):])) == candidate
+    return new_report_id(uuid.UUID(decoded[len(_URI_PREFIX) :])) == candidate

@@ -122,7 +122,7 @@ class RowContext:
 
     def cells(self, row: AggregatedRow) -> list[str]:
         """The row's cells in `columns_for(report_type)` order."""
-        fields = dict(zip(GROUP_KEYS[self.report_type], row.key))
+        fields = dict(zip(GROUP_KEYS[self.report_type], row.key, strict=True))
         sku_info = self.skus.get(fields["sku"])
         values = {
             "PARTNER_NAME": self.partner.name,
@@ -170,9 +170,7 @@ class CsvRenderer:
         return self.render([list(columns_for(report_type))])
 
 
-def aggregate_reference(
-    report_type: ReportType, usage: Iterable[Mapping[str, object]]
-) -> Iterator[AggregatedRow]:
+def aggregate_reference(report_type: ReportType, usage: Iterable[Mapping[str, object]]) -> Iterator[AggregatedRow]:
     """Straightforward pure-Python aggregation of usage rows; the engine must agree with it."""
     keys = GROUP_KEYS[report_type]
     totals: dict[tuple[str, ...], list] = {}

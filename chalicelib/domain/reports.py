@@ -79,16 +79,12 @@ class ReportRequest:
             problems.append(f"internal must be true or false, got {internal!r}")
         sub_partner = body.get("subPartnerOrgId")
         if sub_partner is not None and (
-            not isinstance(sub_partner, str)
-            or not sub_partner.strip()
-            or len(sub_partner) > MAX_ORG_ID_LENGTH
+            not isinstance(sub_partner, str) or not sub_partner.strip() or len(sub_partner) > MAX_ORG_ID_LENGTH
         ):
             problems.append("subPartnerOrgId must be a non-empty org id string")
         if len(dates) == 2:
             try:
-                period = BillingPeriod.validated(
-                    dates["billingStartDate"], dates["billingEndDate"], today
-                )
+                period = BillingPeriod.validated(dates["billingStartDate"], dates["billingEndDate"], today)
             except InvalidRequest as error:
                 problems.extend(error.problems)
         if problems:

@@ -115,13 +115,25 @@ def demo_world(today: date, days: int = 90, users: int = 320, workspaces: int = 
         end = window_end if rng.random() < 0.7 else rng.randrange(start + 1, window_end + 1)
         return (max(start, window_start - SECONDS_PER_DAY), min(end, window_end))
 
-    def add(customer: CustomerInfo, location: str, sku: str, subject: tuple[str, str, str, str],
-            intervals: Iterable[Interval]) -> None:
+    def add(
+        customer: CustomerInfo,
+        location: str,
+        sku: str,
+        subject: tuple[str, str, str, str],
+        intervals: Iterable[Interval],
+    ) -> None:
         kept = tuple((max(a, window_start), b) for a, b in intervals if b > window_start)
         if kept:
             world.assignments.append(
-                Assignment(customer.partner_org_id, customer.org_id, location,
-                           rng.choice(subscriptions[customer.partner_org_id]), sku, *subject, kept)
+                Assignment(
+                    customer.partner_org_id,
+                    customer.org_id,
+                    location,
+                    rng.choice(subscriptions[customer.partner_org_id]),
+                    sku,
+                    *subject,
+                    kept,
+                )
             )
 
     for number in range(users):
@@ -168,8 +180,13 @@ class DemoSink(Protocol):
     def upsert_sku(self, sku: SkuInfo) -> None: ...
 
 
-def load_demo(world: DemoWorld, directory: DemoSink, lake: Any, calendar: Any,
-              progress: Callable[[int, int], None] = lambda done, total: None) -> int:
+def load_demo(
+    world: DemoWorld,
+    directory: DemoSink,
+    lake: Any,
+    calendar: Any,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> int:
     """Write the directory, every day's usage (as version 1) and publish the days; rows written."""
     for partner in world.partners:
         directory.upsert_partner(partner)
@@ -187,4 +204,3 @@ def load_demo(world: DemoWorld, directory: DemoSink, lake: Any, calendar: Any,
         total_rows += written
         progress(done, len(all_days))
     return total_rows
-

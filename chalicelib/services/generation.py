@@ -83,7 +83,11 @@ class GenerationSteps:
         if report.report_type.value == "PARTNER":
             size = max(len(customers), 1)  # PARTNER rows sum across customers: one shard
         shards = [
-            {"index": index, "firstCustomer": customers[start], "lastCustomer": customers[min(start + size, len(customers)) - 1]}
+            {
+                "index": index,
+                "firstCustomer": customers[start],
+                "lastCustomer": customers[min(start + size, len(customers)) - 1],
+            }
             for index, start in enumerate(range(0, len(customers), size))
         ] or [{"index": 0, "firstCustomer": None, "lastCustomer": None}]
         return {
@@ -146,8 +150,10 @@ class GenerationSteps:
         """IN_PROGRESS → COMPLETED if the report still exists at this revision, else clean up."""
         job, file = state["job"], state["file"]
         report = self._store.get(job["partnerOrgId"], job["reportId"])
-        completed = report is not None and report.revision == job["revision"] and self._store.complete(
-            report, file["s3Key"], file["rowCount"], file["sha256"], self._clock()
+        completed = (
+            report is not None
+            and report.revision == job["revision"]
+            and self._store.complete(report, file["s3Key"], file["rowCount"], file["sha256"], self._clock())
         )
         if not completed:
             self._blobs.delete([file["s3Key"]])  # never resurrect a deleted report

@@ -34,16 +34,12 @@ class ReportStore(Protocol):
 
     def get(self, partner_org_id: str, report_id: str) -> Report | None: ...
 
-    def list(
-        self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int
-    ) -> list[Report]:
+    def list(self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int) -> list[Report]:
         """Up to `limit` reports matching `query`, in its order, strictly after `after`."""
 
     def sort_value(self, report: Report, query: ListQuery) -> str: ...
 
-    def complete(
-        self, report: Report, s3_key: str, row_count: int, sha256: str, completed: datetime
-    ) -> bool:
+    def complete(self, report: Report, s3_key: str, row_count: int, sha256: str, completed: datetime) -> bool:
         """IN_PROGRESS → COMPLETED if the report still exists at its revision; else False."""
 
     def fail(self, report: Report, errors: list[ReportError]) -> bool:

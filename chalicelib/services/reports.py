@@ -9,12 +9,12 @@ from typing import Any
 
 from chalicelib.domain.access import Caller
 from chalicelib.domain.errors import (
+    REPORT_ERROR_DESCRIPTIONS,
     Conflict,
     Forbidden,
     InvalidRequest,
     NotFound,
     ReportErrorCode,
-    REPORT_ERROR_DESCRIPTIONS,
     TooManyRequests,
 )
 from chalicelib.domain.listing import KNOWN_PARAMETERS, Cursor, CursorCodec, ListQuery
@@ -124,8 +124,11 @@ class ReportService:
         except Exception:
             self._store.fail(
                 report,
-                [ReportError(ReportErrorCode.GENERATION_FAILED,
-                             REPORT_ERROR_DESCRIPTIONS[ReportErrorCode.GENERATION_FAILED])],
+                [
+                    ReportError(
+                        ReportErrorCode.GENERATION_FAILED, REPORT_ERROR_DESCRIPTIONS[ReportErrorCode.GENERATION_FAILED]
+                    )
+                ],
             )
             raise
         return report, True

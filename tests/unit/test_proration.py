@@ -310,7 +310,7 @@ def test_splitting_every_interval_at_every_midnight_changes_nothing(intervals):
     pieces = []
     for start, end in intervals:
         cuts = [start] + [m for m in MIDNIGHTS if start < m < end] + [end]
-        pieces.extend(zip(cuts, cuts[1:]))
+        pieces.extend(zip(cuts, cuts[1:], strict=False))
     assert units_by_day(pieces) == units_by_day(intervals)
 
 

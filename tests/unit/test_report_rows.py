@@ -226,14 +226,14 @@ def test_user_row_cells_for_a_user():
 
 def test_user_row_cells_for_a_workspace():
     row = AggregatedRow(("cust-1", "loc-1", "sub-1", "sku-call", "WORKSPACE", "", "", "ws-9"), 1_000_000, FIRST, LAST)
-    cells = dict(zip(columns_for(ReportType.USER), context(ReportType.USER).cells(row)))
+    cells = dict(zip(columns_for(ReportType.USER), context(ReportType.USER).cells(row), strict=True))
     assert (cells["SUBSCRIBER_ID"], cells["USER_ID"], cells["WORKSPACE_ID"]) == ("", "", "ws-9")
     assert cells["QUANTITY"] == "1"
 
 
 def test_unknown_sku_and_customer_give_empty_names():
     row = AggregatedRow(("cust-x", "loc-1", "sub-1", "sku-x"), 1, FIRST, LAST)
-    cells = dict(zip(columns_for(ReportType.CUSTOMER), context(ReportType.CUSTOMER).cells(row)))
+    cells = dict(zip(columns_for(ReportType.CUSTOMER), context(ReportType.CUSTOMER).cells(row), strict=True))
     assert cells["SERVICE_NAME"] == cells["DESCRIPTION"] == cells["CUSTOMER_EXTERNAL_ID"] == ""
     assert cells["QUANTITY"] == "0.000001"
 

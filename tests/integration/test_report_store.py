@@ -1,0 +1,120 @@
+"""The DynamoDB report store and the create/delete rules under concurrency, against moto."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
+from chalicelib.domain.errors import Conflict, TooManyRequests
+from chalicelib.domain.reports import ReportStatus
+from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER
+from tests.conftest import TODAY
+
+CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
+BODY = {"billingStartDate": (TODAY - timedelta(days=20)).isoformat(),
+        "billingEndDate": (TODAY - timedelta(days=2)).isoformat(), "type": "USER"}
+
+
+def _hold_workflow(container):
+    """Keep reports IN_PROGRESS: a workflow that records starts and runs nothing."""
+    started = []
+    container.__dict__["workflow"] = type("Held", (), {"start": lambda self, report: started.append(report),
+                                                       "stop": lambda self: None,
+                                                       "join": lambda self, timeout=0: None})()
+    container.__dict__.pop("reports", None)
+    return started
+
+
+class _AtomicRequests:
+    """moto's in-process backend is not thread-safe; DynamoDB's requests are each atomic.
+    Serialising whole requests keeps that guarantee and nothing more (interleaving stays free)."""
+
+    def __init__(self, client):
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name):
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args, **kwargs):
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return call
+
+
+def test_concurrent_identical_creates_make_one_report(seeded):
+    seeded.__dict__["dynamodb"] = _AtomicRequests(seeded.dynamodb)
+    for cached in ("report_store", "directory", "reports"):
+        seeded.__dict__.pop(cached, None)
+    started = _hold_workflow(seeded)
+    results, errors = [], []
+    barrier = threading.Barrier(12)
+
+    def create():
+        barrier.wait()
+        try:
+            results.append(seeded.reports.create(CALLER, BODY, "WBR_c")[0].report_id)
+        except Exception as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=create) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(results)) == 1 and len(results) == 12
+    assert len(started) == 1
+    listed = seeded.reports.list(CALLER, {})
+    assert [report.report_id for report in listed.reports] == results[:1]
+
+
+def test_in_progress_cap_counts_exactly(seeded):
+    _hold_workflow(seeded)
+    cap = seeded.settings.max_reports_in_progress
+    for offset in range(cap):
+        day = (TODAY - timedelta(days=3 + offset)).isoformat()
+        seeded.reports.create(CALLER, {"billingStartDate": day, "billingEndDate": day}, "WBR_t")
+    day = (TODAY - timedelta(days=100)).isoformat()
+    try:
+        seeded.reports.create(CALLER, {"billingStartDate": day, "billingEndDate": day}, "WBR_t")
+        raise AssertionError("the cap was not enforced")
+    except TooManyRequests as refused:
+        assert refused.retry_after_seconds == seeded.settings.retry_after_seconds
+    # Deleting an IN_PROGRESS report frees its place.
+    first = seeded.reports.list(CALLER, {}).reports[0]
+    seeded.reports.delete(CALLER, first.report_id)
+    assert seeded.reports.create(CALLER, {"billingStartDate": day, "billingEndDate": day}, "WBR_t")[1]
+
+
+def test_delete_during_generation_never_resurrects_the_report(seeded):
+    started = _hold_workflow(seeded)
+    report, _ = seeded.reports.create(CALLER, BODY, "WBR_d")
+    job = {"partnerOrgId": report.partner_org_id, "reportId": report.report_id, "revision": 1, "trackingId": "t"}
+    steps = seeded.generation
+    plan = steps.plan({"job": job})
+    parts = [steps.aggregate_shard({"job": job, "dayVersions": plan["dayVersions"], "shard": shard})
+             for shard in plan["shards"]]
+    file = steps.assemble({"job": job, "parts": parts})
+    assert seeded.blobs.exists(file["s3Key"])
+    seeded.reports.delete(CALLER, report.report_id)  # deleted between Assemble and Finalize
+    assert steps.finalize({"job": job, "file": file}) == {"completed": False}
+    assert seeded.report_store.get(DEMO_PARTNER, report.report_id) is None
+    assert not seeded.blobs.exists(file["s3Key"])
+    assert seeded.blobs.list_keys("reports/") == [] and seeded.blobs.list_keys("parts/") == []
+    assert started
+
+
+def test_completed_duplicate_is_a_conflict_naming_the_report(seeded):
+    report, _ = seeded.reports.create(CALLER, BODY, "WBR_x")
+    seeded.workflow.join(60)
+    assert seeded.reports.get(CALLER, report.report_id)[0].status is ReportStatus.COMPLETED
+    try:
+        seeded.reports.create(CALLER, BODY, "WBR_y")
+        raise AssertionError("expected a conflict")
+    except Conflict as conflict:
+        assert report.report_id in conflict.message
