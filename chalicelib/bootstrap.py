@@ -15,6 +15,7 @@ from typing import Any
 from chalicelib.adapters.aws import is_throttling, make_client
 from chalicelib.adapters.dynamo_directory import DynamoDirectory
 from chalicelib.adapters.dynamo_report_store import DynamoReportStore
+from chalicelib.adapters.event_log import S3DeadLetters, S3EventLog
 from chalicelib.adapters.jwt_tokens import JwtTokenVerifier
 from chalicelib.adapters.s3_blob_store import S3BlobStore
 from chalicelib.adapters.usage_calendar import DynamoUsageCalendar
@@ -24,6 +25,8 @@ from chalicelib.domain.errors import Throttled
 from chalicelib.domain.listing import CursorCodec
 from chalicelib.observability import bind_tracking_id, logger
 from chalicelib.services.generation import GenerationPolicy, GenerationSteps
+from chalicelib.services.ingestion import IngestionService
+from chalicelib.services.rating import RatingService
 from chalicelib.services.reports import ReportPolicy, ReportService
 from chalicelib.workflow import STEP_FUNCTIONS, LocalWorkflow
 
@@ -63,6 +66,14 @@ class Container:
     @cached_property
     def lake(self) -> S3ParquetUsageLake:
         return S3ParquetUsageLake(self.s3, self.settings.lake_bucket)
+
+    @cached_property
+    def event_log(self) -> S3EventLog:
+        return S3EventLog(self.s3, self.settings.lake_bucket)
+
+    @cached_property
+    def dead_letters(self) -> S3DeadLetters:
+        return S3DeadLetters(self.s3, self.settings.lake_bucket)
 
     @cached_property
     def token_verifier(self) -> JwtTokenVerifier:
@@ -124,6 +135,20 @@ class Container:
             self.calendar,
             self.lake,
             GenerationPolicy(settings.data_wait_hours, settings.data_poll_seconds, settings.shard_customers),
+        )
+
+    @cached_property
+    def rating(self) -> RatingService:
+        return RatingService(self.event_log, self.lake, self.calendar)
+
+    @cached_property
+    def ingestion(self) -> IngestionService:
+        return IngestionService(
+            self.event_log,
+            self.dead_letters,
+            self.directory,
+            latest_rated_day=self.calendar.latest_published_day,
+            restate_from=self.rating.restate_from,
         )
 
     def step(self, name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:

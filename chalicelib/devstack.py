@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from chalicelib.config import Settings, local_state_dir
+from chalicelib.progress import progress_bar
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOCAL_CREDENTIALS = {
@@ -87,18 +88,6 @@ def _port_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _progress(label: str):  # type: ignore[no-untyped-def]
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return show
-
-
 def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
     from chalice.cli.factory import CLIFactory
     from chalice.local import LocalDevServer
@@ -142,16 +131,11 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
         token = ""
         if demo:
             world = demo_world(datetime.now(timezone.utc).date())
-            rows = load_demo(
-                world,
-                container.directory,
-                container.lake,
-                container.calendar,
-                progress=_progress("loading demo usage days"),
-            )
+            loaded = load_demo(world, container.ingestion, container.rating, progress=progress_bar("rating demo days"))
             print(
                 f"demo data: {len(world.partners)} partners, {len(world.customers)} customers, "
-                f"{len(world.assignments)} assignments, {rows} usage rows",
+                f"{loaded.events} provisioning events, {loaded.days_rated} days rated "
+                f"({loaded.usage_rows} usage rows), late events restated from {loaded.restated_from}",
                 file=sys.stderr,
             )
             token = keys.mint(

@@ -74,7 +74,7 @@ def world() -> DemoWorld:
 
 @pytest.fixture
 def seeded(container: Container, world: DemoWorld) -> Container:
-    load_demo(world, container.directory, container.lake, container.calendar)
+    load_demo(world, container.ingestion, container.rating)
     return container
 
 

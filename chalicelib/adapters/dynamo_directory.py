@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, SkuInfo
 
 from .dynamo_codec import from_item, to_item
@@ -44,30 +46,33 @@ class DynamoDirectory:
 
     # ---- writes (directory upserts) -----------------------------------------------------
 
-    def upsert_partner(self, partner: PartnerInfo) -> None:
+    def upsert_partner(self, partner: PartnerInfo, as_of: int | None = None) -> None:
         self._put(
             {
                 "entity": "PARTNER",
                 "id": partner.org_id,
                 "name": partner.name,
                 "parentPartnerOrgId": partner.parent_org_id,
-            }
+            },
+            as_of,
         )
         with self._lock:
             self._partners = None
 
-    def upsert_customer(self, customer: CustomerInfo) -> None:
+    def upsert_customer(self, customer: CustomerInfo, as_of: int | None = None) -> None:
         self._put(
             {
                 "entity": f"CUSTOMER#{customer.partner_org_id}",
                 "id": customer.org_id,
                 "externalId": customer.external_id,
                 "internal": customer.internal,
-            }
+            },
+            as_of,
         )
 
-    def upsert_sku(self, sku: SkuInfo) -> None:
-        self._put({"entity": "SKU", "id": sku.sku, "serviceName": sku.service_name, "description": sku.description})
+    def upsert_sku(self, sku: SkuInfo, as_of: int | None = None) -> None:
+        values = {"entity": "SKU", "id": sku.sku, "serviceName": sku.service_name, "description": sku.description}
+        self._put(values, as_of)
 
     # ---- reads --------------------------------------------------------------------------
 
@@ -98,8 +103,21 @@ class DynamoDirectory:
             SkuInfo(item["id"], item.get("serviceName", ""), item.get("description", "")) for item in self._query("SKU")
         ]
 
-    def _put(self, values: dict[str, Any]) -> None:
-        self._db.put_item(TableName=self._table, Item=to_item(values))
+    def _put(self, values: dict[str, Any], as_of: int | None) -> None:
+        """Write an upsert; with `as_of` (event time) an older upsert never overwrites a newer one."""
+        if as_of is None:
+            self._db.put_item(TableName=self._table, Item=to_item(values))
+            return
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=to_item({**values, "asOf": as_of}),
+                ConditionExpression="attribute_not_exists(asOf) OR asOf <= :t",
+                ExpressionAttributeValues=to_item({":t": as_of}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def _query(self, entity: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

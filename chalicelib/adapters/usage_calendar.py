@@ -10,6 +10,8 @@ from botocore.exceptions import ClientError
 
 from .dynamo_codec import from_item, to_item
 
+_LATEST = "#latest"  # the item that remembers the latest published day
+
 
 def table_definition(table_name: str) -> dict[str, Any]:
     return {
@@ -43,6 +45,12 @@ class DynamoUsageCalendar:
                 request = response.get("UnprocessedKeys") or {}
         return versions
 
+    def latest_published_day(self) -> date | None:
+        response = self._db.get_item(TableName=self._table, Key=to_item({"usageDate": _LATEST}), ConsistentRead=True)
+        if "Item" not in response:
+            return None
+        return date.fromisoformat(from_item(response["Item"])["latestDay"])
+
     def publish(self, day: date, version: int, row_count: int) -> bool:
         """Publish `day` at `version` unless a newer version is already published."""
         try:
@@ -59,8 +67,18 @@ class DynamoUsageCalendar:
                 ConditionExpression="attribute_not_exists(version) OR version < :v",
                 ExpressionAttributeValues=to_item({":v": version}),
             )
-            return True
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=to_item({"usageDate": _LATEST, "latestDay": day.isoformat()}),
+                ConditionExpression="attribute_not_exists(latestDay) OR latestDay < :d",
+                ExpressionAttributeValues=to_item({":d": day.isoformat()}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        return True

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.report_rows import GROUP_KEYS, USAGE_FIELDS, AggregatedRow
 from chalicelib.domain.reports import ReportType
 from chalicelib.services.ports import UsageSlice
@@ -42,8 +43,16 @@ ROW_GROUP_SIZE = 128 * 1024
 _BATCH_ROWS = 65_536
 
 
+STATE_SCHEMA = pa.schema([(name, pa.string()) for name in KEY_FIELDS])
+
+
 def day_prefix(day: date, version: int) -> str:
     return f"usage/date={day.isoformat()}/v={version}/"
+
+
+def state_key(day: date, version: int) -> str:
+    """The rating state at the end of a day: the usage keys assigned at midnight."""
+    return f"state/date={day.isoformat()}/v={version}/open.parquet"
 
 
 class S3ParquetUsageLake:
@@ -68,6 +77,17 @@ class S3ParquetUsageLake:
             ServerSideEncryption="AES256",
         )
         return table.num_rows
+
+    def write_state(self, day: date, version: int, state: pa.Table) -> None:
+        sink = io.BytesIO()
+        pq.write_table(state.select(KEY_FIELDS).cast(STATE_SCHEMA), sink, compression="zstd")
+        self._s3.put_object(
+            Bucket=self._bucket, Key=state_key(day, version), Body=sink.getvalue(), ServerSideEncryption="AES256"
+        )
+
+    def read_state(self, day: date, version: int) -> pa.Table:
+        body = self._s3.get_object(Bucket=self._bucket, Key=state_key(day, version))["Body"].read()
+        return pq.read_table(pa.BufferReader(body)).cast(STATE_SCHEMA)
 
     def read_slice(self, usage: UsageSlice) -> pa.Table:
         """The rows of the slice (its days at their versions, its partners and customers)."""

@@ -9,12 +9,13 @@ lake days through the same adapter that rating uses, then publishes them.
 from __future__ import annotations
 
 import base64
+import json
 import random
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Any, Protocol
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from chalicelib.domain.proration import SECONDS_PER_DAY, Interval, day_start_epoch, units_by_day
 from chalicelib.domain.report_rows import USAGE_FIELDS, CustomerInfo, PartnerInfo, SkuInfo
@@ -174,33 +175,127 @@ def usage_by_day(assignments: Iterable[Assignment]) -> dict[date, list[dict[str,
     return days
 
 
-class DemoSink(Protocol):
-    def upsert_partner(self, partner: PartnerInfo) -> None: ...
-    def upsert_customer(self, customer: CustomerInfo) -> None: ...
-    def upsert_sku(self, sku: SkuInfo) -> None: ...
+def _iso(epoch_seconds: int) -> str:
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _merged(intervals: Iterable[Interval]) -> list[Interval]:
+    merged: list[list[int]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def demo_events(
+    world: DemoWorld, seed: int = 7, late_days: int = 3
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The world as provisioning events: (on-time events, late events).
+
+    On-time events include duplicates (same eventId twice) and redundant ASSIGNED events while
+    assigned, which rating must ignore. Late events are UNASSIGNED events of the last
+    `late_days` days held back, so that ingesting them after rating restates those days."""
+    rng = random.Random(seed)
+    directory_time = _iso(day_start_epoch(world.first_day) - 2 * SECONDS_PER_DAY)
+    counter = iter(range(10**9))
+
+    def event_id() -> str:
+        return f"evt-{seed}-{next(counter):09d}"
+
+    events: list[dict[str, Any]] = []
+    for partner in world.partners:
+        events.append(
+            {
+                "eventId": event_id(),
+                "eventType": "PARTNER_UPSERTED",
+                "occurredAt": directory_time,
+                "partnerOrgId": partner.org_id,
+                "name": partner.name,
+                "parentPartnerOrgId": partner.parent_org_id,
+            }
+        )
+    for customer in world.customers:
+        events.append(
+            {
+                "eventId": event_id(),
+                "eventType": "CUSTOMER_UPSERTED",
+                "occurredAt": directory_time,
+                "customerOrgId": customer.org_id,
+                "partnerOrgId": customer.partner_org_id,
+                "externalId": customer.external_id,
+                "internal": customer.internal,
+            }
+        )
+    for sku in world.skus:
+        events.append(
+            {
+                "eventId": event_id(),
+                "eventType": "SKU_UPSERTED",
+                "occurredAt": directory_time,
+                "sku": sku.sku,
+                "serviceName": sku.service_name,
+                "description": sku.description,
+            }
+        )
+    late: list[dict[str, Any]] = []
+    late_after = day_start_epoch(world.last_day) - (late_days - 1) * SECONDS_PER_DAY
+    usage_end = day_start_epoch(world.last_day) + SECONDS_PER_DAY
+    for assignment in world.assignments:
+        subject: dict[str, str] = {"type": assignment.subject_type}
+        if assignment.subject_type == "USER":
+            subject.update(userId=assignment.user_id, subscriberId=assignment.subscriber_id)
+        else:
+            subject["workspaceId"] = assignment.workspace_id
+        common = {
+            "partnerOrgId": assignment.partner_org_id,
+            "customerOrgId": assignment.customer_org_id,
+            "locationId": assignment.location_id,
+            "subscriptionId": assignment.subscription_id,
+            "sku": assignment.sku,
+            "subject": subject,
+        }
+        for start, end in _merged(assignment.intervals):
+            assigned = {"eventId": event_id(), "eventType": "PACKAGE_ASSIGNED", "occurredAt": _iso(start), **common}
+            events.append(assigned)
+            if rng.random() < 0.03:
+                events.append(dict(assigned))  # delivered twice
+            if rng.random() < 0.03 and end - start > 2:
+                moment = rng.randrange(start + 1, end)  # a redundant ASSIGNED while assigned
+                events.append({**assigned, "eventId": event_id(), "occurredAt": _iso(moment)})
+            if end < usage_end:
+                unassigned = {
+                    "eventId": event_id(),
+                    "eventType": "PACKAGE_UNASSIGNED",
+                    "occurredAt": _iso(end),
+                    **common,
+                }
+                (late if end >= late_after else events).append(unassigned)
+    rng.shuffle(events)  # ingestion is order-free
+    return events, late
+
+
+@dataclass(frozen=True)
+class DemoLoad:
+    events: int
+    days_rated: int
+    usage_rows: int
+    restated_from: date | None
 
 
 def load_demo(
-    world: DemoWorld,
-    directory: DemoSink,
-    lake: Any,
-    calendar: Any,
-    progress: Callable[[int, int], None] = lambda done, total: None,
-) -> int:
-    """Write the directory, every day's usage (as version 1) and publish the days; rows written."""
-    for partner in world.partners:
-        directory.upsert_partner(partner)
-    for customer in world.customers:
-        directory.upsert_customer(customer)
-    for sku in world.skus:
-        directory.upsert_sku(sku)
-    days = usage_by_day(world.assignments)
-    total_rows = 0
-    all_days = [world.first_day + timedelta(days=n) for n in range((world.last_day - world.first_day).days + 1)]
-    for done, day in enumerate(all_days, start=1):
-        version = 1
-        written = lake.write_day(day, version, days.get(day, []))
-        calendar.publish(day, version, written)
-        total_rows += written
-        progress(done, len(all_days))
-    return total_rows
+    world: DemoWorld, ingestion: Any, rating: Any, progress: Callable[[int, int], None] = lambda done, total: None
+) -> DemoLoad:
+    """Ingest the world's events, rate every day through the last, then ingest the late events,
+    which restates the days they fall on (through the real pipeline, as production data)."""
+    on_time, late = demo_events(world)
+    ingestion.ingest_lines((json.dumps(event) for event in on_time), source="demo")
+    rated = rating.rate_through(world.last_day, progress)
+    late_report = ingestion.ingest_lines((json.dumps(event) for event in late), source="demo-late")
+    return DemoLoad(
+        events=len(on_time) + len(late),
+        days_rated=len(rated),
+        usage_rows=sum(day.usage_rows for day in rated),
+        restated_from=late_report.restated_from,
+    )

@@ -79,7 +79,10 @@ def test_max_in_range_is_accepted(value):
     assert ListQuery.from_params({"max": value}).max_items == int(value)
 
 
-@pytest.mark.parametrize("value", ["0", "101", "-1", "abc", "", " 5", "5 ", "1.5", "+5", "1e2", "1000000000000"])
+@pytest.mark.parametrize(
+    "value",
+    ["0", "101", "-1", "abc", "", " 5", "5 ", "1.5", "+5", "1e2", "1000000000000", "１０", "٣", "²"],
+)
 def test_max_outside_1_to_100_is_rejected(value):
     (problem,) = problems_of({"max": value})
     assert problem.startswith("max")
@@ -233,24 +236,15 @@ def test_too_long_cursor_is_refused_before_anything_else():
 def test_payload_with_a_valid_looking_but_unsigned_query_is_refused():
     token = codec.encode("partner-a", a_cursor())
     payload, _ = token.split(".")
-    forged_payload = base64.urlsafe_b64encode(
-        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).replace(b'"max_items":10', b'"max_items":99')
-    ).decode().rstrip("=")
+    forged_payload = (
+        base64.urlsafe_b64encode(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).replace(b'"max_items":10', b'"max_items":99')
+        )
+        .decode()
+        .rstrip("=")
+    )
     assert forged_payload != payload
     assert refused(forged_payload + "." + token.split(".")[1])
-
-
-def _lenient_bytes(token: str) -> tuple[bytes, bytes] | None:
-    """What a lenient base64url decoder reads from a token's two parts (None if it cannot)."""
-    if token.count(".") != 1:
-        return None
-    try:
-        payload, signature = (
-            base64.urlsafe_b64decode((part + "=" * (-len(part) % 4)).encode()) for part in token.split(".")
-        )
-    except ValueError:
-        return None
-    return payload, signature
 
 
 @settings(max_examples=200, deadline=None)
@@ -259,14 +253,14 @@ def test_tampering_with_any_character_is_refused(query, data):
     token = codec.encode("partner-a", Cursor(query, "2026-10-01", new_report_id()))
     position = data.draw(st.integers(0, len(token) - 1), label="position")
     replacement = data.draw(
-        st.one_of(st.sampled_from(B64URL + ".=+/"), st.characters(codec="utf-8")).filter(lambda c: c != token[position]),
+        st.one_of(st.sampled_from(B64URL + ".=+/"), st.characters(codec="utf-8")).filter(
+            lambda c: c != token[position]
+        ),
         label="replacement",
     )
     tampered = token[:position] + replacement + token[position + 1 :]
-    if _lenient_bytes(tampered) == _lenient_bytes(token):
-        # a different spelling of the same bytes (unused low bits of a part's last character,
-        # '+' for '-', …): that malleability is pinned by test_non_canonical_cursor_spellings_are_refused
-        return
+    # even a change that decodes to the same bytes (spare low bits of a part's last character,
+    # '+' for '-', padding) must be refused: only the exact issued spelling is accepted
     assert refused(tampered)
 
 

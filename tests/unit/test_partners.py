@@ -56,7 +56,9 @@ def test_report_scope_for_a_sub_partner_caller_is_that_sub_partner():
     assert TREE.report_scope("sub-a", None).name == "Reseller A"
 
 
-@pytest.mark.parametrize(("caller", "sub"), [("root", "sub-a"), ("root", "sub-a1x"), ("root", "sub-b"), ("sub-a", "sub-a1")])
+@pytest.mark.parametrize(
+    ("caller", "sub"), [("root", "sub-a"), ("root", "sub-a1x"), ("root", "sub-b"), ("sub-a", "sub-a1")]
+)
 def test_report_scope_with_a_real_sub_partner_names_the_sub_partner(caller, sub):
     assert TREE.report_scope(caller, sub) == TREE.get(sub)
 

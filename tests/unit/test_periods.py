@@ -68,7 +68,9 @@ def test_strict_date_rejects_anything_but_yyyy_mm_dd(value):
     assert all("billingStartDate" in problem for problem in caught.value.problems)
 
 
-@pytest.mark.parametrize("value", [None, 20261005, 2026.1, ["2026-10-05"], {"d": "2026-10-05"}, date(2026, 10, 5), True])
+@pytest.mark.parametrize(
+    "value", [None, 20261005, 2026.1, ["2026-10-05"], {"d": "2026-10-05"}, date(2026, 10, 5), True]
+)
 def test_strict_date_rejects_non_strings(value):
     with pytest.raises(InvalidRequest) as caught:
         parse_strict_date("billingEndDate", value)

@@ -169,9 +169,7 @@ def test_union_length_merges_overlaps_and_touching_intervals():
 
 
 def test_a_whole_day_is_one_unit():
-    assert units_by_day([(at("2026-10-01T00:00:00"), at("2026-10-02T00:00:00"))]) == {
-        date(2026, 10, 1): 1_000_000
-    }
+    assert units_by_day([(at("2026-10-01T00:00:00"), at("2026-10-02T00:00:00"))]) == {date(2026, 10, 1): 1_000_000}
 
 
 def test_interval_crossing_midnight_is_split_between_the_two_days():
@@ -299,7 +297,9 @@ def test_splitting_an_interval_anywhere_changes_nothing(intervals, data):
         intervals = [(BASE, BASE + WINDOW)]
     index = data.draw(st.integers(0, len(intervals) - 1))
     start, end = intervals[index]
-    cut = data.draw(st.one_of(st.integers(start, end), st.sampled_from([m for m in MIDNIGHTS if start <= m <= end] or [start])))
+    cut = data.draw(
+        st.one_of(st.integers(start, end), st.sampled_from([m for m in MIDNIGHTS if start <= m <= end] or [start]))
+    )
     split = intervals[:index] + [(start, cut), (cut, end)] + intervals[index + 1 :]
     assert units_by_day(split) == units_by_day(intervals)
 
@@ -341,9 +341,8 @@ def test_days_are_those_touched_and_total_units_track_total_seconds(intervals):
     # the sum over days is within half a micro-unit per day of exact seconds × 10^6 / 86 400
     total_seconds = union_length(intervals)
     total_units = sum(result.values())
-    assert (
-        abs(total_units * 2 * SECONDS_PER_DAY - total_seconds * 2 * MICRO_UNITS_PER_UNIT)
-        <= SECONDS_PER_DAY * len(result)
+    assert abs(total_units * 2 * SECONDS_PER_DAY - total_seconds * 2 * MICRO_UNITS_PER_UNIT) <= SECONDS_PER_DAY * len(
+        result
     )
 
 

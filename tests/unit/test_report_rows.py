@@ -184,7 +184,7 @@ def test_partner_row_cells():
 def test_customer_row_cells():
     row = AggregatedRow(("cust-1", "loc-1", "sub-1", "sku-call"), 31_000_000, FIRST, LAST)
     cells = context(ReportType.CUSTOMER).cells(row)
-    assert dict(zip(columns_for(ReportType.CUSTOMER), cells)) == {
+    assert dict(zip(columns_for(ReportType.CUSTOMER), cells, strict=True)) == {
         "PARTNER_NAME": "Acme Telecom",
         "PARTNER_ORG_ID": "partner-org",
         "SUBSCRIPTION_ID": "sub-1",

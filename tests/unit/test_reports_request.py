@@ -118,9 +118,7 @@ def test_sub_partner_org_id_of_200_characters_is_accepted():
 
 
 def test_every_field_problem_is_named_at_once():
-    problems = problems_of(
-        {"billingStartDate": "2026-1-1", "type": "NOPE", "internal": "yes", "subPartnerOrgId": ""}
-    )
+    problems = problems_of({"billingStartDate": "2026-1-1", "type": "NOPE", "internal": "yes", "subPartnerOrgId": ""})
     assert [p.split(" ")[0].rstrip(":") for p in problems] == [
         "billingStartDate",
         "billingEndDate",
@@ -192,7 +190,11 @@ def test_duplicate_keys_are_distinct_over_all_field_combinations():
     for report_type in ("PARTNER", "CUSTOMER", "USER"):
         for internal in (False, True):
             for sub in (None, "a", "a#b", "b"):
-                for start, end in (("2026-10-01", "2026-10-31"), ("2026-10-01", "2026-10-01"), ("2026-09-01", "2026-10-31")):
+                for start, end in (
+                    ("2026-10-01", "2026-10-31"),
+                    ("2026-10-01", "2026-10-01"),
+                    ("2026-09-01", "2026-10-31"),
+                ):
                     body = {"billingStartDate": start, "billingEndDate": end, "type": report_type, "internal": internal}
                     if sub is not None:
                         body["subPartnerOrgId"] = sub
@@ -331,7 +333,9 @@ def test_detail_names_internal_and_sub_partner():
 
 def test_detail_json_is_json_serialisable():
     json.dumps(completed_report().detail_json("u"))
-    json.dumps(make_report(ReportStatus.FAILED, errors=(ReportError(ReportErrorCode.DEADLINE_EXCEEDED, "d"),)).detail_json())
+    json.dumps(
+        make_report(ReportStatus.FAILED, errors=(ReportError(ReportErrorCode.DEADLINE_EXCEEDED, "d"),)).detail_json()
+    )
 
 
 def test_error_codes_are_unique_integers_with_descriptions():

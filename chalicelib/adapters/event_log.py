@@ -1,0 +1,122 @@
+"""The event log and the dead letters, in the lake bucket (DESIGN §5).
+
+Accepted events are appended, never rewritten, as Parquet batches partitioned by the UTC day
+they occurred: ``events/date=D/batch-<ingest id>.parquet``. Lines that fail validation are kept
+with their reason as NDJSON under ``dead-letters/date=<received day>/<id>.ndjson``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from chalicelib.domain.events import EVENT_FIELDS
+from chalicelib.domain.proration import epoch_day
+
+EVENT_SCHEMA = pa.schema(
+    [
+        (name, pa.int64() if name == "occurred_at" else pa.bool_() if name == "internal" else pa.string())
+        for name in EVENT_FIELDS
+    ]
+)
+
+
+class S3EventLog:
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    def append(self, records: list[dict[str, Any]]) -> list[date]:
+        """Append validated event records; returns the days they occurred on."""
+        by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
+        for record in records:
+            by_day[epoch_day(record["occurred_at"])].append(record)
+        batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        for day, day_records in by_day.items():
+            columns = {name: [record[name] for record in day_records] for name in EVENT_FIELDS}
+            table = pa.table(columns, schema=EVENT_SCHEMA)
+            sink = io.BytesIO()
+            pq.write_table(table, sink, compression="zstd")
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=f"events/date={day.isoformat()}/batch-{batch_id}.parquet",
+                Body=sink.getvalue(),
+                ServerSideEncryption="AES256",
+            )
+        return sorted(by_day)
+
+    def read_day(self, day: date, event_types: Iterable[str] | None = None) -> pa.Table:
+        """Every event logged for `day` (duplicates included), optionally of some types."""
+        tables = []
+        for key in self._keys(f"events/date={day.isoformat()}/"):
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            filters = [("event_type", "in", list(event_types))] if event_types else None
+            tables.append(pq.read_table(pa.BufferReader(body), filters=filters).cast(EVENT_SCHEMA))
+        return pa.concat_tables(tables) if tables else EVENT_SCHEMA.empty_table()
+
+    def event_days(self) -> list[date]:
+        """The days that have logged events, ascending."""
+        days = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix="events/date=", Delimiter="/"):
+            for prefix in page.get("CommonPrefixes", []):
+                days.append(date.fromisoformat(prefix["Prefix"].removeprefix("events/date=").rstrip("/")))
+        return sorted(days)
+
+    def incoming_lines(self, key: str) -> Iterator[bytes]:
+        """Stream the lines of an object dropped under `incoming/`."""
+        body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+        yield from body.iter_lines(chunk_size=1024 * 1024, keepends=True)
+
+    def archive_incoming(self, key: str) -> str:
+        """Move an ingested drop to `archive/<key>` (the event log now holds its events)."""
+        target = f"archive/{key}"
+        self._s3.copy_object(
+            Bucket=self._bucket,
+            Key=target,
+            CopySource={"Bucket": self._bucket, "Key": key},
+            ServerSideEncryption="AES256",
+        )
+        self._s3.delete_object(Bucket=self._bucket, Key=key)
+        return target
+
+    def _keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix):
+            keys.extend(entry["Key"] for entry in page.get("Contents", []) if entry["Key"].endswith(".parquet"))
+        return sorted(keys)
+
+
+class S3DeadLetters:
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    def put(self, rejected: list[tuple[str, str]], source: str) -> str | None:
+        """Keep rejected (line, reason) pairs; returns the object key (None when nothing)."""
+        if not rejected:
+            return None
+        received = datetime.now(timezone.utc)
+        key = f"dead-letters/date={received.date().isoformat()}/{received:%H%M%S}-{uuid.uuid4().hex[:12]}.ndjson"
+        body = "".join(
+            json.dumps({"reason": reason, "line": line, "source": source, "receivedAt": received.isoformat()}) + "\n"
+            for line, reason in rejected
+        )
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode(), ServerSideEncryption="AES256")
+        return key
+
+    def read_all(self) -> list[dict[str, Any]]:
+        records = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix="dead-letters/"):
+            for entry in page.get("Contents", []):
+                body = self._s3.get_object(Bucket=self._bucket, Key=entry["Key"])["Body"].read().decode()
+                records.extend(json.loads(line) for line in body.splitlines() if line)
+        return records

@@ -1,0 +1,181 @@
+"""The provisioning event contract (DESIGN §5) and its line-by-line validation.
+
+`parse_event_line` turns one NDJSON line into a flat record of EVENT_FIELDS or raises
+`InvalidEvent` with a reason a person can act on. Timestamps are UTC, kept in whole seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from calendar import timegm
+from enum import Enum
+from typing import Any
+
+MAX_ID_LENGTH = 200
+MAX_TEXT_LENGTH = 1000
+MAX_FUTURE_SECONDS = 24 * 3600
+
+
+class EventType(str, Enum):
+    PACKAGE_ASSIGNED = "PACKAGE_ASSIGNED"
+    PACKAGE_UNASSIGNED = "PACKAGE_UNASSIGNED"
+    PARTNER_UPSERTED = "PARTNER_UPSERTED"
+    CUSTOMER_UPSERTED = "CUSTOMER_UPSERTED"
+    SKU_UPSERTED = "SKU_UPSERTED"
+
+
+ASSIGNMENT_TYPES = frozenset({EventType.PACKAGE_ASSIGNED.value, EventType.PACKAGE_UNASSIGNED.value})
+_EVENT_TYPES = frozenset(member.value for member in EventType)
+
+# The usage key of an assignment event; also the columns of a rating state snapshot.
+KEY_FIELDS: tuple[str, ...] = (
+    "partner_org_id",
+    "customer_org_id",
+    "location_id",
+    "subscription_id",
+    "sku",
+    "subject_type",
+    "user_id",
+    "subscriber_id",
+    "workspace_id",
+)
+# Every event, flattened (absent strings are "", absent flags False); the event log's columns.
+EVENT_FIELDS: tuple[str, ...] = (
+    "event_id",
+    "event_type",
+    "occurred_at",  # epoch seconds, UTC
+    *KEY_FIELDS,
+    "name",
+    "parent_partner_org_id",
+    "external_id",
+    "internal",
+    "service_name",
+    "description",
+)
+
+_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|\+00:00)$")
+
+
+class InvalidEvent(ValueError):
+    """A line that is not a valid event; `reason` says why."""
+
+    def __init__(self, reason: str, event_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.event_id = event_id
+
+
+def parse_timestamp(value: Any) -> int:
+    """Strict ISO-8601 UTC (`2026-10-01T08:30:00Z`, fractions allowed) → epoch seconds."""
+    if not isinstance(value, str):
+        raise InvalidEvent(f"occurredAt must be an ISO-8601 UTC timestamp string, got {type(value).__name__}")
+    match = _TIMESTAMP.match(value)
+    if not match:
+        raise InvalidEvent(f"occurredAt {value[:60]!r} is not an ISO-8601 UTC timestamp like 2026-10-01T08:30:00Z")
+    year, month, day, hour, minute, second = (int(part) for part in match.groups())
+    if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month) and hour < 24 and minute < 60 and second < 60):
+        raise InvalidEvent(f"occurredAt {value!r} is not a real date and time")
+    return timegm((year, month, day, hour, minute, second))
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if (year % 4 == 0 and year % 100 != 0) or year % 400 == 0 else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _text(event: dict[str, Any], name: str, limit: int = MAX_ID_LENGTH, required: bool = True) -> str:
+    value = event.get(name)
+    if value is None:
+        if required:
+            raise InvalidEvent(f"missing field {name}", event.get("eventId"))
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise InvalidEvent(f"{name} must be a non-empty string", event.get("eventId"))
+    if len(value) > limit:
+        raise InvalidEvent(f"{name} is longer than {limit} characters", event.get("eventId"))
+    return value
+
+
+def parse_event_line(line: str | bytes, now_epoch: int) -> dict[str, Any]:
+    """One NDJSON line → a flat record of EVENT_FIELDS; raises InvalidEvent."""
+    try:
+        event = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidEvent("not valid JSON") from None
+    if not isinstance(event, dict):
+        raise InvalidEvent("not a JSON object")
+    return validate_event(event, now_epoch)
+
+
+def validate_event(event: dict[str, Any], now_epoch: int) -> dict[str, Any]:
+    event_type = event.get("eventType")
+    if event_type is None:
+        raise InvalidEvent(
+            "missing field eventType", event.get("eventId") if isinstance(event.get("eventId"), str) else None
+        )
+    if event_type not in _EVENT_TYPES:
+        raise InvalidEvent(f"unknown eventType {str(event_type)[:60]!r}")
+    record: dict[str, Any] = {
+        "event_id": _text(event, "eventId"),
+        "event_type": event_type,
+        "occurred_at": parse_timestamp(event.get("occurredAt"))
+        if "occurredAt" in event
+        else _missing("occurredAt", event),
+    }
+    if record["occurred_at"] > now_epoch + MAX_FUTURE_SECONDS:
+        raise InvalidEvent("occurredAt is more than a day in the future", record["event_id"])
+    for name in KEY_FIELDS + EVENT_FIELDS[12:]:
+        record.setdefault(name, "")
+    record["internal"] = False
+    if event_type in ASSIGNMENT_TYPES:
+        record["partner_org_id"] = _text(event, "partnerOrgId")
+        record["customer_org_id"] = _text(event, "customerOrgId")
+        record["location_id"] = _text(event, "locationId")
+        record["subscription_id"] = _text(event, "subscriptionId")
+        record["sku"] = _text(event, "sku")
+        _subject(event, record)
+    elif event_type == EventType.PARTNER_UPSERTED.value:
+        record["partner_org_id"] = _text(event, "partnerOrgId")
+        record["name"] = _text(event, "name", MAX_TEXT_LENGTH)
+        record["parent_partner_org_id"] = _text(event, "parentPartnerOrgId", required=False)
+        if record["parent_partner_org_id"] == record["partner_org_id"]:
+            raise InvalidEvent("a partner cannot be its own parent", record["event_id"])
+    elif event_type == EventType.CUSTOMER_UPSERTED.value:
+        record["customer_org_id"] = _text(event, "customerOrgId")
+        record["partner_org_id"] = _text(event, "partnerOrgId")
+        record["external_id"] = _text(event, "externalId", required=False)
+        internal = event.get("internal", False)
+        if not isinstance(internal, bool):
+            raise InvalidEvent("internal must be true or false", record["event_id"])
+        record["internal"] = internal
+    else:
+        record["sku"] = _text(event, "sku")
+        record["service_name"] = _text(event, "serviceName")
+        record["description"] = _text(event, "description", MAX_TEXT_LENGTH, required=False)
+    return record
+
+
+def _missing(name: str, event: dict[str, Any]) -> int:
+    raise InvalidEvent(f"missing field {name}", event.get("eventId") if isinstance(event.get("eventId"), str) else None)
+
+
+def _subject(event: dict[str, Any], record: dict[str, Any]) -> None:
+    subject = event.get("subject")
+    if not isinstance(subject, dict):
+        raise InvalidEvent("subject must be an object with a type of USER or WORKSPACE", record["event_id"])
+    kind = subject.get("type")
+    if kind == "USER":
+        if "workspaceId" in subject:
+            raise InvalidEvent("a USER subject has userId and subscriberId, not workspaceId", record["event_id"])
+        record["subject_type"] = "USER"
+        record["user_id"] = _text(subject, "userId")
+        record["subscriber_id"] = _text(subject, "subscriberId")
+    elif kind == "WORKSPACE":
+        if "userId" in subject or "subscriberId" in subject:
+            raise InvalidEvent("a WORKSPACE subject has workspaceId only", record["event_id"])
+        record["subject_type"] = "WORKSPACE"
+        record["workspace_id"] = _text(subject, "workspaceId")
+    else:
+        raise InvalidEvent(f"subject.type must be USER or WORKSPACE, got {str(kind)[:40]!r}", record["event_id"])

@@ -1,0 +1,154 @@
+"""Ingestion of provisioning events (DESIGN §5): one service behind SQS, the S3 drop and the CLI.
+
+Every line is validated; good lines are appended to the event log, bad lines go to a dead-letter
+record with their reason (and are counted); directory upserts update the directory (latest
+`occurredAt` wins, so order does not matter); assignment events for days already rated trigger
+their restatement. Idempotent by eventId: rating reads each event once however often it landed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from chalicelib.domain.events import ASSIGNMENT_TYPES, EventType, InvalidEvent, parse_event_line
+from chalicelib.domain.proration import epoch_day
+from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, SkuInfo
+
+DEFAULT_CHUNK_LINES = 100_000
+
+
+class EventLog(Protocol):
+    def append(self, records: list[dict[str, Any]]) -> list[date]: ...
+
+
+class DeadLetters(Protocol):
+    def put(self, rejected: list[tuple[str, str]], source: str) -> str | None: ...
+
+
+class DirectoryWriter(Protocol):
+    def upsert_partner(self, partner: PartnerInfo, as_of: int | None = None) -> None: ...
+    def upsert_customer(self, customer: CustomerInfo, as_of: int | None = None) -> None: ...
+    def upsert_sku(self, sku: SkuInfo, as_of: int | None = None) -> None: ...
+
+
+@dataclass
+class IngestReport:
+    lines: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates_in_batch: int = 0
+    directory_updates: int = 0
+    event_days: set[date] = field(default_factory=set)
+    restated_from: date | None = None
+    dead_letter_keys: list[str] = field(default_factory=list)
+
+    def merge(self, other: IngestReport) -> None:
+        self.lines += other.lines
+        self.accepted += other.accepted
+        self.rejected += other.rejected
+        self.duplicates_in_batch += other.duplicates_in_batch
+        self.directory_updates += other.directory_updates
+        self.event_days |= other.event_days
+        self.dead_letter_keys += other.dead_letter_keys
+
+
+class IngestionService:
+    def __init__(
+        self,
+        event_log: EventLog,
+        dead_letters: DeadLetters,
+        directory: DirectoryWriter,
+        latest_rated_day: Callable[[], date | None],
+        restate_from: Callable[[date], Any],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._log = event_log
+        self._dead_letters = dead_letters
+        self._directory = directory
+        self._latest_rated_day = latest_rated_day
+        self._restate_from = restate_from
+        self._clock = clock
+
+    def ingest_lines(
+        self,
+        lines: Iterable[str | bytes],
+        source: str,
+        chunk_lines: int = DEFAULT_CHUNK_LINES,
+        progress: Callable[[int], None] = lambda lines_done: None,
+    ) -> IngestReport:
+        """Validate and land every line; restate rated days the assignment events touch.
+
+        Raises only on infrastructure faults (then the caller retries the same input, which is
+        safe: landing an event twice changes nothing)."""
+        report = IngestReport()
+        chunk: list[str | bytes] = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) >= chunk_lines:
+                report.merge(self._ingest_chunk(chunk, source))
+                progress(report.lines)
+                chunk = []
+        if chunk:
+            report.merge(self._ingest_chunk(chunk, source))
+            progress(report.lines)
+        latest = self._latest_rated_day()
+        assignment_days = sorted(report.event_days)
+        if latest is not None and assignment_days and assignment_days[0] <= latest:
+            report.restated_from = assignment_days[0]
+            self._restate_from(assignment_days[0])
+        return report
+
+    def _ingest_chunk(self, chunk: list[str | bytes], source: str) -> IngestReport:
+        report = IngestReport()
+        now = int(self._clock())
+        accepted: list[dict[str, Any]] = []
+        rejected: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for line in chunk:
+            if not line.strip():
+                continue
+            report.lines += 1
+            try:
+                record = parse_event_line(line, now)
+            except InvalidEvent as error:
+                text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+                rejected.append((text.rstrip("\r\n")[:10_000], error.reason))
+                continue
+            if record["event_id"] in seen:
+                report.duplicates_in_batch += 1
+                continue
+            seen.add(record["event_id"])
+            accepted.append(record)
+        self._log.append(accepted)  # the log first: nothing is applied that is not logged
+        report.accepted = len(accepted)
+        report.rejected = len(rejected)
+        key = self._dead_letters.put(rejected, source)
+        if key:
+            report.dead_letter_keys.append(key)
+        report.event_days = {epoch_day(r["occurred_at"]) for r in accepted if r["event_type"] in ASSIGNMENT_TYPES}
+        report.directory_updates = self._apply_directory(accepted)
+        return report
+
+    def _apply_directory(self, records: list[dict[str, Any]]) -> int:
+        applied = 0
+        for record in records:
+            kind = record["event_type"]
+            if kind == EventType.PARTNER_UPSERTED.value:
+                partner = PartnerInfo(record["partner_org_id"], record["name"], record["parent_partner_org_id"] or None)
+                self._directory.upsert_partner(partner, as_of=record["occurred_at"])
+            elif kind == EventType.CUSTOMER_UPSERTED.value:
+                customer = CustomerInfo(
+                    record["customer_org_id"], record["partner_org_id"], record["external_id"], record["internal"]
+                )
+                self._directory.upsert_customer(customer, as_of=record["occurred_at"])
+            elif kind == EventType.SKU_UPSERTED.value:
+                sku = SkuInfo(record["sku"], record["service_name"], record["description"])
+                self._directory.upsert_sku(sku, as_of=record["occurred_at"])
+            else:
+                continue
+            applied += 1
+        return applied

@@ -1,0 +1,188 @@
+"""Daily rating (DESIGN §5): events → per-key prorated micro-units of a UTC day → the lake.
+
+Rating day D starts from the state D-1 ended in (the keys assigned at midnight, saved beside
+D-1's usage), replays D's events, and writes D's usage and end state as a new version, then
+publishes it. Keys with no events that day stay assigned all day (1 000 000 units); only keys
+with events are walked one by one (`domain.rating.rate_key_day`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from chalicelib.domain.events import ASSIGNMENT_TYPES, KEY_FIELDS
+from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT, day_start_epoch
+from chalicelib.domain.rating import rate_key_day
+
+PublicationListener = Callable[[date, int], None]
+
+
+class RatingGap(Exception):
+    """The day before has events but is not rated yet: rate from the first unrated day."""
+
+
+@dataclass(frozen=True)
+class RatedDay:
+    day: date
+    version: int
+    usage_rows: int
+    open_keys: int
+    ignored_events: int
+
+
+class RatingService:
+    def __init__(
+        self,
+        event_log: Any,
+        lake: Any,
+        calendar: Any,
+        listeners: list[PublicationListener] | None = None,
+        duckdb_threads: int = 2,
+    ) -> None:
+        self._events = event_log
+        self._lake = lake
+        self._calendar = calendar
+        self._listeners = listeners if listeners is not None else []
+        self._duckdb_threads = duckdb_threads
+
+    def add_listener(self, listener: PublicationListener) -> None:
+        """Called with (day, version) after every publication (first rating or restatement)."""
+        self._listeners.append(listener)
+
+    # ---- use cases ----------------------------------------------------------------------
+
+    def rate_range(
+        self, first: date, last: date, progress: Callable[[int, int], None] = lambda done, total: None
+    ) -> list[RatedDay]:
+        """Rate first..last in order (each day needs the one before)."""
+        total = (last - first).days + 1
+        first_event_day = self._first_event_day()
+        rated = []
+        for offset in range(total):
+            rated.append(self._rate_day(first + timedelta(days=offset), first_event_day))
+            progress(offset + 1, total)
+        return rated
+
+    def rate_through(self, last: date, progress: Callable[[int, int], None] = lambda d, t: None) -> list[RatedDay]:
+        """Rate every day not yet rated up to `last` (the schedule: yesterday)."""
+        latest = self._calendar.latest_published_day()
+        if latest is not None:
+            first = latest + timedelta(days=1)
+        else:
+            event_days = self._events.event_days()
+            if not event_days:
+                return []
+            first = event_days[0]
+        return self.rate_range(first, last, progress) if first <= last else []
+
+    def restate_from(self, day: date, progress: Callable[[int, int], None] = lambda d, t: None) -> list[RatedDay]:
+        """Re-rate `day` and every later published day (late events): new versions."""
+        latest = self._calendar.latest_published_day()
+        if latest is None or day > latest:
+            return []
+        first, first_event_day = day, self._first_event_day()
+        # Unrated days with events before `day` (late events older than all rating) go first.
+        while (
+            first_event_day is not None
+            and first_event_day < first
+            and not self._calendar.published_versions([first - timedelta(days=1)])
+        ):
+            first -= timedelta(days=1)
+        return self.rate_range(first, latest, progress)
+
+    def rate_day(self, day: date) -> RatedDay:
+        return self._rate_day(day, self._first_event_day())
+
+    def _rate_day(self, day: date, first_event_day: date | None) -> RatedDay:
+        previous = day - timedelta(days=1)
+        versions = self._calendar.published_versions([previous, day])
+        if previous in versions:
+            state = self._lake.read_state(previous, versions[previous])
+        elif first_event_day is not None and first_event_day < day:
+            raise RatingGap(f"{previous.isoformat()} is not rated yet; rate the days before {day.isoformat()} first")
+        else:
+            state = pa.table({name: pa.array([], pa.string()) for name in KEY_FIELDS})
+        events = self._events.read_day(day, ASSIGNMENT_TYPES)
+        usage, new_state, ignored = self._rate(day, state, events)
+        version = versions.get(day, 0) + 1
+        rows = self._lake.write_day(day, version, usage)
+        self._lake.write_state(day, version, new_state)
+        self._calendar.publish(day, version, rows)
+        for listener in self._listeners:
+            listener(day, version)
+        return RatedDay(day, version, rows, new_state.num_rows, ignored)
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _first_event_day(self) -> date | None:
+        event_days = self._events.event_days()
+        return event_days[0] if event_days else None
+
+    def _rate(self, day: date, state: pa.Table, events: pa.Table) -> tuple[pa.Table, pa.Table, int]:
+        keys = ", ".join(KEY_FIELDS)
+        connection = duckdb.connect(
+            config={
+                "threads": self._duckdb_threads,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+            }
+        )
+        try:
+            connection.register("state", state)
+            connection.register("events", events)
+            connection.execute(
+                f"CREATE TEMP TABLE day_events AS SELECT DISTINCT ON (event_id) {keys}, occurred_at, event_id, "
+                "event_type FROM events"
+            )
+            connection.execute(f"CREATE TEMP TABLE touched AS SELECT DISTINCT {keys} FROM day_events")
+            untouched = connection.sql(f"SELECT {keys} FROM state ANTI JOIN touched USING ({keys})").to_arrow_table()
+            open_before = {
+                tuple(row)
+                for row in connection.sql(f"SELECT {keys} FROM state SEMI JOIN touched USING ({keys})").fetchall()
+            }
+            walked = connection.sql(
+                f"SELECT {keys}, occurred_at, event_id, event_type FROM day_events "
+                f"ORDER BY {keys}, occurred_at, event_id"
+            ).fetchall()
+        finally:
+            connection.close()
+        width = len(KEY_FIELDS)
+        day_start = day_start_epoch(day)
+        usage_keys: list[tuple[str, ...]] = []
+        usage_units: list[int] = []
+        still_open: list[tuple[str, ...]] = []
+        ignored = 0
+        start = 0
+        while start < len(walked):
+            key = walked[start][:width]
+            end = start
+            while end < len(walked) and walked[end][:width] == key:
+                end += 1
+            result = rate_key_day(key in open_before, [row[width:] for row in walked[start:end]], day_start)
+            ignored += result.ignored_events
+            if result.units:
+                usage_keys.append(key)
+                usage_units.append(result.units)
+            if result.assigned_at_end:
+                still_open.append(key)
+            start = end
+        walked_usage = {name: [key[i] for key in usage_keys] for i, name in enumerate(KEY_FIELDS)}
+        walked_state = {name: [key[i] for key in still_open] for i, name in enumerate(KEY_FIELDS)}
+        usage = pa.concat_tables(
+            [
+                untouched.append_column("units", pa.array([MICRO_UNITS_PER_UNIT] * untouched.num_rows, pa.int64())),
+                pa.table(
+                    {**walked_usage, "units": pa.array(usage_units, pa.int64())},
+                    schema=untouched.schema.append(pa.field("units", pa.int64())),
+                ),
+            ]
+        )
+        usage = usage.add_column(0, "usage_date", pa.array([day] * usage.num_rows, pa.date32()))
+        new_state = pa.concat_tables([untouched, pa.table(walked_state, schema=untouched.schema)])
+        return usage, new_state, ignored

@@ -1,0 +1,196 @@
+"""The usage pipeline through moto: SQS, S3 drop and CLI ingestion → rating → lake → report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
+from chalicelib.domain.proration import day_start_epoch
+from chalicelib.domain.reports import ReportStatus
+from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_events, demo_world, usage_by_day
+from tests.conftest import TODAY
+
+CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
+YESTERDAY = TODAY - timedelta(days=1)
+
+
+def _iso(epoch):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def small_world():
+    return demo_world(TODAY, days=10, users=40, workspaces=4, seed=5)
+
+
+def _lines(events):
+    return [json.dumps(event) for event in events]
+
+
+def _lake_units(container, day):
+    versions = container.calendar.published_versions([day])
+    from chalicelib.services.ports import UsageSlice
+
+    rows = container.lake.read_slice(UsageSlice(versions, tuple(p.org_id for p in container.directory.partners()),
+                                                tuple(c.org_id for p in container.directory.partners()
+                                                      for c in container.directory.customers_of([p.org_id]))))
+    return {tuple(str(rows[f][i]) for f in ("customer_org_id", "location_id", "sku", "user_id", "workspace_id")):
+            rows["units"][i].as_py() for i in range(rows.num_rows)}
+
+
+def _truth_units(world, day):
+    return {(r["customer_org_id"], r["location_id"], r["sku"], r["user_id"], r["workspace_id"]): r["units"]
+            for r in usage_by_day(world.assignments).get(day, [])}
+
+
+def test_sqs_ingestion_reports_partial_failures_and_lands_good_lines(container, small_world):
+    from chalicelib.api.events import on_provisioning_events
+
+    sqs = container._sqs = __import__("boto3").client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="wbr-provisioning-events")["QueueUrl"]
+    on_time, late = demo_events(small_world, seed=5)
+    lines = _lines(on_time + late)
+    bodies = ["\n".join(lines[i:i + 50]) for i in range(0, len(lines), 50)]
+    bodies.append('{"eventType": "PACKAGE_ASSIGNED"}\nnot json')  # bad lines: dead letters, not failures
+    for body in bodies:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    received = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            break
+        received += batch
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    assert len(received) == len(bodies)
+    records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:wbr-provisioning-events",
+                "awsRegion": "us-east-1"} for m in received]
+    from chalice.app import SQSEvent
+
+    # A fault while landing one message fails only that message.
+    original = container.event_log.append
+    calls = {"n": 0}
+
+    def flaky(records_):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("S3 unavailable")
+        return original(records_)
+
+    container.event_log.append = flaky
+    result = on_provisioning_events({"Records": records}, None)
+    assert [failure["itemIdentifier"] for failure in result["batchItemFailures"]] == [records[1]["messageId"]]
+    container.event_log.append = original
+    retry = on_provisioning_events({"Records": [records[1]]}, None)  # SQS redelivers it
+    assert retry["batchItemFailures"] == []
+    dead = container.dead_letters.read_all()
+    assert sorted(d["reason"] for d in dead) == ["missing field eventId", "not valid JSON"]
+    container.rating.rate_through(YESTERDAY)
+    for day in (YESTERDAY - timedelta(days=5), YESTERDAY):
+        assert _lake_units(container, day) == _truth_units(small_world, day)
+
+
+def test_s3_drop_is_ingested_and_archived(container, small_world):
+    from chalicelib.api.events import ingest_dropped_object
+
+    on_time, late = demo_events(small_world, seed=5)
+    container.s3.put_object(Bucket=container.settings.lake_bucket, Key="incoming/batch-1.ndjson",
+                            Body="\n".join(_lines(on_time + late)).encode())
+    result = ingest_dropped_object("incoming/batch-1.ndjson")
+    assert result["accepted"] == len({e["eventId"] for e in on_time + late}) and result["rejected"] == 0
+    keys = [o["Key"] for o in container.s3.list_objects_v2(Bucket=container.settings.lake_bucket,
+                                                          Prefix="incoming/").get("Contents", [])]
+    assert keys == []
+    container.rating.rate_through(YESTERDAY)
+    assert _lake_units(container, YESTERDAY) == _truth_units(small_world, YESTERDAY)
+
+
+def test_cli_ingest_then_rate_then_report(container, small_world, tmp_path, monkeypatch, capsys):
+    from chalicelib import cli, devstack
+
+    env = tmp_path / "env"
+    env.write_text("")
+    monkeypatch.setattr(devstack, "env_file", lambda: env)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "")  # the mock, not a local stack
+    on_time, late = demo_events(small_world, seed=5)
+    path = tmp_path / "events.ndjson"
+    path.write_text("\n".join(_lines(on_time)) + "\n{bad line\n")
+    monkeypatch.setattr(cli, "_local_container", lambda: container)
+    assert cli.main(["ingest", str(path)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["rejected"] == 1 and summary["accepted"] > 0
+    assert cli.main(["rate", "--to", YESTERDAY.isoformat()]) == 0
+    rated = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert rated[-1]["day"] == YESTERDAY.isoformat() and all(r["version"] == 1 for r in rated)
+    late_path = tmp_path / "late.ndjson"
+    late_path.write_text("\n".join(_lines(late)))
+    assert cli.main(["ingest", str(late_path)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["restatedFrom"] is not None
+    for offset in range(10):
+        day = YESTERDAY - timedelta(days=offset)
+        assert _lake_units(container, day) == _truth_units(small_world, day), day
+    report, _ = container.reports.create(CALLER, {"billingStartDate": (TODAY - timedelta(days=10)).isoformat(),
+                                                  "billingEndDate": YESTERDAY.isoformat(), "type": "USER"}, "WBR_p")
+    container.workflow.join(60)
+    done, _ = container.reports.get(CALLER, report.report_id)
+    assert done.status is ReportStatus.COMPLETED and done.row_count > 0
+
+
+def test_late_event_restates_the_day_and_later_days(container, small_world):
+    on_time, late = demo_events(small_world, seed=5)
+    container.ingestion.ingest_lines(_lines(on_time + late), source="t")
+    container.rating.rate_through(YESTERDAY)
+    before = container.calendar.published_versions([YESTERDAY - timedelta(days=3), YESTERDAY])
+    subject = {"type": "USER", "userId": "late-user", "subscriberId": "late-sub"}
+    customer = small_world.customers[0]
+    late_day = YESTERDAY - timedelta(days=3)
+    event = {"eventId": "late-1", "eventType": "PACKAGE_ASSIGNED", "occurredAt": _iso(day_start_epoch(late_day) + 43200),
+             "partnerOrgId": customer.partner_org_id, "customerOrgId": customer.org_id, "locationId": "loc-late",
+             "subscriptionId": "Sub-ACME-0001", "sku": "WXC-WHL-PRO", "subject": subject}
+    report = container.ingestion.ingest_lines([json.dumps(event)], source="t")
+    assert report.restated_from == late_day
+    after = container.calendar.published_versions([late_day, YESTERDAY])
+    assert after[late_day] == before[late_day] + 1 and after[YESTERDAY] == before[YESTERDAY] + 1
+    units = _lake_units(container, late_day)
+    assert units[(customer.org_id, "loc-late", "WXC-WHL-PRO", "late-user", "")] == 500_000
+    assert _lake_units(container, YESTERDAY)[(customer.org_id, "loc-late", "WXC-WHL-PRO", "late-user", "")] == 1_000_000
+    # The same event again changes no number (idempotent by eventId).
+    settled = {day: _lake_units(container, day) for day in (late_day, YESTERDAY)}
+    container.ingestion.ingest_lines([json.dumps(event)], source="t")
+    assert {day: _lake_units(container, day) for day in (late_day, YESTERDAY)} == settled
+
+
+def test_directory_upserts_are_order_free(container):
+    def upsert(name, occurred):
+        return json.dumps({"eventId": f"p-{name}", "eventType": "PARTNER_UPSERTED", "occurredAt": occurred,
+                           "partnerOrgId": "org-1", "name": name, "parentPartnerOrgId": None})
+
+    container.ingestion.ingest_lines([upsert("New Name", "2026-10-02T00:00:00Z")], source="t")
+    container.ingestion.ingest_lines([upsert("Old Name", "2026-10-01T00:00:00Z")], source="t")
+    container.directory._partners = None
+    assert [p.name for p in container.directory.partners()] == ["New Name"]
+
+
+def test_report_over_pipeline_data_reconciles(seeded):
+    totals = {}
+    for report_type in ("USER", "CUSTOMER", "PARTNER"):
+        report, _ = seeded.reports.create(CALLER, {"billingStartDate": (TODAY - timedelta(days=35)).isoformat(),
+                                                   "billingEndDate": YESTERDAY.isoformat(), "type": report_type}, "t")
+        seeded.workflow.join(60)
+        done, _ = seeded.reports.get(CALLER, report.report_id)
+        rows = list(csv.DictReader(io.StringIO(seeded.blobs.read_text(done.s3_key))))
+        total = 0
+        for row in rows:
+            whole, _, fraction = row["QUANTITY"].partition(".")
+            total += int(whole) * 1_000_000 + int((fraction + "000000")[:6])
+        totals[report_type] = total
+    assert totals["USER"] == totals["CUSTOMER"] == totals["PARTNER"] > 0
