@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.progress import progress_bar
@@ -88,37 +92,111 @@ def cmd_demo_events(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lines_with_progress(paths: list[str]) -> Iterator[bytes]:
-    total = sum(os.path.getsize(path) for path in paths)
-    show = progress_bar("ingesting", unit="bytes")
-    done = 0
+PARALLEL_INGEST_MIN_BYTES = 16 * 1024 * 1024
+
+
+def _byte_ranges(paths: list[str], parts: int) -> list[list[tuple[str, int, int]]]:
+    """Cut the files into `parts` line-aligned byte ranges of about equal size."""
+    sizes = {path: os.path.getsize(path) for path in paths}
+    target = max(1, sum(sizes.values()) // parts)
+    ranges: list[list[tuple[str, int, int]]] = [[]]
+    filled = 0
     for path in paths:
+        start = 0
         with open(path, "rb") as source:
+            while start < sizes[path]:
+                end = min(sizes[path], start + target - filled)
+                if end < sizes[path]:
+                    source.seek(end)
+                    source.readline()  # move the cut to the next line start
+                    end = source.tell()
+                ranges[-1].append((path, start, end))
+                filled += end - start
+                start = end
+                if filled >= target and len(ranges) < parts:
+                    ranges.append([])
+                    filled = 0
+    return [group for group in ranges if group]
+
+
+def _read_ranges(ranges: list[tuple[str, int, int]], counter: Any = None) -> Iterator[bytes]:
+    for path, start, end in ranges:
+        with open(path, "rb") as source:
+            source.seek(start)
+            position = start
             for line in source:
-                done += len(line)
-                if done & 0xFFFF < len(line):  # redraw about every 64 KiB
-                    show(done, total)
+                position += len(line)
                 yield line
-    show(total, total)
+                if counter is not None and position & 0xFFFF < len(line):
+                    with counter.get_lock():
+                        counter.value += 0x10000
+                if position >= end:
+                    break
+
+
+_bytes_done: Any = None  # a shared counter, inherited by the worker processes
+
+
+def _share_counter(counter: Any) -> None:
+    global _bytes_done
+    _bytes_done = counter
+
+
+def _ingest_worker(ranges: list[tuple[str, int, int]]) -> dict[str, Any]:
+    """In a worker process: land one share of the input (restatement is done once, at the end)."""
+    ingestion = _local_container().ingestion
+    report = ingestion.ingest_lines(_read_ranges(ranges, _bytes_done), source="cli", restate=False)
+    return {
+        "lines": report.lines,
+        "accepted": report.accepted,
+        "rejected": report.rejected,
+        "duplicates": report.duplicates_in_batch,
+        "directory": report.directory_updates,
+        "days": [day.isoformat() for day in report.event_days],
+        "deadLetters": report.dead_letter_keys,
+    }
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """Validate and land NDJSON files; large inputs are split over one process per core."""
     container = _local_container()
-    report = container.ingestion.ingest_lines(_lines_with_progress(args.files), source="cli")
+    total = sum(os.path.getsize(path) for path in args.files)
+    workers = max(1, min(args.workers or os.cpu_count() or 1, 8)) if total >= PARALLEL_INGEST_MIN_BYTES else 1
+    show = progress_bar("ingesting", unit="bytes")
+    context = multiprocessing.get_context("spawn")
+    counter = context.Value("q", 0)
+    shares = _byte_ranges(args.files, workers)
+    _share_counter(counter)
+    if len(shares) == 1:
+        results = [_ingest_worker(shares[0])]
+    else:
+        with ProcessPoolExecutor(
+            len(shares), mp_context=context, initializer=_share_counter, initargs=(counter,)
+        ) as pool:
+            futures = [pool.submit(_ingest_worker, share) for share in shares]
+            while not all(future.done() for future in futures):
+                show(min(counter.value, total), total)
+                time.sleep(0.2)
+            results = [future.result() for future in futures]
+    show(total, total)
+    days = sorted({date.fromisoformat(day) for result in results for day in result["days"]})
+    restated_from = container.ingestion.restate_if_rated(days)
     print(
         json.dumps(
             {
-                "lines": report.lines,
-                "accepted": report.accepted,
-                "rejected": report.rejected,
-                "duplicatesInBatch": report.duplicates_in_batch,
-                "directoryUpdates": report.directory_updates,
-                "restatedFrom": report.restated_from.isoformat() if report.restated_from else None,
-                "deadLetters": report.dead_letter_keys,
+                "lines": sum(result["lines"] for result in results),
+                "accepted": sum(result["accepted"] for result in results),
+                "rejected": sum(result["rejected"] for result in results),
+                "duplicatesInBatch": sum(result["duplicates"] for result in results),
+                "directoryUpdates": sum(result["directory"] for result in results),
+                "restatedFrom": restated_from.isoformat() if restated_from else None,
+                "deadLetters": [key for result in results for key in result["deadLetters"]],
+                "workers": len(shares),
             }
         )
     )
-    return 1 if report.rejected and args.strict else 0
+    rejected = sum(result["rejected"] for result in results)
+    return 1 if rejected and args.strict else 0
 
 
 def cmd_rate(args: argparse.Namespace) -> int:
@@ -193,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="ingest NDJSON provisioning event files into the local stack")
     ingest.add_argument("files", nargs="+")
     ingest.add_argument("--strict", action="store_true", help="exit 1 when any line was rejected")
+    ingest.add_argument("--workers", type=int, default=0, help="processes for large inputs (default: one per core)")
     ingest.set_defaults(run=cmd_ingest)
 
     rate = commands.add_parser("rate", help="rate usage days (default: every unrated day through yesterday)")

@@ -10,16 +10,16 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timezone
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from chalicelib.domain.events import EVENT_FIELDS
-from chalicelib.domain.proration import epoch_day
+from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -36,22 +36,24 @@ class S3EventLog:
 
     def append(self, records: list[dict[str, Any]]) -> list[date]:
         """Append validated event records; returns the days they occurred on."""
-        by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
-        for record in records:
-            by_day[epoch_day(record["occurred_at"])].append(record)
+        if not records:
+            return []
+        table = pa.table({name: [record[name] for record in records] for name in EVENT_FIELDS}, schema=EVENT_SCHEMA)
+        day_numbers = pc.divide(table["occurred_at"], SECONDS_PER_DAY)  # integer division: days since 1970
         batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
-        for day, day_records in by_day.items():
-            columns = {name: [record[name] for record in day_records] for name in EVENT_FIELDS}
-            table = pa.table(columns, schema=EVENT_SCHEMA)
+        days = []
+        for day_number in sorted(pc.unique(day_numbers).to_pylist()):
+            day = epoch_day(day_number * SECONDS_PER_DAY)
             sink = io.BytesIO()
-            pq.write_table(table, sink, compression="zstd")
+            pq.write_table(table.filter(pc.equal(day_numbers, day_number)), sink, compression="zstd")
             self._s3.put_object(
                 Bucket=self._bucket,
                 Key=f"events/date={day.isoformat()}/batch-{batch_id}.parquet",
                 Body=sink.getvalue(),
                 ServerSideEncryption="AES256",
             )
-        return sorted(by_day)
+            days.append(day)
+        return days
 
     def read_day(self, day: date, event_types: Iterable[str] | None = None) -> pa.Table:
         """Every event logged for `day` (duplicates included), optionally of some types."""

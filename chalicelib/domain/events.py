@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from calendar import timegm
 from enum import Enum
 from typing import Any
+
+import orjson
 
 MAX_ID_LENGTH = 200
 MAX_TEXT_LENGTH = 1000
@@ -54,7 +55,18 @@ EVENT_FIELDS: tuple[str, ...] = (
     "description",
 )
 
-_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|\+00:00)$")
+_ASSIGNMENT_FIELDS = (
+    ("partner_org_id", "partnerOrgId"),
+    ("customer_org_id", "customerOrgId"),
+    ("location_id", "locationId"),
+    ("subscription_id", "subscriptionId"),
+    ("sku", "sku"),
+)
+_EMPTY_RECORD: dict[str, Any] = {name: "" for name in EVENT_FIELDS} | {"internal": False}
+_EMPTY_RECORD: dict[str, Any] = {name: "" for name in EVENT_FIELDS} | {"internal": False}
+_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,9})?(?:Z|\+00:00)"
+)
 
 
 class InvalidEvent(ValueError):
@@ -66,17 +78,28 @@ class InvalidEvent(ValueError):
         self.event_id = event_id
 
 
+_day_epochs: dict[str, int] = {}
+
+
 def parse_timestamp(value: Any) -> int:
     """Strict ISO-8601 UTC (`2026-10-01T08:30:00Z`, fractions allowed) → epoch seconds."""
     if not isinstance(value, str):
         raise InvalidEvent(f"occurredAt must be an ISO-8601 UTC timestamp string, got {type(value).__name__}")
-    match = _TIMESTAMP.match(value)
+    match = _TIMESTAMP.fullmatch(value)
     if not match:
         raise InvalidEvent(f"occurredAt {value[:60]!r} is not an ISO-8601 UTC timestamp like 2026-10-01T08:30:00Z")
-    year, month, day, hour, minute, second = (int(part) for part in match.groups())
-    if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month) and hour < 24 and minute < 60 and second < 60):
+    hour, minute, second = int(match.group(4)), int(match.group(5)), int(match.group(6))
+    day_epoch = _day_epochs.get(value[:10])
+    if day_epoch is None:
+        year, month, day = int(match.group(1)), int(match.group(2)), int(match.group(3))
+        if not (1 <= year and 1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
+            raise InvalidEvent(f"occurredAt {value!r} is not a real date and time")
+        day_epoch = timegm((year, month, day, 0, 0, 0))
+        if len(_day_epochs) < 100_000:  # days seen recur in every batch; keep them
+            _day_epochs[value[:10]] = day_epoch
+    if hour >= 24 or minute >= 60 or second >= 60:
         raise InvalidEvent(f"occurredAt {value!r} is not a real date and time")
-    return timegm((year, month, day, hour, minute, second))
+    return day_epoch + hour * 3600 + minute * 60 + second
 
 
 def _days_in_month(year: int, month: int) -> int:
@@ -87,22 +110,29 @@ def _days_in_month(year: int, month: int) -> int:
 
 def _text(event: dict[str, Any], name: str, limit: int = MAX_ID_LENGTH, required: bool = True) -> str:
     value = event.get(name)
+    if type(value) is str and 0 < len(value) <= limit and not value[0].isspace():
+        return value  # the common case, decided cheaply
     if value is None:
         if required:
-            raise InvalidEvent(f"missing field {name}", event.get("eventId"))
+            raise InvalidEvent(f"missing field {name}", _event_id(event))
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
-        raise InvalidEvent(f"{name} must be a non-empty string", event.get("eventId"))
+        raise InvalidEvent(f"{name} must be a non-empty string", _event_id(event))
     if len(value) > limit:
-        raise InvalidEvent(f"{name} is longer than {limit} characters", event.get("eventId"))
+        raise InvalidEvent(f"{name} is longer than {limit} characters", _event_id(event))
     return value
+
+
+def _event_id(event: dict[str, Any]) -> str | None:
+    event_id = event.get("eventId")
+    return event_id if isinstance(event_id, str) else None
 
 
 def parse_event_line(line: str | bytes, now_epoch: int) -> dict[str, Any]:
     """One NDJSON line → a flat record of EVENT_FIELDS; raises InvalidEvent."""
     try:
-        event = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
         raise InvalidEvent("not valid JSON") from None
     if not isinstance(event, dict):
         raise InvalidEvent("not a JSON object")
@@ -112,29 +142,25 @@ def parse_event_line(line: str | bytes, now_epoch: int) -> dict[str, Any]:
 def validate_event(event: dict[str, Any], now_epoch: int) -> dict[str, Any]:
     event_type = event.get("eventType")
     if event_type is None:
-        raise InvalidEvent(
-            "missing field eventType", event.get("eventId") if isinstance(event.get("eventId"), str) else None
-        )
-    if event_type not in _EVENT_TYPES:
+        raise InvalidEvent("missing field eventType", _event_id(event))
+    if type(event_type) is not str or event_type not in _EVENT_TYPES:
         raise InvalidEvent(f"unknown eventType {str(event_type)[:60]!r}")
-    record: dict[str, Any] = {
-        "event_id": _text(event, "eventId"),
-        "event_type": event_type,
-        "occurred_at": parse_timestamp(event.get("occurredAt"))
-        if "occurredAt" in event
-        else _missing("occurredAt", event),
-    }
-    if record["occurred_at"] > now_epoch + MAX_FUTURE_SECONDS:
-        raise InvalidEvent("occurredAt is more than a day in the future", record["event_id"])
-    for name in KEY_FIELDS + EVENT_FIELDS[12:]:
-        record.setdefault(name, "")
-    record["internal"] = False
+    event_id = _text(event, "eventId")
+    if "occurredAt" not in event:
+        raise InvalidEvent("missing field occurredAt", event_id)
+    occurred_at = parse_timestamp(event["occurredAt"])
+    if occurred_at > now_epoch + MAX_FUTURE_SECONDS:
+        raise InvalidEvent("occurredAt is more than a day in the future", event_id)
+    record: dict[str, Any] = dict(_EMPTY_RECORD, event_id=event_id, event_type=event_type, occurred_at=occurred_at)
     if event_type in ASSIGNMENT_TYPES:
-        record["partner_org_id"] = _text(event, "partnerOrgId")
-        record["customer_org_id"] = _text(event, "customerOrgId")
-        record["location_id"] = _text(event, "locationId")
-        record["subscription_id"] = _text(event, "subscriptionId")
-        record["sku"] = _text(event, "sku")
+        for field, name in _ASSIGNMENT_FIELDS:
+            value = event.get(name)
+            # the common case inline (this loop runs for every event); anything odd → _text
+            record[field] = (
+                value
+                if type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and not value[0].isspace()
+                else _text(event, name)
+            )
         _subject(event, record)
     elif event_type == EventType.PARTNER_UPSERTED.value:
         record["partner_org_id"] = _text(event, "partnerOrgId")
@@ -157,10 +183,6 @@ def validate_event(event: dict[str, Any], now_epoch: int) -> dict[str, Any]:
     return record
 
 
-def _missing(name: str, event: dict[str, Any]) -> int:
-    raise InvalidEvent(f"missing field {name}", event.get("eventId") if isinstance(event.get("eventId"), str) else None)
-
-
 def _subject(event: dict[str, Any], record: dict[str, Any]) -> None:
     subject = event.get("subject")
     if not isinstance(subject, dict):
@@ -170,12 +192,19 @@ def _subject(event: dict[str, Any], record: dict[str, Any]) -> None:
         if "workspaceId" in subject:
             raise InvalidEvent("a USER subject has userId and subscriberId, not workspaceId", record["event_id"])
         record["subject_type"] = "USER"
-        record["user_id"] = _text(subject, "userId")
-        record["subscriber_id"] = _text(subject, "subscriberId")
+        record["user_id"] = _subject_text(subject, "userId", record["event_id"])
+        record["subscriber_id"] = _subject_text(subject, "subscriberId", record["event_id"])
     elif kind == "WORKSPACE":
         if "userId" in subject or "subscriberId" in subject:
             raise InvalidEvent("a WORKSPACE subject has workspaceId only", record["event_id"])
         record["subject_type"] = "WORKSPACE"
-        record["workspace_id"] = _text(subject, "workspaceId")
+        record["workspace_id"] = _subject_text(subject, "workspaceId", record["event_id"])
     else:
         raise InvalidEvent(f"subject.type must be USER or WORKSPACE, got {str(kind)[:40]!r}", record["event_id"])
+
+
+def _subject_text(subject: dict[str, Any], name: str, event_id: str) -> str:
+    try:
+        return _text(subject, name)
+    except InvalidEvent as error:
+        raise InvalidEvent(error.reason.replace(name, f"subject.{name}", 1), event_id) from None

@@ -8,17 +8,19 @@ their restatement. Idempotent by eventId: rating reads each event once however o
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
 from chalicelib.domain.events import ASSIGNMENT_TYPES, EventType, InvalidEvent, parse_event_line
-from chalicelib.domain.proration import epoch_day
+from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, SkuInfo
 
-DEFAULT_CHUNK_LINES = 100_000
+DEFAULT_CHUNK_LINES = 25_000
 
 
 class EventLog(Protocol):
@@ -79,30 +81,48 @@ class IngestionService:
         source: str,
         chunk_lines: int = DEFAULT_CHUNK_LINES,
         progress: Callable[[int], None] = lambda lines_done: None,
+        restate: bool = True,
     ) -> IngestReport:
         """Validate and land every line; restate rated days the assignment events touch.
 
+        With `restate=False` the caller restates (`restate_if_rated`) once several inputs landed.
         Raises only on infrastructure faults (then the caller retries the same input, which is
         safe: landing an event twice changes nothing)."""
         report = IngestReport()
-        chunk: list[str | bytes] = []
-        for line in lines:
-            chunk.append(line)
-            if len(chunk) >= chunk_lines:
-                report.merge(self._ingest_chunk(chunk, source))
-                progress(report.lines)
+        # Validation (Python) of the next chunk overlaps landing (Parquet, S3) of the previous.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-land") as lander:
+            landing: Future[IngestReport] | None = None
+            chunk: list[str | bytes] = []
+            for line in itertools.chain(lines, [None]):
+                if line is not None:
+                    chunk.append(line)
+                    if len(chunk) < chunk_lines:
+                        continue
+                if not chunk:
+                    break
+                validated = self._validate(chunk)
                 chunk = []
-        if chunk:
-            report.merge(self._ingest_chunk(chunk, source))
-            progress(report.lines)
-        latest = self._latest_rated_day()
-        assignment_days = sorted(report.event_days)
-        if latest is not None and assignment_days and assignment_days[0] <= latest:
-            report.restated_from = assignment_days[0]
-            self._restate_from(assignment_days[0])
+                if landing is not None:
+                    report.merge(landing.result())
+                    progress(report.lines)
+                landing = lander.submit(self._land, *validated, source)
+            if landing is not None:
+                report.merge(landing.result())
+                progress(report.lines)
+        if restate:
+            report.restated_from = self.restate_if_rated(report.event_days)
         return report
 
-    def _ingest_chunk(self, chunk: list[str | bytes], source: str) -> IngestReport:
+    def restate_if_rated(self, event_days: Iterable[date]) -> date | None:
+        """Re-rate from the earliest of `event_days` if that day is already rated; that day."""
+        days = sorted(event_days)
+        latest = self._latest_rated_day()
+        if latest is None or not days or days[0] > latest:
+            return None
+        self._restate_from(days[0])
+        return days[0]
+
+    def _validate(self, chunk: list[str | bytes]) -> tuple[IngestReport, list[dict[str, Any]], list[tuple[str, str]]]:
         report = IngestReport()
         now = int(self._clock())
         accepted: list[dict[str, Any]] = []
@@ -123,13 +143,19 @@ class IngestionService:
                 continue
             seen.add(record["event_id"])
             accepted.append(record)
+        return report, accepted, rejected
+
+    def _land(
+        self, report: IngestReport, accepted: list[dict[str, Any]], rejected: list[tuple[str, str]], source: str
+    ) -> IngestReport:
         self._log.append(accepted)  # the log first: nothing is applied that is not logged
         report.accepted = len(accepted)
         report.rejected = len(rejected)
         key = self._dead_letters.put(rejected, source)
         if key:
             report.dead_letter_keys.append(key)
-        report.event_days = {epoch_day(r["occurred_at"]) for r in accepted if r["event_type"] in ASSIGNMENT_TYPES}
+        day_numbers = {r["occurred_at"] // SECONDS_PER_DAY for r in accepted if r["event_type"] in ASSIGNMENT_TYPES}
+        report.event_days = {epoch_day(number * SECONDS_PER_DAY) for number in day_numbers}
         report.directory_updates = self._apply_directory(accepted)
         return report
 

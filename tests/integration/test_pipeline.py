@@ -74,7 +74,6 @@ def test_sqs_ingestion_reports_partial_failures_and_lands_good_lines(container, 
                 "attributes": {}, "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:wbr-provisioning-events",
                 "awsRegion": "us-east-1"} for m in received]
-    from chalice.app import SQSEvent
 
     # A fault while landing one message fails only that message.
     original = container.event_log.append

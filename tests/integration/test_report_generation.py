@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.domain.access import Caller, READ_SCOPE, WRITE_SCOPE
+from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.errors import ReportErrorCode
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.proration import format_quantity
