@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -63,14 +64,48 @@ def container(settings: Settings) -> Iterator[Container]:
             set_container(None)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def world() -> DemoWorld:
     return demo_world(TODAY, days=40, users=90, workspaces=12, seed=11)
 
 
+@dataclass
+class Snapshot:
+    """What the demo pipeline wrote (lake objects, table items), to restore into a fresh mock."""
+
+    objects: dict[str, bytes]
+    items: dict[str, list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot(world: DemoWorld, dev_keys: DevKeyPair) -> Snapshot:
+    """The demo loaded once per session through the real pipeline (ingest → rate → restate)."""
+    settings = Settings(stage="local", jwt_public_key_file=str(dev_keys.public_path))
+    with mock_aws():
+        built = Container(settings)
+        ensure_resources(settings, built.dynamodb, built.s3)
+        load_demo(world, built.ingestion, built.rating)
+        objects = {
+            entry["Key"]: built.s3.get_object(Bucket=settings.lake_bucket, Key=entry["Key"])["Body"].read()
+            for page in built.s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket)
+            for entry in page.get("Contents", [])
+        }
+        items = {
+            table: [item for page in built.dynamodb.get_paginator("scan").paginate(TableName=table)
+                    for item in page["Items"]]
+            for table in (settings.directory_table, settings.usage_days_table)
+        }
+    return Snapshot(objects, items)
+
+
 @pytest.fixture
-def seeded(container: Container, world: DemoWorld) -> Container:
-    load_demo(world, container.ingestion, container.rating)
+def seeded(container: Container, demo_snapshot: Snapshot) -> Container:
+    """A fresh mock holding the demo data (restored from the session's pipeline run)."""
+    for key, body in demo_snapshot.objects.items():
+        container.s3.put_object(Bucket=container.settings.lake_bucket, Key=key, Body=body)
+    for table, items in demo_snapshot.items.items():
+        for item in items:
+            container.dynamodb.put_item(TableName=table, Item=item)
     return container
 
 

@@ -19,10 +19,17 @@ _CLIENT_CONFIG = Config(
 )
 
 
+_session: boto3.session.Session | None = None
+
+
 def make_client(service: str, settings: Settings) -> Any:
-    """A new client; callers keep it (clients are thread-safe, their creation is not)."""
+    """A new client; callers keep it (clients are thread-safe, their creation is not).
+    One session per process, so service models are loaded once."""
+    global _session
     with _lock:
-        return boto3.session.Session().client(
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session.client(
             service,
             region_name=settings.region,
             endpoint_url=settings.aws_endpoint_url,

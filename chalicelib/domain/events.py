@@ -55,6 +55,35 @@ EVENT_FIELDS: tuple[str, ...] = (
     "description",
 )
 
+# Where each field of a record is on the wire ("subject.x": inside the subject object).
+WIRE_NAMES: dict[str, str] = {
+    "event_id": "eventId",
+    "event_type": "eventType",
+    "occurred_at": "occurredAt",
+    "partner_org_id": "partnerOrgId",
+    "customer_org_id": "customerOrgId",
+    "location_id": "locationId",
+    "subscription_id": "subscriptionId",
+    "sku": "sku",
+    "subject_type": "subject.type",
+    "user_id": "subject.userId",
+    "subscriber_id": "subject.subscriberId",
+    "workspace_id": "subject.workspaceId",
+    "name": "name",
+    "parent_partner_org_id": "parentPartnerOrgId",
+    "external_id": "externalId",
+    "internal": "internal",
+    "service_name": "serviceName",
+    "description": "description",
+}
+# The fields each event type carries besides event_id, event_type and occurred_at.
+FIELDS_BY_TYPE: dict[str, frozenset[str]] = {
+    EventType.PACKAGE_ASSIGNED.value: frozenset(KEY_FIELDS),
+    EventType.PACKAGE_UNASSIGNED.value: frozenset(KEY_FIELDS),
+    EventType.PARTNER_UPSERTED.value: frozenset({"partner_org_id", "name", "parent_partner_org_id"}),
+    EventType.CUSTOMER_UPSERTED.value: frozenset({"customer_org_id", "partner_org_id", "external_id", "internal"}),
+    EventType.SKU_UPSERTED.value: frozenset({"sku", "service_name", "description"}),
+}
 _ASSIGNMENT_FIELDS = (
     ("partner_org_id", "partnerOrgId"),
     ("customer_org_id", "customerOrgId"),
@@ -62,7 +91,6 @@ _ASSIGNMENT_FIELDS = (
     ("subscription_id", "subscriptionId"),
     ("sku", "sku"),
 )
-_EMPTY_RECORD: dict[str, Any] = {name: "" for name in EVENT_FIELDS} | {"internal": False}
 _EMPTY_RECORD: dict[str, Any] = {name: "" for name in EVENT_FIELDS} | {"internal": False}
 _TIMESTAMP = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,9})?(?:Z|\+00:00)"
@@ -208,3 +236,74 @@ def _subject_text(subject: dict[str, Any], name: str, event_id: str) -> str:
         return _text(subject, name)
     except InvalidEvent as error:
         raise InvalidEvent(error.reason.replace(name, f"subject.{name}", 1), event_id) from None
+
+
+_TIME_DIGITS = re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+def _plain_id(value: Any) -> bool:
+    return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and not value[0].isspace()
+
+
+def _quick_timestamp(value: Any) -> int | None:
+    """`YYYY-MM-DDTHH:MM:SSZ` exactly (the common spelling) → epoch seconds; None for anything else."""
+    if type(value) is not str or len(value) != 20 or value[19] != "Z" or value[10] != "T":
+        return None
+    if value[13] != ":" or value[16] != ":" or not _TIME_DIGITS.fullmatch(value, 11, 19):
+        return None
+    day_epoch = _day_epochs.get(value[:10])
+    if day_epoch is None:
+        return None  # a day not seen yet: the full parser validates it (and caches it)
+    hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
+    if hour >= 24 or minute >= 60 or second >= 60:
+        return None
+    return day_epoch + hour * 3600 + minute * 60 + second
+
+
+def screen_event_line(line: str | bytes, now_epoch: int) -> tuple[str, str, int, dict[str, Any] | None]:
+    """(event_id, event_type, occurred_at, record) of a valid line; raises InvalidEvent.
+
+    The everyday assignment event is approved by a quick check that accepts a strict subset of
+    what `validate_event` accepts, without building its record (None); every other line —
+    directory upserts, unusual spellings, anything wrong — goes through `validate_event`, the
+    one statement of the rules, which returns the record or says what is wrong."""
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise InvalidEvent("not valid JSON") from None
+    if type(event) is dict:
+        event_type = event.get("eventType")
+        subject = event.get("subject")
+        if event_type in ASSIGNMENT_TYPES and type(subject) is dict:
+            event_id = event.get("eventId")
+            occurred_at = _quick_timestamp(event.get("occurredAt"))
+            kind = subject.get("type")
+            if kind == "USER":
+                subject_ok = (
+                    _plain_id(subject.get("userId"))
+                    and _plain_id(subject.get("subscriberId"))
+                    and "workspaceId" not in subject
+                )
+            else:
+                subject_ok = (
+                    kind == "WORKSPACE"
+                    and _plain_id(subject.get("workspaceId"))
+                    and "userId" not in subject
+                    and "subscriberId" not in subject
+                )
+            if (
+                subject_ok
+                and occurred_at is not None
+                and occurred_at <= now_epoch + MAX_FUTURE_SECONDS
+                and _plain_id(event_id)
+                and _plain_id(event.get("partnerOrgId"))
+                and _plain_id(event.get("customerOrgId"))
+                and _plain_id(event.get("locationId"))
+                and _plain_id(event.get("subscriptionId"))
+                and _plain_id(event.get("sku"))
+            ):
+                return event_id, event_type, occurred_at, None
+    elif not isinstance(event, dict):
+        raise InvalidEvent("not a JSON object")
+    record = validate_event(event, now_epoch)
+    return record["event_id"], record["event_type"], record["occurred_at"], record

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-from chalicelib.domain.events import ASSIGNMENT_TYPES, EventType, InvalidEvent, parse_event_line
+from chalicelib.domain.events import ASSIGNMENT_TYPES, EventType, InvalidEvent, screen_event_line
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, SkuInfo
 
-DEFAULT_CHUNK_LINES = 25_000
+DEFAULT_CHUNK_LINES = 50_000
 
 
 class EventLog(Protocol):
-    def append(self, records: list[dict[str, Any]]) -> list[date]: ...
+    def append_lines(self, lines: list[bytes], occurred_at: list[int]) -> list[date]: ...
 
 
 class DeadLetters(Protocol):
@@ -56,6 +56,18 @@ class IngestReport:
         self.directory_updates += other.directory_updates
         self.event_days |= other.event_days
         self.dead_letter_keys += other.dead_letter_keys
+
+
+@dataclass
+class _Validated:
+    """One chunk after validation: what to land, and what to say about it."""
+
+    report: IngestReport
+    lines: list[bytes] = field(default_factory=list)
+    occurred_at: list[int] = field(default_factory=list)
+    assignment_day_numbers: set[int] = field(default_factory=set)
+    directory_records: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
 
 
 class IngestionService:
@@ -105,7 +117,7 @@ class IngestionService:
                 if landing is not None:
                     report.merge(landing.result())
                     progress(report.lines)
-                landing = lander.submit(self._land, *validated, source)
+                landing = lander.submit(self._land, validated, source)
             if landing is not None:
                 report.merge(landing.result())
                 progress(report.lines)
@@ -122,41 +134,42 @@ class IngestionService:
         self._restate_from(days[0])
         return days[0]
 
-    def _validate(self, chunk: list[str | bytes]) -> tuple[IngestReport, list[dict[str, Any]], list[tuple[str, str]]]:
-        report = IngestReport()
+    def _validate(self, chunk: list[str | bytes]) -> _Validated:
+        validated = _Validated(IngestReport())
         now = int(self._clock())
-        accepted: list[dict[str, Any]] = []
-        rejected: list[tuple[str, str]] = []
         seen: set[str] = set()
         for line in chunk:
             if not line.strip():
                 continue
-            report.lines += 1
+            validated.report.lines += 1
             try:
-                record = parse_event_line(line, now)
+                event_id, event_type, occurred_at, record = screen_event_line(line, now)
             except InvalidEvent as error:
                 text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-                rejected.append((text.rstrip("\r\n")[:10_000], error.reason))
+                validated.rejected.append((text.rstrip("\r\n")[:10_000], error.reason))
                 continue
-            if record["event_id"] in seen:
-                report.duplicates_in_batch += 1
+            if event_id in seen:
+                validated.report.duplicates_in_batch += 1
                 continue
-            seen.add(record["event_id"])
-            accepted.append(record)
-        return report, accepted, rejected
+            seen.add(event_id)
+            validated.lines.append(line if isinstance(line, bytes) else line.encode("utf-8"))
+            validated.occurred_at.append(occurred_at)
+            if event_type in ASSIGNMENT_TYPES:
+                validated.assignment_day_numbers.add(occurred_at // SECONDS_PER_DAY)
+            elif record is not None:
+                validated.directory_records.append(record)
+        return validated
 
-    def _land(
-        self, report: IngestReport, accepted: list[dict[str, Any]], rejected: list[tuple[str, str]], source: str
-    ) -> IngestReport:
-        self._log.append(accepted)  # the log first: nothing is applied that is not logged
-        report.accepted = len(accepted)
-        report.rejected = len(rejected)
-        key = self._dead_letters.put(rejected, source)
+    def _land(self, validated: _Validated, source: str) -> IngestReport:
+        report = validated.report
+        self._log.append_lines(validated.lines, validated.occurred_at)  # logged before anything is applied
+        report.accepted = len(validated.lines)
+        report.rejected = len(validated.rejected)
+        key = self._dead_letters.put(validated.rejected, source)
         if key:
             report.dead_letter_keys.append(key)
-        day_numbers = {r["occurred_at"] // SECONDS_PER_DAY for r in accepted if r["event_type"] in ASSIGNMENT_TYPES}
-        report.event_days = {epoch_day(number * SECONDS_PER_DAY) for number in day_numbers}
-        report.directory_updates = self._apply_directory(accepted)
+        report.event_days = {epoch_day(number * SECONDS_PER_DAY) for number in validated.assignment_day_numbers}
+        report.directory_updates = self._apply_directory(validated.directory_records)
         return report
 
     def _apply_directory(self, records: list[dict[str, Any]]) -> int:

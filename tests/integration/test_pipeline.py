@@ -76,19 +76,19 @@ def test_sqs_ingestion_reports_partial_failures_and_lands_good_lines(container, 
                 "awsRegion": "us-east-1"} for m in received]
 
     # A fault while landing one message fails only that message.
-    original = container.event_log.append
+    original = container.event_log.append_lines
     calls = {"n": 0}
 
-    def flaky(records_):
+    def flaky(lines_, occurred_):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("S3 unavailable")
-        return original(records_)
+        return original(lines_, occurred_)
 
-    container.event_log.append = flaky
+    container.event_log.append_lines = flaky
     result = on_provisioning_events({"Records": records}, None)
     assert [failure["itemIdentifier"] for failure in result["batchItemFailures"]] == [records[1]["messageId"]]
-    container.event_log.append = original
+    container.event_log.append_lines = original
     retry = on_provisioning_events({"Records": [records[1]]}, None)  # SQS redelivers it
     assert retry["batchItemFailures"] == []
     dead = container.dead_letters.read_all()
