@@ -161,7 +161,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     """Validate and land NDJSON files; large inputs are split over one process per core."""
     container = _local_container()
     total = sum(os.path.getsize(path) for path in args.files)
-    workers = max(1, min(args.workers or os.cpu_count() or 1, 8)) if total >= PARALLEL_INGEST_MIN_BYTES else 1
+    # one process per core but one (left to the S3 endpoint and the rest of the machine)
+    default_workers = max(1, (os.cpu_count() or 1) - 1)
+    workers = max(1, min(args.workers or default_workers, 8)) if total >= PARALLEL_INGEST_MIN_BYTES else 1
     show = progress_bar("ingesting", unit="bytes")
     context = multiprocessing.get_context("spawn")
     counter = context.Value("q", 0)
@@ -271,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="ingest NDJSON provisioning event files into the local stack")
     ingest.add_argument("files", nargs="+")
     ingest.add_argument("--strict", action="store_true", help="exit 1 when any line was rejected")
-    ingest.add_argument("--workers", type=int, default=0, help="processes for large inputs (default: one per core)")
+    ingest.add_argument("--workers", type=int, default=0, help="processes for large inputs (default: cores - 1)")
     ingest.set_defaults(run=cmd_ingest)
 
     rate = commands.add_parser("rate", help="rate usage days (default: every unrated day through yesterday)")

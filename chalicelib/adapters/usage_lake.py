@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from chalicelib.compute import sealed_connection
 from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.report_rows import GROUP_KEYS, USAGE_FIELDS, AggregatedRow
 from chalicelib.domain.reports import ReportType
@@ -115,13 +115,7 @@ class S3ParquetUsageLake:
         rows = self.read_slice(usage)
         keys = GROUP_KEYS[report_type]
         key_list = ", ".join(keys)
-        connection = duckdb.connect(
-            config={
-                "threads": self._duckdb_threads,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-            }
-        )
+        connection = sealed_connection(self._duckdb_threads)
         try:
             connection.register("usage", rows)
             result = connection.sql(

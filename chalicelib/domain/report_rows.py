@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.proration import format_quantity
 from chalicelib.domain.reports import ReportType
 
@@ -36,19 +37,7 @@ _CUSTOMER_COLUMNS = {"CUSTOMER_ORG_ID", "CUSTOMER_EXTERNAL_ID", "LOCATION_ID"}
 _USER_COLUMNS = {"SUBSCRIBER_ID", "USER_ID", "WORKSPACE_ID"}
 
 # Fields of the usage lake (one row per key and day); absent ids are empty strings, never null.
-USAGE_FIELDS: tuple[str, ...] = (
-    "usage_date",
-    "partner_org_id",
-    "customer_org_id",
-    "location_id",
-    "subscription_id",
-    "sku",
-    "subject_type",
-    "user_id",
-    "subscriber_id",
-    "workspace_id",
-    "units",
-)
+USAGE_FIELDS: tuple[str, ...] = ("usage_date", *KEY_FIELDS, "units")
 
 # Row key of each report type, in sort order: rows of a file are sorted by these fields.
 # Customer-led order lets shards (ranges of customers) be concatenated without a merge.

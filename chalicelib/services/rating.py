@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
+from chalicelib.compute import sealed_connection
 from chalicelib.domain.events import ASSIGNMENT_TYPES, KEY_FIELDS
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT, day_start_epoch
 from chalicelib.domain.rating import rate_key_day
@@ -126,13 +126,7 @@ class RatingService:
 
     def _rate(self, day: date, state: pa.Table, events: pa.Table) -> tuple[pa.Table, pa.Table, int]:
         keys = ", ".join(KEY_FIELDS)
-        connection = duckdb.connect(
-            config={
-                "threads": self._duckdb_threads,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-            }
-        )
+        connection = sealed_connection(self._duckdb_threads)
         try:
             connection.register("state", state)
             connection.register("events", events)
