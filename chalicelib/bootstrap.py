@@ -28,6 +28,7 @@ from chalicelib.services.generation import GenerationPolicy, GenerationSteps
 from chalicelib.services.ingestion import IngestionService
 from chalicelib.services.rating import RatingService
 from chalicelib.services.reports import ReportPolicy, ReportService
+from chalicelib.services.sweeper import Sweeper
 from chalicelib.workflow import STEP_FUNCTIONS, LocalWorkflow
 
 
@@ -136,6 +137,10 @@ class Container:
             self.lake,
             GenerationPolicy(settings.data_wait_hours, settings.data_poll_seconds, settings.shard_customers),
         )
+
+    @cached_property
+    def sweeper(self) -> Sweeper:
+        return Sweeper(self.report_store, self.blobs)
 
     @cached_property
     def rating(self) -> RatingService:

@@ -14,8 +14,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -158,6 +159,7 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
                 "WBR_REPORTS_BUCKET": settings.reports_bucket,
             }
         )
+        _every(600, container.sweeper.sweep)  # the deployed schedule, in-process
         server = LocalDevServer(_load_app(), config, "127.0.0.1", api_port, handler_cls=WebexRequestHandler)
         path = write_env_file(values)
         print(_banner(values, path, demo), flush=True)
@@ -179,6 +181,20 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
         except subprocess.TimeoutExpired:
             moto.kill()
         env_file().unlink(missing_ok=True)
+
+
+def _every(seconds: float, task: Callable[[], object]) -> None:
+    """Run `task` now and then every `seconds` in a daemon thread (local stand-in for a schedule)."""
+
+    def loop() -> None:
+        while True:
+            try:
+                task()
+            except Exception as error:  # noqa: BLE001 - a failed sweep is retried next round
+                print(f"scheduled task failed: {error}", file=sys.stderr)
+            time.sleep(seconds)
+
+    threading.Thread(target=loop, name="local-schedule", daemon=True).start()
 
 
 def _interrupt(signum: int, frame: object) -> None:

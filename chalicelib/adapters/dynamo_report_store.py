@@ -172,6 +172,24 @@ class DynamoReportStore:
                 return reports
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def overdue(self, now: datetime) -> list[Report]:
+        """Reports of every partner still IN_PROGRESS after their deadline (the sweeper's query)."""
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "#status = :in_progress AND deadline < :now",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item(
+                {":in_progress": ReportStatus.IN_PROGRESS.value, ":now": int(now.timestamp())}
+            ),
+        }
+        reports: list[Report] = []
+        while True:
+            page = self._db.scan(**arguments)
+            reports.extend(_report_from(from_item(item)) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return reports
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     # ---- transitions --------------------------------------------------------------------
 
     def complete(self, report: Report, s3_key: str, row_count: int, sha256: str, completed: datetime) -> bool:

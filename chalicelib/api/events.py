@@ -9,7 +9,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from chalice import Blueprint, Cron
+from chalice import Blueprint, Cron, Rate
 
 from chalicelib.bootstrap import get_container
 from chalicelib.observability import logger, metrics
@@ -56,6 +56,15 @@ def ingest_dropped_object(key: str) -> dict[str, Any]:
 @events_api.on_s3_event(bucket=LAKE_BUCKET, prefix=INCOMING_PREFIX, events=["s3:ObjectCreated:*"])
 def on_dropped_events(event: Any) -> dict[str, Any]:
     return ingest_dropped_object(unquote_plus(event.key))
+
+
+@events_api.schedule(Rate(10, unit=Rate.MINUTES), name="sweep_overdue_reports")
+def sweep_overdue_reports(event: Any) -> dict[str, Any]:
+    """Every 10 minutes: fail reports still IN_PROGRESS after their deadline."""
+    failed = get_container().sweeper.sweep()
+    if failed:
+        logger.warning("overdue reports failed", extra={"report_ids": failed})
+    return {"failed": failed}
 
 
 @events_api.schedule(Cron(0, 1, "*", "*", "?", "*"), name="rate_yesterday")

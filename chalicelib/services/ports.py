@@ -48,6 +48,9 @@ class ReportStore(Protocol):
     def delete(self, partner_org_id: str, report_id: str) -> Report | None:
         """Remove the report, its lock and its in-progress count; the removed report or None."""
 
+    def overdue(self, now: datetime) -> list[Report]:
+        """Reports of every partner still IN_PROGRESS after their deadline."""
+
 
 class BlobStore(Protocol):
     def put_text(self, key: str, text: str) -> None: ...

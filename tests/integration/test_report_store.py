@@ -118,3 +118,26 @@ def test_completed_duplicate_is_a_conflict_naming_the_report(seeded):
         raise AssertionError("expected a conflict")
     except Conflict as conflict:
         assert report.report_id in conflict.message
+
+
+def test_sweeper_fails_reports_stuck_past_their_deadline_and_frees_their_place(seeded):
+    from datetime import datetime, timezone
+
+    from chalicelib.domain.errors import ReportErrorCode
+    from chalicelib.services.sweeper import Sweeper
+
+    _hold_workflow(seeded)  # a generation that never finishes (a crashed process)
+    stuck, _ = seeded.reports.create(CALLER, BODY, "WBR_s")
+    seeded.blobs.put_text(f"parts/{DEMO_PARTNER}/{stuck.report_id}/r1/part-00000.csv", "left over")
+    assert Sweeper(seeded.report_store, seeded.blobs).sweep() == []  # before the deadline: untouched
+    later = stuck.deadline + timedelta(seconds=1)
+    failed = Sweeper(seeded.report_store, seeded.blobs, clock=lambda: later).sweep()
+    assert failed == [stuck.report_id]
+    report, url = seeded.reports.get(CALLER, stuck.report_id)
+    assert report.status is ReportStatus.FAILED and url is None
+    assert [error.code for error in report.errors] == [ReportErrorCode.DEADLINE_EXCEEDED]
+    assert seeded.blobs.list_keys("parts/") == []
+    # Its lock and its place under the cap are released: the same request makes a new report.
+    again, created = seeded.reports.create(CALLER, BODY, "WBR_s2")
+    assert created and again.report_id != stuck.report_id
+    assert Sweeper(seeded.report_store, seeded.blobs, clock=lambda: datetime.now(timezone.utc)).sweep() == []
