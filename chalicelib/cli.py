@@ -1,9 +1,13 @@
 """`wbr`: the operator and admin command line (DESIGN §8).
 
-wbr dev                      the local stack (what `make run` runs)
-wbr token --org ORG …        a token the local stack accepts, for a known partner
-wbr seed                     load the demo partner tree into the running local stack
-wbr asl                      print the report state machine as Amazon States Language
+wbr dev                          the local stack (what `make run` runs)
+wbr token --org ORG …            a token the local stack accepts, for a known partner
+wbr seed                         load the demo partner tree into the running local stack
+wbr demo-events --out FILE       write the demo world's provisioning events as NDJSON
+wbr ingest FILE…                 ingest NDJSON provisioning events (with progress)
+wbr rate [--from D] [--to D]     rate usage days; by default every unrated day through yesterday
+wbr reports create|list|get|download|delete …   a client of the API (reads .local/env)
+wbr asl                          print the report state machine as Amazon States Language
 """
 
 from __future__ import annotations
@@ -233,6 +237,81 @@ def cmd_rate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from chalicelib.client import ReportsClient
+    from chalicelib.devstack import load_env_file
+
+    load_env_file()
+    base_url = args.base_url or os.environ.get("WBR_BASE_URL")
+    token = args.token or os.environ.get("WBR_TOKEN")
+    if not base_url or not token:
+        raise SystemExit("wbr reports: give --base-url and --token (or WBR_BASE_URL and WBR_TOKEN)")
+    return ReportsClient(base_url, token)
+
+
+def _show_wait(report: dict, elapsed: float) -> None:
+    sys.stderr.write(f"\r{report['id'][-12:]} {report['status']:<12} {elapsed:6.1f} s")
+    if report["status"] != "IN_PROGRESS":
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    from chalicelib.client import ApiError
+
+    client = _client(args)
+    try:
+        if args.action == "create":
+            body = {
+                "billingStartDate": args.start,
+                "billingEndDate": args.end,
+                "type": args.type,
+                "internal": args.internal,
+            }
+            if args.sub_partner:
+                body["subPartnerOrgId"] = args.sub_partner
+            report = client.create(body)
+            if args.wait or args.download:
+                report = client.wait(report["id"], on_poll=_show_wait)
+                if args.download and report["status"] == "COMPLETED":
+                    written = client.download(report, args.download)
+                    print(f"{written} bytes written to {args.download}", file=sys.stderr)
+            print(json.dumps(report, indent=2))
+            return 0 if report.get("status", "IN_PROGRESS") != "FAILED" else 1
+        if args.action == "list":
+            filters = {
+                "type": args.type,
+                "status": args.status,
+                "billingStartDate": args.start,
+                "billingEndDate": args.end,
+                "subPartnerOrgId": args.sub_partner,
+            }
+            items = list(client.list(**filters))
+            if args.json:
+                print(json.dumps(items, indent=2))
+            else:
+                print(f"{'ID':<40} {'TYPE':<8} {'START':<10} {'END':<10} {'STATUS':<11} CREATED")
+                for item in items:
+                    print(
+                        f"{item['id'][-40:]:<40} {item['type']:<8} {item['billingStartDate']} "
+                        f"{item['billingEndDate']} {item['status']:<11} {item['created']}"
+                    )
+            return 0
+        if args.action == "get":
+            print(json.dumps(client.get(args.id), indent=2))
+            return 0
+        if args.action == "download":
+            report = client.wait(args.id, on_poll=_show_wait) if args.wait else client.get(args.id)
+            written = client.download(report, args.out or f"{args.id[-12:]}.csv")
+            print(f"{written} bytes written", file=sys.stderr)
+            return 0
+        client.delete(args.id)
+        return 0
+    except ApiError as error:
+        print(f"wbr reports: {error}", file=sys.stderr)
+        return 3 if error.status == 409 else 2
+
+
 def cmd_asl(args: argparse.Namespace) -> int:
     from chalicelib.workflow import to_asl
 
@@ -280,6 +359,33 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("--from", dest="from_", help="first day (YYYY-MM-DD); the day before must be rated")
     rate.add_argument("--to", help="last day (default: yesterday)")
     rate.set_defaults(run=cmd_rate)
+
+    reports = commands.add_parser("reports", help="call the reports API (create, list, get, download, delete)")
+    reports.add_argument("--base-url", help="default: WBR_BASE_URL (from .local/env in the checkout)")
+    reports.add_argument("--token", help="default: WBR_TOKEN")
+    actions = reports.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a report (exit 3 when it already exists: HTTP 409)")
+    create.add_argument("--type", default="PARTNER", choices=["PARTNER", "CUSTOMER", "USER"])
+    create.add_argument("--start", required=True, help="billingStartDate, YYYY-MM-DD")
+    create.add_argument("--end", required=True, help="billingEndDate, YYYY-MM-DD")
+    create.add_argument("--sub-partner", help="subPartnerOrgId")
+    create.add_argument("--internal", action="store_true", help="include internal customers")
+    create.add_argument("--wait", action="store_true", help="poll until COMPLETED or FAILED")
+    create.add_argument("--download", metavar="PATH", help="wait, then save the CSV to PATH")
+    listing = actions.add_parser("list", help="list reports (all pages)")
+    listing.add_argument("--type")
+    listing.add_argument("--status")
+    listing.add_argument("--start")
+    listing.add_argument("--end")
+    listing.add_argument("--sub-partner")
+    listing.add_argument("--json", action="store_true")
+    for name in ("get", "delete", "download"):
+        action = actions.add_parser(name)
+        action.add_argument("id")
+        if name == "download":
+            action.add_argument("--out", help="file to write (default: <id tail>.csv)")
+            action.add_argument("--wait", action="store_true")
+    reports.set_defaults(run=cmd_reports)
 
     asl = commands.add_parser("asl", help="print the report state machine (Amazon States Language)")
     asl.add_argument("--max-concurrency", type=int, default=8)

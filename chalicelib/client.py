@@ -1,0 +1,113 @@
+"""A small client of the reports API for `wbr reports` (stdlib only: it ships with the package).
+
+It behaves as partners' scripts do: 202 on create, 409 means "already exists", 429 is retried
+after Retry-After, lists follow `Link: rel="next"`, downloads stream the tempDownloadURL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+BASE_PATH = "/v1/wholesale/billing/reports"
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+
+
+@dataclass
+class ApiError(Exception):
+    status: int
+    body: dict[str, Any]
+
+    def __str__(self) -> str:
+        details = "; ".join(error.get("description", "") for error in self.body.get("errors", []))
+        message = self.body.get("message", "")
+        return f"HTTP {self.status}: {message}" + (f" ({details})" if details and details != message else "")
+
+
+class ReportsClient:
+    def __init__(
+        self, base_url: str, token: str, max_429_retries: int = 5, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._token = token
+        self._max_429_retries = max_429_retries
+        self._sleep = sleep
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", BASE_PATH, body)[1]
+
+    def get(self, report_id: str) -> dict[str, Any]:
+        return self._call("GET", f"{BASE_PATH}/{report_id}")[1]
+
+    def delete(self, report_id: str) -> None:
+        self._call("DELETE", f"{BASE_PATH}/{report_id}")
+
+    def list(self, **filters: str) -> Iterator[dict[str, Any]]:
+        """Every matching report, following the Link rel="next" pages."""
+        query = urlencode({name: value for name, value in filters.items() if value})
+        url: str | None = BASE_PATH + (f"?{query}" if query else "")
+        while url:
+            headers, body = self._call("GET", url)
+            yield from body.get("items", [])
+            match = _NEXT_LINK.search(headers.get("Link", "") or "")
+            url = match.group(1) if match else None
+
+    def wait(
+        self,
+        report_id: str,
+        poll_seconds: float = 1.0,
+        timeout_seconds: float = 3600,
+        on_poll: Callable[[dict[str, Any], float], None] = lambda report, elapsed: None,
+    ) -> dict[str, Any]:
+        """Poll until the report is COMPLETED or FAILED (or the timeout passes)."""
+        started = time.monotonic()
+        while True:
+            report = self.get(report_id)
+            elapsed = time.monotonic() - started
+            on_poll(report, elapsed)
+            if report["status"] != "IN_PROGRESS" or elapsed >= timeout_seconds:
+                return report
+            self._sleep(poll_seconds)
+
+    def download(self, report: dict[str, Any], path: str) -> int:
+        """Stream the report's CSV to `path`; returns the bytes written."""
+        url = report.get("tempDownloadURL")
+        if not url:
+            raise ValueError(f"report {report.get('id')} has no download URL (status {report.get('status')})")
+        written = 0
+        with urllib.request.urlopen(url, timeout=60) as response, open(path, "wb") as out:  # noqa: S310 - https URL from the API
+            for chunk in iter(lambda: response.read(1024 * 1024), b""):
+                out.write(chunk)
+                written += len(chunk)
+        return written
+
+    def _call(self, method: str, path_or_url: str, body: dict[str, Any] | None = None) -> tuple[Any, Any]:
+        url = path_or_url if path_or_url.startswith("http") else self._base + path_or_url
+        data = json.dumps(body).encode() if body is not None else None
+        for attempt in range(self._max_429_retries + 1):
+            request = urllib.request.Request(url, data=data, method=method)
+            request.add_header("Authorization", f"Bearer {self._token}")
+            if data is not None:
+                request.add_header("Content-Type", "application/json")
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                    raw = response.read()
+                    return response.headers, (json.loads(raw) if raw else {})
+            except urllib.error.HTTPError as error:
+                raw = error.read()
+                try:
+                    parsed = json.loads(raw) if raw else {}
+                except ValueError:
+                    parsed = {"message": raw.decode("utf-8", "replace")[:200]}
+                if error.code == 429 and attempt < self._max_429_retries:
+                    self._sleep(float(error.headers.get("Retry-After", "5")))
+                    continue
+                raise ApiError(error.code, parsed) from None
+        raise AssertionError("unreachable")

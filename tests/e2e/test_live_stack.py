@@ -1,0 +1,129 @@
+"""The partner's scripted flow over real HTTP: the API served by Chalice's local server (with
+the gateway emulation of `wbr dev`) and S3/DynamoDB by a moto server, driven by `wbr reports`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import socket
+import threading
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+import pytest
+from chalice.config import Config
+from chalice.local import LocalDevServer
+from moto.server import ThreadedMotoServer
+
+from chalicelib.adapters.provisioning import ensure_resources
+from chalicelib.api.gateway import WebexRequestHandler
+from chalicelib.bootstrap import Container, set_container
+from chalicelib.client import ApiError, ReportsClient
+from chalicelib.domain.report_rows import columns_for
+from chalicelib.domain.reports import ReportType
+from tests.conftest import TODAY
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def live_stack(settings, demo_snapshot, tokens):
+    aws_port, api_port = _free_port(), _free_port()
+    aws = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+    aws.start()
+    container = Container(type(settings)(**{**settings.__dict__, "aws_endpoint_url": f"http://127.0.0.1:{aws_port}"}))
+    ensure_resources(container.settings, container.dynamodb, container.s3)
+    for key, body in demo_snapshot.objects.items():
+        container.s3.put_object(Bucket=container.settings.lake_bucket, Key=key, Body=body)
+    for table, items in demo_snapshot.items.items():
+        for item in items:
+            container.dynamodb.put_item(TableName=table, Item=item)
+    set_container(container)
+    import app as app_module
+
+    server = LocalDevServer(app_module.app, Config.create(chalice_stage="local"), "127.0.0.1", api_port,
+                            handler_cls=WebexRequestHandler)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{api_port}", tokens.mint(), container
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+        container.workflow.stop()
+        container.workflow.join(10)
+        set_container(None)
+        aws.stop()
+
+
+def test_scripted_partner_flow_over_http(live_stack, tmp_path, capsys):
+    base_url, token, container = live_stack
+    client = ReportsClient(base_url, token)
+    start, end = (TODAY - timedelta(days=20)).isoformat(), (TODAY - timedelta(days=1)).isoformat()
+    from chalicelib import cli
+
+    # `wbr reports create --wait --download`: 202, poll to COMPLETED, stream the CSV.
+    out = tmp_path / "report.csv"
+    code = cli.main(["reports", "--base-url", base_url, "--token", token, "create", "--type", "USER",
+                     "--start", start, "--end", end, "--download", str(out)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["status"] == "COMPLETED"
+    rows = list(csv.reader(io.StringIO(out.read_text())))
+    assert rows[0] == list(columns_for(ReportType.USER)) and len(rows) - 1 == report["rowCount"]
+    # A script lists without parameters and finds it; creating it again is "already exists" (409).
+    assert [item["id"] for item in client.list()] == [report["id"]]
+    with pytest.raises(ApiError) as conflict:
+        client.create({"billingStartDate": start, "billingEndDate": end, "type": "USER"})
+    assert conflict.value.status == 409 and report["id"] in conflict.value.body["message"]
+    assert cli.main(["reports", "--base-url", base_url, "--token", token, "create", "--type", "USER",
+                     "--start", start, "--end", end]) == 3
+    # Delete: the URL handed out before stops working at once.
+    url = client.get(report["id"])["tempDownloadURL"]
+    assert urllib.request.urlopen(url).status == 200
+    client.delete(report["id"])
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(url)
+    with pytest.raises(ApiError) as gone:
+        client.get(report["id"])
+    assert gone.value.status == 404 and gone.value.body["trackingId"]
+
+
+def test_list_pages_follow_link_over_http(live_stack):
+    base_url, token, container = live_stack
+    client = ReportsClient(base_url, token)
+    container.workflow.stop()
+    made = set()
+    for offset in range(5):
+        day = (TODAY - timedelta(days=200 + offset)).isoformat()
+        made.add(client.create({"billingStartDate": day, "billingEndDate": day})["id"])
+    pages = []
+    request = urllib.request.Request(f"{base_url}/v1/wholesale/billing/reports?max=2",
+                                     headers={"Authorization": f"Bearer {token}"})
+    while request:
+        with urllib.request.urlopen(request) as response:
+            pages.append([item["id"] for item in json.loads(response.read())["items"]])
+            link = response.headers.get("Link")
+        request = None
+        if link:
+            next_url = link[1:link.index(">")]
+            assert next_url.startswith(base_url) and "max=" not in next_url
+            request = urllib.request.Request(next_url, headers={"Authorization": f"Bearer {token}"})
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert {report_id for page in pages for report_id in page} == made
+    assert {item["id"] for item in client.list()} == made
+
+
+def test_unauthenticated_over_http_has_webex_shape(live_stack):
+    base_url, _, _ = live_stack
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{base_url}/v1/wholesale/billing/reports")
+    body = json.loads(refused.value.read())
+    assert refused.value.code == 401 and set(body) == {"message", "errors", "trackingId"}
+    assert refused.value.headers["TrackingID"] == body["trackingId"]
