@@ -51,6 +51,25 @@ class DynamoUsageCalendar:
             return None
         return date.fromisoformat(from_item(response["Item"])["latestDay"])
 
+    def claim(self, day: date, version: int) -> bool:
+        """Reserve `version` of `day` for one rating run; False if another run has it."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "usageDate": f"#claim#{day.isoformat()}#{version}",
+                        "claimedAt": datetime.now(timezone.utc).isoformat(),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(usageDate)",
+            )
+            return True
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
     def publish(self, day: date, version: int, row_count: int) -> bool:
         """Publish `day` at `version` unless a newer version is already published."""
         try:

@@ -91,19 +91,18 @@ class S3ParquetUsageLake:
 
     def read_slice(self, usage: UsageSlice) -> pa.Table:
         """The rows of the slice (its days at their versions, its partners and customers)."""
-        partners = pa.array(sorted(usage.partner_org_ids), pa.string())
-        customers = pa.array(sorted(usage.customer_org_ids), pa.string())
+        filters: list[tuple[str, str, Any]] = [("partner_org_id", "in", sorted(usage.partner_org_ids))]
+        if usage.customers_from is not None:
+            filters.append(("customer_org_id", ">=", usage.customers_from))
+        if usage.customers_before is not None:
+            filters.append(("customer_org_id", "<", usage.customers_before))
+        if usage.excluded_customer_ids:
+            filters.append(("customer_org_id", "not in", sorted(usage.excluded_customer_ids)))
         tables = []
         for day, version in sorted(usage.day_versions.items()):
             for key in self._keys(day_prefix(day, version)):
                 body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-                table = pq.read_table(
-                    pa.BufferReader(body),
-                    filters=[
-                        ("partner_org_id", "in", partners.to_pylist()),
-                        ("customer_org_id", "in", customers.to_pylist()),
-                    ],
-                )
+                table = pq.read_table(pa.BufferReader(body), filters=filters)
                 if table.num_rows:
                     tables.append(table.select(USAGE_FIELDS).cast(USAGE_SCHEMA))
         if not tables:

@@ -26,7 +26,7 @@ _sqs_processor = BatchProcessor(event_type=EventType.SQS)
 def ingest_sqs_record(record: SQSRecord) -> None:
     """One SQS message: an NDJSON body of one or more events. Raising marks only this message
     failed (partial batch response), so SQS redelivers it; re-landing events is harmless."""
-    report = get_container().ingestion.ingest_lines(record.body.splitlines(), source=f"sqs:{record.message_id}")
+    report = get_container().ingestion.ingest_lines(record.body.split("\n"), source=f"sqs:{record.message_id}")
     metrics.add_metric(name="EventsAccepted", unit="Count", value=report.accepted)
     metrics.add_metric(name="EventsRejected", unit="Count", value=report.rejected)
     logger.info(

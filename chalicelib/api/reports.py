@@ -73,7 +73,7 @@ def _json_object_body() -> dict[str, Any]:
         raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json)")
     try:
         body = json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidRequest("The request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object")

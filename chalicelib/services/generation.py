@@ -78,18 +78,22 @@ class GenerationSteps:
                     f"was not published within {self._policy.data_wait_hours} hours"
                 )
             return {"job": job, "gone": False, "ready": False, "waitSeconds": self._policy.data_poll_seconds}
-        customers = [customer.org_id for customer in self._customers_in_scope(report)]
+        # Shards are consecutive ranges of customer ids that together cover every id (usage of a
+        # customer the directory does not know yet is counted too, and no customer twice).
+        customers = sorted({customer.org_id for customer in self._customers_in_scope(report)})
         size = self._policy.shard_customers
         if report.report_type.value == "PARTNER":
             size = max(len(customers), 1)  # PARTNER rows sum across customers: one shard
+        bounds = customers[size::size]
+        starts = [None, *bounds]
         shards = [
             {
                 "index": index,
-                "firstCustomer": customers[start],
-                "lastCustomer": customers[min(start + size, len(customers)) - 1],
+                "customersFrom": start,
+                "customersBefore": (bounds[index] if index < len(bounds) else None),
             }
-            for index, start in enumerate(range(0, len(customers), size))
-        ] or [{"index": 0, "firstCustomer": None, "lastCustomer": None}]
+            for index, start in enumerate(starts)
+        ]
         return {
             "job": job,
             "gone": False,
@@ -104,23 +108,31 @@ class GenerationSteps:
         """Aggregate one shard's slice of the lake into a CSV part (no header) in S3."""
         job, shard = state["job"], state["shard"]
         report = self._require(job)
-        first, last = shard["firstCustomer"], shard["lastCustomer"]
+        low, high = shard["customersFrom"], shard["customersBefore"]
         customers = [
             customer
             for customer in self._customers_in_scope(report)
-            if first is not None and first <= customer.org_id <= last
+            if (low is None or customer.org_id >= low) and (high is None or customer.org_id < high)
         ]
+        tree = self._tree_org_ids(report)
+        internal = (
+            []
+            if report.request.internal
+            else [customer.org_id for customer in self._directory.customers_of(tree) if customer.internal]
+        )
         context = self._row_context(report, customers)
         usage = UsageSlice(
             day_versions={date.fromisoformat(day): version for day, version in state["dayVersions"].items()},
-            partner_org_ids=tuple(self._tree_org_ids(report)),
-            customer_org_ids=tuple(customer.org_id for customer in customers),
+            partner_org_ids=tuple(tree),
+            customers_from=low,
+            customers_before=high,
+            excluded_customer_ids=tuple(sorted(set(internal))),
         )
         renderer = CsvRenderer()
         chunks: list[str] = []
         batch: list[list[str]] = []
         rows = 0
-        for row in self._lake.aggregate(report.report_type, usage) if customers else ():
+        for row in self._lake.aggregate(report.report_type, usage):
             batch.append(context.cells(row))
             rows += 1
             if len(batch) >= _RENDER_BATCH_ROWS:

@@ -86,7 +86,9 @@ class UsageSlice:
 
     day_versions: dict[date, int]
     partner_org_ids: tuple[str, ...]
-    customer_org_ids: tuple[str, ...]
+    customers_from: str | None  # inclusive; None: from the first customer id
+    customers_before: str | None  # exclusive; None: through the last customer id
+    excluded_customer_ids: tuple[str, ...] = ()  # internal customers, unless asked for
 
 
 class UsageLake(Protocol):

@@ -99,7 +99,9 @@ class RatingService:
     def rate_day(self, day: date) -> RatedDay:
         return self._rate_day(day, self._first_event_day())
 
-    def _rate_day(self, day: date, first_event_day: date | None) -> RatedDay:
+    def _rate_day(self, day: date, first_event_day: date | None, attempts: int = 5) -> RatedDay:
+        """Rate `day` as a version no other run can take; if the previous day was restated
+        meanwhile, rate again from its new state (concurrent runs never publish stale data)."""
         previous = day - timedelta(days=1)
         versions = self._calendar.published_versions([previous, day])
         if previous in versions:
@@ -111,11 +113,16 @@ class RatingService:
         events = self._events.read_day(day, ASSIGNMENT_TYPES)
         usage, new_state, ignored = self._rate(day, state, events)
         version = versions.get(day, 0) + 1
+        while not self._calendar.claim(day, version):  # another run rates this day too
+            version += 1
         rows = self._lake.write_day(day, version, usage)
         self._lake.write_state(day, version, new_state)
-        self._calendar.publish(day, version, rows)
-        for listener in self._listeners:
-            listener(day, version)
+        published = self._calendar.publish(day, version, rows)  # a newer claim's result wins
+        if published:
+            for listener in self._listeners:
+                listener(day, version)
+        if attempts > 1 and self._calendar.published_versions([previous]).get(previous) != versions.get(previous):
+            return self._rate_day(day, first_event_day, attempts - 1)  # D-1 was restated meanwhile
         return RatedDay(day, version, rows, new_state.num_rows, ignored)
 
     # ---- internals ----------------------------------------------------------------------

@@ -107,6 +107,8 @@ class ReportService:
                     self._policy.retry_after_seconds,
                 ) from None
             except DuplicateReport as duplicate:
+                if not duplicate.report_id:
+                    continue  # the lock went away meanwhile: try again
                 existing = self._store.get(caller.org_id, duplicate.report_id)
                 if existing is not None and existing.status is ReportStatus.IN_PROGRESS:
                     return existing, False
@@ -179,9 +181,15 @@ class ReportService:
         keys = [report_object_key(report.partner_org_id, report.report_id, report.revision)]
         if report.s3_key and report.s3_key not in keys:
             keys.append(report.s3_key)
-        self._blobs.delete(keys + self._blobs.list_keys(parts_prefix(report)))
-        if self._store.delete(caller.org_id, report_id) is None:
+        self._blobs.delete(keys + self._blobs.list_keys(parts_prefix(report)))  # URLs die now
+        removed = self._store.delete(caller.org_id, report_id)
+        if removed is None:
             raise NotFound("Report not found")
+        # A worker may have finished between the two steps above; nothing of it may survive.
+        late = [report_object_key(removed.partner_org_id, removed.report_id, removed.revision)]
+        if removed.s3_key:
+            late.append(removed.s3_key)
+        self._blobs.delete(late + self._blobs.list_keys(parts_prefix(removed)))
 
     def _find(self, caller: Caller, report_id: str) -> Report:
         if not is_report_id(report_id):

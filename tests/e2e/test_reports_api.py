@@ -253,3 +253,8 @@ def test_report_created_by_and_created_are_from_the_token(api, seeded):
     created = datetime.fromisoformat(detail["created"].replace("Z", "+00:00"))
     assert abs((datetime.now(created.tzinfo) - created).total_seconds()) < 60
     assert detail["createdBy"] == DEMO_ADMIN
+
+
+def test_deeply_nested_json_body_is_a_400_not_a_500(api, seeded):
+    body = assert_webex_error(api.post(BASE, raw=b"[" * 5000, headers={"content-type": "application/json"}), 400)
+    assert "JSON" in body["message"]

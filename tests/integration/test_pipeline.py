@@ -38,9 +38,8 @@ def _lake_units(container, day):
     versions = container.calendar.published_versions([day])
     from chalicelib.services.ports import UsageSlice
 
-    rows = container.lake.read_slice(UsageSlice(versions, tuple(p.org_id for p in container.directory.partners()),
-                                                tuple(c.org_id for p in container.directory.partners()
-                                                      for c in container.directory.customers_of([p.org_id]))))
+    partners = tuple(p.org_id for p in container.directory.partners())
+    rows = container.lake.read_slice(UsageSlice(versions, partners, None, None))
     return {tuple(str(rows[f][i]) for f in ("customer_org_id", "location_id", "sku", "user_id", "workspace_id")):
             rows["units"][i].as_py() for i in range(rows.num_rows)}
 
