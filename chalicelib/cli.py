@@ -187,12 +187,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     show(total, total)
     days = sorted({date.fromisoformat(day) for result in results for day in result["days"]})
     restated_from = container.ingestion.restate_if_rated(days)
+    rejected = sum(result["rejected"] for result in results)
     print(
         json.dumps(
             {
                 "lines": sum(result["lines"] for result in results),
                 "accepted": sum(result["accepted"] for result in results),
-                "rejected": sum(result["rejected"] for result in results),
+                "rejected": rejected,
                 "duplicatesInBatch": sum(result["duplicates"] for result in results),
                 "directoryUpdates": sum(result["directory"] for result in results),
                 "restatedFrom": restated_from.isoformat() if restated_from else None,
@@ -201,7 +202,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             }
         )
     )
-    rejected = sum(result["rejected"] for result in results)
     return 1 if rejected and args.strict else 0
 
 

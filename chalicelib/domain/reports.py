@@ -193,3 +193,8 @@ class Report:
 def report_object_key(partner_org_id: str, report_id: str, revision: int) -> str:
     """Where a report's CSV lives (DESIGN §4)."""
     return f"reports/{partner_org_id}/{report_id}/r{revision}.csv"
+
+
+def report_parts_prefix(partner_org_id: str, report_id: str, revision: int) -> str:
+    """Where a generation run of a report revision keeps its CSV parts."""
+    return f"parts/{partner_org_id}/{report_id}/r{revision}/"

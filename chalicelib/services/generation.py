@@ -20,8 +20,8 @@ from chalicelib.domain.errors import (
     ReportGone,
 )
 from chalicelib.domain.partners import PartnerTree
-from chalicelib.domain.report_rows import CsvRenderer, RowContext
-from chalicelib.domain.reports import Report, ReportError, ReportStatus, report_object_key
+from chalicelib.domain.report_rows import CsvRenderer, CustomerInfo, PartnerInfo, RowContext
+from chalicelib.domain.reports import Report, ReportError, ReportStatus, report_object_key, report_parts_prefix
 from chalicelib.services.ports import BlobStore, Directory, ReportStore, UsageCalendar, UsageLake, UsageSlice
 from chalicelib.services.reports import parts_prefix
 
@@ -80,7 +80,8 @@ class GenerationSteps:
             return {"job": job, "gone": False, "ready": False, "waitSeconds": self._policy.data_poll_seconds}
         # Shards are consecutive ranges of customer ids that together cover every id (usage of a
         # customer the directory does not know yet is counted too, and no customer twice).
-        customers = sorted({customer.org_id for customer in self._customers_in_scope(report)})
+        _, _, in_scope, _ = self._scope(report)
+        customers = sorted({customer.org_id for customer in in_scope})
         size = self._policy.shard_customers
         if report.report_type.value == "PARTNER":
             size = max(len(customers), 1)  # PARTNER rows sum across customers: one shard
@@ -109,24 +110,24 @@ class GenerationSteps:
         job, shard = state["job"], state["shard"]
         report = self._require(job)
         low, high = shard["customersFrom"], shard["customersBefore"]
+        partner, tree, in_scope, internal = self._scope(report)
         customers = [
             customer
-            for customer in self._customers_in_scope(report)
+            for customer in in_scope
             if (low is None or customer.org_id >= low) and (high is None or customer.org_id < high)
         ]
-        tree = self._tree_org_ids(report)
-        internal = (
-            []
-            if report.request.internal
-            else [customer.org_id for customer in self._directory.customers_of(tree) if customer.internal]
+        context = RowContext(
+            report_type=report.report_type,
+            partner=partner,
+            customers={customer.org_id: customer for customer in customers},
+            skus={sku.sku: sku for sku in self._directory.skus()},
         )
-        context = self._row_context(report, customers)
         usage = UsageSlice(
             day_versions={date.fromisoformat(day): version for day, version in state["dayVersions"].items()},
             partner_org_ids=tuple(tree),
             customers_from=low,
             customers_before=high,
-            excluded_customer_ids=tuple(sorted(set(internal))),
+            excluded_customer_ids=tuple(sorted(internal)),
         )
         renderer = CsvRenderer()
         chunks: list[str] = []
@@ -185,7 +186,7 @@ class GenerationSteps:
         failed = False
         if report is not None and report.revision == job["revision"]:
             failed = self._store.fail(report, [ReportError(code, description)])
-        prefix = f"parts/{job['partnerOrgId']}/{job['reportId']}/r{job['revision']}/"
+        prefix = report_parts_prefix(job["partnerOrgId"], job["reportId"], job["revision"])
         self._blobs.delete(self._blobs.list_keys(prefix))
         return {"failed": failed, "code": int(code)}
 
@@ -197,24 +198,17 @@ class GenerationSteps:
             raise ReportGone(job["reportId"])
         return report
 
-    def _tree_org_ids(self, report: Report) -> list[str]:
-        tree = PartnerTree(self._directory.partners())
-        scope = tree.report_scope(report.partner_org_id, report.request.sub_partner_org_id)
-        return tree.subtree(scope.org_id)
-
-    def _customers_in_scope(self, report: Report) -> list:
-        customers = self._directory.customers_of(self._tree_org_ids(report))
-        return [customer for customer in customers if report.request.internal or not customer.internal]
-
-    def _row_context(self, report: Report, customers: list) -> RowContext:
+    def _scope(self, report: Report) -> tuple[PartnerInfo, list[str], list[CustomerInfo], set[str]]:
+        """Read from the directory once: the partner the report names, the org ids it covers, its
+        customers (internal ones only with `internal: true`) and the internal ids it leaves out."""
         tree = PartnerTree(self._directory.partners())
         partner = tree.report_scope(report.partner_org_id, report.request.sub_partner_org_id)
-        return RowContext(
-            report_type=report.report_type,
-            partner=partner,
-            customers={customer.org_id: customer for customer in customers},
-            skus={sku.sku: sku for sku in self._directory.skus()},
-        )
+        org_ids = tree.subtree(partner.org_id)
+        customers = self._directory.customers_of(org_ids)
+        if report.request.internal:
+            return partner, org_ids, customers, set()
+        left_out = {customer.org_id for customer in customers if customer.internal}
+        return partner, org_ids, [customer for customer in customers if not customer.internal], left_out
 
 
 def job_of(report: Report) -> dict[str, Any]:

@@ -21,7 +21,14 @@ from chalicelib.domain.listing import KNOWN_PARAMETERS, Cursor, CursorCodec, Lis
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.periods import utc_today
 from chalicelib.domain.report_ids import is_report_id, new_report_id
-from chalicelib.domain.reports import Report, ReportError, ReportRequest, ReportStatus, report_object_key
+from chalicelib.domain.reports import (
+    Report,
+    ReportError,
+    ReportRequest,
+    ReportStatus,
+    report_object_key,
+    report_parts_prefix,
+)
 from chalicelib.services.ports import (
     BlobStore,
     Directory,
@@ -49,7 +56,7 @@ class ReportPage:
 
 def parts_prefix(report: Report) -> str:
     """Where a generation run of `report` keeps its CSV parts."""
-    return f"parts/{report.partner_org_id}/{report.report_id}/r{report.revision}/"
+    return report_parts_prefix(report.partner_org_id, report.report_id, report.revision)
 
 
 class ReportService:
@@ -178,18 +185,19 @@ class ReportService:
         """Remove the report: its file first (URLs die at once), then metadata and lock."""
         caller.require_write()
         report = self._find(caller, report_id)
-        keys = [report_object_key(report.partner_org_id, report.report_id, report.revision)]
-        if report.s3_key and report.s3_key not in keys:
-            keys.append(report.s3_key)
-        self._blobs.delete(keys + self._blobs.list_keys(parts_prefix(report)))  # URLs die now
+        self._blobs.delete(self._files_of(report))  # URLs die now
         removed = self._store.delete(caller.org_id, report_id)
         if removed is None:
             raise NotFound("Report not found")
         # A worker may have finished between the two steps above; nothing of it may survive.
-        late = [report_object_key(removed.partner_org_id, removed.report_id, removed.revision)]
-        if removed.s3_key:
-            late.append(removed.s3_key)
-        self._blobs.delete(late + self._blobs.list_keys(parts_prefix(removed)))
+        self._blobs.delete(self._files_of(removed))
+
+    def _files_of(self, report: Report) -> list[str]:
+        """Every S3 object of a report: its file at this revision, the one it names, its parts."""
+        keys = {report_object_key(report.partner_org_id, report.report_id, report.revision)}
+        if report.s3_key:
+            keys.add(report.s3_key)
+        return sorted(keys) + self._blobs.list_keys(parts_prefix(report))
 
     def _find(self, caller: Caller, report_id: str) -> Report:
         if not is_report_id(report_id):
