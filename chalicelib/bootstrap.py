@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,11 @@ from chalicelib.adapters.usage_lake import S3ParquetUsageLake
 from chalicelib.config import Settings, local_state_dir
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.listing import CursorCodec
-from chalicelib.observability import bind_tracking_id, logger
+from chalicelib.observability import bind_tracking_id, logger, record_step
 from chalicelib.services.generation import GenerationPolicy, GenerationSteps
 from chalicelib.services.ingestion import IngestionService
 from chalicelib.services.rating import RatingService
+from chalicelib.services.regeneration import RegenerationService
 from chalicelib.services.reports import ReportPolicy, ReportService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.workflow import STEP_FUNCTIONS, LocalWorkflow
@@ -135,16 +137,44 @@ class Container:
             self.directory,
             self.calendar,
             self.lake,
-            GenerationPolicy(settings.data_wait_hours, settings.data_poll_seconds, settings.shard_customers),
+            GenerationPolicy(settings.data_wait_hours, settings.shard_rows),
+        )
+
+    @cached_property
+    def regeneration(self) -> RegenerationService:
+        return RegenerationService(
+            self.report_store,
+            self.calendar,
+            self.workflow,
+            claim_seconds=self.settings.generation_timeout_seconds,
+            logger=logger,
         )
 
     @cached_property
     def sweeper(self) -> Sweeper:
-        return Sweeper(self.report_store, self.blobs)
+        return Sweeper(self.report_store, self.blobs, self.regeneration, self.settings.data_wait_hours)
 
     @cached_property
     def rating(self) -> RatingService:
-        return RatingService(self.event_log, self.lake, self.calendar)
+        rating = RatingService(self.event_log, self.lake, self.calendar)
+        if self.settings.workflow_mode == "local":
+            # On AWS the publication reaches the regeneration service through the usage_days
+            # stream (api/events.py); in-process, the rating service tells it directly.
+            rating.add_listener(self.on_day_published)
+        return rating
+
+    def on_day_published(self, day: date, version: int) -> None:
+        started = self.regeneration.on_day_published(day, version)
+        if started.started or started.regenerated:
+            logger.info(
+                "publication started reports",
+                extra={
+                    "day": day.isoformat(),
+                    "version": version,
+                    "started": started.started,
+                    "regenerated": started.regenerated,
+                },
+            )
 
     @cached_property
     def ingestion(self) -> IngestionService:
@@ -164,7 +194,9 @@ class Container:
             bind_tracking_id(state.get("job", {}).get("trackingId", ""))
             logger.info("step started", extra={"step": name, "report_id": state.get("job", {}).get("reportId")})
             try:
-                return getattr(self.generation, name)(state)
+                result = getattr(self.generation, name)(state)
+                record_step(name, result)
+                return result
             except Exception as error:
                 if is_throttling(error):
                     raise Throttled(str(error)) from error

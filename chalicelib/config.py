@@ -26,12 +26,11 @@ class Settings:
     max_reports_in_progress: int = 10
     retry_after_seconds: int = 30
     data_wait_hours: int = 36
-    data_poll_seconds: int = 300
     generation_timeout_seconds: int = 3600
     workflow_mode: str = "local"  # "local" (threads in-process) or "stepfunctions"
     state_machine_arn: str | None = None
     map_max_concurrency: int = 8
-    shard_customers: int = 200
+    shard_rows: int = 1_000_000
     jwt_issuer: str = "https://idbroker.wbr.local"
     jwt_audience: str = "wholesale-billing-reports"
     jwks_url: str | None = None
@@ -66,12 +65,11 @@ class Settings:
             max_reports_in_progress=number("MAX_REPORTS_IN_PROGRESS", defaults.max_reports_in_progress),
             retry_after_seconds=number("WBR_RETRY_AFTER_SECONDS", defaults.retry_after_seconds),
             data_wait_hours=number("DATA_WAIT_HOURS", defaults.data_wait_hours),
-            data_poll_seconds=number("WBR_DATA_POLL_SECONDS", defaults.data_poll_seconds),
             generation_timeout_seconds=number("WBR_GENERATION_TIMEOUT_SECONDS", defaults.generation_timeout_seconds),
             workflow_mode=text("WBR_WORKFLOW_MODE", defaults.workflow_mode) or defaults.workflow_mode,
             state_machine_arn=text("WBR_STATE_MACHINE_ARN", None),
             map_max_concurrency=number("WBR_MAP_MAX_CONCURRENCY", defaults.map_max_concurrency),
-            shard_customers=number("WBR_SHARD_CUSTOMERS", defaults.shard_customers),
+            shard_rows=number("WBR_SHARD_ROWS", defaults.shard_rows),
             jwt_issuer=text("WBR_JWT_ISSUER", defaults.jwt_issuer) or defaults.jwt_issuer,
             jwt_audience=text("WBR_JWT_AUDIENCE", defaults.jwt_audience) or defaults.jwt_audience,
             jwks_url=text("WBR_JWKS_URL", None),

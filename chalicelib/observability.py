@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+T = TypeVar("T")
 
 SERVICE = "wholesale-billing-reports"
 
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", SERVICE)
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "WholesaleBillingReports")
+if os.environ.get("WBR_STAGE", "local") == "local":
+    # No CloudWatch locally: metrics are recorded but not printed as EMF on every flush.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="WholesaleBillingReports", service=SERVICE)
@@ -20,3 +29,33 @@ def bind_tracking_id(tracking_id: str) -> None:
     """Every log line of this thread (a request, or a worker run) carries the trackingId."""
     logger.thread_safe_clear_keys()
     logger.thread_safe_append_keys(correlation_id=tracking_id, tracking_id=tracking_id)
+
+
+def flushing_metrics(handler: Callable[..., T]) -> Callable[..., T]:
+    """Publish the metrics a handler added when it returns or raises (EMF on stdout, which
+    CloudWatch turns into metrics). Works for any handler signature, unlike
+    `Metrics.log_metrics`, which needs (event, context) and Chalice's event handlers get only
+    the event."""
+
+    @functools.wraps(handler)
+    def run(*args: Any, **kwargs: Any) -> T:
+        try:
+            return handler(*args, **kwargs)
+        finally:
+            metrics.flush_metrics()
+
+    return run
+
+
+def record_step(step: str, result: dict[str, Any]) -> None:
+    """Business metrics of the report worker, from what its steps return."""
+    if step == "finalize":
+        outcome = result.get("outcome")
+        if outcome == "completed":
+            metrics.add_metric(name="ReportsCompleted", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name="GenerationSeconds", unit=MetricUnit.Seconds, value=result.get("seconds", 0))
+            metrics.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=result.get("rows", 0))
+        elif outcome == "regenerated":
+            metrics.add_metric(name="ReportsRegenerated", unit=MetricUnit.Count, value=1)
+    elif step == "mark_failed" and result.get("failed"):
+        metrics.add_metric(name="ReportsFailed", unit=MetricUnit.Count, value=1)

@@ -6,7 +6,7 @@ Language for the deployed Step Functions state machine (each Task names a Chalic
 the very same states in-process, calling the same step functions, for local mode and tests.
 
     Plan → DataReady? ─ready→ Aggregate (Map over shards) → Assemble → Finalize
-             │  └─not yet→ WaitForData → Plan
+             │  └─not yet→ WaitingForData (ends; the day's publication starts a new run)
              └─gone→ ReportGone
     any Task failure → MarkFailed → GenerationFailed
 """
@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,12 +52,6 @@ class Choice:
 
 
 @dataclass(frozen=True)
-class Wait:
-    seconds_path: str
-    next: str
-
-
-@dataclass(frozen=True)
 class Map:
     items_path: str
     item_selector: dict[str, str]  # field → JSONPath on the state; "$$.Map.Item.Value" for the item
@@ -78,7 +72,7 @@ class Fail:
     cause: str
 
 
-State = Task | Choice | Wait | Map | Succeed | Fail
+State = Task | Choice | Map | Succeed | Fail
 
 START_AT = "Plan"
 STEP_FUNCTIONS = ["plan", "aggregate_shard", "assemble", "finalize", "mark_failed"]
@@ -90,11 +84,10 @@ def definition(max_concurrency: int = 8) -> dict[str, State]:
         "DataReady?": Choice(
             variable="$.ready",
             when_true="Aggregate",
-            default="WaitForData",
+            default="WaitingForData",
             gone_variable="$.gone",
             when_gone="ReportGone",
         ),
-        "WaitForData": Wait(seconds_path="$.waitSeconds", next="Plan"),
         "Aggregate": Map(
             items_path="$.shards",
             item_selector={"job": "$.job", "dayVersions": "$.dayVersions", "shard": "$$.Map.Item.Value"},
@@ -106,6 +99,7 @@ def definition(max_concurrency: int = 8) -> dict[str, State]:
         "Assemble": Task("assemble", next="Finalize", result_path="$.file"),
         "Finalize": Task("finalize", result_path="$.result"),
         "MarkFailed": Task("mark_failed", next="GenerationFailed", result_path="$.result", catch=False),
+        "WaitingForData": Succeed(),
         "ReportGone": Succeed(),
         "GenerationFailed": Fail(error="ReportGenerationFailed", cause="See the report's errors"),
     }
@@ -141,8 +135,6 @@ def to_asl(max_concurrency: int = 8) -> dict[str, Any]:
                 choices.append({"Variable": state.gone_variable, "BooleanEquals": True, "Next": state.when_gone})
             choices.append({"Variable": state.variable, "BooleanEquals": True, "Next": state.when_true})
             states[name] = {"Type": "Choice", "Choices": choices, "Default": state.default}
-        elif isinstance(state, Wait):
-            states[name] = {"Type": "Wait", "SecondsPath": state.seconds_path, "Next": state.next}
         elif isinstance(state, Map):
             iterator_states = _task_states("AggregateShard", state.iterator)
             states[name] = {
@@ -222,6 +214,7 @@ class LocalExecution:
     sleep: Callable[[float], bool] = field(default=lambda seconds: (time.sleep(seconds), True)[1])
     retry_interval_seconds: float = RETRY_INTERVAL_SECONDS
     logger: logging.Logger | Any = field(default_factory=lambda: logging.getLogger("wbr.workflow"))
+    cancelled: Callable[[], bool] = field(default=lambda: False)  # checked before every state
     visited: list[str] = field(default_factory=list)
 
     def run(self, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -229,6 +222,8 @@ class LocalExecution:
         states = definition(self.max_concurrency)
         current = START_AT
         while True:
+            if self.cancelled():
+                return "ABORTED", state
             self.visited.append(current)
             step = states[current]
             if isinstance(step, Task):
@@ -251,10 +246,6 @@ class LocalExecution:
                     current = step.when_true
                 else:
                     current = step.default
-            elif isinstance(step, Wait):
-                if not self.sleep(float(_get(state, step.seconds_path))):
-                    return "ABORTED", state
-                current = step.next
             elif isinstance(step, Map):
                 try:
                     state = _put(state, step.result_path, self._map(step, state))
@@ -277,8 +268,15 @@ class LocalExecution:
                 for key, path in step.item_selector.items()
             }
 
+        # As in Step Functions, the first failed iteration fails the Map: items not started yet
+        # never run.
         with ThreadPoolExecutor(max_workers=max(1, min(step.max_concurrency, len(items) or 1))) as pool:
             futures = [pool.submit(self._invoke, step.iterator.function, payload(item)) for item in items]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((future for future in futures if future in done and future.exception()), None)
+            if failed is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise failed.exception()  # type: ignore[misc]
             return [future.result() for future in futures]
 
     def _invoke(self, function: str, state: dict[str, Any]) -> Any:
@@ -303,7 +301,8 @@ class LocalExecution:
 
 
 class LocalWorkflow:
-    """The `Workflow` port in local mode: each report runs in a background thread."""
+    """The `Workflow` port in local mode: each run in a background thread, named like a Step
+    Functions execution (a name already started is not started again)."""
 
     def __init__(
         self, functions: dict[str, StepFunction], max_concurrency: int = 8, logger: logging.Logger | Any = None
@@ -313,39 +312,57 @@ class LocalWorkflow:
         self._logger = logger or logging.getLogger("wbr.workflow")
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._started: set[str] = set()
+        self._cancelled: dict[str, threading.Event] = {}  # running execution name → its stop flag
         self._lock = threading.Lock()
 
-    def start(self, report: Any) -> None:
-        from chalicelib.services.generation import job_of  # the job format belongs to the steps
-
-        self.start_job(job_of(report))
-
-    def start_job(self, job: dict[str, Any]) -> None:
-        thread = threading.Thread(target=self._run, args=(job,), name=f"report-{job['reportId'][-8:]}", daemon=True)
+    def start(self, job: dict[str, Any], name: str) -> None:
+        cancel = threading.Event()
+        thread = threading.Thread(target=self._run, args=(job, name, cancel), name=f"run-{name[-24:]}", daemon=True)
         with self._lock:
+            if name in self._started:
+                return
+            self._started.add(name)
+            self._cancelled[name] = cancel
             self._threads = [alive for alive in self._threads if alive.is_alive()] + [thread]
         thread.start()
 
-    def _run(self, job: dict[str, Any]) -> None:
+    def stop(self, report_id: str) -> None:
+        from chalicelib.domain.regeneration import execution_prefix
+
+        prefix = execution_prefix(report_id)
+        with self._lock:
+            for name, cancel in self._cancelled.items():
+                if name.startswith(prefix):
+                    cancel.set()
+
+    def _run(self, job: dict[str, Any], name: str, cancel: threading.Event) -> None:
         execution = LocalExecution(
             self._functions,
             max_concurrency=self._max_concurrency,
-            sleep=lambda seconds: not self._stopping.wait(seconds),
+            sleep=lambda seconds: not (self._stopping.wait(seconds) or cancel.is_set()),
             logger=self._logger,
+            cancelled=lambda: self._stopping.is_set() or cancel.is_set(),
         )
         try:
             status, _ = execution.run({"job": job})
-            self._logger.info("workflow finished", extra={"status": status, "states": execution.visited})
+            self._logger.info("workflow finished", extra={"run": name, "status": status, "states": execution.visited})
         except Exception:  # noqa: BLE001 - MarkFailed itself failed; the sweeper will see it
-            self._logger.exception("workflow crashed")
+            self._logger.exception("workflow crashed", extra={"run": name})
+        finally:
+            with self._lock:
+                self._cancelled.pop(name, None)
 
     def join(self, timeout: float = 30.0) -> None:
         """Wait for every running report (tests and shutdown)."""
         deadline = time.monotonic() + timeout
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        while True:
+            with self._lock:
+                threads = [thread for thread in self._threads if thread.is_alive()]
+            if not threads or time.monotonic() >= deadline:
+                return
+            for thread in threads:  # runs may start others (a publication wakes a report)
+                thread.join(max(0.0, deadline - time.monotonic()))
 
-    def stop(self) -> None:
+    def stop_all(self) -> None:
         self._stopping.set()

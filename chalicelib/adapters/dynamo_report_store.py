@@ -26,7 +26,7 @@ from chalicelib.domain.reports import (
     ReportStatus,
     ReportType,
 )
-from chalicelib.services.ports import DuplicateReport, InProgressLimitReached
+from chalicelib.services.ports import DuplicateReport, InProgressLimitReached, ReportFile
 
 from .dynamo_codec import from_item, to_item
 
@@ -174,13 +174,36 @@ class DynamoReportStore:
 
     def overdue(self, now: datetime) -> list[Report]:
         """Reports of every partner still IN_PROGRESS after their deadline (the sweeper's query)."""
+        return self._scan(
+            "#status = :in_progress AND deadline < :now",
+            {":in_progress": ReportStatus.IN_PROGRESS.value, ":now": int(now.timestamp())},
+        )
+
+    def waiting(self) -> list[Report]:
+        """IN_PROGRESS reports of every partner parked until some day is published."""
+        return self._scan(
+            "#status = :in_progress AND attribute_exists(waitingFor)",
+            {":in_progress": ReportStatus.IN_PROGRESS.value},
+        )
+
+    def completed_covering(self, day: date | None) -> list[Report]:
+        """COMPLETED reports of every partner whose period contains `day` (None: all of them)."""
+        if day is None:
+            return self._scan("#status = :completed", {":completed": ReportStatus.COMPLETED.value})
+        return self._scan(
+            "#status = :completed AND billingStartDate <= :day AND billingEndDate >= :day",
+            {":completed": ReportStatus.COMPLETED.value, ":day": day.isoformat()},
+        )
+
+    def _scan(self, condition: str, values: dict[str, Any]) -> list[Report]:
+        """Reports of every partner matching `condition` (a scan: sweeper and publications only,
+        never on a request path)."""
         arguments: dict[str, Any] = {
             "TableName": self._table,
-            "FilterExpression": "#status = :in_progress AND deadline < :now",
+            "FilterExpression": condition,
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": to_item(
-                {":in_progress": ReportStatus.IN_PROGRESS.value, ":now": int(now.timestamp())}
-            ),
+            "ExpressionAttributeValues": to_item(values),
+            "ConsistentRead": True,
         }
         reports: list[Report] = []
         while True:
@@ -192,12 +215,78 @@ class DynamoReportStore:
 
     # ---- transitions --------------------------------------------------------------------
 
-    def complete(self, report: Report, s3_key: str, row_count: int, sha256: str, completed: datetime) -> bool:
+    def complete(self, report: Report, file: ReportFile, completed: datetime) -> bool:
         return self._transition(
             report,
             ReportStatus.COMPLETED,
-            {"s3Key": s3_key, "rowCount": row_count, "sha256": sha256, "completed": _iso(completed)},
+            {**_file_attributes(file), "completed": _iso(completed)},
             release_lock=False,
+            remove=["waitingFor"],
+        )
+
+    def mark_waiting(self, report: Report, first_missing: date) -> bool:
+        """Park an IN_PROGRESS report until `first_missing` is published; False if it changed."""
+        return self._update_if(
+            report,
+            "SET waitingFor = :day",
+            "#status = :in_progress AND revision = :revision",
+            {":day": first_missing.isoformat(), ":in_progress": ReportStatus.IN_PROGRESS.value},
+        )
+
+    def claim_waiting(self, report: Report) -> bool:
+        """Un-park a waiting report; only one claimer (publication, sweeper, Plan) gets True."""
+        return self._update_if(
+            report,
+            "REMOVE waitingFor",
+            "#status = :in_progress AND revision = :revision AND attribute_exists(waitingFor)",
+            {":in_progress": ReportStatus.IN_PROGRESS.value},
+        )
+
+    def replace_file(self, report: Report, base_revision: int, file: ReportFile, completed: datetime) -> bool:
+        """A regenerated COMPLETED report: revision `base_revision` → `report.revision` with the new
+        file, if it is still COMPLETED at `base_revision`."""
+        assignments = ", ".join(f"#{name} = :{name}" for name in (*_file_attributes(file), "completed", "revision"))
+        values = {f":{name}": value for name, value in _file_attributes(file).items()}
+        values.update({":completed": _iso(completed), ":revision": report.revision, ":base": base_revision})
+        values[":status_completed"] = ReportStatus.COMPLETED.value
+        names = {f"#{name}": name for name in (*_file_attributes(file), "completed", "revision")}
+        return self._conditional_update(
+            report,
+            "SET " + assignments + " REMOVE regeneratingUntil",
+            "#status = :status_completed AND #revision = :base",
+            values,
+            names,
+        )
+
+    def claim_regeneration(self, report: Report, now: datetime, until: datetime) -> bool:
+        """Reserve the next revision of a COMPLETED report for one regeneration run at a time;
+        a claim whose run died expires at `until`."""
+        return self._update_if(
+            report,
+            "SET regeneratingUntil = :until",
+            "#status = :completed AND revision = :revision "
+            "AND (attribute_not_exists(regeneratingUntil) OR regeneratingUntil < :now)",
+            {
+                ":until": int(until.timestamp()),
+                ":now": int(now.timestamp()),
+                ":completed": ReportStatus.COMPLETED.value,
+            },
+        )
+
+    def release_regeneration(self, report: Report) -> bool:
+        return self._update_if(report, "REMOVE regeneratingUntil", "revision = :revision", {})
+
+    def record_versions(self, report: Report, day_versions: dict[date, int]) -> bool:
+        """A regeneration found the same numbers: only remember the newer versions."""
+        return self._update_if(
+            report,
+            "SET dayVersions = :versions REMOVE regeneratingUntil",
+            "#status = :completed AND revision = :revision AND sha256 = :sha",
+            {
+                ":versions": _versions_attribute(day_versions),
+                ":completed": ReportStatus.COMPLETED.value,
+                ":sha": report.sha256,
+            },
         )
 
     def fail(self, report: Report, errors: list[ReportError]) -> bool:
@@ -241,7 +330,42 @@ class DynamoReportStore:
 
     # ---- internals ----------------------------------------------------------------------
 
-    def _transition(self, report: Report, status: ReportStatus, changes: dict[str, Any], release_lock: bool) -> bool:
+    def _update_if(self, report: Report, update: str, condition: str, values: dict[str, Any]) -> bool:
+        return self._conditional_update(
+            report, update, condition, {**values, ":revision": report.revision}, {"#status": "status"}
+        )
+
+    def _conditional_update(
+        self, report: Report, update: str, condition: str, values: dict[str, Any], names: dict[str, str]
+    ) -> bool:
+        used_names = {
+            name: value for name, value in {"#status": "status", **names}.items() if name in condition + update
+        }
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": to_item({"partnerOrgId": report.partner_org_id, "reportId": report.report_id}),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": to_item(values),
+        }
+        if used_names:
+            arguments["ExpressionAttributeNames"] = used_names
+        try:
+            self._db.update_item(**arguments)
+            return True
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def _transition(
+        self,
+        report: Report,
+        status: ReportStatus,
+        changes: dict[str, Any],
+        release_lock: bool,
+        remove: list[str] | None = None,
+    ) -> bool:
         names = {"#status": "status"}
         values: dict[str, Any] = {
             ":in_progress": ReportStatus.IN_PROGRESS.value,
@@ -259,7 +383,9 @@ class DynamoReportStore:
                 "Update": {
                     "TableName": self._table,
                     "Key": to_item({"partnerOrgId": report.partner_org_id, "reportId": report.report_id}),
-                    "UpdateExpression": "SET " + ", ".join(assignments),
+                    "UpdateExpression": "SET "
+                    + ", ".join(assignments)
+                    + (" REMOVE " + ", ".join(remove) if remove else ""),
                     "ConditionExpression": "#status = :in_progress AND revision = :revision",
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": to_item(values),
@@ -345,6 +471,8 @@ class DynamoReportStore:
             "sortStart": f"{request.period.start.isoformat()}#{report.report_id}",
             "sortEnd": f"{request.period.end.isoformat()}#{report.report_id}",
             "sortStatus": f"{report.status.value}#{report.report_id}",
+            "dayVersions": _versions_attribute(report.day_versions) if report.day_versions else None,
+            "waitingFor": report.waiting_for.isoformat() if report.waiting_for else None,
         }
 
 
@@ -375,6 +503,19 @@ def _cancellation_codes(error: ClientError) -> list[str]:
         inside = message[message.find("[") + 1 : message.rfind("]")]
         codes = [part.strip() for part in inside.split(",")] if inside else ["Unknown"]
     return codes
+
+
+def _file_attributes(file: ReportFile) -> dict[str, Any]:
+    return {
+        "s3Key": file.s3_key,
+        "rowCount": file.row_count,
+        "sha256": file.sha256,
+        "dayVersions": _versions_attribute(file.day_versions),
+    }
+
+
+def _versions_attribute(day_versions: dict[date, int]) -> dict[str, int]:
+    return {day.isoformat(): int(version) for day, version in sorted(day_versions.items())}
 
 
 def _iso(moment: datetime) -> str:
@@ -410,4 +551,10 @@ def _report_from(item: dict[str, Any]) -> Report:
             ReportError(ReportErrorCode(int(error["code"])), str(error["description"]))
             for error in item.get("errors") or []
         ),
+        day_versions=(
+            {date.fromisoformat(day): int(version) for day, version in item["dayVersions"].items()}
+            if item.get("dayVersions")
+            else None
+        ),
+        waiting_for=date.fromisoformat(item["waitingFor"]) if item.get("waitingFor") else None,
     )

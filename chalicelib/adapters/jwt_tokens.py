@@ -60,7 +60,7 @@ class JwtTokenVerifier:
             raise Unauthenticated("The access token is not valid yet") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthenticated("The access token is invalid") from None
-        if not isinstance(claims.get("org_id"), str) or not isinstance(claims.get("sub"), str):
+        if not all(isinstance(claims.get(name), str) and claims[name].strip() for name in ("org_id", "sub")):
             raise Unauthenticated("The access token lacks its org_id or sub claim")
         return claims
 

@@ -1,4 +1,4 @@
-"""The `Workflow` port on AWS: one Step Functions execution per report revision."""
+"""The `Workflow` port on AWS: one Step Functions execution per report revision and trigger."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.domain.reports import Report
-from chalicelib.services.generation import job_of
+from chalicelib.domain.regeneration import execution_prefix
 
 
 class StepFunctionsWorkflow:
@@ -16,11 +15,26 @@ class StepFunctionsWorkflow:
         self._sfn = stepfunctions
         self._arn = state_machine_arn
 
-    def start(self, report: Report) -> None:
-        # The execution name is unique per report revision: a retried start cannot run twice.
-        name = f"{report.report_id[-36:]}-r{report.revision}"
+    def start(self, job: dict[str, Any], name: str) -> None:
+        # Names are unique per revision and trigger: a re-delivered trigger cannot run twice.
         try:
-            self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps({"job": job_of(report)}))
+            self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps({"job": job}))
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
+
+    def stop(self, report_id: str) -> None:
+        """Stop the report's running executions (found by their name prefix)."""
+        prefix = execution_prefix(report_id)
+        for page in self._sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=self._arn, statusFilter="RUNNING"
+        ):
+            for execution in page.get("executions", []):
+                if execution["name"].startswith(prefix):
+                    try:
+                        self._sfn.stop_execution(
+                            executionArn=execution["executionArn"], error="ReportDeleted", cause="report deleted"
+                        )
+                    except ClientError as error:
+                        if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                            raise

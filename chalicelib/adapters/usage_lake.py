@@ -50,6 +50,11 @@ def day_prefix(day: date, version: int) -> str:
     return f"usage/date={day.isoformat()}/v={version}/"
 
 
+def counts_key(day: date, version: int) -> str:
+    """Usage rows per (partner, customer) of a day version: what Plan sizes shards by."""
+    return f"counts/date={day.isoformat()}/v={version}/customers.parquet"
+
+
 def state_key(day: date, version: int) -> str:
     """The rating state at the end of a day: the usage keys assigned at midnight."""
     return f"state/date={day.isoformat()}/v={version}/open.parquet"
@@ -76,7 +81,23 @@ class S3ParquetUsageLake:
             Body=sink.getvalue(),
             ServerSideEncryption="AES256",
         )
+        counts = table.group_by(["partner_org_id", "customer_org_id"]).aggregate([("units", "count")])
+        sink = io.BytesIO()
+        pq.write_table(counts.rename_columns(["partner_org_id", "customer_org_id", "rows"]), sink)
+        self._s3.put_object(
+            Bucket=self._bucket, Key=counts_key(day, version), Body=sink.getvalue(), ServerSideEncryption="AES256"
+        )
         return table.num_rows
+
+    def customer_rows(self, usage: UsageSlice) -> list[tuple[str, int]]:
+        """(customer, usage rows) of the slice's partners over its days, one pair per day."""
+        filters = _slice_filters(usage)
+        pairs: list[tuple[str, int]] = []
+        for day, version in sorted(usage.day_versions.items()):
+            body = self._s3.get_object(Bucket=self._bucket, Key=counts_key(day, version))["Body"].read()
+            table = pq.read_table(pa.BufferReader(body), filters=filters)
+            pairs.extend(zip(table["customer_org_id"].to_pylist(), table["rows"].to_pylist(), strict=True))
+        return pairs
 
     def write_state(self, day: date, version: int, state: pa.Table) -> None:
         sink = io.BytesIO()
@@ -91,13 +112,7 @@ class S3ParquetUsageLake:
 
     def read_slice(self, usage: UsageSlice) -> pa.Table:
         """The rows of the slice (its days at their versions, its partners and customers)."""
-        filters: list[tuple[str, str, Any]] = [("partner_org_id", "in", sorted(usage.partner_org_ids))]
-        if usage.customers_from is not None:
-            filters.append(("customer_org_id", ">=", usage.customers_from))
-        if usage.customers_before is not None:
-            filters.append(("customer_org_id", "<", usage.customers_before))
-        if usage.excluded_customer_ids:
-            filters.append(("customer_org_id", "not in", sorted(usage.excluded_customer_ids)))
+        filters = _slice_filters(usage)
         tables = []
         for day, version in sorted(usage.day_versions.items()):
             for key in self._keys(day_prefix(day, version)):
@@ -136,3 +151,15 @@ class S3ParquetUsageLake:
         for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix):
             keys.extend(entry["Key"] for entry in page.get("Contents", []) if entry["Key"].endswith(".parquet"))
         return sorted(keys)
+
+
+def _slice_filters(usage: UsageSlice) -> list[tuple[str, str, Any]]:
+    """Parquet row filters selecting a slice's partners and customer range."""
+    filters: list[tuple[str, str, Any]] = [("partner_org_id", "in", sorted(usage.partner_org_ids))]
+    if usage.customers_from is not None:
+        filters.append(("customer_org_id", ">=", usage.customers_from))
+    if usage.customers_before is not None:
+        filters.append(("customer_org_id", "<", usage.customers_before))
+    if usage.excluded_customer_ids:
+        filters.append(("customer_org_id", "not in", sorted(usage.excluded_customer_ids)))
+    return filters

@@ -16,7 +16,7 @@ from chalicelib.domain.errors import ServiceError, TooManyRequests
 from chalicelib.observability import logger
 
 TRACKING_HEADER = "TrackingID"
-_SANE_TRACKING_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+_SANE_TRACKING_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")  # fullmatch: `$` lets a final newline in
 _current_tracking_id: contextvars.ContextVar[str] = contextvars.ContextVar("tracking_id", default="")
 
 # Messages for statuses that the gateway or the framework produce before our code runs.
@@ -39,7 +39,7 @@ STATUS_MESSAGES = {
 def tracking_id_from(headers: Mapping[str, str]) -> str:
     """The caller's TrackingID if it is sane, else a new `WBR_<uuid4>`."""
     candidate = headers.get(TRACKING_HEADER.lower()) or headers.get(TRACKING_HEADER) or ""
-    return candidate if _SANE_TRACKING_ID.match(candidate) else f"WBR_{uuid.uuid4()}"
+    return candidate if _SANE_TRACKING_ID.fullmatch(candidate) else f"WBR_{uuid.uuid4()}"
 
 
 def set_tracking_id(tracking_id: str) -> None:

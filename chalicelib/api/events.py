@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -11,13 +11,19 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice import Blueprint, Cron, Rate
 
+from chalicelib.adapters.dynamo_codec import from_item
 from chalicelib.bootstrap import get_container
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import flushing_metrics, logger, metrics
 
 events_api = Blueprint(__name__)
 
 EVENTS_QUEUE = os.environ.get("WBR_EVENTS_QUEUE", "wbr-provisioning-events")
 LAKE_BUCKET = os.environ.get("WBR_LAKE_BUCKET", "wbr-lake")
+# Chalice needs a literal stream ARN when packaging; infra/ points the mapping at the table's stream.
+USAGE_DAYS_STREAM_ARN = os.environ.get(
+    "WBR_USAGE_DAYS_STREAM_ARN",
+    "arn:aws:dynamodb:us-east-1:000000000000:table/wbr-usage-days/stream/1970-01-01T00:00:00.000",
+)
 INCOMING_PREFIX = "incoming/"
 
 _sqs_processor = BatchProcessor(event_type=EventType.SQS)
@@ -36,6 +42,7 @@ def ingest_sqs_record(record: SQSRecord) -> None:
 
 
 @events_api.on_sqs_message(queue=EVENTS_QUEUE, batch_size=10)
+@flushing_metrics
 def on_provisioning_events(event: Any) -> dict[str, Any]:
     return process_partial_response(
         event=event.to_dict(), record_handler=ingest_sqs_record, processor=_sqs_processor, context=event.context
@@ -54,20 +61,63 @@ def ingest_dropped_object(key: str) -> dict[str, Any]:
 
 
 @events_api.on_s3_event(bucket=LAKE_BUCKET, prefix=INCOMING_PREFIX, events=["s3:ObjectCreated:*"])
+@flushing_metrics
 def on_dropped_events(event: Any) -> dict[str, Any]:
     return ingest_dropped_object(unquote_plus(event.key))
 
 
 @events_api.schedule(Rate(10, unit=Rate.MINUTES), name="sweep_overdue_reports")
+@flushing_metrics
 def sweep_overdue_reports(event: Any) -> dict[str, Any]:
-    """Every 10 minutes: fail reports still IN_PROGRESS after their deadline."""
-    failed = get_container().sweeper.sweep()
-    if failed:
-        logger.warning("overdue reports failed", extra={"report_ids": failed})
-    return {"failed": failed}
+    """Every 10 minutes: fail reports stuck past their deadline; start or regenerate reports a
+    lost publication event left waiting or stale."""
+    result = get_container().sweeper.sweep()
+    if result.failed:
+        logger.warning("overdue reports failed", extra={"report_ids": result.failed})
+    metrics.add_metric(name="ReportsFailed", unit="Count", value=len(result.failed))
+    return {"failed": result.failed, "started": result.started, "regenerated": result.regenerated}
+
+
+def published_day(record: dict[str, Any]) -> tuple[date, int] | None:
+    """(day, version) of a usage_days stream record that publishes a day; None for the
+    table's bookkeeping items (`#latest`, `#claim#…`) and removals."""
+    if record.get("eventName") not in ("INSERT", "MODIFY"):
+        return None
+    image = from_item(record.get("dynamodb", {}).get("NewImage") or {})
+    usage_date = str(image.get("usageDate", ""))
+    if not usage_date or usage_date.startswith("#") or "version" not in image:
+        return None
+    return date.fromisoformat(usage_date), int(image["version"])
+
+
+@events_api.on_dynamodb_record(stream_arn=USAGE_DAYS_STREAM_ARN, batch_size=10, starting_position="TRIM_HORIZON")
+@flushing_metrics
+def on_usage_day_published(event: Any) -> dict[str, Any]:
+    """A day published or restated (the usage_days stream): start the reports waiting for it and
+    regenerate the COMPLETED reports it changed. Raising makes Lambda retry the batch; every
+    action is idempotent (conditional claims, execution names per trigger)."""
+    container = get_container()
+    handled = []
+    for record in event.to_dict().get("Records", []):
+        published = published_day(record)
+        if published is None:
+            continue
+        started = container.regeneration.on_day_published(*published)
+        metrics.add_metric(name="ReportsRegenerated", unit="Count", value=len(started.regenerated))
+        handled.append(
+            {
+                "day": published[0].isoformat(),
+                "version": published[1],
+                "started": started.started,
+                "regenerated": started.regenerated,
+            }
+        )
+    logger.info("publications handled", extra={"publications": handled})
+    return {"publications": handled}
 
 
 @events_api.schedule(Cron(0, 1, "*", "*", "?", "*"), name="rate_yesterday")
+@flushing_metrics
 def rate_yesterday(event: Any) -> dict[str, Any]:
     """01:00 UTC: rate every day not yet rated through yesterday."""
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)

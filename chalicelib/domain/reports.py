@@ -133,6 +133,10 @@ class Report:
     sha256: str | None = None
     completed: datetime | None = None
     errors: tuple[ReportError, ...] = field(default_factory=tuple)
+    # The lake version of each day the current file was built from (COMPLETED reports).
+    day_versions: dict[date, int] | None = None
+    # The first unpublished day an IN_PROGRESS report waits for (its generation is parked).
+    waiting_for: date | None = None
 
     @property
     def period(self) -> BillingPeriod:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -20,10 +20,26 @@ from chalicelib.domain.errors import (
     ReportGone,
 )
 from chalicelib.domain.partners import PartnerTree
+from chalicelib.domain.regeneration import execution_name, missing_days
 from chalicelib.domain.report_rows import CsvRenderer, CustomerInfo, PartnerInfo, RowContext
-from chalicelib.domain.reports import Report, ReportError, ReportStatus, report_object_key, report_parts_prefix
-from chalicelib.services.ports import BlobStore, Directory, ReportStore, UsageCalendar, UsageLake, UsageSlice
-from chalicelib.services.reports import parts_prefix
+from chalicelib.domain.reports import (
+    Report,
+    ReportError,
+    ReportStatus,
+    ReportType,
+    report_object_key,
+    report_parts_prefix,
+)
+from chalicelib.domain.sharding import plan_shards
+from chalicelib.services.ports import (
+    BlobStore,
+    Directory,
+    ReportFile,
+    ReportStore,
+    UsageCalendar,
+    UsageLake,
+    UsageSlice,
+)
 
 _RENDER_BATCH_ROWS = 10_000
 # Step Functions error names (exception class names) → the code a FAILED report carries.
@@ -33,8 +49,7 @@ ERROR_CODES: dict[str, ReportErrorCode] = {DataNotAvailable.__name__: ReportErro
 @dataclass(frozen=True)
 class GenerationPolicy:
     data_wait_hours: int
-    data_poll_seconds: int
-    shard_customers: int
+    shard_rows: int
 
 
 class GenerationSteps:
@@ -61,46 +76,48 @@ class GenerationSteps:
     def plan(self, state: dict[str, Any]) -> dict[str, Any]:
         """Check data readiness and split the report's customers into shards.
 
-        Returns ``{"job", "gone"}``; ``"ready": False`` with ``"waitSeconds"`` while some day is
-        unpublished; or ``"ready": True`` with ``"dayVersions"`` (pinned) and ``"shards"``."""
+        Returns ``{"job", "gone": True}`` when the run is no longer wanted; ``"ready": False``
+        when the report is parked until a day is published (its publication starts a new run);
+        or ``"ready": True`` with ``"dayVersions"`` (pinned) and ``"shards"``."""
         job = state["job"]
         report = self._store.get(job["partnerOrgId"], job["reportId"])
-        if report is None or report.revision != job["revision"] or report.status is not ReportStatus.IN_PROGRESS:
+        if not _is_run_of(report, job):
             return {"job": job, "gone": True, "ready": False}
+        assert report is not None
         days = list(report.period.days())
         versions = self._calendar.published_versions(days)
-        missing = [day for day in days if day not in versions]
-        if missing:
+        missing = missing_days(days, versions)
+        if missing and not is_regeneration(job):
             waited = self._clock() - report.created
             if waited >= timedelta(hours=self._policy.data_wait_hours):
                 raise DataNotAvailable(
                     f"Usage for {len(missing)} day(s) of the period, first {missing[0].isoformat()}, "
                     f"was not published within {self._policy.data_wait_hours} hours"
                 )
-            return {"job": job, "gone": False, "ready": False, "waitSeconds": self._policy.data_poll_seconds}
-        # Shards are consecutive ranges of customer ids that together cover every id (usage of a
-        # customer the directory does not know yet is counted too, and no customer twice).
-        _, _, in_scope, _ = self._scope(report)
-        customers = sorted({customer.org_id for customer in in_scope})
-        size = self._policy.shard_customers
-        if report.report_type.value == "PARTNER":
-            size = max(len(customers), 1)  # PARTNER rows sum across customers: one shard
-        bounds = customers[size::size]
-        starts = [None, *bounds]
-        shards = [
-            {
-                "index": index,
-                "customersFrom": start,
-                "customersBefore": (bounds[index] if index < len(bounds) else None),
-            }
-            for index, start in enumerate(starts)
-        ]
+            if not self._store.mark_waiting(report, missing[0]):
+                return {"job": job, "gone": True, "ready": False}
+            # The day may have been published between the check and parking: look once more.
+            versions = self._calendar.published_versions(days)
+            missing = missing_days(days, versions)
+            if missing:
+                return {"job": job, "gone": False, "ready": False, "waitingFor": missing[0].isoformat()}
+            if not self._store.claim_waiting(report):
+                return {"job": job, "gone": True, "ready": False}  # a publication started a new run
+        if missing:
+            raise DataNotAvailable(f"Usage for {missing[0].isoformat()} is no longer published")
+        _, tree, _, internal = self._scope(report)
+        usage = UsageSlice(versions, tuple(tree), None, None, tuple(sorted(internal)))
+        if report.report_type is ReportType.PARTNER:
+            # PARTNER rows sum over customers: one shard holds them all.
+            shards = plan_shards([], self._policy.shard_rows)
+        else:
+            shards = plan_shards(self._lake.customer_rows(usage), self._policy.shard_rows)
         return {
             "job": job,
             "gone": False,
             "ready": True,
             "dayVersions": {day.isoformat(): version for day, version in sorted(versions.items())},
-            "shards": shards,
+            "shards": [shard.to_json() for shard in shards],
         }
 
     # ---- Aggregate (one shard) ----------------------------------------------------------
@@ -140,8 +157,9 @@ class GenerationSteps:
                 chunks.append(renderer.render(batch))
                 batch = []
         chunks.append(renderer.render(batch))
-        part_key = f"{parts_prefix(report)}part-{shard['index']:05d}.csv"
+        part_key = f"{_parts_prefix(job)}part-{shard['index']:05d}.csv"
         self._blobs.put_text(part_key, "".join(chunks))
+        self._still_wanted(job, [part_key])
         return {"partKey": part_key, "rows": rows}
 
     # ---- Assemble -----------------------------------------------------------------------
@@ -151,31 +169,54 @@ class GenerationSteps:
         job = state["job"]
         report = self._require(job)
         parts = sorted(state["parts"], key=lambda part: part["partKey"])
-        key = report_object_key(report.partner_org_id, report.report_id, report.revision)
+        key = report_object_key(job["partnerOrgId"], job["reportId"], job["revision"])
         header = CsvRenderer().header(report.report_type).encode("utf-8")
         _, sha256 = self._blobs.concatenate(key, header, [part["partKey"] for part in parts])
-        self._blobs.delete([part["partKey"] for part in parts])
+        self._still_wanted(job, [key])
+        # Parts stay until Finalize or MarkFailed, so a retried Assemble can read them again.
         return {"s3Key": key, "rowCount": sum(part["rows"] for part in parts), "sha256": sha256}
 
     # ---- Finalize -----------------------------------------------------------------------
 
     def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
-        """IN_PROGRESS → COMPLETED if the report still exists at this revision, else clean up."""
-        job, file = state["job"], state["file"]
-        report = self._store.get(job["partnerOrgId"], job["reportId"])
-        completed = (
-            report is not None
-            and report.revision == job["revision"]
-            and self._store.complete(report, file["s3Key"], file["rowCount"], file["sha256"], self._clock())
+        """Publish the file if the report still exists at this run's revision (never resurrect a
+        deleted report). A regeneration replaces the file only when the numbers changed."""
+        job, assembled = state["job"], state["file"]
+        file = ReportFile(
+            assembled["s3Key"],
+            assembled["rowCount"],
+            assembled["sha256"],
+            {date.fromisoformat(day): version for day, version in state["dayVersions"].items()},
         )
-        if not completed:
-            self._blobs.delete([file["s3Key"]])  # never resurrect a deleted report
-        return {"completed": completed}
+        report = self._store.get(job["partnerOrgId"], job["reportId"])
+        now = self._clock()
+        outcome = "gone"
+        if _already_published(report, job, file):
+            outcome = "regenerated" if is_regeneration(job) else "completed"  # a retried Finalize
+        elif report is not None and is_regeneration(job) and _is_run_of(report, job):
+            if file.sha256 == report.sha256:
+                outcome = "unchanged" if self._store.record_versions(report, file.day_versions) else "gone"
+            else:
+                regenerated = replace(report, revision=job["revision"])
+                if self._store.replace_file(regenerated, job["baseRevision"], file, now):
+                    outcome = "regenerated"
+                    if report.s3_key and report.s3_key != file.s3_key:
+                        self._blobs.delete([report.s3_key])  # the old revision's file
+        elif report is not None and _is_run_of(report, job) and self._store.complete(report, file, now):
+            outcome = "completed"
+        if outcome not in ("completed", "regenerated"):
+            self._blobs.delete([file.s3_key])
+        self._blobs.delete(self._blobs.list_keys(_parts_prefix(job)))
+        result: dict[str, Any] = {"completed": outcome in ("completed", "regenerated"), "outcome": outcome}
+        if report is not None and outcome == "completed":
+            result.update(rows=file.row_count, seconds=round((now - report.created).total_seconds(), 3))
+        return result
 
     # ---- MarkFailed ---------------------------------------------------------------------
 
     def mark_failed(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Any failure: status FAILED with errors[{code, description}], parts removed."""
+        """Any failure: status FAILED with errors[{code, description}], parts removed. A failed
+        regeneration leaves the COMPLETED report and its file as they were."""
         job = state["job"]
         error = state.get("error") or {}
         code = ERROR_CODES.get(error.get("Error", ""), ReportErrorCode.GENERATION_FAILED)
@@ -184,17 +225,34 @@ class GenerationSteps:
             description = f"{description} {_cause_message(error['Cause'])}"
         report = self._store.get(job["partnerOrgId"], job["reportId"])
         failed = False
-        if report is not None and report.revision == job["revision"]:
-            failed = self._store.fail(report, [ReportError(code, description)])
-        prefix = report_parts_prefix(job["partnerOrgId"], job["reportId"], job["revision"])
-        self._blobs.delete(self._blobs.list_keys(prefix))
+        if is_regeneration(job):
+            if report is not None and _is_run_of(report, job):
+                self._store.release_regeneration(report)
+            # its file may exist if Finalize failed: it never became the report's file
+            self._blobs.delete([report_object_key(job["partnerOrgId"], job["reportId"], job["revision"])])
+        else:
+            if report is not None and report.revision == job["revision"]:
+                failed = self._store.fail(report, [ReportError(code, description)])
+            # an assembled file that never became the report's (Finalize failed after Assemble)
+            key = report_object_key(job["partnerOrgId"], job["reportId"], job["revision"])
+            current = self._store.get(job["partnerOrgId"], job["reportId"]) if not failed else None
+            if current is None or current.status is not ReportStatus.COMPLETED or current.s3_key != key:
+                self._blobs.delete([key])
+        self._blobs.delete(self._blobs.list_keys(_parts_prefix(job)))
         return {"failed": failed, "code": int(code)}
 
     # ---- helpers ------------------------------------------------------------------------
 
+    def _still_wanted(self, job: dict[str, Any], written: list[str]) -> None:
+        """After writing: if the report went away meanwhile (deleted; its run may have been
+        stopped, so no later step cleans up), remove what was just written."""
+        if not _is_run_of(self._store.get(job["partnerOrgId"], job["reportId"]), job):
+            self._blobs.delete(written)
+            raise ReportGone(job["reportId"])
+
     def _require(self, job: dict[str, Any]) -> Report:
         report = self._store.get(job["partnerOrgId"], job["reportId"])
-        if report is None or report.revision != job["revision"] or report.status is not ReportStatus.IN_PROGRESS:
+        if report is None or not _is_run_of(report, job):
             raise ReportGone(job["reportId"])
         return report
 
@@ -211,14 +269,56 @@ class GenerationSteps:
         return partner, org_ids, [customer for customer in customers if not customer.internal], left_out
 
 
-def job_of(report: Report) -> dict[str, Any]:
-    """The workflow input that names one generation run of `report`."""
+def job_of(report: Report, trigger: str = "create") -> dict[str, Any]:
+    """The workflow input that names one generation run of `report` at its revision."""
     return {
         "partnerOrgId": report.partner_org_id,
         "reportId": report.report_id,
         "revision": report.revision,
         "trackingId": report.tracking_id,
+        "trigger": trigger,
     }
+
+
+def regeneration_job_of(report: Report, trigger: str) -> dict[str, Any]:
+    """A run that rebuilds a COMPLETED report as its next revision."""
+    job = job_of(report, trigger)
+    job.update(revision=report.revision + 1, baseRevision=report.revision)
+    return job
+
+
+def is_regeneration(job: dict[str, Any]) -> bool:
+    return job.get("baseRevision") is not None
+
+
+def execution_name_of(job: dict[str, Any]) -> str:
+    return execution_name(job["reportId"], job["revision"], job.get("trigger", "create"))
+
+
+def _is_run_of(report: Report | None, job: dict[str, Any]) -> bool:
+    """Does `job` still describe what `report` wants? A first generation needs the report
+    IN_PROGRESS at the job's revision; a regeneration needs it COMPLETED at the base revision."""
+    if report is None:
+        return False
+    if is_regeneration(job):
+        return report.status is ReportStatus.COMPLETED and report.revision == job["baseRevision"]
+    return report.status is ReportStatus.IN_PROGRESS and report.revision == job["revision"]
+
+
+def _already_published(report: Report | None, job: dict[str, Any], file: ReportFile) -> bool:
+    """The report already holds this very file at this run's revision (Finalize ran before and
+    its answer was lost)."""
+    return (
+        report is not None
+        and report.status is ReportStatus.COMPLETED
+        and report.revision == job["revision"]
+        and report.s3_key == file.s3_key
+        and report.sha256 == file.sha256
+    )
+
+
+def _parts_prefix(job: dict[str, Any]) -> str:
+    return report_parts_prefix(job["partnerOrgId"], job["reportId"], job["revision"])
 
 
 def _cause_message(cause: Any) -> str:

@@ -24,6 +24,16 @@ class InProgressLimitReached(Exception):
     """Create would exceed the partner's cap of reports IN_PROGRESS."""
 
 
+@dataclass(frozen=True)
+class ReportFile:
+    """An assembled report file and the usage versions it was computed from."""
+
+    s3_key: str
+    row_count: int
+    sha256: str
+    day_versions: dict[date, int]
+
+
 class ReportStore(Protocol):
     def create(self, report: Report, max_in_progress: int) -> None:
         """Store a new IN_PROGRESS report and its duplicate lock atomically.
@@ -39,8 +49,31 @@ class ReportStore(Protocol):
 
     def sort_value(self, report: Report, query: ListQuery) -> str: ...
 
-    def complete(self, report: Report, s3_key: str, row_count: int, sha256: str, completed: datetime) -> bool:
+    def complete(self, report: Report, file: ReportFile, completed: datetime) -> bool:
         """IN_PROGRESS → COMPLETED if the report still exists at its revision; else False."""
+
+    def mark_waiting(self, report: Report, first_missing: date) -> bool:
+        """Park an IN_PROGRESS report until a day is published; False if it changed meanwhile."""
+
+    def claim_waiting(self, report: Report) -> bool:
+        """Un-park a waiting report; exactly one concurrent claimer gets True."""
+
+    def replace_file(self, report: Report, base_revision: int, file: ReportFile, completed: datetime) -> bool:
+        """A regenerated report: COMPLETED at `base_revision` → `report.revision` with `file`."""
+
+    def claim_regeneration(self, report: Report, now: datetime, until: datetime) -> bool:
+        """One regeneration of a COMPLETED report at a time (the claim expires at `until`)."""
+
+    def release_regeneration(self, report: Report) -> bool: ...
+
+    def record_versions(self, report: Report, day_versions: dict[date, int]) -> bool:
+        """Remember newer day versions of a regeneration that found identical numbers."""
+
+    def waiting(self) -> list[Report]:
+        """Waiting reports of every partner."""
+
+    def completed_covering(self, day: date | None) -> list[Report]:
+        """COMPLETED reports of every partner whose period contains `day` (None: all)."""
 
     def fail(self, report: Report, errors: list[ReportError]) -> bool:
         """IN_PROGRESS → FAILED (lock released) if it still exists at its revision; else False."""
@@ -95,10 +128,17 @@ class UsageLake(Protocol):
     def aggregate(self, report_type: ReportType, usage: UsageSlice) -> Iterator[AggregatedRow]:
         """Rows of the slice grouped and sorted by GROUP_KEYS[report_type], zero rows omitted."""
 
+    def customer_rows(self, usage: UsageSlice) -> list[tuple[str, int]]:
+        """(customer id, usage rows) pairs of the slice, one per customer and day."""
+
 
 class Workflow(Protocol):
-    def start(self, report: Report) -> None:
-        """Begin generating `report`; returns at once."""
+    def start(self, job: dict[str, Any], name: str) -> None:
+        """Begin one generation run (`job`, see generation.job_of); returns at once. Starting
+        the same `name` again does nothing."""
+
+    def stop(self, report_id: str) -> None:
+        """Stop every running generation of the report (it was deleted)."""
 
 
 class TokenVerifier(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -29,6 +30,7 @@ from chalicelib.domain.reports import (
     report_object_key,
     report_parts_prefix,
 )
+from chalicelib.services.generation import execution_name_of, job_of
 from chalicelib.services.ports import (
     BlobStore,
     Directory,
@@ -52,11 +54,6 @@ class ReportPolicy:
 class ReportPage:
     reports: list[Report]
     next_cursor: str | None
-
-
-def parts_prefix(report: Report) -> str:
-    """Where a generation run of `report` keeps its CSV parts."""
-    return report_parts_prefix(report.partner_org_id, report.report_id, report.revision)
 
 
 class ReportService:
@@ -118,6 +115,10 @@ class ReportService:
                     continue  # the lock went away meanwhile: try again
                 existing = self._store.get(caller.org_id, duplicate.report_id)
                 if existing is not None and existing.status is ReportStatus.IN_PROGRESS:
+                    # The first create's answer may have been lost before its run started; a
+                    # start under the same name is a no-op if it did.
+                    job = job_of(existing)
+                    self._workflow.start(job, execution_name_of(job))
                     return existing, False
                 if existing is not None and existing.status is ReportStatus.COMPLETED:
                     raise Conflict(
@@ -129,7 +130,8 @@ class ReportService:
         else:
             raise Conflict("The report could not be created; please retry")
         try:
-            self._workflow.start(report)
+            job = job_of(report)
+            self._workflow.start(job, execution_name_of(job))
         except Exception:
             self._store.fail(
                 report,
@@ -191,13 +193,24 @@ class ReportService:
             raise NotFound("Report not found")
         # A worker may have finished between the two steps above; nothing of it may survive.
         self._blobs.delete(self._files_of(removed))
+        try:
+            self._workflow.stop(report_id)  # saves work; Finalize would not resurrect it anyway
+        except Exception:  # noqa: BLE001 - the report is gone whatever the worker does
+            logging.getLogger(__name__).warning("could not stop the generation of a deleted report", exc_info=True)
 
     def _files_of(self, report: Report) -> list[str]:
         """Every S3 object of a report: its file at this revision, the one it names, its parts."""
-        keys = {report_object_key(report.partner_org_id, report.report_id, report.revision)}
+        # this revision and the next (a regeneration may be running), and the file it names
+        revisions = (report.revision, report.revision + 1)
+        keys = {report_object_key(report.partner_org_id, report.report_id, revision) for revision in revisions}
         if report.s3_key:
             keys.add(report.s3_key)
-        return sorted(keys) + self._blobs.list_keys(parts_prefix(report))
+        parts = [
+            key
+            for revision in revisions
+            for key in self._blobs.list_keys(report_parts_prefix(report.partner_org_id, report.report_id, revision))
+        ]
+        return sorted(keys) + parts
 
     def _find(self, caller: Caller, report_id: str) -> Report:
         if not is_report_id(report_id):

@@ -84,7 +84,7 @@ def test_duplicate_rules(api, seeded):
 
 def test_failed_report_does_not_block_a_new_one(api, seeded):
     old = (TODAY - timedelta(days=200)).isoformat()  # no usage published that far back
-    object.__setattr__(seeded.generation, "_policy", type(seeded.generation._policy)(0, 1, 2))
+    object.__setattr__(seeded.generation, "_policy", type(seeded.generation._policy)(0, 250))
     first = api.post(BASE, {"billingStartDate": old, "billingEndDate": old}).json()["id"]
     seeded.workflow.join(30)
     failed = api.get(f"{BASE}/{first}").json()
@@ -96,8 +96,8 @@ def test_failed_report_does_not_block_a_new_one(api, seeded):
 
 def test_in_progress_cap_answers_429_with_retry_after(api, seeded):
     object.__setattr__(seeded.reports, "_policy", type(seeded.reports._policy)(2, 17, 36, 60, 900))
-    seeded.workflow.stop()  # keep reports IN_PROGRESS: the local runner is stopped
-    object.__setattr__(seeded.generation, "_policy", type(seeded.generation._policy)(36, 3600, 2))
+    seeded.workflow.stop_all()  # keep reports IN_PROGRESS: the local runner is stopped
+    object.__setattr__(seeded.generation, "_policy", type(seeded.generation._policy)(36, 250))
     far = [(TODAY - timedelta(days=n)).isoformat() for n in (300, 301, 302)]
     for day in far[:2]:
         assert api.post(BASE, {"billingStartDate": day, "billingEndDate": day}).status == 202
@@ -170,7 +170,7 @@ def test_tracking_id_is_echoed_or_generated(api, seeded):
 
 
 def test_list_filters_sorting_and_paging(api, seeded):
-    seeded.workflow.stop()
+    seeded.workflow.stop_all()
     made = []
     for offset in range(7):
         day = (TODAY - timedelta(days=100 + offset)).isoformat()
@@ -211,7 +211,7 @@ def test_bad_list_queries_get_400(api, seeded, query):
 
 
 def test_cursor_is_bound_to_partner(api, seeded, tokens):
-    seeded.workflow.stop()
+    seeded.workflow.stop_all()
     for offset in range(3):
         day = (TODAY - timedelta(days=100 + offset)).isoformat()
         api.post(BASE, {"billingStartDate": day, "billingEndDate": day})

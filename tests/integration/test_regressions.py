@@ -65,7 +65,7 @@ def test_usage_of_a_customer_not_yet_in_the_directory_is_still_reported(seeded):
 def test_delete_racing_finalize_leaves_no_file_behind(seeded, monkeypatch):
     """The worker's PUT and Finalize land between delete's two steps: nothing may survive."""
     svc, store, gen, blobs = seeded.reports, seeded.report_store, seeded.generation, seeded.blobs
-    monkeypatch.setattr(seeded.workflow, "start", lambda report: None)   # drive the steps by hand
+    monkeypatch.setattr(seeded.workflow, "start", lambda job, name: None)   # drive the steps by hand
     report, _ = svc.create(CALLER, {**PERIOD, "type": "PARTNER"}, "WBR_t")
     job = {"partnerOrgId": report.partner_org_id, "reportId": report.report_id, "revision": 1, "trackingId": "x"}
     state = {"job": job, **gen.plan({"job": job})}
@@ -77,7 +77,7 @@ def test_delete_racing_finalize_leaves_no_file_behind(seeded, monkeypatch):
     real_delete = store.delete
     def delete_metadata(org, rid):
         blobs.put_text(file["s3Key"], body)            # worker's PUT lands after the service's blob delete
-        gen.finalize({"job": job, "file": file})      # ... and Finalize: report still exists -> COMPLETED
+        gen.finalize({"job": job, "file": file, "dayVersions": state["dayVersions"]})      # ... and Finalize: report still exists -> COMPLETED
         seen["url"] = svc.get(CALLER, rid)[1]          # a client GETs a fresh URL
         return real_delete(org, rid)
     monkeypatch.setattr(store, "delete", delete_metadata)

@@ -107,7 +107,7 @@ def test_same_data_gives_byte_identical_file(seeded):
 
 def test_unpublished_day_fails_with_data_not_available_after_the_wait(container, seeded):
     # The day before the demo window was never published; with no wait allowed the report fails.
-    object.__setattr__(seeded.generation, "_policy", type(seeded.generation._policy)(0, 1, 2))
+    object.__setattr__(seeded.generation, "_policy", type(seeded.generation._policy)(0, 250))
     start = (TODAY - timedelta(days=60)).isoformat()
     report, _ = seeded.reports.create(CALLER, {"billingStartDate": start, "billingEndDate": start}, "WBR_t")
     seeded.workflow.join(30)

@@ -19,8 +19,9 @@ BODY = {"billingStartDate": (TODAY - timedelta(days=20)).isoformat(),
 def _hold_workflow(container):
     """Keep reports IN_PROGRESS: a workflow that records starts and runs nothing."""
     started = []
-    container.__dict__["workflow"] = type("Held", (), {"start": lambda self, report: started.append(report),
-                                                       "stop": lambda self: None,
+    container.__dict__["workflow"] = type("Held", (), {"start": lambda self, job, name: started.append(name),
+                                                       "stop": lambda self, report_id: None,
+                                                       "stop_all": lambda self: None,
                                                        "join": lambda self, timeout=0: None})()
     container.__dict__.pop("reports", None)
     return started
@@ -68,7 +69,7 @@ def test_concurrent_identical_creates_make_one_report(seeded):
         thread.join()
     assert errors == []
     assert len(set(results)) == 1 and len(results) == 12
-    assert len(started) == 1
+    assert len(set(started)) == 1  # one run: a duplicate's re-start names the same execution
     listed = seeded.reports.list(CALLER, {})
     assert [report.report_id for report in listed.reports] == results[:1]
 
@@ -102,7 +103,8 @@ def test_delete_during_generation_never_resurrects_the_report(seeded):
     file = steps.assemble({"job": job, "parts": parts})
     assert seeded.blobs.exists(file["s3Key"])
     seeded.reports.delete(CALLER, report.report_id)  # deleted between Assemble and Finalize
-    assert steps.finalize({"job": job, "file": file}) == {"completed": False}
+    result = steps.finalize({"job": job, "file": file, "dayVersions": plan["dayVersions"]})
+    assert result == {"completed": False, "outcome": "gone"}
     assert seeded.report_store.get(DEMO_PARTNER, report.report_id) is None
     assert not seeded.blobs.exists(file["s3Key"])
     assert seeded.blobs.list_keys("reports/") == [] and seeded.blobs.list_keys("parts/") == []
@@ -129,9 +131,9 @@ def test_sweeper_fails_reports_stuck_past_their_deadline_and_frees_their_place(s
     _hold_workflow(seeded)  # a generation that never finishes (a crashed process)
     stuck, _ = seeded.reports.create(CALLER, BODY, "WBR_s")
     seeded.blobs.put_text(f"parts/{DEMO_PARTNER}/{stuck.report_id}/r1/part-00000.csv", "left over")
-    assert Sweeper(seeded.report_store, seeded.blobs).sweep() == []  # before the deadline: untouched
+    assert Sweeper(seeded.report_store, seeded.blobs).sweep().failed == []  # before the deadline: untouched
     later = stuck.deadline + timedelta(seconds=1)
-    failed = Sweeper(seeded.report_store, seeded.blobs, clock=lambda: later).sweep()
+    failed = Sweeper(seeded.report_store, seeded.blobs, clock=lambda: later).sweep().failed
     assert failed == [stuck.report_id]
     report, url = seeded.reports.get(CALLER, stuck.report_id)
     assert report.status is ReportStatus.FAILED and url is None
@@ -140,4 +142,4 @@ def test_sweeper_fails_reports_stuck_past_their_deadline_and_frees_their_place(s
     # Its lock and its place under the cap are released: the same request makes a new report.
     again, created = seeded.reports.create(CALLER, BODY, "WBR_s2")
     assert created and again.report_id != stuck.report_id
-    assert Sweeper(seeded.report_store, seeded.blobs, clock=lambda: datetime.now(timezone.utc)).sweep() == []
+    assert Sweeper(seeded.report_store, seeded.blobs, clock=lambda: datetime.now(timezone.utc)).sweep().failed == []

@@ -32,7 +32,7 @@ def _steps(log, fail_at=None, ready=True, throttle_times=0):
                 throttles["left"] -= 1
                 raise Throttled("slow down")
             if name == "plan":
-                return {"job": state["job"], "gone": False, "ready": ready, "waitSeconds": 0,
+                return {"job": state["job"], "gone": False, "ready": ready,
                         "dayVersions": {"2026-10-01": 1}, "shards": [{"index": 0}, {"index": 1}]}
             if name == "aggregate_shard":
                 return {"partKey": f"p{state['shard']['index']}", "rows": 1}
@@ -95,17 +95,19 @@ def test_throttling_beyond_max_attempts_fails_the_report():
     assert log.count("aggregate_shard") >= RETRY_MAX_ATTEMPTS
 
 
-def test_waiting_for_data_loops_on_plan_until_stopped():
+def test_waiting_for_data_ends_the_run_parked():
     log = []
-    calls = {"n": 0}
-
-    def sleep(seconds):
-        calls["n"] += 1
-        return calls["n"] < 3  # stop on the third wait
-
-    execution = LocalExecution(_steps(log, ready=False), sleep=sleep)
+    execution = LocalExecution(_steps(log, ready=False), sleep=lambda s: True)
     status, _ = execution.run({"job": {"reportId": "r"}})
-    assert status == "ABORTED" and log == ["plan"] * 3
+    assert status == "SUCCEEDED" and log == ["plan"]
+    assert execution.visited == ["Plan", "DataReady?", "WaitingForData"]
+
+
+def test_a_cancelled_run_stops_before_the_next_state():
+    log = []
+    execution = LocalExecution(_steps(log), sleep=lambda s: True, cancelled=lambda: bool(log))
+    status, _ = execution.run({"job": {"reportId": "r"}})
+    assert status == "ABORTED" and log == ["plan"] and execution.visited == ["Plan"]
 
 
 def test_map_iterator_is_a_task_without_its_own_catch():

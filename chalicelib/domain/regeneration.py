@@ -1,0 +1,51 @@
+"""When a report must be (re)generated because usage was published (DESIGN §5, §6).
+
+A COMPLETED report records the lake version of every day its file was built from. A day
+published at a newer version (a restatement) makes the report *stale*: it is regenerated, and
+keeps its revision if the new numbers turn out identical. An IN_PROGRESS report parked while
+some day was unpublished is *ready* once every day of its period is published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+
+from chalicelib.domain.reports import Report, ReportStatus
+
+# Step Functions execution names: at most 80 characters of [A-Za-z0-9-_].
+_EXECUTION_NAME_LIMIT = 80
+
+
+def stale_days(report: Report, published: Mapping[date, int]) -> list[date]:
+    """Days of a COMPLETED report whose published version is newer than the one it was built on."""
+    if report.status is not ReportStatus.COMPLETED:
+        return []
+    built_on = report.day_versions or {}
+    return [day for day in report.period.days() if published.get(day, 0) > built_on.get(day, 0)]
+
+
+def missing_days(days: Iterable[date], published: Mapping[date, int]) -> list[date]:
+    """The days not published yet, in order."""
+    return [day for day in days if day not in published]
+
+
+def covers(report: Report, day: date) -> bool:
+    return report.period.start <= day <= report.period.end
+
+
+def execution_name(report_id: str, revision: int, trigger: str) -> str:
+    """A name unique per report revision and trigger, so a re-delivered trigger (the same
+    publication event twice, a retried start) never runs a second generation."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in trigger)
+    prefix = execution_prefix(report_id)
+    return f"{prefix}r{revision}-{safe}"[:_EXECUTION_NAME_LIMIT]
+
+
+def execution_prefix(report_id: str) -> str:
+    """What every execution name of one report starts with (to find and stop them)."""
+    return f"{report_id[-36:]}-"
+
+
+def publication_trigger(kind: str, day: date, version: int) -> str:
+    return f"{kind}-{day.strftime('%Y%m%d')}v{version}"
