@@ -146,6 +146,7 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
                 subject=DEMO_ADMIN,
                 scopes=[READ_SCOPE, WRITE_SCOPE],
             )
+            os.environ["WBR_DEV_TOKEN"] = token  # the API explorer's page comes authorized with it
         base_url = f"http://127.0.0.1:{api_port}"
         values = {name: os.environ.get(name, "") for name in ENV_FILE_KEYS}
         values.update(
@@ -174,7 +175,7 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
         return 0
     finally:
         if container is not None and "workflow" in container.__dict__:
-            container.workflow.stop()
+            container.workflow.stop_all()
         moto.terminate()
         try:
             moto.wait(10)
@@ -214,6 +215,7 @@ def _banner(values: Mapping[str, str], path: Path, demo: bool) -> str:
         "",
         "wholesale-billing-reports is running (Ctrl-C stops it)",
         f"  API         {values['WBR_BASE_URL']}",
+        f"  explorer    {values['WBR_BASE_URL']}/v1/wholesale/billing/docs   (Swagger UI)",
         f"  local AWS   {values['AWS_ENDPOINT_URL']}",
         f"  env file    {path}   (source it: . {path.relative_to(PROJECT_DIR)})",
         "",

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from chalice.config import Config
+from chalice.local import LocalDevServer, LocalGatewayException
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from chalicelib.adapters.jwt_tokens import DevKeyPair
 from chalicelib.adapters.provisioning import ensure_resources
+from chalicelib.api.gateway import WebexLocalGateway, WebexRequestHandler
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.config import Settings
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
@@ -43,8 +51,7 @@ def settings(dev_keys: DevKeyPair) -> Settings:
     return Settings(
         stage="local",
         jwt_public_key_file=str(dev_keys.public_path),
-        data_poll_seconds=1,
-        shard_customers=2,
+        shard_rows=250,
         map_max_concurrency=3,
     )
 
@@ -59,7 +66,7 @@ def container(settings: Settings) -> Iterator[Container]:
             yield built
         finally:
             if "workflow" in built.__dict__:
-                built.workflow.stop()
+                built.workflow.stop_all()
                 built.workflow.join(10)
             set_container(None)
 
@@ -130,3 +137,106 @@ class Tokens:
 @pytest.fixture
 def tokens(dev_keys: DevKeyPair, settings: Settings) -> Tokens:
     return Tokens(dev_keys, settings)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def live_stack(settings: Settings, demo_snapshot: Snapshot, tokens: Tokens) -> Iterator[tuple[str, str, Container]]:
+    """The stack over real HTTP, as `wbr dev` runs it: S3/DynamoDB served by a moto server holding
+    the demo data, the API by Chalice's local server with the gateway emulation.
+    Yields (base URL, a partner admin token, the container)."""
+    aws_port, api_port = _free_port(), _free_port()
+    aws = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+    aws.start()
+    # moto keeps its state per process, not per server: start from nothing, leave nothing behind.
+    reset = urllib.request.Request(f"http://127.0.0.1:{aws_port}/moto-api/reset", method="POST")
+    urllib.request.urlopen(reset).close()
+    container = Container(type(settings)(**{**settings.__dict__, "aws_endpoint_url": f"http://127.0.0.1:{aws_port}"}))
+    ensure_resources(container.settings, container.dynamodb, container.s3)
+    for key, body in demo_snapshot.objects.items():
+        container.s3.put_object(Bucket=container.settings.lake_bucket, Key=key, Body=body)
+    for table, items in demo_snapshot.items.items():
+        for item in items:
+            container.dynamodb.put_item(TableName=table, Item=item)
+    set_container(container)
+    import app as app_module
+
+    server = LocalDevServer(app_module.app, Config.create(chalice_stage="local"), "127.0.0.1", api_port,
+                            handler_cls=WebexRequestHandler)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{api_port}", tokens.mint(), container
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+        container.workflow.stop_all()
+        container.workflow.join(10)
+        set_container(None)
+        urllib.request.urlopen(reset).close()
+        aws.stop()
+
+
+# --- HTTP through the same local API Gateway emulation as `wbr dev`, in process -------------
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        lowered = {key.lower(): value for key, value in self.headers.items()}
+        return lowered.get(name.lower())
+
+
+class ApiClient:
+    def __init__(self, token: str | None = None) -> None:
+        import app as app_module
+
+        self._gateway = WebexLocalGateway(app_module.app, Config.create(chalice_stage="local"))
+        self.token = token
+
+    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+                token: str | None = None, raw: bytes | None = None) -> HttpResponse:
+        sent = {"host": "testserver"}
+        bearer = token if token is not None else self.token
+        if bearer is not None:
+            sent["authorization"] = f"Bearer {bearer}"
+        if body is not None:
+            sent["content-type"] = "application/json"
+            raw = json.dumps(body).encode()
+        sent.update({key.lower(): value for key, value in (headers or {}).items()})
+        try:
+            response = self._gateway.handle_request(method=method, path=path, headers=sent, body=raw or b"")
+        except LocalGatewayException as error:
+            return HttpResponse(error.CODE, dict(error.headers), error.body or b"")
+        headers_out = dict(response.get("headers") or {})
+        for key, values in (response.get("multiValueHeaders") or {}).items():
+            headers_out[key] = ", ".join(values)
+        payload = response.get("body") or b""
+        return HttpResponse(response["statusCode"], headers_out, payload.encode() if isinstance(payload, str) else payload)
+
+    def get(self, path: str, **kwargs: Any) -> HttpResponse:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> HttpResponse:
+        return self.request("POST", path, body=body, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> HttpResponse:
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def api(seeded: Container, tokens: Tokens) -> ApiClient:
+    """An HTTP client through the local gateway (in process), with a partner admin token."""
+    return ApiClient(tokens.mint())

@@ -7,6 +7,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Blueprint, Response
 
 from chalicelib.api.auth import caller_from, jwt_authorizer
@@ -22,7 +23,7 @@ from chalicelib.api.errors import (
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.access import Caller
 from chalicelib.domain.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from chalicelib.observability import bind_tracking_id, logger
+from chalicelib.observability import bind_tracking_id, logger, metrics
 
 reports_api = Blueprint(__name__)
 
@@ -39,10 +40,18 @@ def webex_envelope(event: Any, get_response: Any) -> Response:
     set_tracking_id(tracking_id)
     bind_tracking_id(tracking_id)
     started = time.perf_counter()
-    response = get_response(event)
+    try:
+        response = get_response(event)
+    finally:
+        metrics.flush_metrics()
     response.headers[TRACKING_HEADER] = tracking_id
     if response.status_code >= 400 and not is_webex_error_body(response.body):
         response.body = webex_error_from_foreign(response.status_code, response.body, tracking_id)
+        response.headers["Content-Type"] = "application/json"
+    if isinstance(response.body, (dict, list)) and not any(name.lower() == "content-type" for name in response.headers):
+        # Say it: the Webex SDK parses a body only under `Content-Type: application/json` (else the
+        # 202 of create fails to parse and a list page reads as empty). Chalice sets none itself;
+        # `chalice local` and API Gateway merely default to it.
         response.headers["Content-Type"] = "application/json"
     logger.info(
         "request",
@@ -98,6 +107,8 @@ def create_report() -> Response:
     body = _json_object_body()
     report, created = get_container().reports.create(caller, body, current_tracking_id())
     logger.info("report accepted", extra={"report_id": report.report_id, "new_report": created})
+    if created:
+        metrics.add_metric(name="ReportsCreated", unit=MetricUnit.Count, value=1)
     return Response(
         body=report.accepted_json(),
         status_code=202,

@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from chalicelib.domain.errors import InvalidRequest
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # How the Webex Python SDK sends list filters: an ISO-8601 UTC datetime.
 _UTC_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|\+00:00)$")
+# Local midnight of a date D, in any UTC offset from -10:00 to +13:45, is an instant at or before
+# 10:00 UTC on D (offsets <= 0) or after 10:00 UTC on the day before D (offsets > 0).
+LOCAL_MIDNIGHT_CUTOFF = time(10, 0)
 LOOKBACK_YEARS = 5
 
 
@@ -31,16 +34,30 @@ def parse_strict_date(field: str, value: object) -> date:
 
 
 def parse_filter_date(field: str, value: str) -> date:
-    """A list filter date: `YYYY-MM-DD`, or an ISO-8601 UTC datetime compared by its UTC date."""
+    """A list filter date: `YYYY-MM-DD`, or an ISO-8601 UTC datetime meaning the date whose local
+    midnight it is.
+
+    The Webex Python SDK turns a filter date into the UTC instant of the caller's *local* midnight
+    (`dt_iso_str(isoparse("2026-10-01"))` in wxc_sdk): `2026-10-01T00:00:00.000Z` on a machine in
+    UTC, `2026-10-01T04:00:00.000Z` in New York (EDT), `2026-09-30T22:00:00.000Z` in Berlin (CEST).
+    So a time of day up to 10:00 UTC names its UTC date and a later one the next date: right for
+    every offset from UTC-10:00 (Hawaii) to UTC+13:45 (Chatham Islands); midnight UTC is the plain
+    date under any rule.
+    """
     match = _UTC_DATETIME.match(value)
     if match:
         try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise InvalidRequest(
                 f"{field} is not a valid date", [f"{field}: {value!r} is not a valid datetime"]
             ) from None
-        return date.fromisoformat(match.group(1))
+        day = date.fromisoformat(match.group(1))
+        if moment.time() <= LOCAL_MIDNIGHT_CUTOFF:
+            return day
+        if day == date.max:
+            raise InvalidRequest(f"{field} is out of range", [f"{field}: {value!r} is after the last date"])
+        return day + timedelta(days=1)
     return parse_strict_date(field, value)
 
 

@@ -6,60 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
-import threading
 import urllib.error
 import urllib.request
 from datetime import timedelta
 
 import pytest
-from chalice.config import Config
-from chalice.local import LocalDevServer
-from moto.server import ThreadedMotoServer
 
-from chalicelib.adapters.provisioning import ensure_resources
-from chalicelib.api.gateway import WebexRequestHandler
-from chalicelib.bootstrap import Container, set_container
 from chalicelib.client import ApiError, ReportsClient
 from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import ReportType
 from tests.conftest import TODAY
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def live_stack(settings, demo_snapshot, tokens):
-    aws_port, api_port = _free_port(), _free_port()
-    aws = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
-    aws.start()
-    container = Container(type(settings)(**{**settings.__dict__, "aws_endpoint_url": f"http://127.0.0.1:{aws_port}"}))
-    ensure_resources(container.settings, container.dynamodb, container.s3)
-    for key, body in demo_snapshot.objects.items():
-        container.s3.put_object(Bucket=container.settings.lake_bucket, Key=key, Body=body)
-    for table, items in demo_snapshot.items.items():
-        for item in items:
-            container.dynamodb.put_item(TableName=table, Item=item)
-    set_container(container)
-    import app as app_module
-
-    server = LocalDevServer(app_module.app, Config.create(chalice_stage="local"), "127.0.0.1", api_port,
-                            handler_cls=WebexRequestHandler)
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{api_port}", tokens.mint(), container
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
-        container.workflow.stop()
-        container.workflow.join(10)
-        set_container(None)
-        aws.stop()
 
 
 def test_scripted_partner_flow_over_http(live_stack, tmp_path, capsys):
@@ -98,7 +54,7 @@ def test_scripted_partner_flow_over_http(live_stack, tmp_path, capsys):
 def test_list_pages_follow_link_over_http(live_stack):
     base_url, token, container = live_stack
     client = ReportsClient(base_url, token)
-    container.workflow.stop()
+    container.workflow.stop_all()
     made = set()
     for offset in range(5):
         day = (TODAY - timedelta(days=200 + offset)).isoformat()

@@ -125,7 +125,8 @@ def test_every_bad_parameter_is_named_at_once():
 
 @pytest.mark.parametrize(
     "value",
-    ["2026-10-01", "2026-10-01T00:00:00.000Z", "2026-10-01T00:00:00Z", "2026-10-01T13:45:00.5+00:00"],
+    ["2026-10-01", "2026-10-01T00:00:00.000Z", "2026-10-01T00:00:00Z", "2026-10-01T04:00:00.5+00:00",
+     "2026-09-30T22:00:00.000Z"],
 )
 def test_date_filters_accept_dates_and_iso_utc_datetimes(value):
     query = ListQuery.from_params({"billingStartDate": value, "billingEndDate": value})

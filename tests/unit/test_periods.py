@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -99,9 +99,15 @@ def test_strict_date_round_trips_every_iso_date(day):
         ("2026-10-01", date(2026, 10, 1)),
         ("2026-10-01T00:00:00.000Z", date(2026, 10, 1)),  # what the Webex Python SDK sends
         ("2026-10-01T00:00:00Z", date(2026, 10, 1)),
-        ("2026-10-01T23:59:59.999999Z", date(2026, 10, 1)),
-        ("2026-10-01T12:30:00+00:00", date(2026, 10, 1)),
+        ("2026-10-01T04:00:00.000Z", date(2026, 10, 1)),  # the SDK in New York (EDT)
+        ("2026-10-01T10:00:00.000Z", date(2026, 10, 1)),  # ... in Hawaii
+        ("2026-09-30T22:00:00.000Z", date(2026, 10, 1)),  # ... in Berlin (CEST)
+        ("2026-09-30T11:00:00.000Z", date(2026, 10, 1)),  # ... in Auckland (NZDT)
+        ("2026-10-01T09:59:59.999999+00:00", date(2026, 10, 1)),
+        ("2026-10-01T10:00:00.001Z", date(2026, 10, 2)),
+        ("2026-10-01T23:59:59.999999Z", date(2026, 10, 2)),
         ("2028-02-29T00:00:00.000Z", date(2028, 2, 29)),
+        ("2028-02-28T23:00:00.000Z", date(2028, 2, 29)),
     ],
 )
 def test_filter_date_accepts_a_date_or_a_utc_datetime(text, expected):
@@ -135,11 +141,30 @@ def test_filter_date_rejects_garbage(text):
     assert "billingEndDate" in caught.value.problems[0]
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dates(min_value=date(1970, 1, 2), max_value=date(2100, 1, 1)),
+    st.integers(min_value=-10 * 4, max_value=13 * 4 + 3),  # UTC-10:00 .. UTC+13:45 in quarter hours
+)
+def test_filter_datetime_is_the_date_of_a_local_midnight(day, quarter_hours):
+    """What the Webex Python SDK sends for a date on a machine at that UTC offset (dt_iso_str of the
+    local midnight) names that date again."""
+    local_midnight = datetime.combine(day, datetime.min.time(), timezone(timedelta(minutes=15 * quarter_hours)))
+    text = local_midnight.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert parse_filter_date("billingStartDate", text) == day
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc)))
-def test_filter_datetime_compares_by_its_utc_date(moment):
+def test_filter_datetime_is_its_utc_date_or_the_next(moment):
     text = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    assert parse_filter_date("billingStartDate", text) == moment.date()
+    parsed = parse_filter_date("billingStartDate", text)
+    assert parsed == (moment.date() if moment.time() <= time(10, 0) else moment.date() + timedelta(days=1))
+
+
+def test_filter_datetime_after_the_last_date_is_a_400():
+    with pytest.raises(InvalidRequest):
+        parse_filter_date("billingEndDate", "9999-12-31T23:00:00Z")
 
 
 # --- years_before / utc_today ----------------------------------------------------------------
