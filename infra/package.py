@@ -1,0 +1,378 @@
+"""`make package`: the CloudFormation (SAM) template of the service (DESIGN §8 "Deploy").
+
+    python infra/package.py --stage prod --asl out/asl.json out/
+
+1. Writes ``out/merge-template.json``: ``infra/template.json`` completed with what the code says,
+   so the two cannot drift apart:
+   - the state machine ``Definition`` is the ASL that ``wbr asl`` printed (``--asl``), with one
+     ``DefinitionSubstitutions`` entry per ``${<Step>FunctionArn}`` placeholder → ``GetAtt`` of
+     the Chalice function of that step, and the state machine role may invoke exactly those;
+   - the key schema, attributes and indexes of each table come from the adapter's
+     ``table_definition()`` (named in the table's ``Metadata``);
+   - every event handler the app registers is wired to the resource of this template: the SQS
+     handler to ``EventsQueue`` (with ``ReportBatchItemFailures``), a DynamoDB stream handler to
+     ``UsageDaysTable``'s stream, an S3 handler to ``LakeBucket``'s notification configuration;
+   - every Lambda gets ``FunctionName: <stack name>-<function>``, so its log group is covered by
+     the ``/aws/lambda/<stack name>-*`` statement of the policies in ``infra/policies/``;
+   - the API's gateway responses (401/403/default 4XX/5XX …) give the Webex error body, as
+     ``chalicelib/api/gateway.py`` does locally.
+2. Runs ``chalice package --stage <stage> --merge-template out/merge-template.json out/`` with one
+   difference: Chalice's SAM generator refuses ``@app.on_s3_event`` (it cannot add a notification
+   to a bucket that already exists). Here the bucket is created by the same template and its
+   ``NotificationConfiguration`` carries the subscription, so that one resource is skipped
+   instead of refused.
+
+``render_template()`` does the same without building the code package (no pip): the test
+``tests/integration/test_package.py`` checks the template it returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import importlib
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+INFRA = Path(__file__).resolve().parent
+PROJECT = INFRA.parent
+TEMPLATE = INFRA / "template.json"
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)FunctionArn\}")
+
+# Gateway responses beyond those chalicelib/api/gateway.py emulates: type → API Gateway's status.
+EXTRA_GATEWAY_RESPONSES = {
+    "BAD_REQUEST_BODY": 400,
+    "BAD_REQUEST_PARAMETERS": 400,
+    "EXPIRED_TOKEN": 403,
+    "INVALID_SIGNATURE": 403,
+    "RESOURCE_NOT_FOUND": 404,
+    "REQUEST_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "THROTTLED": 429,
+    "QUOTA_EXCEEDED": 429,
+    "AUTHORIZER_CONFIGURATION_ERROR": 500,
+    "API_CONFIGURATION_ERROR": 500,
+    "INTEGRATION_FAILURE": 504,
+    "INTEGRATION_TIMEOUT": 504,
+}
+TRACKING_HEADER_SOURCE = "method.request.header.TrackingID"
+
+
+def _cfn(name: str) -> str:
+    """The logical id Chalice's SAM generator gives the resource of `name`."""
+    from chalice.utils import to_cfn_resource_name
+
+    return "APIHandler" if name == "api_handler" else to_cfn_resource_name(name)
+
+
+@contextlib.contextmanager
+def _in_project() -> Iterator[None]:
+    """Chalice reads `.chalice/` and `app.py` relative to the project and sets the stage's
+    environment variables in `os.environ` while loading the app; both are undone afterwards
+    (the tests render the template in the same process as other tests)."""
+    previous_dir, previous_environ = os.getcwd(), dict(os.environ)
+    os.chdir(PROJECT)
+    if str(PROJECT) not in sys.path:
+        sys.path.insert(0, str(PROJECT))
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    try:
+        yield
+    finally:
+        os.chdir(previous_dir)
+        os.environ.clear()
+        os.environ.update(previous_environ)
+
+
+def _factory() -> Any:
+    from chalice.cli.factory import CLIFactory
+
+    return CLIFactory(str(PROJECT), environ=os.environ)
+
+
+# ---- facts from the code ------------------------------------------------------------------
+
+
+def function_names(app: Any) -> list[str]:
+    """Every Lambda function Chalice makes of the app (its names, as in `.chalice/config.json`)."""
+    names = ["api_handler"] if app.routes else []
+    names += [handler.name for handler in app.builtin_auth_handlers]
+    names += [function.name for function in app.pure_lambda_functions]
+    names += [source.name for source in app.event_sources]
+    return names
+
+
+def table_properties(definition: dict[str, Any]) -> dict[str, Any]:
+    """CreateTable arguments → AWS::DynamoDB::Table properties (the keys and indexes)."""
+    properties = {key: copy.deepcopy(definition[key]) for key in ("AttributeDefinitions", "KeySchema", "BillingMode")}
+    for key in ("LocalSecondaryIndexes", "GlobalSecondaryIndexes"):
+        if definition.get(key):
+            properties[key] = copy.deepcopy(definition[key])
+    return properties
+
+
+def _table_definition(dotted: str, table_name: str) -> dict[str, Any]:
+    module, _, function = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), function)(table_name)
+
+
+def gateway_responses() -> dict[str, Any]:
+    """`x-amazon-apigateway-gateway-responses` of the API's OpenAPI body: the Webex error body
+    for the errors API Gateway answers itself (in the body, so the API deployment includes them).
+
+    A gateway response cannot compute: its body says `$context.requestId` (also sent as
+    `x-amzn-RequestId`), its TrackingID header echoes the caller's, absent when none was sent."""
+    from chalicelib.api.errors import STATUS_MESSAGES
+    from chalicelib.api.gateway import GATEWAY_RESPONSES
+
+    responses: dict[str, Any] = {}
+    for kind, status in {**EXTRA_GATEWAY_RESPONSES, **GATEWAY_RESPONSES}.items():
+        server_side = kind == "DEFAULT_5XX" or (status is not None and status >= 500)
+        if status is None:
+            message = STATUS_MESSAGES[500] if server_side else "The request failed."
+        else:
+            message = STATUS_MESSAGES.get(status, STATUS_MESSAGES[500] if server_side else "The request failed.")
+        # As chalicelib.api.errors.webex_error_from_foreign: a 4xx describes what the gateway
+        # said; a 5xx says nothing of the inside.
+        description = json.dumps(message) if server_side else "$context.error.messageString"
+        body = (
+            '{"message":' + json.dumps(message) + ',"errors":[{"description":' + description + "}],"
+            '"trackingId":"$context.requestId"}'
+        )
+        response: dict[str, Any] = {
+            "responseParameters": {"gatewayresponse.header.TrackingID": TRACKING_HEADER_SOURCE},
+            "responseTemplates": {"application/json": body},
+        }
+        if status is not None:
+            response["statusCode"] = str(status)
+        responses[kind] = response
+    return responses
+
+
+# ---- the merge template -------------------------------------------------------------------
+
+
+def merge_template(app: Any, asl: dict[str, Any], log_groups: bool = True) -> dict[str, Any]:
+    """infra/template.json completed from the app and the ASL (see the module docstring).
+
+    `log_groups`: the stage sets `log_retention_in_days`, so Chalice emits one log group per
+    function (named after the function, which for the API handler it gets wrong: `${ApiHandler}`
+    instead of `${APIHandler}`); they are named here from the FunctionName and made to exist
+    before their function, so no log line is lost and Lambda never has to create them."""
+    from chalice.app import DynamoDBEventConfig, S3EventConfig, SQSEventConfig
+
+    template = json.loads(TEMPLATE.read_text())
+    resources: dict[str, Any] = template["Resources"]
+
+    def function(name: str) -> dict[str, Any]:
+        return resources.setdefault(_cfn(name), {}).setdefault("Properties", {})
+
+    for logical_id, resource in resources.items():
+        dotted = resource.get("Metadata", {}).get("wbr:tableDefinition")
+        if dotted:
+            resource["Properties"].update(table_properties(_table_definition(dotted, logical_id)))
+
+    functions = function_names(app)
+    for name in functions:
+        function(name)["FunctionName"] = {"Fn::Sub": "${AWS::StackName}-" + name}
+        if log_groups:
+            log_group = _cfn(name + "-log-group")  # as Chalice names it (also for the API handler)
+            resources[log_group] = {
+                "DeletionPolicy": "Delete",
+                "UpdateReplacePolicy": "Delete",
+                "Properties": {"LogGroupName": {"Fn::Sub": "/aws/lambda/${AWS::StackName}-" + name}},
+            }
+            resources[_cfn(name)]["DependsOn"] = [log_group]
+
+    # The state machine: the ASL as printed by `wbr asl`, its placeholders bound to the functions.
+    steps = sorted(set(PLACEHOLDER.findall(json.dumps(asl))))
+    pure = {_cfn(lambda_function.name) for lambda_function in app.pure_lambda_functions}
+    missing = [step for step in steps if step not in pure]
+    if missing:
+        raise SystemExit(f"the ASL names functions the app does not define: {missing} (app has {sorted(pure)})")
+    machine = resources["ReportStateMachine"]["Properties"]
+    machine["Definition"] = asl
+    machine["DefinitionSubstitutions"] = {f"{step}FunctionArn": {"Fn::GetAtt": [step, "Arn"]} for step in steps}
+    invoke = resources["ReportStateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]
+    invoke["Resource"] = [
+        arn for step in steps for arn in ({"Fn::GetAtt": [step, "Arn"]}, {"Fn::Sub": "${" + step + ".Arn}:*"})
+    ]
+
+    # Event sources: each handler to the resource of this template that it consumes.
+    sqs = [source for source in app.event_sources if isinstance(source, SQSEventConfig)]
+    if len(sqs) > 1:
+        raise SystemExit(f"one SQS handler expected (EventsQueue), found {[source.name for source in sqs]}")
+    for source in app.event_sources:
+        if isinstance(source, SQSEventConfig):
+            function(source.name)["Events"] = {
+                _cfn(source.name + "-sqs-event-source"): {
+                    "Properties": {
+                        # Fn::Sub, as Chalice writes it: the merge replaces its value (a merge of
+                        # two different intrinsic functions would keep both keys).
+                        "Queue": {"Fn::Sub": "${EventsQueue.Arn}"},
+                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                    }
+                }
+            }
+        elif isinstance(source, DynamoDBEventConfig):
+            function(source.name)["Events"] = {
+                _cfn(source.name + "-dynamodb-event-source"): {
+                    "Properties": {
+                        "Stream": {"Fn::Sub": "${UsageDaysTable.StreamArn}"},
+                        "MaximumRetryAttempts": 10,
+                        "BisectBatchOnFunctionError": True,
+                    }
+                }
+            }
+        elif isinstance(source, S3EventConfig):
+            _subscribe_lake_bucket(resources, source)
+
+    if app.routes:
+        api = resources.setdefault("RestAPI", {}).setdefault("Properties", {}).setdefault("DefinitionBody", {})
+        api["x-amazon-apigateway-gateway-responses"] = gateway_responses()
+    return template
+
+
+def _subscribe_lake_bucket(resources: dict[str, Any], source: Any) -> None:
+    from chalicelib.config import Settings
+
+    lake = Settings.from_env().lake_bucket
+    if source.bucket != lake:
+        raise SystemExit(
+            f"@on_s3_event {source.name}: bucket {source.bucket!r}, only the lake bucket ({lake!r}) is known"
+        )
+    function_id = _cfn(source.name)
+    permission_id = function_id + "LakeBucketPermission"
+    resources[permission_id] = {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
+            "Principal": "s3.amazonaws.com",
+            "SourceAccount": {"Ref": "AWS::AccountId"},
+            "SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${LakeBucketName}"},
+        },
+    }
+    bucket = resources["LakeBucket"]
+    depends = bucket.setdefault("DependsOn", [])
+    depends.append(permission_id)
+    configurations = (
+        bucket["Properties"].setdefault("NotificationConfiguration", {}).setdefault("LambdaConfigurations", [])
+    )
+    rules = [{"Name": "prefix", "Value": source.prefix}] if source.prefix else []
+    rules += [{"Name": "suffix", "Value": source.suffix}] if source.suffix else []
+    for event in source.events:
+        configuration: dict[str, Any] = {"Event": event, "Function": {"Fn::GetAtt": [function_id, "Arn"]}}
+        if rules:
+            configuration["Filter"] = {"S3Key": {"Rules": rules}}
+        configurations.append(configuration)
+
+
+# ---- chalice package ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _s3_events_in_template(app: Any) -> Iterator[None]:
+    """Let Chalice's SAM generator skip the S3 notifications that the merge template carries."""
+    from chalice.app import S3EventConfig
+    from chalice.package import SAMTemplateGenerator
+
+    wired = {source.name for source in app.event_sources if isinstance(source, S3EventConfig)}
+    original = SAMTemplateGenerator._generate_s3bucketnotification
+
+    def generate(self: Any, resource: Any, template: dict[str, Any]) -> None:
+        if resource.lambda_function.resource_name not in wired:
+            original(self, resource, template)
+
+    SAMTemplateGenerator._generate_s3bucketnotification = generate  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SAMTemplateGenerator._generate_s3bucketnotification = original  # type: ignore[method-assign]
+
+
+def _write_merge_template(stage: str, asl: dict[str, Any], path: Path) -> Any:
+    config = _factory().create_config_obj(stage)
+    app = config.chalice_app
+    path.parent.mkdir(parents=True, exist_ok=True)
+    template = merge_template(app, asl, log_groups=config.log_retention_in_days is not None)
+    path.write_text(json.dumps(template, indent=2) + "\n")
+    return app
+
+
+def package(stage: str, asl: dict[str, Any], out: Path) -> Path:
+    """The real thing: code packages (pip, manylinux wheels) and out/sam.json."""
+    from chalice.cli import main as chalice_main
+
+    out = out.resolve()
+    with _in_project():
+        merge_path = out / "merge-template.json"
+        app = _write_merge_template(stage, asl, merge_path)
+        with _s3_events_in_template(app):
+            argv = ["chalice", "--project-dir", str(PROJECT), "package", "--stage", stage]
+            argv += ["--merge-template", str(merge_path), str(out)]
+            previous, sys.argv = sys.argv, argv
+            try:
+                chalice_main()
+            except SystemExit as exit_:
+                if exit_.code not in (0, None):
+                    raise
+            finally:
+                sys.argv = previous
+    return out / "sam.json"
+
+
+def render_template(stage: str = "prod", asl: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The same template without building the code packages (for tests: no pip, no network)."""
+    from chalice.deploy.deployer import DeploymentPackager, ManagedLayerDeploymentPackager
+
+    if asl is None:
+        from chalicelib.workflow import to_asl
+
+        asl = to_asl()
+    with _in_project(), tempfile.TemporaryDirectory(prefix="wbr-package-") as scratch:
+        work = Path(scratch)
+        merge_path = work / "merge-template.json"
+        factory = _factory()
+        app = _write_merge_template(stage, asl, merge_path)
+        config = factory.create_config_obj(stage)
+        packager = factory.create_app_packager(
+            config, factory.create_package_options(), "cloudformation", "json", str(merge_path)
+        )
+        stub = work / "stub.zip"
+        stub.write_bytes(b"")
+
+        def no_build(*_args: Any, **_kwargs: Any) -> str:
+            return str(stub)
+
+        for step in packager._resource_builder._build_stage._steps:  # noqa: SLF001 - pinned chalice
+            if isinstance(step, DeploymentPackager):
+                step._packager.create_deployment_package = no_build  # noqa: SLF001
+            elif isinstance(step, ManagedLayerDeploymentPackager):
+                step._lambda_packager.create_deployment_package = no_build  # noqa: SLF001
+                step._layer_packager.create_deployment_package = no_build  # noqa: SLF001
+        with _s3_events_in_template(app):
+            packager.package_app(config, str(work / "out"), stage)
+        return json.loads((work / "out" / "sam.json").read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", default="prod")
+    parser.add_argument("--asl", type=Path, required=True, help="the output of `wbr asl`")
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    asl = json.loads(args.asl.read_text())
+    template = package(args.stage, asl, args.out)
+    print(f"wrote {template}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
