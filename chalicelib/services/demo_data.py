@@ -299,3 +299,61 @@ def load_demo(
         usage_rows=sum(day.usage_rows for day in rated),
         restated_from=late_report.restated_from,
     )
+
+
+SCALED_PARTNER = webex_id("ORGANIZATION", "scaled-wholesale")
+
+
+def scaled_world(
+    first_day: date,
+    last_day: date,
+    subjects: int,
+    subjects_per_customer: int = 50,
+    workspace_share: float = 0.1,
+    seed: int = 17,
+) -> DemoWorld:
+    """One partner (`SCALED_PARTNER`) with `subjects` users and workspaces, for benchmarks.
+
+    The subjects are spread at random over ``ceil(subjects / subjects_per_customer)`` customers
+    of one to three locations each, two subscriptions and the five SKUs (workspaces the common
+    area one). Every subject joins at a random second of the day before `first_day` and stays
+    assigned through the end of `last_day`, so a USER report over first_day..last_day has
+    exactly `subjects` rows, made of ``subjects × days`` usage rows. `demo_events` turns the
+    world into events as for the demo (with duplicate deliveries and redundant ASSIGNED events);
+    nothing is unassigned, so there are no late events."""
+    rng = random.Random(seed)
+    partner = PartnerInfo(SCALED_PARTNER, "Scale Wholesale")
+    customer_count = max(1, -(-subjects // subjects_per_customer))
+    customers = [
+        CustomerInfo(webex_id("ORGANIZATION", f"scaled-customer-{n}"), SCALED_PARTNER, f"EXT-S{n + 1:07d}")
+        for n in range(customer_count)
+    ]
+    locations = [
+        [webex_id("LOCATION", f"scaled-customer-{n}-location-{k}") for k in range(rng.randint(1, 3))]
+        for n in range(customer_count)
+    ]
+    subscriptions = ["Sub-SCALE-0001", "Sub-SCALE-0002"]
+    world = DemoWorld([partner], customers, list(SKUS), first_day=first_day, last_day=last_day)
+    joined_day = day_start_epoch(first_day) - SECONDS_PER_DAY
+    end = day_start_epoch(last_day) + SECONDS_PER_DAY
+    for number in range(subjects):
+        index = rng.randrange(customer_count)
+        customer = customers[index]
+        if rng.random() < workspace_share:
+            subject = ("WORKSPACE", "", "", webex_id("PLACE", f"scaled-workspace-{number}"))
+            sku = WORKSPACE_SKU
+        else:
+            subject = ("USER", webex_id("PEOPLE", f"scaled-user-{number}"), f"SUBSCRIBER-S{number:07d}", "")
+            sku = rng.choice(USER_SKUS)
+        world.assignments.append(
+            Assignment(
+                SCALED_PARTNER,
+                customer.org_id,
+                rng.choice(locations[index]),
+                rng.choice(subscriptions),
+                sku,
+                *subject,
+                ((joined_day + rng.randrange(SECONDS_PER_DAY), end),),
+            )
+        )
+    return world
