@@ -89,12 +89,16 @@ class DynamoDirectory:
             self._partners = (self._clock(), partners)
         return partners
 
-    def customers_of(self, partner_org_ids: Iterable[str]) -> list[CustomerInfo]:
+    def customers_of(
+        self, partner_org_ids: Iterable[str], customers_from: str | None = None, customers_before: str | None = None
+    ) -> list[CustomerInfo]:
+        """Customers of the partners, optionally only ids in [customers_from, customers_before)
+        (a shard reads just its range: a key-range query, not the whole list)."""
         customers: list[CustomerInfo] = []
         for partner_org_id in partner_org_ids:
             customers.extend(
                 CustomerInfo(item["id"], partner_org_id, item.get("externalId", ""), bool(item.get("internal")))
-                for item in self._query(f"CUSTOMER#{partner_org_id}")
+                for item in self._query(f"CUSTOMER#{partner_org_id}", customers_from, customers_before)
             )
         return sorted(customers, key=lambda customer: customer.org_id)
 
@@ -119,16 +123,24 @@ class DynamoDirectory:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def _query(self, entity: str) -> list[dict[str, Any]]:
+    def _query(self, entity: str, id_from: str | None = None, id_before: str | None = None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         arguments: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "entity = :e",
             "ExpressionAttributeValues": {":e": {"S": entity}},
         }
+        if id_from is not None:
+            arguments["KeyConditionExpression"] += " AND #id >= :from"
+            arguments["ExpressionAttributeNames"] = {"#id": "id"}
+            arguments["ExpressionAttributeValues"][":from"] = {"S": id_from}
         while True:
             page = self._db.query(**arguments)
-            items.extend(from_item(item) for item in page.get("Items", []))
+            for item in page.get("Items", []):
+                values = from_item(item)
+                if id_before is not None and values["id"] >= id_before:
+                    return items  # ascending ids: the rest of the range is beyond it
+                items.append(values)
             if "LastEvaluatedKey" not in page:
                 return items
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]

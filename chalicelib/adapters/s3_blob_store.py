@@ -46,6 +46,17 @@ class S3BlobStore:
             keys.extend(entry["Key"] for entry in page.get("Contents", []))
         return keys
 
+    def copy(self, source_key: str, target_key: str) -> None:
+        """Server-side copy (one report part that already is the whole file)."""
+        self._s3.copy_object(
+            Bucket=self._bucket,
+            Key=target_key,
+            CopySource={"Bucket": self._bucket, "Key": source_key},
+            MetadataDirective="REPLACE",
+            ContentType="text/csv",
+            **_ENCRYPTION,
+        )
+
     def concatenate(self, target_key: str, header: bytes, part_keys: list[str]) -> tuple[int, str]:
         """Stream header + parts into one object (multipart once large), hashing as it goes."""
         digest = hashlib.sha256()

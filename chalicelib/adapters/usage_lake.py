@@ -9,17 +9,21 @@ data with extension autoloading off, so nothing is ever downloaded at run time.
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from chalicelib.adapters.report_sql import render_report_lines
 from chalicelib.compute import sealed_connection
 from chalicelib.domain.events import KEY_FIELDS
-from chalicelib.domain.report_rows import GROUP_KEYS, USAGE_FIELDS, AggregatedRow
+from chalicelib.domain.report_rows import GROUP_KEYS, USAGE_FIELDS, AggregatedRow, RowContext
 from chalicelib.domain.reports import ReportType
 from chalicelib.services.ports import UsageSlice
 
@@ -39,8 +43,10 @@ USAGE_SCHEMA = pa.schema(
     ]
 )
 assert tuple(USAGE_SCHEMA.names) == USAGE_FIELDS
-ROW_GROUP_SIZE = 128 * 1024
+# Small enough that a shard (a customer range) skips most row groups of a day's file.
+ROW_GROUP_SIZE = 16 * 1024
 _BATCH_ROWS = 65_536
+_DOWNLOAD_THREADS = 8
 
 
 STATE_SCHEMA = pa.schema([(name, pa.string()) for name in KEY_FIELDS])
@@ -92,11 +98,15 @@ class S3ParquetUsageLake:
     def customer_rows(self, usage: UsageSlice) -> list[tuple[str, int]]:
         """(customer, usage rows) of the slice's partners over its days, one pair per day."""
         filters = _slice_filters(usage)
+
+        def day_counts(day_version: tuple[date, int]) -> pa.Table:
+            body = self._s3.get_object(Bucket=self._bucket, Key=counts_key(*day_version))["Body"].read()
+            return pq.read_table(pa.BufferReader(body), filters=filters)
+
         pairs: list[tuple[str, int]] = []
-        for day, version in sorted(usage.day_versions.items()):
-            body = self._s3.get_object(Bucket=self._bucket, Key=counts_key(day, version))["Body"].read()
-            table = pq.read_table(pa.BufferReader(body), filters=filters)
-            pairs.extend(zip(table["customer_org_id"].to_pylist(), table["rows"].to_pylist(), strict=True))
+        with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
+            for table in pool.map(day_counts, sorted(usage.day_versions.items())):
+                pairs.extend(zip(table["customer_org_id"].to_pylist(), table["rows"].to_pylist(), strict=True))
         return pairs
 
     def write_state(self, day: date, version: int, state: pa.Table) -> None:
@@ -124,6 +134,36 @@ class S3ParquetUsageLake:
             return USAGE_SCHEMA.empty_table()
         combined = pa.concat_tables(tables)
         return combined.filter(pc.greater(combined["units"], 0))
+
+    def render_csv(self, context: RowContext, usage: UsageSlice) -> tuple[str, int]:
+        """The slice aggregated and rendered as `context`'s report rows: (CSV text, rows).
+
+        The day files are fetched concurrently to a scratch folder (Lambda's /tmp) and DuckDB
+        streams them with its own Parquet reader, skipping row groups outside the slice, so
+        memory holds the groups of the report, never the month's usage rows."""
+        with tempfile.TemporaryDirectory(prefix="wbr-slice-") as folder:
+            paths = self._download(usage, Path(folder))
+            if not paths:
+                return "", 0
+            connection = sealed_connection(self._duckdb_threads)
+            try:
+                connection.execute(f"CREATE TEMP VIEW usage AS {_slice_sql(paths, usage)}")
+                return render_report_lines(connection, context)
+            finally:
+                connection.close()
+
+    def _download(self, usage: UsageSlice, folder: Path) -> list[str]:
+        keys = [
+            key for day, version in sorted(usage.day_versions.items()) for key in self._keys(day_prefix(day, version))
+        ]
+        paths = [str(folder / f"{index:05d}.parquet") for index in range(len(keys))]
+
+        def fetch(key: str, path: str) -> None:
+            self._s3.download_file(self._bucket, key, path)
+
+        with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
+            list(pool.map(fetch, keys, paths))
+        return paths
 
     def aggregate(self, report_type: ReportType, usage: UsageSlice) -> Iterator[AggregatedRow]:
         rows = self.read_slice(usage)
@@ -163,3 +203,24 @@ def _slice_filters(usage: UsageSlice) -> list[tuple[str, str, Any]]:
     if usage.excluded_customer_ids:
         filters.append(("customer_org_id", "not in", sorted(usage.excluded_customer_ids)))
     return filters
+
+
+def _slice_sql(paths: list[str], usage: UsageSlice) -> str:
+    """The slice's rows straight from the Parquet files, with the filters DuckDB pushes down."""
+    conditions = [f"partner_org_id IN ({_literals(usage.partner_org_ids)})"]
+    if usage.customers_from is not None:
+        conditions.append(f"customer_org_id >= {_literal(usage.customers_from)}")
+    if usage.customers_before is not None:
+        conditions.append(f"customer_org_id < {_literal(usage.customers_before)}")
+    if usage.excluded_customer_ids:
+        conditions.append(f"customer_org_id NOT IN ({_literals(usage.excluded_customer_ids)})")
+    columns = ", ".join(USAGE_FIELDS)
+    return f"SELECT {columns} FROM read_parquet([{_literals(paths)}]) WHERE {' AND '.join(conditions)}"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _literals(texts: Any) -> str:
+    return ", ".join(_literal(text) for text in texts) or "NULL"

@@ -7,6 +7,7 @@ State: ``{"job": {partnerOrgId, reportId, revision, trackingId}, ...}``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -41,7 +42,6 @@ from chalicelib.services.ports import (
     UsageSlice,
 )
 
-_RENDER_BATCH_ROWS = 10_000
 # Step Functions error names (exception class names) → the code a FAILED report carries.
 ERROR_CODES: dict[str, ReportErrorCode] = {DataNotAvailable.__name__: ReportErrorCode.DATA_NOT_AVAILABLE}
 
@@ -105,8 +105,10 @@ class GenerationSteps:
                 return {"job": job, "gone": True, "ready": False}  # a publication started a new run
         if missing:
             raise DataNotAvailable(f"Usage for {missing[0].isoformat()} is no longer published")
-        _, tree, _, internal = self._scope(report)
-        usage = UsageSlice(versions, tuple(tree), None, None, tuple(sorted(internal)))
+        # Sizes count internal customers too: a shard may come out a little smaller, never wrong.
+        tree = PartnerTree(self._directory.partners())
+        scope = tree.report_scope(report.partner_org_id, report.request.sub_partner_org_id)
+        usage = UsageSlice(versions, tuple(tree.subtree(scope.org_id)), None, None)
         if report.report_type is ReportType.PARTNER:
             # PARTNER rows sum over customers: one shard holds them all.
             shards = plan_shards([], self._policy.shard_rows)
@@ -127,12 +129,7 @@ class GenerationSteps:
         job, shard = state["job"], state["shard"]
         report = self._require(job)
         low, high = shard["customersFrom"], shard["customersBefore"]
-        partner, tree, in_scope, internal = self._scope(report)
-        customers = [
-            customer
-            for customer in in_scope
-            if (low is None or customer.org_id >= low) and (high is None or customer.org_id < high)
-        ]
+        partner, tree, customers, internal = self._scope(report, low, high)
         context = RowContext(
             report_type=report.report_type,
             partner=partner,
@@ -146,32 +143,27 @@ class GenerationSteps:
             customers_before=high,
             excluded_customer_ids=tuple(sorted(internal)),
         )
-        renderer = CsvRenderer()
-        chunks: list[str] = []
-        batch: list[list[str]] = []
-        rows = 0
-        for row in self._lake.aggregate(report.report_type, usage):
-            batch.append(context.cells(row))
-            rows += 1
-            if len(batch) >= _RENDER_BATCH_ROWS:
-                chunks.append(renderer.render(batch))
-                batch = []
-        chunks.append(renderer.render(batch))
+        text, rows = self._lake.render_csv(context, usage)
+        if shard["index"] == 0:  # the first part carries the header: one part is the whole file
+            text = CsvRenderer().header(report.report_type) + text
         part_key = f"{_parts_prefix(job)}part-{shard['index']:05d}.csv"
-        self._blobs.put_text(part_key, "".join(chunks))
+        self._blobs.put_text(part_key, text)
         self._still_wanted(job, [part_key])
-        return {"partKey": part_key, "rows": rows}
+        return {"partKey": part_key, "rows": rows, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
     # ---- Assemble -----------------------------------------------------------------------
 
     def assemble(self, state: dict[str, Any]) -> dict[str, Any]:
         """Join header + parts in shard order into the report object; count rows, hash bytes."""
         job = state["job"]
-        report = self._require(job)
+        self._require(job)
         parts = sorted(state["parts"], key=lambda part: part["partKey"])
         key = report_object_key(job["partnerOrgId"], job["reportId"], job["revision"])
-        header = CsvRenderer().header(report.report_type).encode("utf-8")
-        _, sha256 = self._blobs.concatenate(key, header, [part["partKey"] for part in parts])
+        if len(parts) == 1:  # already the whole file, hashed by its shard: copy it in S3
+            self._blobs.copy(parts[0]["partKey"], key)
+            sha256 = parts[0]["sha256"]
+        else:
+            _, sha256 = self._blobs.concatenate(key, b"", [part["partKey"] for part in parts])
         self._still_wanted(job, [key])
         # Parts stay until Finalize or MarkFailed, so a retried Assemble can read them again.
         return {"s3Key": key, "rowCount": sum(part["rows"] for part in parts), "sha256": sha256}
@@ -256,13 +248,16 @@ class GenerationSteps:
             raise ReportGone(job["reportId"])
         return report
 
-    def _scope(self, report: Report) -> tuple[PartnerInfo, list[str], list[CustomerInfo], set[str]]:
+    def _scope(
+        self, report: Report, low: str | None = None, high: str | None = None
+    ) -> tuple[PartnerInfo, list[str], list[CustomerInfo], set[str]]:
         """Read from the directory once: the partner the report names, the org ids it covers, its
-        customers (internal ones only with `internal: true`) and the internal ids it leaves out."""
+        customers with ids in [low, high) (internal ones only with `internal: true`) and the
+        internal ids it leaves out."""
         tree = PartnerTree(self._directory.partners())
         partner = tree.report_scope(report.partner_org_id, report.request.sub_partner_org_id)
         org_ids = tree.subtree(partner.org_id)
-        customers = self._directory.customers_of(org_ids)
+        customers = self._directory.customers_of(org_ids, low, high)
         if report.request.internal:
             return partner, org_ids, customers, set()
         left_out = {customer.org_id for customer in customers if customer.internal}

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.listing import ListQuery
-from chalicelib.domain.report_rows import AggregatedRow, CustomerInfo, PartnerInfo, SkuInfo
+from chalicelib.domain.report_rows import AggregatedRow, CustomerInfo, PartnerInfo, RowContext, SkuInfo
 from chalicelib.domain.reports import Report, ReportError, ReportType
 
 
@@ -94,6 +94,8 @@ class BlobStore(Protocol):
 
     def list_keys(self, prefix: str) -> list[str]: ...
 
+    def copy(self, source_key: str, target_key: str) -> None: ...
+
     def concatenate(self, target_key: str, header: bytes, part_keys: list[str]) -> tuple[int, str]:
         """Write header + parts as one object; returns (bytes written, sha256 hex)."""
 
@@ -103,7 +105,9 @@ class BlobStore(Protocol):
 class Directory(Protocol):
     def partners(self) -> list[PartnerInfo]: ...
 
-    def customers_of(self, partner_org_ids: Iterable[str]) -> list[CustomerInfo]: ...
+    def customers_of(
+        self, partner_org_ids: Iterable[str], customers_from: str | None = None, customers_before: str | None = None
+    ) -> list[CustomerInfo]: ...
 
     def skus(self) -> list[SkuInfo]: ...
 
@@ -127,6 +131,10 @@ class UsageSlice:
 class UsageLake(Protocol):
     def aggregate(self, report_type: ReportType, usage: UsageSlice) -> Iterator[AggregatedRow]:
         """Rows of the slice grouped and sorted by GROUP_KEYS[report_type], zero rows omitted."""
+
+    def render_csv(self, context: RowContext, usage: UsageSlice) -> tuple[str, int]:
+        """The slice's report rows (as `aggregate`, named by `context`) as CSV text without a
+        header, and how many rows it holds."""
 
     def customer_rows(self, usage: UsageSlice) -> list[tuple[str, int]]:
         """(customer id, usage rows) pairs of the slice, one per customer and day."""

@@ -1,0 +1,101 @@
+"""Report rows as CSV text computed by DuckDB, in one pass over the usage rows.
+
+This is the engine's rendering of the rules in `domain/report_rows.py` (group keys and their
+order, the columns of each report type, naming from the directory, `format_quantity`, the CSV
+injection guard and RFC 4180 minimal quoting with CRLF line ends). Grouping, naming, quoting and
+joining happen inside DuckDB, off the GIL; Python only concatenates the finished lines.
+`tests/unit/test_report_sql.py` holds it byte-for-byte to `RowContext.cells` + `CsvRenderer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT
+from chalicelib.domain.report_rows import GROUP_KEYS, RowContext, columns_for
+
+# What a cell becomes: `'` before a lead a spreadsheet would evaluate, then quoted (quotes
+# doubled) if it holds a comma, a quote, CR or LF; exactly what csv.writer(QUOTE_MINIMAL) does.
+_MACROS = [
+    "CREATE OR REPLACE TEMP MACRO wbr_neutral(v) AS "
+    "CASE WHEN left(v, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || v ELSE v END",
+    "CREATE OR REPLACE TEMP MACRO wbr_cell(v) AS "
+    "CASE WHEN regexp_matches(wbr_neutral(v), '[\",\\r\\n]') "
+    "THEN '\"' || replace(wbr_neutral(v), '\"', '\"\"') || '\"' ELSE wbr_neutral(v) END",
+    # format_quantity: whole units plain, else six decimals with trailing zeros removed
+    f"CREATE OR REPLACE TEMP MACRO wbr_quantity(u) AS "
+    f"CASE WHEN u % {MICRO_UNITS_PER_UNIT} = 0 THEN CAST(u // {MICRO_UNITS_PER_UNIT} AS VARCHAR) "
+    f"ELSE CAST(u // {MICRO_UNITS_PER_UNIT} AS VARCHAR) || '.' || "
+    f"rtrim(lpad(CAST(u % {MICRO_UNITS_PER_UNIT} AS VARCHAR), 6, '0'), '0') END",
+]
+
+_COLUMN_SQL = {
+    "PARTNER_NAME": "$partner_name",
+    "PARTNER_ORG_ID": "$partner_org_id",
+    "SUBSCRIPTION_ID": "a.subscription_id",
+    "SERVICE_NAME": "k.service_name",
+    "SKU": "a.sku",
+    "DESCRIPTION": "k.description",
+    "CONSUMPTION_START_DATE": "strftime(a.first_day, '%Y-%m-%d')",
+    "CONSUMPTION_END_DATE": "strftime(a.last_day, '%Y-%m-%d')",
+    "QUANTITY": "wbr_quantity(a.units)",
+    "CUSTOMER_ORG_ID": "a.customer_org_id",
+    "CUSTOMER_EXTERNAL_ID": "c.external_id",
+    "SUBSCRIBER_ID": "a.subscriber_id",
+    "USER_ID": "a.user_id",
+    "WORKSPACE_ID": "a.workspace_id",
+    "LOCATION_ID": "a.location_id",
+}
+
+
+def report_lines_sql(context: RowContext) -> str:
+    """One `line` (CRLF-terminated) per report row, in the file's order."""
+    keys = GROUP_KEYS[context.report_type]
+    key_list = ", ".join(keys)
+    cells = ", ".join(
+        f"wbr_cell(coalesce(CAST({_COLUMN_SQL[column]} AS VARCHAR), ''))" for column in columns_for(context.report_type)
+    )
+    customer_join = "LEFT JOIN wbr_customers c ON c.org_id = a.customer_org_id" if "customer_org_id" in keys else ""
+    return (
+        f"WITH a AS (SELECT {key_list}, CAST(SUM(units) AS BIGINT) AS units, "
+        f"MIN(usage_date) AS first_day, MAX(usage_date) AS last_day "
+        f"FROM usage WHERE units > 0 GROUP BY {key_list} HAVING SUM(units) > 0) "
+        f"SELECT concat_ws(',', {cells}) || chr(13) || chr(10) AS line "
+        f"FROM a LEFT JOIN wbr_skus k ON k.sku = a.sku {customer_join} "
+        f"ORDER BY {', '.join('a.' + key for key in keys)}"
+    )
+
+
+def render_report_lines(connection: Any, context: RowContext) -> tuple[str, int]:
+    """The CSV text (no header) of the relation `usage` (the lake's rows, any source the caller
+    defined) aggregated as `context`'s report, and its row count."""
+    for macro in _MACROS:
+        connection.execute(macro)
+    customers = list(context.customers.values())
+    skus = list(context.skus.values())
+    connection.register(
+        "wbr_customers",
+        pa.table(
+            {
+                "org_id": pa.array([customer.org_id for customer in customers], pa.string()),
+                "external_id": pa.array([customer.external_id for customer in customers], pa.string()),
+            }
+        ),
+    )
+    connection.register(
+        "wbr_skus",
+        pa.table(
+            {
+                "sku": pa.array([sku.sku for sku in skus], pa.string()),
+                "service_name": pa.array([sku.service_name for sku in skus], pa.string()),
+                "description": pa.array([sku.description for sku in skus], pa.string()),
+            }
+        ),
+    )
+    lines = connection.sql(
+        report_lines_sql(context),
+        params={"partner_name": context.partner.name, "partner_org_id": context.partner.org_id},
+    ).to_arrow_table()["line"]
+    return "".join(lines.to_pylist()), len(lines)

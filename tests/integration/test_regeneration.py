@@ -1,0 +1,452 @@
+"""What a usage day's publication sets in motion (DESIGN §5, §6), through the real services.
+
+- A report over a day not published yet is parked (IN_PROGRESS, `waitingFor`), then started by the
+  day's publication (the rating service's listener), or by the sweeper when that event is lost,
+  or FAILED with DATA_NOT_AVAILABLE once `DATA_WAIT_HOURS` have passed.
+- A late event restates a day: the COMPLETED reports whose numbers changed are regenerated (same
+  id, revision + 1, new file, old file removed); the others keep their revision and file.
+- Publications delivered twice start nothing twice; deleted reports are never resurrected and
+  leave no file behind.
+
+Everything runs on the session's demo data (ingested, rated and restated by the real pipeline),
+with the container's own workflow runner; nothing of chalicelib is replaced.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import threading
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
+from chalicelib.domain.errors import ReportErrorCode
+from chalicelib.domain.partners import PartnerTree
+from chalicelib.domain.proration import SECONDS_PER_DAY, day_start_epoch, format_quantity
+from chalicelib.domain.report_rows import RowContext, aggregate_reference, neutralise_cell
+from chalicelib.domain.reports import ReportStatus, report_object_key
+from chalicelib.services.demo_data import (
+    DEMO_ADMIN,
+    DEMO_PARTNER,
+    DEMO_SUB_PARTNER,
+    Assignment,
+    demo_events,
+    usage_by_day,
+)
+from chalicelib.services.generation import is_regeneration
+from chalicelib.services.rating import RatingService
+from chalicelib.services.sweeper import Sweeper
+from tests.conftest import TODAY
+
+CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
+LAST_DAY = TODAY - timedelta(days=1)  # the last day of the demo window, rated and restated
+JOIN_SECONDS = 60
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def _create(container, start: date, end: date, report_type: str = "USER", **extra) -> str:
+    body = {"billingStartDate": start.isoformat(), "billingEndDate": end.isoformat(), "type": report_type, **extra}
+    report, created = container.reports.create(CALLER, body, "WBR_regeneration")
+    assert created
+    return report.report_id
+
+
+def _stored(container, report_id: str):
+    return container.report_store.get(DEMO_PARTNER, report_id)
+
+
+def _objects_of(container, report_id: str) -> list[str]:
+    return container.blobs.list_keys(f"reports/{DEMO_PARTNER}/{report_id}/")
+
+
+def _rows(container, report) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(container.blobs.read_text(report.s3_key))))[1:]
+
+
+def _expected_rows(world, assignments, report) -> list[list[str]]:
+    """The report's rows computed independently: pure reference aggregation over the world's
+    assignment intervals (prorated by the domain), as test_report_generation does."""
+    tree = PartnerTree(world.partners)
+    scope = tree.report_scope(DEMO_PARTNER, report.request.sub_partner_org_id)
+    orgs = set(tree.subtree(scope.org_id))
+    customers = {
+        c.org_id: c
+        for c in world.customers
+        if c.partner_org_id in orgs and (report.request.internal or not c.internal)
+    }
+    usage = [
+        row
+        for day, rows in usage_by_day(assignments).items()
+        if report.period.start <= day <= report.period.end
+        for row in rows
+        if row["customer_org_id"] in customers
+    ]
+    context = RowContext(report.report_type, scope, customers, {s.sku: s for s in world.skus})
+    return [
+        [neutralise_cell(cell) for cell in context.cells(row)]
+        for row in aggregate_reference(report.report_type, usage)
+    ]
+
+
+def _unpublished_day(container) -> date:
+    """The day before the first day with logged events (directory upserts included): never rated."""
+    day = container.event_log.event_days()[0] - timedelta(days=1)
+    assert container.calendar.published_versions([day]) == {}
+    return day
+
+
+def _parked(container, day: date, days_after: int = 4) -> tuple[str, date]:
+    """A USER report over `day` .. `day + days_after`, its first run ended parked on `day`."""
+    end = day + timedelta(days=days_after)
+    report_id = _create(container, day, end)
+    container.workflow.join(JOIN_SECONDS)
+    parked = _stored(container, report_id)
+    assert parked.status is ReportStatus.IN_PROGRESS
+    assert parked.waiting_for == day
+    assert parked.s3_key is None and parked.row_count is None
+    assert container.blobs.list_keys("parts/") == []
+    assert _objects_of(container, report_id) == []
+    assert [r.report_id for r in container.report_store.waiting()] == [report_id]
+    return report_id, end
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _key_of_event(event: dict) -> tuple[str, ...]:
+    subject = event["subject"]
+    return (
+        event["partnerOrgId"], event["customerOrgId"], event["locationId"], event["subscriptionId"], event["sku"],
+        subject["type"], subject.get("userId", ""), subject.get("subscriberId", ""), subject.get("workspaceId", ""),
+    )
+
+
+def _key_of_assignment(a: Assignment) -> tuple[str, ...]:
+    return (
+        a.partner_org_id, a.customer_org_id, a.location_id, a.subscription_id, a.sku,
+        a.subject_type, a.user_id, a.subscriber_id, a.workspace_id,
+    )
+
+
+def _steady_user(world, since: date, day: date) -> Assignment:
+    """A user of a direct (non-internal) customer of the demo partner, assigned from before `since`
+    through the end of the demo window, the only assignment of its key, with no event of its key
+    from `day` on (so an UNASSIGNED at noon of `day` halves that day and empties the later ones)."""
+    on_time, late = demo_events(world)  # what load_demo ingested (seeded, deterministic)
+    busy = {
+        _key_of_event(e)
+        for e in on_time + late
+        if e["eventType"].startswith("PACKAGE_") and e["occurredAt"][:10] >= day.isoformat()
+    }
+    direct = {c.org_id for c in world.customers if c.partner_org_id == DEMO_PARTNER and not c.internal}
+    keys = [_key_of_assignment(a) for a in world.assignments]
+    window_end = day_start_epoch(world.last_day) + SECONDS_PER_DAY
+    for a in world.assignments:
+        key = _key_of_assignment(a)
+        if (
+            a.subject_type == "USER"
+            and a.customer_org_id in direct
+            and len(a.intervals) == 1
+            and a.intervals[0][0] < day_start_epoch(since)
+            and a.intervals[0][1] == window_end
+            and key not in busy
+            and keys.count(key) == 1
+        ):
+            return a
+    raise AssertionError("the demo world has no steadily assigned user")
+
+
+def _unassign_at_noon(container, world, assignment: Assignment, day: date, event_id: str):
+    """Ingest a late PACKAGE_UNASSIGNED of `assignment` at noon of the rated `day` (restates it);
+    returns the world's assignments as they are now (the truth after the event)."""
+    noon = day_start_epoch(day) + SECONDS_PER_DAY // 2
+    event = {
+        "eventId": event_id,
+        "eventType": "PACKAGE_UNASSIGNED",
+        "occurredAt": _iso(noon),
+        "partnerOrgId": assignment.partner_org_id,
+        "customerOrgId": assignment.customer_org_id,
+        "locationId": assignment.location_id,
+        "subscriptionId": assignment.subscription_id,
+        "sku": assignment.sku,
+        "subject": {"type": "USER", "userId": assignment.user_id, "subscriberId": assignment.subscriber_id},
+    }
+    ingested = container.ingestion.ingest_lines([json.dumps(event)], source="late-test")
+    assert ingested.accepted == 1 and ingested.rejected == 0
+    assert ingested.restated_from == day
+    clipped = dataclasses.replace(assignment, intervals=((assignment.intervals[0][0], noon),))
+    return [clipped if a is assignment else a for a in world.assignments]
+
+
+def _units(quantity: str) -> int:
+    whole, _, fraction = quantity.partition(".")
+    return int(whole) * 1_000_000 + int((fraction + "000000")[:6])
+
+
+# ---- 1. parked, then started by the day's publication -----------------------------------------
+
+
+def test_parked_report_is_started_by_the_days_publication(seeded, world):
+    day = _unpublished_day(seeded)
+    report_id, _ = _parked(seeded, day)
+
+    rated = seeded.rating.rate_day(day)  # publishes the day; the listener wakes the report
+    assert rated.day == day and rated.version == 1
+    seeded.workflow.join(JOIN_SECONDS)
+
+    done, url = seeded.reports.get(CALLER, report_id)
+    assert done.status is ReportStatus.COMPLETED, done.errors
+    assert done.waiting_for is None and done.revision == 1
+    assert done.day_versions == seeded.calendar.published_versions(list(done.period.days()))
+    expected = _expected_rows(world, world.assignments, done)
+    assert expected, "the period must hold usage for the check to mean anything"
+    assert _rows(seeded, done) == expected
+    assert done.row_count == len(expected)
+    assert done.sha256 == hashlib.sha256(seeded.blobs.read_text(done.s3_key).encode()).hexdigest()
+    assert done.s3_key == report_object_key(DEMO_PARTNER, report_id, 1) and done.s3_key in url
+    assert seeded.report_store.waiting() == []
+    assert seeded.blobs.list_keys("parts/") == []
+
+
+# ---- 2. the sweeper as the safety net ------------------------------------------------------------
+
+
+def test_sweeper_starts_a_parked_report_whose_publication_event_was_lost(seeded, world):
+    day = _unpublished_day(seeded)
+    report_id, _ = _parked(seeded, day)
+
+    # Rating without any listener: the day is published, but nobody is told.
+    RatingService(seeded.event_log, seeded.lake, seeded.calendar).rate_day(day)
+    assert seeded.calendar.published_versions([day]) == {day: 1}
+    seeded.workflow.join(JOIN_SECONDS)
+    still = _stored(seeded, report_id)
+    assert still.status is ReportStatus.IN_PROGRESS and still.waiting_for == day
+
+    result = seeded.sweeper.sweep()
+    assert result.started == [report_id]
+    assert result.failed == [] and result.regenerated == []
+    seeded.workflow.join(JOIN_SECONDS)
+
+    done = _stored(seeded, report_id)
+    assert done.status is ReportStatus.COMPLETED, done.errors
+    assert done.waiting_for is None
+    expected = _expected_rows(world, world.assignments, done)
+    assert _rows(seeded, done) == expected and done.row_count == len(expected) > 0
+    assert seeded.blobs.list_keys("parts/") == []
+    # A second sweep finds nothing to do.
+    again = seeded.sweeper.sweep()
+    assert (again.started, again.failed, again.regenerated) == ([], [], [])
+
+
+def test_sweeper_fails_a_report_parked_past_the_data_wait(seeded):
+    day = _unpublished_day(seeded)
+    report_id, end = _parked(seeded, day)
+
+    hours = seeded.settings.data_wait_hours
+    later = datetime.now(timezone.utc) + timedelta(hours=hours, minutes=1)
+    sweeper = Sweeper(seeded.report_store, seeded.blobs, seeded.regeneration, hours, clock=lambda: later)
+    result = sweeper.sweep()
+    assert result.failed == [report_id] and result.started == []
+
+    failed, url = seeded.reports.get(CALLER, report_id)
+    assert failed.status is ReportStatus.FAILED and url is None
+    assert [error.code for error in failed.errors] == [ReportErrorCode.DATA_NOT_AVAILABLE]
+    assert int(failed.errors[0].code) == 1001
+    assert day.isoformat() in failed.errors[0].description
+    assert f"{hours} hours" in failed.errors[0].description
+    assert seeded.report_store.waiting() == []
+    assert seeded.blobs.list_keys("parts/") == [] and _objects_of(seeded, report_id) == []
+
+    # Its duplicate lock went with it: the same request makes a new report.
+    again = _create(seeded, day, end)
+    assert again != report_id
+    seeded.workflow.join(JOIN_SECONDS)
+    assert _stored(seeded, again).waiting_for == day  # still unpublished: parked again
+
+
+# ---- 3. a restatement regenerates what changed ------------------------------------------------------
+
+
+def test_restatement_regenerates_exactly_the_reports_whose_numbers_changed(seeded, world):
+    start = TODAY - timedelta(days=10)
+    user = _steady_user(world, since=start, day=LAST_DAY)
+    changed_id = _create(seeded, start, LAST_DAY, "USER")
+    not_covering_id = _create(seeded, start, LAST_DAY - timedelta(days=1), "USER")
+    sub_partner_id = _create(seeded, start, LAST_DAY, "CUSTOMER", subPartnerOrgId=DEMO_SUB_PARTNER)
+    seeded.workflow.join(JOIN_SECONDS)
+    before = {report_id: _stored(seeded, report_id) for report_id in (changed_id, not_covering_id, sub_partner_id)}
+    for report in before.values():
+        assert report.status is ReportStatus.COMPLETED and report.revision == 1, report.errors
+    old_rows = _rows(seeded, before[changed_id])
+    assert old_rows == _expected_rows(world, world.assignments, before[changed_id])
+    old_version = seeded.calendar.published_versions([LAST_DAY])[LAST_DAY]
+    assert before[changed_id].day_versions[LAST_DAY] == old_version
+
+    truth = _unassign_at_noon(seeded, world, user, LAST_DAY, "late-unassign-regeneration")
+    new_version = seeded.calendar.published_versions([LAST_DAY])[LAST_DAY]
+    assert new_version == old_version + 1
+    seeded.workflow.join(JOIN_SECONDS)
+
+    # The report over the user: same id, revision 2, a new file; the r1 file is gone.
+    regenerated, url = seeded.reports.get(CALLER, changed_id)
+    assert regenerated.status is ReportStatus.COMPLETED, regenerated.errors
+    assert regenerated.revision == 2
+    assert regenerated.s3_key == report_object_key(DEMO_PARTNER, changed_id, 2)
+    assert regenerated.s3_key.endswith("/r2.csv")
+    assert not seeded.blobs.exists(before[changed_id].s3_key)
+    assert _objects_of(seeded, changed_id) == [regenerated.s3_key]
+    assert url and regenerated.s3_key in url
+    text = seeded.blobs.read_text(regenerated.s3_key)
+    assert regenerated.sha256 == hashlib.sha256(text.encode()).hexdigest() != before[changed_id].sha256
+    new_rows = _rows(seeded, regenerated)
+    assert new_rows == _expected_rows(world, truth, regenerated)
+    assert regenerated.row_count == len(new_rows) == len(old_rows)
+    assert regenerated.day_versions == seeded.calendar.published_versions(list(regenerated.period.days()))
+    assert regenerated.day_versions[LAST_DAY] == new_version
+    # ... and the file differs in that user's row only, by half a day less.
+    differing = [(old, new) for old, new in zip(old_rows, new_rows, strict=True) if old != new]
+    assert len(differing) == 1
+    old, new = differing[0]
+    header = list(csv.reader(io.StringIO(text)))[0]
+    user_column, quantity_column = header.index("USER_ID"), header.index("QUANTITY")
+    assert old[user_column] == new[user_column] == user.user_id
+    assert _units(old[quantity_column]) - _units(new[quantity_column]) == 500_000
+    assert [c for i, c in enumerate(old) if i != quantity_column] == [c for i, c in enumerate(new) if i != quantity_column]
+    assert new[quantity_column] == format_quantity(_units(old[quantity_column]) - 500_000)
+
+    # A report not covering the day: untouched.
+    untouched = _stored(seeded, not_covering_id)
+    assert untouched == before[not_covering_id]
+    assert seeded.blobs.exists(untouched.s3_key)
+
+    # A report covering the day whose numbers did not change: revision and file kept, the day's
+    # recorded version moved to the new one (so it is not stale any more).
+    same = _stored(seeded, sub_partner_id)
+    assert same.status is ReportStatus.COMPLETED and same.revision == 1
+    assert (same.s3_key, same.sha256, same.row_count) == (
+        before[sub_partner_id].s3_key, before[sub_partner_id].sha256, before[sub_partner_id].row_count,
+    )
+    assert same.s3_key.endswith("/r1.csv") and seeded.blobs.exists(same.s3_key)
+    assert _objects_of(seeded, sub_partner_id) == [same.s3_key]
+    assert same.day_versions[LAST_DAY] == new_version
+    assert same.day_versions == seeded.calendar.published_versions(list(same.period.days()))
+
+    assert seeded.blobs.list_keys("parts/") == []
+    # Everything is in step with the lake: a sweep regenerates nothing.
+    swept = seeded.sweeper.sweep()
+    assert (swept.started, swept.failed, swept.regenerated) == ([], [], [])
+
+    # ---- 4a. the same publication delivered again starts nothing ----
+    replay = seeded.regeneration.on_day_published(LAST_DAY, new_version)
+    assert (replay.started, replay.regenerated) == ([], [])
+    seeded.workflow.join(JOIN_SECONDS)
+    assert _stored(seeded, changed_id) == regenerated
+    assert _objects_of(seeded, changed_id) == [regenerated.s3_key]
+
+
+def test_restatement_of_several_days_leaves_the_report_on_the_latest_versions(seeded, world):
+    """A late event for D restates D and every later day: one publication per day, in a row. The
+    report must end up built on the newest version of each of them (DESIGN §5–§6: it never
+    mixes a restated D with the superseded D+1), without waiting for the sweeper."""
+    start = TODAY - timedelta(days=10)
+    day = LAST_DAY - timedelta(days=3)
+    user = _steady_user(world, since=start, day=day)
+    report_id = _create(seeded, start, LAST_DAY, "USER")
+    seeded.workflow.join(JOIN_SECONDS)
+    before = _stored(seeded, report_id)
+    assert before.status is ReportStatus.COMPLETED, before.errors
+
+    truth = _unassign_at_noon(seeded, world, user, day, "late-unassign-several-days")
+    seeded.workflow.join(JOIN_SECONDS)
+
+    after = _stored(seeded, report_id)
+    assert after.status is ReportStatus.COMPLETED and after.revision >= 2
+    published = seeded.calendar.published_versions(list(after.period.days()))
+    stale = {d: (after.day_versions.get(d), v) for d, v in published.items() if after.day_versions.get(d) != v}
+    assert stale == {}, f"built on superseded versions (recorded, published): {stale}"
+    assert _rows(seeded, after) == _expected_rows(world, truth, after)
+    assert _objects_of(seeded, report_id) == [after.s3_key]
+    assert seeded.blobs.list_keys("parts/") == []
+
+
+# ---- 4b. a regeneration whose report is deleted meanwhile leaves nothing ------------------------
+
+
+@pytest.mark.parametrize(
+    ("step", "when"),
+    [("plan", "before"), ("aggregate_shard", "before"), ("assemble", "after"), ("finalize", "before")],
+)
+def test_report_deleted_during_its_regeneration_leaves_no_file(seeded, world, monkeypatch, step, when):
+    start = LAST_DAY - timedelta(days=2)
+    user = _steady_user(world, since=start, day=LAST_DAY)
+    report_id = _create(seeded, start, LAST_DAY, "USER")
+    seeded.workflow.join(JOIN_SECONDS)
+    assert _stored(seeded, report_id).status is ReportStatus.COMPLETED
+
+    # The report is deleted (through the API's service) while its regeneration is at `step`.
+    real = getattr(seeded.generation, step)
+    deleted = threading.Event()
+
+    def delete_meanwhile():
+        if not deleted.is_set():
+            deleted.set()
+            seeded.reports.delete(CALLER, report_id)
+
+    def step_with_delete(state):
+        if not is_regeneration(state["job"]):
+            return real(state)
+        if when == "before":
+            delete_meanwhile()
+            return real(state)
+        result = real(state)
+        delete_meanwhile()
+        return result
+
+    monkeypatch.setattr(seeded.generation, step, step_with_delete)
+    _unassign_at_noon(seeded, world, user, LAST_DAY, f"late-unassign-delete-{step}")
+    seeded.workflow.join(JOIN_SECONDS)
+
+    assert deleted.is_set(), "the regeneration never reached the step"
+    assert _stored(seeded, report_id) is None
+    assert _objects_of(seeded, report_id) == []
+    assert seeded.blobs.list_keys("parts/") == []
+    assert seeded.report_store.completed_covering(None) == []
+
+
+# ---- 5. a parked report deleted before its day is published -------------------------------------
+
+
+def test_parked_report_deleted_then_day_published_starts_nothing(seeded, world):
+    day = _unpublished_day(seeded)
+    report_id, end = _parked(seeded, day)
+    seeded.reports.delete(CALLER, report_id)
+    assert _stored(seeded, report_id) is None
+    assert seeded.report_store.waiting() == []
+
+    rated = seeded.rating.rate_day(day)  # the real listener runs
+    seeded.workflow.join(JOIN_SECONDS)
+    assert _stored(seeded, report_id) is None
+    assert seeded.blobs.list_keys("reports/") == []
+    assert seeded.blobs.list_keys("parts/") == []
+    # The publication delivered once more still finds nothing to start.
+    replay = seeded.regeneration.on_day_published(day, rated.version)
+    assert (replay.started, replay.regenerated) == ([], [])
+    seeded.workflow.join(JOIN_SECONDS)
+    assert seeded.blobs.list_keys("reports/") == []
+
+    # Its lock and in-progress slot went with it: the same request makes a new report, which
+    # now completes at once (the day is published).
+    again = _create(seeded, day, end)
+    assert again != report_id
+    seeded.workflow.join(JOIN_SECONDS)
+    done = _stored(seeded, again)
+    assert done.status is ReportStatus.COMPLETED and done.waiting_for is None
+    assert done.row_count == len(_expected_rows(world, world.assignments, done)) > 0
