@@ -30,7 +30,7 @@ class Settings:
     workflow_mode: str = "local"  # "local" (threads in-process) or "stepfunctions"
     state_machine_arn: str | None = None
     map_max_concurrency: int = 8
-    shard_rows: int = 1_000_000
+    shard_rows: int = 4_000_000
     jwt_issuer: str = "https://idbroker.wbr.local"
     jwt_audience: str = "wholesale-billing-reports"
     jwks_url: str | None = None

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import io
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from chalicelib.adapters.parquet_ranges import KeyRange, download_row_groups, read_row_groups
 from chalicelib.adapters.report_sql import render_report_lines
 from chalicelib.compute import sealed_connection
 from chalicelib.domain.events import KEY_FIELDS
@@ -47,6 +49,10 @@ assert tuple(USAGE_SCHEMA.names) == USAGE_FIELDS
 ROW_GROUP_SIZE = 16 * 1024
 _BATCH_ROWS = 65_536
 _DOWNLOAD_THREADS = 8
+# Row-group min/max kept for what readers prune by; per-subject ids would only bloat the footer
+# (read first by every shard, for every day file).
+STATISTICS_COLUMNS = ("usage_date", "partner_org_id", "customer_org_id", "units")
+_SLICE_COLUMNS = ("partner_org_id", "customer_org_id", "units")  # what a slice's condition reads
 
 
 STATE_SCHEMA = pa.schema([(name, pa.string()) for name in KEY_FIELDS])
@@ -80,7 +86,9 @@ class S3ParquetUsageLake:
         table = usage.select(USAGE_FIELDS).cast(USAGE_SCHEMA)
         table = table.sort_by([("partner_org_id", "ascending"), ("customer_org_id", "ascending")])
         sink = io.BytesIO()
-        pq.write_table(table, sink, row_group_size=ROW_GROUP_SIZE, compression="zstd")
+        pq.write_table(
+            table, sink, row_group_size=ROW_GROUP_SIZE, compression="zstd", write_statistics=list(STATISTICS_COLUMNS)
+        )
         self._s3.put_object(
             Bucket=self._bucket,
             Key=day_prefix(day, version) + "part-00000.parquet",
@@ -120,50 +128,68 @@ class S3ParquetUsageLake:
         body = self._s3.get_object(Bucket=self._bucket, Key=state_key(day, version))["Body"].read()
         return pq.read_table(pa.BufferReader(body)).cast(STATE_SCHEMA)
 
-    def read_slice(self, usage: UsageSlice) -> pa.Table:
-        """The rows of the slice (its days at their versions, its partners and customers)."""
-        filters = _slice_filters(usage)
-        tables = []
-        for day, version in sorted(usage.day_versions.items()):
-            for key in self._keys(day_prefix(day, version)):
-                body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-                table = pq.read_table(pa.BufferReader(body), filters=filters)
-                if table.num_rows:
-                    tables.append(table.select(USAGE_FIELDS).cast(USAGE_SCHEMA))
-        if not tables:
-            return USAGE_SCHEMA.empty_table()
-        combined = pa.concat_tables(tables)
-        return combined.filter(pc.greater(combined["units"], 0))
+    def read_slice(self, usage: UsageSlice, columns: tuple[str, ...] = USAGE_FIELDS) -> pa.Table:
+        """The rows of the slice (its days at their versions, its partners and customers, units
+        > 0) with `columns`, as one table. Each day file gives only the row groups the slice can
+        touch (ranged GETs)."""
+        schema = _schema_of(columns)
+        if not usage.partner_org_ids:
+            return schema.empty_table()
+        wanted, condition = _key_range(usage), _slice_expression(usage)
+        read = list(dict.fromkeys((*columns, *_SLICE_COLUMNS)))
 
-    def render_csv(self, context: RowContext, usage: UsageSlice) -> tuple[str, int]:
-        """The slice aggregated and rendered as `context`'s report rows: (CSV text, rows).
+        def rows_of(key: str) -> pa.Table | None:
+            table = read_row_groups(self._s3, self._bucket, key, wanted, read)
+            return None if table is None else table.filter(condition).select(columns).cast(schema)
 
-        The day files are fetched concurrently to a scratch folder (Lambda's /tmp) and DuckDB
-        streams them with its own Parquet reader, skipping row groups outside the slice, so
-        memory holds the groups of the report, never the month's usage rows."""
+        with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
+            tables = [table for table in pool.map(rows_of, self._slice_keys(usage)) if table is not None]
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+
+    def render_csv(
+        self, usage: UsageSlice, naming: Callable[[], tuple[RowContext, tuple[str, ...]]]
+    ) -> tuple[str, int]:
+        """The slice aggregated and rendered as report rows: (CSV text, rows). `naming()` (asked
+        once the files are here) gives the rows' context and customer ids to leave out.
+
+        Each day file gives only the row groups the slice can touch (ranged GETs, concurrently),
+        written as a sparse copy to a scratch folder (Lambda's /tmp); DuckDB's own Parquet reader
+        scans them with the same range conditions pushed down, so it prunes to the same row
+        groups, streams them and holds the report's groups, never the month's usage rows.
+        Filtering, grouping, naming, quoting and sorting all run in DuckDB, off the GIL."""
+        if not usage.partner_org_ids:
+            naming()
+            return "", 0
+        wanted = _key_range(usage)
         with tempfile.TemporaryDirectory(prefix="wbr-slice-") as folder:
-            paths = self._download(usage, Path(folder))
+            keys = self._slice_keys(usage)
+            paths = [str(Path(folder) / f"{index:05d}.parquet") for index in range(len(keys))]
+
+            def download(key: str, path: str) -> str | None:
+                return path if download_row_groups(self._s3, self._bucket, key, wanted, path) else None
+
+            with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
+                paths = [path for path in pool.map(download, keys, paths) if path is not None]
+            context, excluded = naming()
             if not paths:
                 return "", 0
+            usage = replace(usage, excluded_customer_ids=tuple(sorted({*usage.excluded_customer_ids, *excluded})))
             connection = sealed_connection(self._duckdb_threads)
             try:
-                connection.execute(f"CREATE TEMP VIEW usage AS {_slice_sql(paths, usage)}")
+                connection.execute(
+                    f"CREATE TEMP VIEW usage AS SELECT * FROM read_parquet([{_literals(paths)}]) "
+                    f"WHERE {_slice_sql(usage)}"
+                )
                 return render_report_lines(connection, context)
             finally:
                 connection.close()
 
-    def _download(self, usage: UsageSlice, folder: Path) -> list[str]:
-        keys = [
-            key for day, version in sorted(usage.day_versions.items()) for key in self._keys(day_prefix(day, version))
-        ]
-        paths = [str(folder / f"{index:05d}.parquet") for index in range(len(keys))]
-
-        def fetch(key: str, path: str) -> None:
-            self._s3.download_file(self._bucket, key, path)
-
+    def _slice_keys(self, usage: UsageSlice) -> list[str]:
+        """The Parquet objects of the slice's days at their versions, in day order."""
+        days = sorted(usage.day_versions.items())
         with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
-            list(pool.map(fetch, keys, paths))
-        return paths
+            listed = list(pool.map(lambda day_version: self._keys(day_prefix(*day_version)), days))
+        return [key for keys in listed for key in keys]
 
     def aggregate(self, report_type: ReportType, usage: UsageSlice) -> Iterator[AggregatedRow]:
         rows = self.read_slice(usage)
@@ -205,17 +231,35 @@ def _slice_filters(usage: UsageSlice) -> list[tuple[str, str, Any]]:
     return filters
 
 
-def _slice_sql(paths: list[str], usage: UsageSlice) -> str:
-    """The slice's rows straight from the Parquet files, with the filters DuckDB pushes down."""
-    conditions = [f"partner_org_id IN ({_literals(usage.partner_org_ids)})"]
+def _slice_expression(usage: UsageSlice) -> pc.Expression:
+    """The exact row condition of a slice (row groups are only a coarse cut)."""
+    condition = pc.field("partner_org_id").isin(sorted(usage.partner_org_ids)) & (pc.field("units") > 0)
+    if usage.customers_from is not None:
+        condition &= pc.field("customer_org_id") >= usage.customers_from
+    if usage.customers_before is not None:
+        condition &= pc.field("customer_org_id") < usage.customers_before
+    if usage.excluded_customer_ids:
+        condition &= ~pc.field("customer_org_id").isin(sorted(usage.excluded_customer_ids))
+    return condition
+
+
+def _slice_sql(usage: UsageSlice) -> str:
+    """The exact row condition of a slice in SQL (`_slice_expression` for DuckDB)."""
+    conditions = [
+        # the bounds of `_key_range` first, as plain comparisons: DuckDB prunes row groups by them
+        # exactly as download_row_groups chose them, so it never reads a row group not fetched
+        f"partner_org_id >= {_literal(min(usage.partner_org_ids))}",
+        f"partner_org_id <= {_literal(max(usage.partner_org_ids))}",
+        f"partner_org_id IN ({_literals(usage.partner_org_ids)})",
+        "units > 0",
+    ]
     if usage.customers_from is not None:
         conditions.append(f"customer_org_id >= {_literal(usage.customers_from)}")
     if usage.customers_before is not None:
         conditions.append(f"customer_org_id < {_literal(usage.customers_before)}")
     if usage.excluded_customer_ids:
         conditions.append(f"customer_org_id NOT IN ({_literals(usage.excluded_customer_ids)})")
-    columns = ", ".join(USAGE_FIELDS)
-    return f"SELECT {columns} FROM read_parquet([{_literals(paths)}]) WHERE {' AND '.join(conditions)}"
+    return " AND ".join(conditions)
 
 
 def _literal(text: str) -> str:
@@ -223,4 +267,20 @@ def _literal(text: str) -> str:
 
 
 def _literals(texts: Any) -> str:
-    return ", ".join(_literal(text) for text in texts) or "NULL"
+    return ", ".join(_literal(text) for text in texts)
+
+
+def _key_range(usage: UsageSlice) -> KeyRange:
+    """The slice as the bounds row-group statistics are compared with (see `_slice_sql`)."""
+    return KeyRange(
+        "partner_org_id",
+        min(usage.partner_org_ids),
+        max(usage.partner_org_ids),
+        "customer_org_id",
+        usage.customers_from,
+        usage.customers_before,
+    )
+
+
+def _schema_of(columns: tuple[str, ...]) -> pa.Schema:
+    return pa.schema([USAGE_SCHEMA.field(name) for name in columns])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -62,7 +63,11 @@ class GenerationSteps:
         lake: UsageLake,
         policy: GenerationPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        on_finished: Callable[[str, str], object] | None = None,
     ) -> None:
+        """`on_finished(partner_org_id, report_id)` is called after a run published its file (or
+        found the numbers unchanged): a day restated while the run worked on the older version
+        found the report busy, so it is looked at again then (RegenerationService.catch_up)."""
         self._store = store
         self._blobs = blobs
         self._directory = directory
@@ -70,6 +75,7 @@ class GenerationSteps:
         self._lake = lake
         self._policy = policy
         self._clock = clock
+        self._on_finished = on_finished
 
     # ---- Plan ---------------------------------------------------------------------------
 
@@ -106,9 +112,8 @@ class GenerationSteps:
         if missing:
             raise DataNotAvailable(f"Usage for {missing[0].isoformat()} is no longer published")
         # Sizes count internal customers too: a shard may come out a little smaller, never wrong.
-        tree = PartnerTree(self._directory.partners())
-        scope = tree.report_scope(report.partner_org_id, report.request.sub_partner_org_id)
-        usage = UsageSlice(versions, tuple(tree.subtree(scope.org_id)), None, None)
+        _, org_ids = self._partner_scope(report)
+        usage = UsageSlice(versions, tuple(org_ids), None, None)
         if report.report_type is ReportType.PARTNER:
             # PARTNER rows sum over customers: one shard holds them all.
             shards = plan_shards([], self._policy.shard_rows)
@@ -129,21 +134,27 @@ class GenerationSteps:
         job, shard = state["job"], state["shard"]
         report = self._require(job)
         low, high = shard["customersFrom"], shard["customersBefore"]
-        partner, tree, customers, internal = self._scope(report, low, high)
-        context = RowContext(
-            report_type=report.report_type,
-            partner=partner,
-            customers={customer.org_id: customer for customer in customers},
-            skus={sku.sku: sku for sku in self._directory.skus()},
-        )
+        partner, org_ids = self._partner_scope(report)
         usage = UsageSlice(
             day_versions={date.fromisoformat(day): version for day, version in state["dayVersions"].items()},
-            partner_org_ids=tuple(tree),
+            partner_org_ids=tuple(org_ids),
             customers_from=low,
             customers_before=high,
-            excluded_customer_ids=tuple(sorted(internal)),
         )
-        text, rows = self._lake.render_csv(context, usage)
+
+        def naming() -> tuple[RowContext, tuple[str, ...]]:
+            customers, internal = self._customers(report, org_ids, low, high)
+            context = RowContext(
+                report_type=report.report_type,
+                partner=partner,
+                customers={customer.org_id: customer for customer in customers},
+                skus={sku.sku: sku for sku in self._directory.skus()},
+            )
+            return context, tuple(sorted(internal))
+
+        # The directory is read while the lake's day files download: neither waits for the other.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            text, rows = self._lake.render_csv(usage, pool.submit(naming).result)
         if shard["index"] == 0:  # the first part carries the header: one part is the whole file
             text = CsvRenderer().header(report.report_type) + text
         part_key = f"{_parts_prefix(job)}part-{shard['index']:05d}.csv"
@@ -199,6 +210,8 @@ class GenerationSteps:
         if outcome not in ("completed", "regenerated"):
             self._blobs.delete([file.s3_key])
         self._blobs.delete(self._blobs.list_keys(_parts_prefix(job)))
+        if outcome in ("completed", "regenerated", "unchanged") and self._on_finished is not None:
+            self._on_finished(job["partnerOrgId"], job["reportId"])
         result: dict[str, Any] = {"completed": outcome in ("completed", "regenerated"), "outcome": outcome}
         if report is not None and outcome == "completed":
             result.update(rows=file.row_count, seconds=round((now - report.created).total_seconds(), 3))
@@ -248,20 +261,23 @@ class GenerationSteps:
             raise ReportGone(job["reportId"])
         return report
 
-    def _scope(
-        self, report: Report, low: str | None = None, high: str | None = None
-    ) -> tuple[PartnerInfo, list[str], list[CustomerInfo], set[str]]:
-        """Read from the directory once: the partner the report names, the org ids it covers, its
-        customers with ids in [low, high) (internal ones only with `internal: true`) and the
-        internal ids it leaves out."""
+    def _partner_scope(self, report: Report) -> tuple[PartnerInfo, list[str]]:
+        """The partner the report names (the caller's, or its sub-partner) and the org ids of its
+        subtree, which the report covers."""
         tree = PartnerTree(self._directory.partners())
         partner = tree.report_scope(report.partner_org_id, report.request.sub_partner_org_id)
-        org_ids = tree.subtree(partner.org_id)
+        return partner, tree.subtree(partner.org_id)
+
+    def _customers(
+        self, report: Report, org_ids: list[str], low: str | None, high: str | None
+    ) -> tuple[list[CustomerInfo], set[str]]:
+        """The customers of `org_ids` with ids in [low, high) the report names (internal ones only
+        with `internal: true`), and the internal ids it leaves out."""
         customers = self._directory.customers_of(org_ids, low, high)
         if report.request.internal:
-            return partner, org_ids, customers, set()
+            return customers, set()
         left_out = {customer.org_id for customer in customers if customer.internal}
-        return partner, org_ids, [customer for customer in customers if not customer.internal], left_out
+        return [customer for customer in customers if not customer.internal], left_out
 
 
 def job_of(report: Report, trigger: str = "create") -> dict[str, Any]:

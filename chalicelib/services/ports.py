@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -45,7 +45,9 @@ class ReportStore(Protocol):
     def get(self, partner_org_id: str, report_id: str) -> Report | None: ...
 
     def list(self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int) -> list[Report]:
-        """Up to `limit` reports matching `query`, in its order, strictly after `after`."""
+        """Up to `limit` reports matching `query`, in its order, strictly after `after`. They
+        carry what a list item shows (`Report.summary_json`) and sorts by; not the file, errors
+        or day versions."""
 
     def sort_value(self, report: Report, query: ListQuery) -> str: ...
 
@@ -132,9 +134,13 @@ class UsageLake(Protocol):
     def aggregate(self, report_type: ReportType, usage: UsageSlice) -> Iterator[AggregatedRow]:
         """Rows of the slice grouped and sorted by GROUP_KEYS[report_type], zero rows omitted."""
 
-    def render_csv(self, context: RowContext, usage: UsageSlice) -> tuple[str, int]:
-        """The slice's report rows (as `aggregate`, named by `context`) as CSV text without a
-        header, and how many rows it holds."""
+    def render_csv(
+        self, usage: UsageSlice, naming: Callable[[], tuple[RowContext, tuple[str, ...]]]
+    ) -> tuple[str, int]:
+        """The slice's report rows (as `aggregate`) as CSV text without a header, and how many
+        rows it holds. `naming()` gives the rows' context and the customer ids to leave out
+        (added to the slice's); it is called only once the slice's data is at hand, so the
+        caller may compute it meanwhile."""
 
     def customer_rows(self, usage: UsageSlice) -> list[tuple[str, int]]:
         """(customer id, usage rows) pairs of the slice, one per customer and day."""
