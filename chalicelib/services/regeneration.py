@@ -81,6 +81,23 @@ class RegenerationService:
                 regenerated.append(report.report_id)
         return regenerated
 
+    def catch_up(self, partner_org_id: str, report_id: str) -> list[str]:
+        """A run of the report just finished. If a day it covers was published anew while the run
+        worked on the older version (that publication found the report IN_PROGRESS or claimed by
+        this run, and started nothing), regenerate it now rather than at the next sweep."""
+        report = self._store.get(partner_org_id, report_id)
+        if report is None:
+            return []
+        published = self._published([report])
+        days = stale_days(report, published)
+        if not days:
+            return []
+        now = self._clock()
+        if not self._store.claim_regeneration(report, now, now + self._claim):
+            return []
+        self._start(regeneration_job_of(report, publication_trigger("regen", days[-1], published[days[-1]])))
+        return [report_id]
+
     def _published(self, reports: list[Report]) -> dict[date, int]:
         days = sorted({day for report in reports for day in report.period.days()})
         return self._calendar.published_versions(days) if days else {}
