@@ -143,7 +143,10 @@ class DynamoReportStore:
             "TableName": self._table,
             "KeyConditionExpression": "partnerOrgId = :p",
             "ExpressionAttributeValues": {":p": {"S": partner_org_id}},
-            "Limit": max(limit * 2, 50),
+            # what a list item shows (and what sorts it), not the file, errors and day versions
+            "ProjectionExpression": ", ".join(f"#p{position}" for position in range(len(LISTED_ATTRIBUTES))),
+            "ExpressionAttributeNames": {f"#p{position}": name for position, name in enumerate(LISTED_ATTRIBUTES)},
+            "Limit": limit,
         }
         if index:
             arguments["IndexName"] = index
@@ -153,8 +156,9 @@ class DynamoReportStore:
         filters, names, values = _filter_expression(query)
         if filters:
             arguments["FilterExpression"] = " AND ".join(filters)
-            arguments["ExpressionAttributeNames"] = names
+            arguments["ExpressionAttributeNames"].update(names)
             arguments["ExpressionAttributeValues"].update(to_item(values))
+            arguments["Limit"] = max(limit * 2, 50)  # the limit counts items before the filter
         if after:
             sort_value, report_id = after
             start_key = {"partnerOrgId": partner_org_id, "reportId": report_id}
@@ -474,6 +478,23 @@ class DynamoReportStore:
             "dayVersions": _versions_attribute(report.day_versions) if report.day_versions else None,
             "waitingFor": report.waiting_for.isoformat() if report.waiting_for else None,
         }
+
+
+# The attributes of a report a list reads: enough for its list fields and its sort values.
+LISTED_ATTRIBUTES = (
+    "partnerOrgId",
+    "reportId",
+    "billingStartDate",
+    "billingEndDate",
+    "type",
+    "subPartnerOrgId",
+    "internal",
+    "status",
+    "created",
+    "createdBy",
+    "deadline",
+    "revision",
+)
 
 
 def _filter_expression(query: ListQuery) -> tuple[list[str], dict[str, str], dict[str, Any]]:
