@@ -101,8 +101,9 @@ def fetch_row_groups(s3: Any, bucket: str, key: str, wanted: KeyRange) -> tuple[
     `wanted` needs: (object size, [(offset, bytes)]) holding the footer and the byte run of
     those row groups; None when no row group can hold such rows."""
     tail = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{_FOOTER_GUESS}")
-    size = int(tail["ContentRange"].rsplit("/", 1)[1])
     data = tail["Body"].read()
+    # an endpoint that ignores Range sends the whole object, without a Content-Range
+    size = int(tail["ContentRange"].rsplit("/", 1)[1]) if tail.get("ContentRange") else len(data)
     if data[-4:] != _MAGIC:
         raise ValueError(f"s3://{bucket}/{key} is not a Parquet file")
     footer_length = struct.unpack("<I", data[-8:-4])[0]

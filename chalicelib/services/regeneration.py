@@ -77,7 +77,7 @@ class RegenerationService:
             if not stale_days(report, published):
                 continue
             if self._store.claim_regeneration(report, now, now + self._claim):
-                self._start(regeneration_job_of(report, trigger))
+                self._start_claimed(report, regeneration_job_of(report, trigger))
                 regenerated.append(report.report_id)
         return regenerated
 
@@ -95,12 +95,23 @@ class RegenerationService:
         now = self._clock()
         if not self._store.claim_regeneration(report, now, now + self._claim):
             return []
-        self._start(regeneration_job_of(report, publication_trigger("regen", days[-1], published[days[-1]])))
+        self._start_claimed(
+            report, regeneration_job_of(report, publication_trigger("regen", days[-1], published[days[-1]]))
+        )
         return [report_id]
 
     def _published(self, reports: list[Report]) -> dict[date, int]:
         days = sorted({day for report in reports for day in report.period.days()})
         return self._calendar.published_versions(days) if days else {}
+
+    def _start_claimed(self, report: Report, job: dict[str, Any]) -> None:
+        """Start a regeneration whose claim is held; a start that fails gives the claim back, so
+        the next publication or sweep can try again instead of waiting for it to expire."""
+        try:
+            self._start(job)
+        except Exception:
+            self._store.release_regeneration(report)
+            raise
 
     def _start(self, job: dict[str, Any]) -> None:
         name = execution_name_of(job)

@@ -450,3 +450,34 @@ def test_parked_report_deleted_then_day_published_starts_nothing(seeded, world):
     done = _stored(seeded, again)
     assert done.status is ReportStatus.COMPLETED and done.waiting_for is None
     assert done.row_count == len(_expected_rows(world, world.assignments, done)) > 0
+
+
+# ---- a regeneration whose start fails gives its claim back --------------------------------------
+
+
+def test_a_failed_start_releases_the_regeneration_claim(seeded, monkeypatch):
+    """If starting the run fails (throttled, denied), the claim must not block the report until
+    it expires: the next publication, sweep or catch-up may start it at once."""
+    report_id = _create(seeded, LAST_DAY - timedelta(days=5), LAST_DAY, "CUSTOMER")
+    seeded.workflow.join(JOIN_SECONDS)
+    report = _stored(seeded, report_id)
+    assert report.status is ReportStatus.COMPLETED, report.errors
+    version = seeded.calendar.published_versions([LAST_DAY])[LAST_DAY]
+    assert seeded.calendar.publish(LAST_DAY, version + 1, 1)  # a restatement nobody announced
+
+    def refuse(job, name):
+        raise RuntimeError("StartExecution throttled")
+
+    monkeypatch.setattr(seeded.workflow, "start", refuse)
+    with pytest.raises(RuntimeError):
+        seeded.regeneration.catch_up(DEMO_PARTNER, report_id)
+    with pytest.raises(RuntimeError):
+        seeded.regeneration.regenerate_stale("regen-test", LAST_DAY)
+
+    started: list[dict] = []
+    monkeypatch.setattr(seeded.workflow, "start", lambda job, name: started.append(job))
+    assert seeded.regeneration.catch_up(DEMO_PARTNER, report_id) == [report_id]
+    assert [job["reportId"] for job in started] == [report_id]
+    # and that claim, now held by a started run, keeps a second start out
+    assert seeded.regeneration.regenerate_stale("regen-test", LAST_DAY) == []
+    assert _stored(seeded, report_id).status is ReportStatus.COMPLETED
