@@ -6,6 +6,7 @@ tests install their own container with `set_container()`.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from datetime import date
@@ -102,9 +103,11 @@ class Container:
             if not self.settings.state_machine_arn:
                 raise RuntimeError("WBR_STATE_MACHINE_ARN is required with WBR_WORKFLOW_MODE=stepfunctions")
             return StepFunctionsWorkflow(make_client("stepfunctions", self.settings), self.settings.state_machine_arn)
+        # In-process, the shards share this machine's cores (each shard's DuckDB already uses
+        # two threads): more at once than cores only adds contention and memory.
         return LocalWorkflow(
             {name: self.step(name) for name in STEP_FUNCTIONS},
-            max_concurrency=self.settings.map_max_concurrency,
+            max_concurrency=min(self.settings.map_max_concurrency, os.cpu_count() or 1),
             logger=logger,
         )
 

@@ -125,15 +125,28 @@ class DynamoDirectory:
 
     def _query(self, entity: str, id_from: str | None = None, id_before: str | None = None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
+        if id_from is not None and id_before is not None and id_from >= id_before:
+            return items
         arguments: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "entity = :e",
             "ExpressionAttributeValues": {":e": {"S": entity}},
         }
-        if id_from is not None:
-            arguments["KeyConditionExpression"] += " AND #id >= :from"
+        # The id range as the key condition, so only its items are read: DynamoDB allows one
+        # condition on the sort key, so [from, before) is asked as BETWEEN (inclusive) and the
+        # item equal to `before` is dropped below.
+        bounds = {":from": id_from, ":before": id_before}
+        condition = {
+            (True, True): " AND #id BETWEEN :from AND :before",
+            (True, False): " AND #id >= :from",
+            (False, True): " AND #id < :before",
+        }.get((id_from is not None, id_before is not None))
+        if condition:
+            arguments["KeyConditionExpression"] += condition
             arguments["ExpressionAttributeNames"] = {"#id": "id"}
-            arguments["ExpressionAttributeValues"][":from"] = {"S": id_from}
+            arguments["ExpressionAttributeValues"].update(
+                {name: {"S": value} for name, value in bounds.items() if value is not None}
+            )
         while True:
             page = self._db.query(**arguments)
             for item in page.get("Items", []):
