@@ -21,8 +21,9 @@ is that process's VmHWM.
 - bare DuckDB: the same period's Parquet objects (the published day versions), read through
   pyarrow's S3FileSystem from the same moto server as a pyarrow dataset that DuckDB scans with
   the partner filter pushed down; one GROUP BY over the USER key with the same naming joins and
-  QUANTITY formatting, ``COPY … TO 'x.csv'``. (The service itself reads the objects with boto3
-  GETs into memory and pyarrow; the baseline uses the design's other sanctioned path.)
+  QUANTITY formatting, ``COPY … TO 'x.csv'``. (The service itself fetches only its shard's
+  row groups with boto3 ranged GETs and lets DuckDB's own reader scan them; the baseline uses the
+  design's other sanctioned path.)
 - pure Python: the same objects through the same S3FileSystem, every row to a Python dict
   (`to_pylist` per 64 k batch), summed into a dict keyed by the USER key, written with `csv`.
 Both baselines' files are checked against the report the service wrote (same rows; the Python
