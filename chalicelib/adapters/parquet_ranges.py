@@ -5,8 +5,8 @@ one report shard (its partners, a customer id range) sit in a run of consecutive
 reader fetches the footer with one ranged GET, picks the row groups whose min/max statistics
 overlap the wanted range and fetches the bytes of that run with a second ranged GET; pyarrow then
 decodes just those groups, or DuckDB's own Parquet reader reads them from a sparse local copy.
-Plain boto3, so it works the same against S3, the local
-moto server and moto's in-process mock; no row group outside the range is transferred.
+Plain boto3, so it works the same against S3, the local moto server and moto's in-process mock;
+no row group outside the range is transferred.
 """
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ class _SparseFile(io.RawIOBase):
         self._starts.insert(index, offset)
         self._pieces.insert(index, data)
 
+    @property
+    def size(self) -> int:
+        return self._size
+
     def pieces(self) -> list[tuple[int, bytes]]:
         return list(zip(self._starts, self._pieces, strict=True))
 
@@ -96,10 +100,10 @@ class _SparseFile(io.RawIOBase):
         return copied
 
 
-def fetch_row_groups(s3: Any, bucket: str, key: str, wanted: KeyRange) -> tuple[int, list[tuple[int, bytes]]] | None:
-    """The pieces of s3://bucket/key that a reader of the row groups that may hold rows of
-    `wanted` needs: (object size, [(offset, bytes)]) holding the footer and the byte run of
-    those row groups; None when no row group can hold such rows."""
+def _fetch(s3: Any, bucket: str, key: str, wanted: KeyRange) -> tuple[_SparseFile, Any, list[int]] | None:
+    """What a reader of s3://bucket/key's row groups that may hold rows of `wanted` needs: the
+    object as a sparse file holding its footer and the byte run of those groups, its metadata
+    and the groups' indexes; None when no row group can hold such rows."""
     tail = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{_FOOTER_GUESS}")
     data = tail["Body"].read()
     # an endpoint that ignores Range sends the whole object, without a Content-Range
@@ -119,26 +123,18 @@ def fetch_row_groups(s3: Any, bucket: str, key: str, wanted: KeyRange) -> tuple[
     start, end = min(span[0] for span in spans), max(span[1] for span in spans)
     if not file.holds(start, end):
         file.add(start, _get_range(s3, bucket, key, start, end))
-    return size, file.pieces()
+    return file, metadata, groups
 
 
-def read_row_groups(
-    s3: Any, bucket: str, key: str, wanted: KeyRange, columns: Sequence[str], dictionary: Sequence[str] = ()
-) -> pa.Table | None:
+def read_row_groups(s3: Any, bucket: str, key: str, wanted: KeyRange, columns: Sequence[str]) -> pa.Table | None:
     """The `columns` of the row groups of s3://bucket/key that may hold rows of `wanted` (rows
     outside it may come along: the caller filters exactly), decoded by pyarrow; None when no row
-    group can. The `dictionary` columns come dictionary-encoded, as stored."""
-    fetched = fetch_row_groups(s3, bucket, key, wanted)
+    group can."""
+    fetched = _fetch(s3, bucket, key, wanted)
     if fetched is None:
         return None
-    size, pieces = fetched
-    file = _SparseFile(size)
-    for offset, data in pieces:
-        file.add(offset, data)
-    metadata = pq.read_metadata(file)
-    groups = [index for index in range(metadata.num_row_groups) if _may_hold(metadata.row_group(index), wanted)]
-    reader = pq.ParquetFile(file, metadata=metadata, read_dictionary=list(dictionary) or None)
-    return reader.read_row_groups(groups, columns=list(columns))
+    file, metadata, groups = fetched
+    return pq.ParquetFile(file, metadata=metadata).read_row_groups(groups, columns=list(columns))
 
 
 def download_row_groups(s3: Any, bucket: str, key: str, wanted: KeyRange, path: str) -> bool:
@@ -147,16 +143,16 @@ def download_row_groups(s3: Any, bucket: str, key: str, wanted: KeyRange, path: 
     whose row-group pruning is at least as strict as `wanted` (DuckDB's, given the same range
     conditions) never touches a hole; one that did would fail on the zeros, never read numbers
     from them. False (and no file) when no row group can hold such rows."""
-    fetched = fetch_row_groups(s3, bucket, key, wanted)
+    fetched = _fetch(s3, bucket, key, wanted)
     if fetched is None:
         return False
-    size, pieces = fetched
+    file = fetched[0]
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.pwrite(descriptor, _MAGIC, 0)
-        for offset, data in pieces:
+        for offset, data in file.pieces():
             os.pwrite(descriptor, data, offset)
-        os.ftruncate(descriptor, size)
+        os.ftruncate(descriptor, file.size)
     finally:
         os.close(descriptor)
     return True

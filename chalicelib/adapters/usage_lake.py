@@ -233,18 +233,11 @@ def _slice_filters(usage: UsageSlice) -> list[tuple[str, str, Any]]:
 
 def _slice_expression(usage: UsageSlice) -> pc.Expression:
     """The exact row condition of a slice (row groups are only a coarse cut)."""
-    condition = pc.field("partner_org_id").isin(sorted(usage.partner_org_ids)) & (pc.field("units") > 0)
-    if usage.customers_from is not None:
-        condition &= pc.field("customer_org_id") >= usage.customers_from
-    if usage.customers_before is not None:
-        condition &= pc.field("customer_org_id") < usage.customers_before
-    if usage.excluded_customer_ids:
-        condition &= ~pc.field("customer_org_id").isin(sorted(usage.excluded_customer_ids))
-    return condition
+    return pq.filters_to_expression(_slice_filters(usage)) & (pc.field("units") > 0)
 
 
 def _slice_sql(usage: UsageSlice) -> str:
-    """The exact row condition of a slice in SQL (`_slice_expression` for DuckDB)."""
+    """The exact row condition of a slice in SQL (`_slice_filters` and units > 0, for DuckDB)."""
     conditions = [
         # the bounds of `_key_range` first, as plain comparisons: DuckDB prunes row groups by them
         # exactly as download_row_groups chose them, so it never reads a row group not fetched

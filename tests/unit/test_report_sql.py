@@ -94,12 +94,7 @@ def test_engine_csv_equals_the_domain_rendering(rows, report_type, partner_name,
     expected_rows = list(aggregate_reference(report_type, rows))
     expected = CsvRenderer().render([context.cells(row) for row in expected_rows])
 
-    connection = sealed_connection(1)
-    try:
-        connection.register("usage", _usage(rows))
-        text, count = render_report_lines(connection, context)
-    finally:
-        connection.close()
+    text, count = _render(rows, context)
 
     assert count == len(expected_rows)
     assert text == expected
@@ -118,11 +113,15 @@ def test_quantities_are_exact_decimals():
         for index, units in enumerate([31_000_000, 15_500_000, 41_667, 1, 9_999_999_999_999])
     ]
     context = RowContext(ReportType.CUSTOMER, PartnerInfo("P", "Partner"), {}, {})
+    text, count = _render(rows, context)
+    quantities = [line.split(",")[8] for line in text.split("\r\n") if line]
+    assert count == 5 and quantities == ["31", "15.5", "0.041667", "0.000001", "9999999.999999"]
+
+
+def _render(rows: list[dict], context: RowContext) -> tuple[str, int]:
     connection = sealed_connection(1)
     try:
         connection.register("usage", _usage(rows))
-        text, count = render_report_lines(connection, context)
+        return render_report_lines(connection, context)
     finally:
         connection.close()
-    quantities = [line.split(",")[8] for line in text.split("\r\n") if line]
-    assert count == 5 and quantities == ["31", "15.5", "0.041667", "0.000001", "9999999.999999"]
