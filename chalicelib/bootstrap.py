@@ -7,9 +7,9 @@ tests install their own container with `set_container()`.
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 import threading
 from collections.abc import Callable
-from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,11 @@ from chalicelib.adapters.usage_lake import S3ParquetUsageLake
 from chalicelib.config import Settings, local_state_dir
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.listing import CursorCodec
+from chalicelib.local_events import LocalEventSources, usage_days_stream
 from chalicelib.observability import bind_tracking_id, logger, record_step
 from chalicelib.services.generation import GenerationPolicy, GenerationSteps
 from chalicelib.services.ingestion import IngestionService
+from chalicelib.services.messagebus import MessageBus, event_handlers
 from chalicelib.services.rating import RatingService
 from chalicelib.services.regeneration import RegenerationService
 from chalicelib.services.reports import ReportPolicy, ReportService
@@ -38,6 +40,7 @@ from chalicelib.workflow import STEP_FUNCTIONS, LocalWorkflow
 class Container:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.created = datetime.now(timezone.utc)
 
     # ---- AWS clients --------------------------------------------------------------------
 
@@ -48,6 +51,16 @@ class Container:
     @cached_property
     def s3(self) -> Any:
         return make_client("s3", self.settings)
+
+    @cached_property
+    def dynamodb_streams(self) -> Any:
+        return make_client("dynamodbstreams", self.settings)
+
+    @cached_property
+    def usage_days_stream(self) -> LocalEventSources:
+        """The usage_days stream delivered by hand to its deployed handler (tests, tools);
+        `wbr dev` runs its own pollers of every source."""
+        return usage_days_stream(self.dynamodb, self.dynamodb_streams, self.settings.usage_days_table)
 
     # ---- adapters -----------------------------------------------------------------------
 
@@ -157,13 +170,18 @@ class Container:
 
     @cached_property
     def regeneration(self) -> RegenerationService:
+        local = self.settings.workflow_mode != "stepfunctions"
         return RegenerationService(
             self.report_store,
             self.calendar,
             self.workflow,
-            claim_seconds=self.settings.generation_timeout_seconds,
             logger=logger,
+            runs_known_since=self.created if local else None,
         )
+
+    @cached_property
+    def bus(self) -> MessageBus:
+        return MessageBus(event_handlers(self.rating, self.regeneration))
 
     @cached_property
     def sweeper(self) -> Sweeper:
@@ -171,25 +189,9 @@ class Container:
 
     @cached_property
     def rating(self) -> RatingService:
-        rating = RatingService(self.event_log, self.lake, self.calendar)
-        if self.settings.workflow_mode == "local":
-            # On AWS the publication reaches the regeneration service through the usage_days
-            # stream (api/events.py); in-process, the rating service tells it directly.
-            rating.add_listener(self.on_day_published)
-        return rating
-
-    def on_day_published(self, day: date, version: int) -> None:
-        started = self.regeneration.on_day_published(day, version)
-        if started.started or started.regenerated:
-            logger.info(
-                "publication started reports",
-                extra={
-                    "day": day.isoformat(),
-                    "version": version,
-                    "started": started.started,
-                    "regenerated": started.regenerated,
-                },
-            )
+        # A publication reaches the regeneration service only through the usage_days stream
+        # (api/events.py), on AWS and under `wbr dev` alike: no in-process listener.
+        return RatingService(self.event_log, self.lake, self.calendar)
 
     @cached_property
     def ingestion(self) -> IngestionService:
@@ -197,8 +199,7 @@ class Container:
             self.event_log,
             self.dead_letters,
             self.directory,
-            latest_rated_day=self.calendar.latest_published_day,
-            restate_from=self.rating.restate_from,
+            ledger=self.calendar,
         )
 
     def step(self, name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -228,7 +229,9 @@ def get_container() -> Container:
     global _container
     with _container_lock:
         if _container is None:
-            _container = Container(Settings.from_env())
+            settings = Settings.from_env()
+            settings.validate_for_deployment()  # fail closed at cold start outside the local stage
+            _container = Container(settings)
         return _container
 
 

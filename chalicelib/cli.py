@@ -36,7 +36,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from chalicelib.devstack import run_dev_stack
 
     demo = os.environ.get("WBR_DEMO", "1") != "0" and not args.no_demo
-    return run_dev_stack(_int_env("WBR_API_PORT", 8000), _int_env("WBR_AWS_PORT", 5000), demo)
+    aws_port = _int_env("WBR_AWS_PORT", 5000)
+    return run_dev_stack(
+        _int_env("WBR_API_PORT", 8000), aws_port, demo, dynamodb_port=_int_env("WBR_DYNAMODB_PORT", aws_port + 1)
+    )
 
 
 def _local_container():  # type: ignore[no-untyped-def]
@@ -216,9 +219,12 @@ def cmd_rate(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.from_:
-            rated = container.rating.rate_range(date.fromisoformat(args.from_), last, progress_bar("rating days"))
+            rated = container.rating.backfill(date.fromisoformat(args.from_), last, progress_bar("rating days"))
         else:
-            rated = container.rating.rate_through(last, progress_bar("rating days"))
+            rated = []
+            while restated := container.rating.restate_pending(progress=progress_bar("re-rating restated days")):
+                rated += restated
+            rated += container.rating.rate_through(last, progress_bar("rating days"))
     except RatingGap as gap:
         print(f"wbr rate: {gap}", file=sys.stderr)
         return 2
@@ -356,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(run=cmd_ingest)
 
     rate = commands.add_parser("rate", help="rate usage days (default: every unrated day through yesterday)")
-    rate.add_argument("--from", dest="from_", help="first day (YYYY-MM-DD); the day before must be rated")
+    rate.add_argument("--from", dest="from_", help="first day (YYYY-MM-DD): D..--to are published whatever was rated before")
     rate.add_argument("--to", help="last day (default: yesterday)")
     rate.set_defaults(run=cmd_rate)
 

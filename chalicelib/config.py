@@ -22,6 +22,9 @@ class Settings:
     directory_table: str = "wbr-directory"
     lake_bucket: str = "wbr-lake"
     reports_bucket: str = "wbr-reports"
+    events_queue: str = "wbr-provisioning-events"
+    # Local stack only: the lake bucket's `incoming/` notifications (on AWS they invoke Lambda).
+    incoming_notifications_queue: str = "wbr-incoming-notifications"
     download_url_ttl_seconds: int = 900
     max_reports_in_progress: int = 10
     retry_after_seconds: int = 30
@@ -61,6 +64,9 @@ class Settings:
             directory_table=text("WBR_DIRECTORY_TABLE", defaults.directory_table) or defaults.directory_table,
             lake_bucket=text("WBR_LAKE_BUCKET", defaults.lake_bucket) or defaults.lake_bucket,
             reports_bucket=text("WBR_REPORTS_BUCKET", defaults.reports_bucket) or defaults.reports_bucket,
+            events_queue=text("WBR_EVENTS_QUEUE", defaults.events_queue) or defaults.events_queue,
+            incoming_notifications_queue=text("WBR_INCOMING_QUEUE", defaults.incoming_notifications_queue)
+            or defaults.incoming_notifications_queue,
             download_url_ttl_seconds=number("DOWNLOAD_URL_TTL_SECONDS", defaults.download_url_ttl_seconds),
             max_reports_in_progress=number("MAX_REPORTS_IN_PROGRESS", defaults.max_reports_in_progress),
             retry_after_seconds=number("WBR_RETRY_AFTER_SECONDS", defaults.retry_after_seconds),

@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from chalice.local import ThreadedHTTPServer
 
 from chalicelib.config import Settings, local_state_dir
 from chalicelib.progress import progress_bar
@@ -42,24 +42,48 @@ ENV_FILE_KEYS = [
     "WBR_LAKE_BUCKET",
     "WBR_REPORTS_BUCKET",
     "WBR_JWT_PUBLIC_KEY_FILE",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+    "WBR_EVENTS_QUEUE_URL",
+    "WBR_DEV_PID",
 ]
+# The local stand-ins for the deployed schedules (10 minutes and daily on AWS): a sweep a
+# minute, so a report whose run died with a killed `wbr dev` is settled within a minute.
+LOCAL_SWEEP_SECONDS = 60
+LOCAL_RATING_SECONDS = 3600
 
 
 def env_file() -> Path:
     return local_state_dir(PROJECT_DIR) / "env"
 
 
-def load_env_file(path: Path | None = None, environ: dict[str, str] | None = None) -> bool:
-    """Apply `.local/env` to the environment (variables already set win); False if absent."""
-    target = os.environ if environ is None else environ
+def read_env_file(path: Path | None = None) -> dict[str, str]:
+    """The variables `.local/env` exports ({} if absent)."""
     path = path or env_file()
     if not path.exists():
-        return False
+        return {}
+    values = {}
     for line in path.read_text().splitlines():
         parts = shlex.split(line)
         if len(parts) == 2 and parts[0] == "export" and "=" in parts[1]:
             name, _, value = parts[1].partition("=")
-            target.setdefault(name, value)
+            values[name] = value
+    return values
+
+
+def load_env_file(path: Path | None = None, environ: dict[str, str] | None = None) -> bool:
+    """Apply `.local/env` to the environment (variables already set win); False if absent or
+    stale (the `wbr dev` that wrote it is gone: its endpoints answer nobody)."""
+    target = os.environ if environ is None else environ
+    values = read_env_file(path)
+    if not values:
+        return False
+    pid = values.get("WBR_DEV_PID", "")
+    if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        print(f"ignoring {path or env_file()}: the wbr dev that wrote it (pid {pid}) is not running", file=sys.stderr)
+        return False
+    for name, value in values.items():
+        target.setdefault(name, value)
     return True
 
 
@@ -71,41 +95,69 @@ def write_env_file(values: Mapping[str, str]) -> Path:
     return path
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the local AWS (moto server) exited with code {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the local AWS did not listen on port {port} within {timeout:.0f} s")
+class _ApiServer(ThreadedHTTPServer):
+    """Chalice's local server with a listen backlog of 128 pending connections (the default
+    of 5 reset concurrent clients' connections)."""
+
+    request_queue_size = 128
+    daemon_threads = True
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) != 0
+def _dev_pid_file() -> Path:
+    return local_state_dir(PROJECT_DIR) / "dev.pid"
 
 
-def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
+def _running_dev_pid() -> int | None:
+    """The pid of a `wbr dev` of this checkout that is still running, if any."""
+    try:
+        pid = int(_dev_pid_file().read_text())
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return None
+    return pid if "wbr" in command or "chalicelib" in command else None
+
+
+def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int | None = None) -> int:
     from chalice.cli.factory import CLIFactory
     from chalice.local import LocalDevServer
 
+    from chalicelib.adapters.aws import make_client
     from chalicelib.adapters.jwt_tokens import DevKeyPair
-    from chalicelib.adapters.provisioning import ensure_resources
+    from chalicelib.adapters.provisioning import ensure_event_sources, ensure_resources
+    from chalicelib.api import events as event_handlers
     from chalicelib.api.gateway import WebexRequestHandler
     from chalicelib.bootstrap import Container, set_container
     from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
+    from chalicelib.local_aws import LocalAws, port_free
+    from chalicelib.local_events import LocalEventSources, deployed_handlers
     from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_world, load_demo
 
-    for port in (api_port, aws_port):
-        if not _port_free(port):
-            print(f"port {port} is in use; choose others with WBR_API_PORT / WBR_AWS_PORT", file=sys.stderr)
+    state_dir = local_state_dir(PROJECT_DIR)
+    running = _running_dev_pid()
+    if running is not None:
+        print(f"wbr dev is already running here (pid {running}); stop it first", file=sys.stderr)
+        return 2
+    if env_file().exists():  # left by a `wbr dev` that was killed: scripts must not talk to nothing
+        env_file().unlink()
+    dynamodb_port = dynamodb_port or aws_port + 1
+    local_aws = LocalAws(state_dir, aws_port, dynamodb_port)
+    adopted = local_aws.adopt_orphans()
+    ports = [api_port] if adopted else [api_port, aws_port, dynamodb_port]
+    for port in ports:
+        if not port_free(port):
+            print(
+                f"port {port} is in use; choose others with WBR_API_PORT / WBR_AWS_PORT / WBR_DYNAMODB_PORT",
+                file=sys.stderr,
+            )
             return 2
-    keys = DevKeyPair(local_state_dir(PROJECT_DIR)).ensure()
-    endpoint = f"http://127.0.0.1:{aws_port}"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    _dev_pid_file().write_text(str(os.getpid()))
+    keys = DevKeyPair(state_dir).ensure()
     factory = CLIFactory(str(PROJECT_DIR), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name="local")
     for name, value in config.environment_variables.items():
@@ -113,32 +165,44 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
     for name, value in LOCAL_CREDENTIALS.items():
         os.environ.setdefault(name, value)
     os.environ.pop("AWS_PROFILE", None)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ.update(local_aws.endpoints.environment())
     os.environ["WBR_JWT_PUBLIC_KEY_FILE"] = str(keys.public_path)
+    os.environ["WBR_DEV_PID"] = str(os.getpid())
+    os.environ.setdefault("WBR_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}")
 
-    print(f"starting the local AWS (moto server) on {endpoint} …", file=sys.stderr)
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(aws_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     container = None
+    sources = None
     try:
-        _wait_for_port(aws_port, moto)
+        if adopted:
+            print(f"adopting the local AWS a stopped wbr dev left running on {local_aws.endpoints.endpoint_url}", file=sys.stderr)
+        else:
+            print(
+                f"starting the local AWS on {local_aws.endpoints.endpoint_url} "
+                f"(DynamoDB on {local_aws.endpoints.dynamodb_url}) …",
+                file=sys.stderr,
+            )
+            local_aws.start()
         settings = Settings.from_env()
         container = Container(settings)
         set_container(container)
         ensure_resources(settings, container.dynamodb, container.s3)
+        sqs = make_client("sqs", settings)
+        queues = ensure_event_sources(settings, sqs, container.s3)
         token = ""
         if demo:
-            world = demo_world(datetime.now(timezone.utc).date())
-            loaded = load_demo(world, container.ingestion, container.rating, progress=progress_bar("rating demo days"))
-            print(
-                f"demo data: {len(world.partners)} partners, {len(world.customers)} customers, "
-                f"{loaded.events} provisioning events, {loaded.days_rated} days rated "
-                f"({loaded.usage_rows} usage rows), late events restated from {loaded.restated_from}",
-                file=sys.stderr,
-            )
+            if adopted and container.calendar.latest_published_day() is not None:
+                print("demo data: kept from the adopted local AWS", file=sys.stderr)
+            else:
+                world = demo_world(datetime.now(timezone.utc).date())
+                loaded = load_demo(
+                    world, container.ingestion, container.rating, progress=progress_bar("rating demo days")
+                )
+                print(
+                    f"demo data: {len(world.partners)} partners, {len(world.customers)} customers, "
+                    f"{loaded.events} provisioning events, {loaded.days_rated} days rated "
+                    f"({loaded.usage_rows} usage rows), late events restated from {loaded.restated_from}",
+                    file=sys.stderr,
+                )
             token = keys.mint(
                 issuer=settings.jwt_issuer,
                 audience=settings.jwt_audience,
@@ -147,6 +211,16 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
                 scopes=[READ_SCOPE, WRITE_SCOPE],
             )
             os.environ["WBR_DEV_TOKEN"] = token  # the API explorer's page comes authorized with it
+        stream_arn = container.dynamodb.describe_table(TableName=settings.usage_days_table)["Table"]["LatestStreamArn"]
+        sources = LocalEventSources(
+            make_client("dynamodbstreams", settings),
+            sqs,
+            stream_arn,
+            queues[settings.events_queue],
+            queues[settings.incoming_notifications_queue],
+            deployed_handlers(),
+        )
+        sources.start()
         base_url = f"http://127.0.0.1:{api_port}"
         values = {name: os.environ.get(name, "") for name in ENV_FILE_KEYS}
         values.update(
@@ -158,10 +232,16 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
                 "WBR_DIRECTORY_TABLE": settings.directory_table,
                 "WBR_LAKE_BUCKET": settings.lake_bucket,
                 "WBR_REPORTS_BUCKET": settings.reports_bucket,
+                "WBR_EVENTS_QUEUE_URL": queues[settings.events_queue],
             }
         )
-        _every(600, container.sweeper.sweep)  # the deployed schedule, in-process
-        server = LocalDevServer(_load_app(), config, "127.0.0.1", api_port, handler_cls=WebexRequestHandler)
+        # The deployed schedules, in-process: the sweeper (also at once: it resumes or fails the
+        # reports whose run died with a previous process) and the daily rating.
+        _every(LOCAL_SWEEP_SECONDS, container.sweeper.sweep)
+        _every(LOCAL_RATING_SECONDS, lambda: event_handlers.rate_yesterday({}, None), first_delay=LOCAL_RATING_SECONDS)
+        server = LocalDevServer(
+            _load_app(), config, "127.0.0.1", api_port, handler_cls=WebexRequestHandler, server_cls=_ApiServer
+        )
         path = write_env_file(values)
         print(_banner(values, path, demo), flush=True)
         for stop_signal in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
@@ -174,24 +254,25 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool) -> int:
             server.server.server_close()
         return 0
     finally:
+        if sources is not None:
+            sources.stop()
         if container is not None and "workflow" in container.__dict__:
             container.workflow.stop_all()
-        moto.terminate()
-        try:
-            moto.wait(10)
-        except subprocess.TimeoutExpired:
-            moto.kill()
+        local_aws.stop()
         env_file().unlink(missing_ok=True)
+        _dev_pid_file().unlink(missing_ok=True)
 
 
-def _every(seconds: float, task: Callable[[], object]) -> None:
-    """Run `task` now and then every `seconds` in a daemon thread (local stand-in for a schedule)."""
+def _every(seconds: float, task: Callable[[], object], first_delay: float = 0.0) -> None:
+    """Run `task` (after `first_delay`) and then every `seconds` in a daemon thread (local
+    stand-in for a schedule)."""
 
     def loop() -> None:
+        time.sleep(first_delay)
         while True:
             try:
                 task()
-            except Exception as error:  # noqa: BLE001 - a failed sweep is retried next round
+            except Exception as error:  # noqa: BLE001 - a failed round is retried next round
                 print(f"scheduled task failed: {error}", file=sys.stderr)
             time.sleep(seconds)
 

@@ -327,6 +327,12 @@ class LocalWorkflow:
             self._threads = [alive for alive in self._threads if alive.is_alive()] + [thread]
         thread.start()
 
+    def is_running(self, name: str) -> bool:
+        """Runs live in this process's threads: one started elsewhere, or before this process
+        (a `wbr dev` killed and started again), is not alive here."""
+        with self._lock:
+            return name in self._cancelled
+
     def stop(self, report_id: str) -> None:
         from chalicelib.domain.regeneration import execution_prefix
 

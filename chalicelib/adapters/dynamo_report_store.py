@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.domain.errors import ReportErrorCode
 from chalicelib.domain.listing import ListQuery, SortBy
+from chalicelib.domain.messages import RunLease
 from chalicelib.domain.periods import BillingPeriod
 from chalicelib.domain.report_ids import REPORT_ID_PREFIX
 from chalicelib.domain.reports import (
@@ -190,6 +191,13 @@ class DynamoReportStore:
             {":in_progress": ReportStatus.IN_PROGRESS.value},
         )
 
+    def leased(self) -> list[Report]:
+        """Reports of every partner that a run holds (the sweeper checks that the run lives)."""
+        return self._scan(
+            "attribute_exists(runName) AND attribute_not_exists(waitingFor) AND #status <> :failed",
+            {":failed": ReportStatus.FAILED.value},
+        )
+
     def completed_covering(self, day: date | None) -> list[Report]:
         """COMPLETED reports of every partner whose period contains `day` (None: all of them)."""
         if day is None:
@@ -225,25 +233,32 @@ class DynamoReportStore:
             ReportStatus.COMPLETED,
             {**_file_attributes(file), "completed": _iso(completed)},
             release_lock=False,
-            remove=["waitingFor"],
+            remove=["waitingFor", *_LEASE_ATTRIBUTES],
         )
 
     def mark_waiting(self, report: Report, first_missing: date) -> bool:
-        """Park an IN_PROGRESS report until `first_missing` is published; False if it changed."""
+        """Park an IN_PROGRESS report until `first_missing` is published (its run ends and gives
+        the lease back); False if it changed."""
         return self._update_if(
             report,
-            "SET waitingFor = :day",
+            "SET waitingFor = :day REMOVE runName, runSince",
             "#status = :in_progress AND revision = :revision",
             {":day": first_missing.isoformat(), ":in_progress": ReportStatus.IN_PROGRESS.value},
         )
 
-    def claim_waiting(self, report: Report) -> bool:
-        """Un-park a waiting report; only one claimer (publication, sweeper, Plan) gets True."""
+    def claim_waiting(self, report: Report, lease: RunLease | None) -> bool:
+        """Un-park a waiting report for the run `lease` names (None: the run that parked it goes
+        on); only one claimer (publication, sweeper, Plan) gets True."""
+        values: dict[str, Any] = {":in_progress": ReportStatus.IN_PROGRESS.value}
+        update = "REMOVE waitingFor"
+        if lease is not None:
+            update = "SET runName = :run, runSince = :since REMOVE waitingFor"
+            values.update({":run": lease.run, ":since": _iso(lease.since)})
         return self._update_if(
             report,
-            "REMOVE waitingFor",
+            update,
             "#status = :in_progress AND revision = :revision AND attribute_exists(waitingFor)",
-            {":in_progress": ReportStatus.IN_PROGRESS.value},
+            values,
         )
 
     def replace_file(self, report: Report, base_revision: int, file: ReportFile, completed: datetime) -> bool:
@@ -256,35 +271,51 @@ class DynamoReportStore:
         names = {f"#{name}": name for name in (*_file_attributes(file), "completed", "revision")}
         return self._conditional_update(
             report,
-            "SET " + assignments + " REMOVE regeneratingUntil",
+            "SET " + assignments + " REMOVE runName, runSince",
             "#status = :status_completed AND #revision = :base",
             values,
             names,
         )
 
-    def claim_regeneration(self, report: Report, now: datetime, until: datetime) -> bool:
-        """Reserve the next revision of a COMPLETED report for one regeneration run at a time;
-        a claim whose run died expires at `until`."""
+    def claim_regeneration(self, report: Report, lease: RunLease) -> bool:
+        """Reserve the next revision of a COMPLETED report for the regeneration run `lease`
+        names, one at a time; the run gives it back when it ends (or the sweeper, if it died)."""
         return self._update_if(
             report,
-            "SET regeneratingUntil = :until",
-            "#status = :completed AND revision = :revision "
-            "AND (attribute_not_exists(regeneratingUntil) OR regeneratingUntil < :now)",
-            {
-                ":until": int(until.timestamp()),
-                ":now": int(now.timestamp()),
-                ":completed": ReportStatus.COMPLETED.value,
-            },
+            "SET runName = :run, runSince = :since",
+            "#status = :completed AND revision = :revision AND attribute_not_exists(runName)",
+            {":run": lease.run, ":since": _iso(lease.since), ":completed": ReportStatus.COMPLETED.value},
         )
 
-    def release_regeneration(self, report: Report) -> bool:
-        return self._update_if(report, "REMOVE regeneratingUntil", "revision = :revision", {})
+    def release_regeneration(self, report: Report, run: str | None = None) -> bool:
+        """Give back a regeneration lease (only run `run`'s, when given)."""
+        if run is None:
+            return self._update_if(report, "REMOVE runName, runSince", "revision = :revision", {})
+        return self._update_if(
+            report, "REMOVE runName, runSince", "revision = :revision AND runName = :run", {":run": run}
+        )
+
+    def take_over_run(self, report: Report, dead_run: str, lease: RunLease) -> bool:
+        """Hand a dead run's IN_PROGRESS report to the run `lease` names (a resume); only one
+        sweeper wins."""
+        return self._update_if(
+            report,
+            "SET runName = :run, runSince = :since ADD runResumes :one",
+            "#status = :in_progress AND revision = :revision AND runName = :dead",
+            {
+                ":run": lease.run,
+                ":since": _iso(lease.since),
+                ":one": 1,
+                ":dead": dead_run,
+                ":in_progress": ReportStatus.IN_PROGRESS.value,
+            },
+        )
 
     def record_versions(self, report: Report, day_versions: dict[date, int]) -> bool:
         """A regeneration found the same numbers: only remember the newer versions."""
         return self._update_if(
             report,
-            "SET dayVersions = :versions REMOVE regeneratingUntil",
+            "SET dayVersions = :versions REMOVE runName, runSince",
             "#status = :completed AND revision = :revision AND sha256 = :sha",
             {
                 ":versions": _versions_attribute(day_versions),
@@ -299,6 +330,7 @@ class DynamoReportStore:
             ReportStatus.FAILED,
             {"errors": [error.to_json() for error in errors]},
             release_lock=True,
+            remove=["waitingFor", *_LEASE_ATTRIBUTES],
         )
 
     def delete(self, partner_org_id: str, report_id: str) -> Report | None:
@@ -477,8 +509,13 @@ class DynamoReportStore:
             "sortStatus": f"{report.status.value}#{report.report_id}",
             "dayVersions": _versions_attribute(report.day_versions) if report.day_versions else None,
             "waitingFor": report.waiting_for.isoformat() if report.waiting_for else None,
+            "runName": report.run.run if report.run else None,
+            "runSince": _iso(report.run.since) if report.run else None,
+            "runResumes": report.resumes or None,
         }
 
+
+_LEASE_ATTRIBUTES = ("runName", "runSince")
 
 # The attributes of a report a list reads: enough for its list fields and its sort values.
 LISTED_ATTRIBUTES = (
@@ -578,4 +615,6 @@ def _report_from(item: dict[str, Any]) -> Report:
             else None
         ),
         waiting_for=date.fromisoformat(item["waitingFor"]) if item.get("waitingFor") else None,
+        run=RunLease(item["runName"], _parse_iso(item["runSince"])) if item.get("runName") else None,
+        resumes=int(item.get("runResumes") or 0),
     )

@@ -21,6 +21,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
+
+from chalicelib.domain.errors import LakeIncomplete
 
 _FOOTER_GUESS = 64 * 1024
 _MAGIC = b"PAR1"
@@ -100,11 +103,19 @@ class _SparseFile(io.RawIOBase):
         return copied
 
 
-def _fetch(s3: Any, bucket: str, key: str, wanted: KeyRange) -> tuple[_SparseFile, Any, list[int]] | None:
+def _fetch(
+    s3: Any, bucket: str, key: str, wanted: KeyRange, expected_rows: int | None = None
+) -> tuple[_SparseFile, Any, list[int]] | None:
     """What a reader of s3://bucket/key's row groups that may hold rows of `wanted` needs: the
     object as a sparse file holding its footer and the byte run of those groups, its metadata
-    and the groups' indexes; None when no row group can hold such rows."""
-    tail = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{_FOOTER_GUESS}")
+    and the groups' indexes; None when no row group can hold such rows. With `expected_rows`,
+    an object that is missing or holds another number of rows raises LakeIncomplete."""
+    try:
+        tail = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{_FOOTER_GUESS}")
+    except ClientError as error:
+        if expected_rows is not None and error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            raise LakeIncomplete(f"s3://{bucket}/{key} is missing") from None
+        raise
     data = tail["Body"].read()
     # an endpoint that ignores Range sends the whole object, without a Content-Range
     size = int(tail["ContentRange"].rsplit("/", 1)[1]) if tail.get("ContentRange") else len(data)
@@ -116,6 +127,8 @@ def _fetch(s3: Any, bucket: str, key: str, wanted: KeyRange) -> tuple[_SparseFil
     file = _SparseFile(size)
     file.add(size - len(data), data)
     metadata = pq.read_metadata(file)
+    if expected_rows is not None and expected_rows >= 0 and metadata.num_rows != expected_rows:
+        raise LakeIncomplete(f"s3://{bucket}/{key} holds {metadata.num_rows} rows, its publication recorded {expected_rows}")
     groups = [index for index in range(metadata.num_row_groups) if _may_hold(metadata.row_group(index), wanted)]
     if not groups:
         return None
@@ -137,13 +150,15 @@ def read_row_groups(s3: Any, bucket: str, key: str, wanted: KeyRange, columns: S
     return pq.ParquetFile(file, metadata=metadata).read_row_groups(groups, columns=list(columns))
 
 
-def download_row_groups(s3: Any, bucket: str, key: str, wanted: KeyRange, path: str) -> bool:
+def download_row_groups(
+    s3: Any, bucket: str, key: str, wanted: KeyRange, path: str, expected_rows: int | None = None
+) -> bool:
     """Write to `path` a sparse copy of s3://bucket/key holding only what a reader of the row
     groups that may hold rows of `wanted` needs (the rest is a hole, never written). A reader
     whose row-group pruning is at least as strict as `wanted` (DuckDB's, given the same range
     conditions) never touches a hole; one that did would fail on the zeros, never read numbers
     from them. False (and no file) when no row group can hold such rows."""
-    fetched = _fetch(s3, bucket, key, wanted)
+    fetched = _fetch(s3, bucket, key, wanted, expected_rows)
     if fetched is None:
         return False
     file = fetched[0]

@@ -21,6 +21,28 @@ def table_definitions(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
+def ensure_event_sources(settings: Settings, sqs: Any, s3: Any) -> dict[str, str]:
+    """The local stack's queues (provisioning events; the lake bucket's `incoming/`
+    notifications, which the bucket is configured to send there); their URLs by name."""
+    urls = {}
+    for name in (settings.events_queue, settings.incoming_notifications_queue):
+        urls[name] = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "10"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=urls[settings.incoming_notifications_queue], AttributeNames=["QueueArn"])
+    s3.put_bucket_notification_configuration(
+        Bucket=settings.lake_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn["Attributes"]["QueueArn"],
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}},
+                }
+            ]
+        },
+    )
+    return urls
+
+
 def ensure_resources(settings: Settings, dynamodb: Any, s3: Any) -> None:
     """Create every table and bucket that does not exist yet (idempotent)."""
     existing = set(dynamodb.list_tables().get("TableNames", []))

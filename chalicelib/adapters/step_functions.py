@@ -23,6 +23,17 @@ class StepFunctionsWorkflow:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
 
+    def is_running(self, name: str) -> bool:
+        """An execution that ended (succeeded, failed, timed out, aborted) or never started is
+        not running; MarkFailed did not necessarily run for it."""
+        arn = self._arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+        try:
+            return self._sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return False
+            raise
+
     def stop(self, report_id: str) -> None:
         """Stop the report's running executions (found by their name prefix)."""
         prefix = execution_prefix(report_id)

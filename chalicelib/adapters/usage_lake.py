@@ -21,9 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from botocore.exceptions import ClientError
+
 from chalicelib.adapters.parquet_ranges import KeyRange, download_row_groups, read_row_groups
 from chalicelib.adapters.report_sql import render_report_lines
 from chalicelib.compute import sealed_connection
+from chalicelib.domain.errors import LakeIncomplete
 from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.report_rows import GROUP_KEYS, USAGE_FIELDS, AggregatedRow, RowContext
 from chalicelib.domain.reports import ReportType
@@ -56,6 +59,13 @@ _SLICE_COLUMNS = ("partner_org_id", "customer_org_id", "units")  # what a slice'
 
 
 STATE_SCHEMA = pa.schema([(name, pa.string()) for name in KEY_FIELDS])
+
+
+DAY_OBJECT = "part-00000.parquet"  # the one object a day version is written as
+
+
+def _day_of(key: str) -> str:
+    return key.split("date=", 1)[1].split("/", 1)[0]
 
 
 def day_prefix(day: date, version: int) -> str:
@@ -91,7 +101,7 @@ class S3ParquetUsageLake:
         )
         self._s3.put_object(
             Bucket=self._bucket,
-            Key=day_prefix(day, version) + "part-00000.parquet",
+            Key=day_prefix(day, version) + DAY_OBJECT,
             Body=sink.getvalue(),
             ServerSideEncryption="AES256",
         )
@@ -108,8 +118,20 @@ class S3ParquetUsageLake:
         filters = _slice_filters(usage)
 
         def day_counts(day_version: tuple[date, int]) -> pa.Table:
-            body = self._s3.get_object(Bucket=self._bucket, Key=counts_key(*day_version))["Body"].read()
-            return pq.read_table(pa.BufferReader(body), filters=filters)
+            day, version = day_version
+            try:
+                body = self._s3.get_object(Bucket=self._bucket, Key=counts_key(day, version))["Body"].read()
+            except ClientError as error:
+                if usage.day_rows is not None and error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                    raise LakeIncomplete(f"usage for {day.isoformat()} (version {version}) is missing") from None
+                raise
+            table = pq.read_table(pa.BufferReader(body))
+            expected = (usage.day_rows or {}).get(day, -1)
+            if expected >= 0 and (pc.sum(table["rows"]).as_py() or 0) != expected:
+                raise LakeIncomplete(
+                    f"usage for {day.isoformat()} (version {version}) holds other rows than were published"
+                )
+            return table.filter(pq.filters_to_expression(filters))
 
         pairs: list[tuple[str, int]] = []
         with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
@@ -166,7 +188,12 @@ class S3ParquetUsageLake:
             paths = [str(Path(folder) / f"{index:05d}.parquet") for index in range(len(keys))]
 
             def download(key: str, path: str) -> str | None:
-                return path if download_row_groups(self._s3, self._bucket, key, wanted, path) else None
+                expected = self._expected_rows(usage, key)
+                try:
+                    fetched = download_row_groups(self._s3, self._bucket, key, wanted, path, expected)
+                except LakeIncomplete as error:
+                    raise LakeIncomplete(f"usage for {_day_of(key)} is incomplete in the lake: {error}") from None
+                return path if fetched else None
 
             with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
                 paths = [path for path in pool.map(download, keys, paths) if path is not None]
@@ -185,8 +212,11 @@ class S3ParquetUsageLake:
                 connection.close()
 
     def _slice_keys(self, usage: UsageSlice) -> list[str]:
-        """The Parquet objects of the slice's days at their versions, in day order."""
+        """The Parquet objects of the slice's days at their versions, in day order: the ones
+        their publications wrote (when the slice knows them), else what is listed."""
         days = sorted(usage.day_versions.items())
+        if usage.day_rows is not None:
+            return [day_prefix(day, version) + DAY_OBJECT for day, version in days]
         with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
             listed = list(pool.map(lambda day_version: self._keys(day_prefix(*day_version)), days))
         return [key for keys in listed for key in keys]
@@ -211,6 +241,12 @@ class S3ParquetUsageLake:
                     yield AggregatedRow(tuple(values[:width]), values[width], values[width + 1], values[width + 2])
         finally:
             connection.close()
+
+    @staticmethod
+    def _expected_rows(usage: UsageSlice, key: str) -> int | None:
+        if usage.day_rows is None:
+            return None
+        return usage.day_rows.get(date.fromisoformat(_day_of(key)), -1)
 
     def _keys(self, prefix: str) -> list[str]:
         keys: list[str] = []

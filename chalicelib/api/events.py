@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -11,8 +11,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice import Blueprint, Cron, Rate
 
-from chalicelib.adapters.dynamo_codec import from_item
+from chalicelib.adapters.usage_calendar import message_of_stream_record
 from chalicelib.bootstrap import get_container
+from chalicelib.domain.messages import DayPublished, Message
+from chalicelib.services.regeneration import Started
 from chalicelib.observability import flushing_metrics, logger, metrics
 
 events_api = Blueprint(__name__)
@@ -78,49 +80,49 @@ def sweep_overdue_reports(event: Any) -> dict[str, Any]:
     return {"failed": result.failed, "started": result.started, "regenerated": result.regenerated}
 
 
-def published_day(record: dict[str, Any]) -> tuple[date, int] | None:
-    """(day, version) of a usage_days stream record that publishes a day; None for the
-    table's bookkeeping items (`#latest`, `#claim#…`) and removals."""
-    if record.get("eventName") not in ("INSERT", "MODIFY"):
-        return None
-    image = from_item(record.get("dynamodb", {}).get("NewImage") or {})
-    usage_date = str(image.get("usageDate", ""))
-    if not usage_date or usage_date.startswith("#") or "version" not in image:
-        return None
-    return date.fromisoformat(usage_date), int(image["version"])
-
-
 @events_api.on_dynamodb_record(stream_arn=USAGE_DAYS_STREAM_ARN, batch_size=10, starting_position="TRIM_HORIZON")
 @flushing_metrics
 def on_usage_day_published(event: Any) -> dict[str, Any]:
-    """A day published or restated (the usage_days stream): start the reports waiting for it and
-    regenerate the COMPLETED reports it changed. Raising makes Lambda retry the batch; every
-    action is idempotent (conditional claims, execution names per trigger)."""
+    """The usage_days stream: a day published or restated, or a restatement requested, each
+    typed here and handed to the message bus (services/messagebus.py says what follows). Raising
+    makes the event source retry the batch; every handler is idempotent (conditional claims,
+    execution names per trigger, a marker only its own run clears)."""
     container = get_container()
     handled = []
     for record in event.to_dict().get("Records", []):
-        published = published_day(record)
-        if published is None:
+        message = message_of_stream_record(record)
+        if message is None:
             continue
-        started = container.regeneration.on_day_published(*published)
-        metrics.add_metric(name="ReportsRegenerated", unit="Count", value=len(started.regenerated))
-        handled.append(
-            {
-                "day": published[0].isoformat(),
-                "version": published[1],
-                "started": started.started,
-                "regenerated": started.regenerated,
-            }
-        )
-    logger.info("publications handled", extra={"publications": handled})
-    return {"publications": handled}
+        outcomes = container.bus.handle(message)
+        for outcome in outcomes:
+            if isinstance(outcome, Started):
+                metrics.add_metric(name="ReportsRegenerated", unit="Count", value=len(outcome.regenerated))
+        handled.append({"message": type(message).__name__, **_described(message, outcomes)})
+    logger.info("usage_days events handled", extra={"events": handled})
+    return {"events": handled}
+
+
+def _described(message: Message, outcomes: list[object]) -> dict[str, Any]:
+    if isinstance(message, DayPublished):
+        started = next((outcome for outcome in outcomes if isinstance(outcome, Started)), Started())
+        return {
+            "day": message.day.isoformat(),
+            "version": message.version,
+            "started": started.started,
+            "regenerated": started.regenerated,
+        }
+    rated = [day.day.isoformat() for outcome in outcomes if isinstance(outcome, list) for day in outcome]
+    return {"fromDay": message.from_day.isoformat(), "rated": rated}
 
 
 @events_api.schedule(Cron(0, 1, "*", "*", "?", "*"), name="rate_yesterday")
 @flushing_metrics
 def rate_yesterday(event: Any) -> dict[str, Any]:
-    """01:00 UTC: rate every day not yet rated through yesterday."""
+    """01:00 UTC: re-rate a pending restatement (bounded), then rate every day not yet rated
+    through yesterday. Each publication reaches its handler through the usage_days stream."""
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
-    rated = get_container().rating.rate_through(yesterday)
+    rating = get_container().rating
+    restated = rating.restate_pending()
+    rated = rating.rate_through(yesterday)
     logger.info("days rated", extra={"days": [day.day.isoformat() for day in rated]})
-    return {"rated": [day.day.isoformat() for day in rated]}
+    return {"rated": [day.day.isoformat() for day in rated], "restated": [day.day.isoformat() for day in restated]}

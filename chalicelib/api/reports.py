@@ -90,14 +90,18 @@ def _json_object_body() -> dict[str, Any]:
 
 
 def _self_url() -> str:
-    request = reports_api.current_request
+    """The list's own URL for `Link`: from WBR_PUBLIC_BASE_URL, else the API's own domain as
+    API Gateway resolved it (https). Never a scheme or host the request supplies."""
     configured = get_container().settings.public_base_url
     if configured:
         return configured.rstrip("/") + BASE_PATH
-    host = request.headers.get("host", "localhost")
-    scheme = request.headers.get("x-forwarded-proto", "https" if "amazonaws.com" in host else "http")
-    path = request.context.get("path") or BASE_PATH
-    return f"{scheme}://{host}{path}"
+    context = reports_api.current_request.context
+    domain, stage = context.get("domainName"), context.get("stage")
+    if domain and stage and domain.endswith(".amazonaws.com"):
+        return f"https://{domain}/{stage}{BASE_PATH}"
+    if domain:  # a custom domain maps the base path itself
+        return f"https://{domain}{BASE_PATH}"
+    return BASE_PATH  # a relative reference (RFC 8288 allows it): resolved against the request
 
 
 @reports_api.route(BASE_PATH, methods=["POST"], authorizer=jwt_authorizer, content_types=JSON_CONTENT_TYPES)

@@ -80,3 +80,8 @@ class DataNotAvailable(Exception):
 
 class Throttled(Exception):
     """A dependency throttled us; the workflow retries the step with backoff."""
+
+
+class LakeIncomplete(Exception):
+    """A published day's usage object is missing, or holds other rows than its publication
+    recorded: the report fails (GENERATION_FAILED, naming the day), never shows a silent zero."""

@@ -13,9 +13,15 @@ from typing import Any
 
 import orjson
 
+from chalicelib.domain.periods import LOOKBACK_YEARS
+
 MAX_ID_LENGTH = 200
 MAX_TEXT_LENGTH = 1000
-MAX_FUTURE_SECONDS = 24 * 3600
+# Ingestion's time window (DESIGN §5): an event a report can never cover, or one from the future
+# (a clock gone wrong), is dead-lettered with its reason instead of re-rating years of days.
+MAX_FUTURE_SECONDS = 5 * 60
+AGE_MARGIN_DAYS = 31
+MAX_AGE_SECONDS = (LOOKBACK_YEARS * 366 + AGE_MARGIN_DAYS) * 86_400
 
 
 class EventType(str, Enum):
@@ -178,7 +184,14 @@ def validate_event(event: dict[str, Any], now_epoch: int) -> dict[str, Any]:
         raise InvalidEvent("missing field occurredAt", event_id)
     occurred_at = parse_timestamp(event["occurredAt"])
     if occurred_at > now_epoch + MAX_FUTURE_SECONDS:
-        raise InvalidEvent("occurredAt is more than a day in the future", event_id)
+        raise InvalidEvent(
+            f"occurredAt is in the future (more than {MAX_FUTURE_SECONDS // 60} minutes after now)", event_id
+        )
+    if occurred_at < now_epoch - MAX_AGE_SECONDS:
+        raise InvalidEvent(
+            f"occurredAt is older than the report window ({LOOKBACK_YEARS} years) plus {AGE_MARGIN_DAYS} days",
+            event_id,
+        )
     record: dict[str, Any] = dict(_EMPTY_RECORD, event_id=event_id, event_type=event_type, occurred_at=occurred_at)
     if event_type in ASSIGNMENT_TYPES:
         for field, name in _ASSIGNMENT_FIELDS:
@@ -294,7 +307,7 @@ def screen_event_line(line: str | bytes, now_epoch: int) -> tuple[str, str, int,
             if (
                 subject_ok
                 and occurred_at is not None
-                and occurred_at <= now_epoch + MAX_FUTURE_SECONDS
+                and now_epoch - MAX_AGE_SECONDS <= occurred_at <= now_epoch + MAX_FUTURE_SECONDS
                 and _plain_id(event_id)
                 and _plain_id(event.get("partnerOrgId"))
                 and _plain_id(event.get("customerOrgId"))

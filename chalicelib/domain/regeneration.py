@@ -25,13 +25,10 @@ def stale_days(report: Report, published: Mapping[date, int]) -> list[date]:
     return [day for day in report.period.days() if published.get(day, 0) > built_on.get(day, 0)]
 
 
-def missing_days(days: Iterable[date], published: Mapping[date, int]) -> list[date]:
-    """The days not published yet, in order."""
-    return [day for day in days if day not in published]
-
-
-def covers(report: Report, day: date) -> bool:
-    return report.period.start <= day <= report.period.end
+def missing_days(days: Iterable[date], published: Mapping[date, object], epoch: date | None = None) -> list[date]:
+    """The days not published yet, in order. Days before the data `epoch` (the first day any
+    event occurred on) are published empty (DESIGN §5): never missing."""
+    return [day for day in days if day not in published and (epoch is None or day >= epoch)]
 
 
 def execution_name(report_id: str, revision: int, trigger: str) -> str:

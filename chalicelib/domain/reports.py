@@ -11,6 +11,7 @@ from typing import Any
 
 from chalicelib.domain.errors import InvalidRequest, ReportErrorCode
 from chalicelib.domain.periods import BillingPeriod, parse_strict_date
+from chalicelib.domain.messages import RunLease
 
 CATEGORY = "RECONCILIATION"
 MAX_ORG_ID_LENGTH = 200
@@ -137,6 +138,9 @@ class Report:
     day_versions: dict[date, int] | None = None
     # The first unpublished day an IN_PROGRESS report waits for (its generation is parked).
     waiting_for: date | None = None
+    # The run working on the report (first generation, or a COMPLETED report's regeneration).
+    run: RunLease | None = None
+    resumes: int = 0  # how often a dead first generation was resumed (domain/leases.py)
 
     @property
     def period(self) -> BillingPeriod:

@@ -293,6 +293,8 @@ def load_demo(
     ingestion.ingest_lines((json.dumps(event) for event in on_time), source="demo")
     rated = rating.rate_through(world.last_day, progress)
     late_report = ingestion.ingest_lines((json.dumps(event) for event in late), source="demo-late")
+    while rating.restate_pending():  # the late events' restatement, before the stack serves
+        pass
     return DemoLoad(
         events=len(on_time) + len(late),
         days_rated=len(rated),

@@ -18,9 +18,11 @@ from typing import Any
 from chalicelib.domain.errors import (
     REPORT_ERROR_DESCRIPTIONS,
     DataNotAvailable,
+    LakeIncomplete,
     ReportErrorCode,
     ReportGone,
 )
+from chalicelib.domain.messages import RunLease
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.regeneration import execution_name, missing_days
 from chalicelib.domain.report_rows import CsvRenderer, CustomerInfo, PartnerInfo, RowContext
@@ -45,6 +47,8 @@ from chalicelib.services.ports import (
 
 # Step Functions error names (exception class names) → the code a FAILED report carries.
 ERROR_CODES: dict[str, ReportErrorCode] = {DataNotAvailable.__name__: ReportErrorCode.DATA_NOT_AVAILABLE}
+# Errors whose message tells the partner what is wrong (which day): it joins the description.
+EXPLAINED_ERRORS = frozenset({DataNotAvailable.__name__, LakeIncomplete.__name__})
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,9 @@ class GenerationSteps:
             return {"job": job, "gone": True, "ready": False}
         assert report is not None
         days = list(report.period.days())
-        versions = self._calendar.published_versions(days)
-        missing = missing_days(days, versions)
+        epoch = self._calendar.data_epoch()
+        published = self._calendar.published(days)
+        missing = missing_days(days, published, epoch)
         if missing and not is_regeneration(job):
             waited = self._clock() - report.created
             if waited >= timedelta(hours=self._policy.data_wait_hours):
@@ -103,17 +108,19 @@ class GenerationSteps:
             if not self._store.mark_waiting(report, missing[0]):
                 return {"job": job, "gone": True, "ready": False}
             # The day may have been published between the check and parking: look once more.
-            versions = self._calendar.published_versions(days)
-            missing = missing_days(days, versions)
+            published = self._calendar.published(days)
+            missing = missing_days(days, published, epoch)
             if missing:
                 return {"job": job, "gone": False, "ready": False, "waitingFor": missing[0].isoformat()}
-            if not self._store.claim_waiting(report):
+            if not self._store.claim_waiting(report, RunLease(execution_name_of(job), self._clock())):
                 return {"job": job, "gone": True, "ready": False}  # a publication started a new run
         if missing:
             raise DataNotAvailable(f"Usage for {missing[0].isoformat()} is no longer published")
         # Sizes count internal customers too: a shard may come out a little smaller, never wrong.
+        versions = {day: version for day, (version, _) in published.items()}
+        day_rows = {day: rows for day, (_, rows) in published.items()}
         _, org_ids = self._partner_scope(report)
-        usage = UsageSlice(versions, tuple(org_ids), None, None)
+        usage = UsageSlice(versions, tuple(org_ids), None, None, day_rows=day_rows)
         if report.report_type is ReportType.PARTNER:
             # PARTNER rows sum over customers: one shard holds them all.
             shards = plan_shards([], self._policy.shard_rows)
@@ -124,6 +131,7 @@ class GenerationSteps:
             "gone": False,
             "ready": True,
             "dayVersions": {day.isoformat(): version for day, version in sorted(versions.items())},
+            "dayRows": {day.isoformat(): rows for day, rows in sorted(day_rows.items())},
             "shards": [shard.to_json() for shard in shards],
         }
 
@@ -140,6 +148,11 @@ class GenerationSteps:
             partner_org_ids=tuple(org_ids),
             customers_from=low,
             customers_before=high,
+            day_rows=(
+                {date.fromisoformat(day): rows for day, rows in state["dayRows"].items()}
+                if "dayRows" in state
+                else None
+            ),
         )
 
         def naming() -> tuple[RowContext, tuple[str, ...]]:
@@ -226,13 +239,13 @@ class GenerationSteps:
         error = state.get("error") or {}
         code = ERROR_CODES.get(error.get("Error", ""), ReportErrorCode.GENERATION_FAILED)
         description = REPORT_ERROR_DESCRIPTIONS[code]
-        if code is ReportErrorCode.DATA_NOT_AVAILABLE and error.get("Cause"):
+        if error.get("Error") in EXPLAINED_ERRORS and error.get("Cause"):
             description = f"{description} {_cause_message(error['Cause'])}"
         report = self._store.get(job["partnerOrgId"], job["reportId"])
         failed = False
         if is_regeneration(job):
             if report is not None and _is_run_of(report, job):
-                self._store.release_regeneration(report)
+                self._store.release_regeneration(report, execution_name_of(job))
             # its file may exist if Finalize failed: it never became the report's file
             self._blobs.delete([report_object_key(job["partnerOrgId"], job["reportId"], job["revision"])])
         else:

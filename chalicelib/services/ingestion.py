@@ -2,8 +2,10 @@
 
 Every line is validated; good lines are appended to the event log, bad lines go to a dead-letter
 record with their reason (and are counted); directory upserts update the directory (latest
-`occurredAt` wins, so order does not matter); assignment events for days already rated trigger
-their restatement. Idempotent by eventId: rating reads each event once however often it landed.
+`occurredAt` wins, so order does not matter); assignment events for days already rated leave a
+restatement marker (the rating service re-rates from it; ingestion never re-rates in-line) and
+move the data epoch back to the earliest day they fall on. Idempotent by eventId: rating reads
+each event once however often it landed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ class EventLog(Protocol):
 
 class DeadLetters(Protocol):
     def put(self, rejected: list[tuple[str, str]], source: str) -> str | None: ...
+
+
+class RatingLedger(Protocol):
+    """What ingestion tells rating, durably (the `usage_days` table)."""
+
+    def latest_published_day(self) -> date | None: ...
+    def request_restatement(self, from_day: date) -> bool: ...
+    def extend_epoch(self, first_day: date) -> bool: ...
 
 
 class DirectoryWriter(Protocol):
@@ -76,15 +86,13 @@ class IngestionService:
         event_log: EventLog,
         dead_letters: DeadLetters,
         directory: DirectoryWriter,
-        latest_rated_day: Callable[[], date | None],
-        restate_from: Callable[[date], Any],
+        ledger: RatingLedger,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._log = event_log
         self._dead_letters = dead_letters
         self._directory = directory
-        self._latest_rated_day = latest_rated_day
-        self._restate_from = restate_from
+        self._ledger = ledger
         self._clock = clock
 
     def ingest_lines(
@@ -126,12 +134,16 @@ class IngestionService:
         return report
 
     def restate_if_rated(self, event_days: Iterable[date]) -> date | None:
-        """Re-rate from the earliest of `event_days` if that day is already rated; that day."""
+        """Ask for a re-rating from the earliest of `event_days` if that day is already rated;
+        that day. Also moves the data epoch back to it."""
         days = sorted(event_days)
-        latest = self._latest_rated_day()
-        if latest is None or not days or days[0] > latest:
+        if not days:
             return None
-        self._restate_from(days[0])
+        self._ledger.extend_epoch(days[0])
+        latest = self._ledger.latest_published_day()
+        if latest is None or days[0] > latest:
+            return None
+        self._ledger.request_restatement(days[0])
         return days[0]
 
     def _validate(self, chunk: list[str | bytes]) -> _Validated:

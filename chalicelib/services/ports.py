@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.listing import ListQuery
+from chalicelib.domain.messages import RunLease
 from chalicelib.domain.report_rows import AggregatedRow, CustomerInfo, PartnerInfo, RowContext, SkuInfo
 from chalicelib.domain.reports import Report, ReportError, ReportType
 
@@ -57,16 +58,22 @@ class ReportStore(Protocol):
     def mark_waiting(self, report: Report, first_missing: date) -> bool:
         """Park an IN_PROGRESS report until a day is published; False if it changed meanwhile."""
 
-    def claim_waiting(self, report: Report) -> bool:
+    def claim_waiting(self, report: Report, lease: RunLease | None) -> bool:
         """Un-park a waiting report; exactly one concurrent claimer gets True."""
 
     def replace_file(self, report: Report, base_revision: int, file: ReportFile, completed: datetime) -> bool:
         """A regenerated report: COMPLETED at `base_revision` → `report.revision` with `file`."""
 
-    def claim_regeneration(self, report: Report, now: datetime, until: datetime) -> bool:
+    def claim_regeneration(self, report: Report, lease: RunLease) -> bool:
         """One regeneration of a COMPLETED report at a time (the claim expires at `until`)."""
 
-    def release_regeneration(self, report: Report) -> bool: ...
+    def release_regeneration(self, report: Report, run: str | None = None) -> bool: ...
+
+    def take_over_run(self, report: Report, dead_run: str, lease: RunLease) -> bool:
+        """Hand a dead run's IN_PROGRESS report to the run `lease` names; one taker wins."""
+
+    def leased(self) -> list[Report]:
+        """Reports (every partner) held by a run, parked ones excepted."""
 
     def record_versions(self, report: Report, day_versions: dict[date, int]) -> bool:
         """Remember newer day versions of a regeneration that found identical numbers."""
@@ -118,6 +125,12 @@ class UsageCalendar(Protocol):
     def published_versions(self, days: Iterable[date]) -> dict[date, int]:
         """The published lake version of each day that has one."""
 
+    def published(self, days: Iterable[date]) -> dict[date, tuple[int, int]]:
+        """(version, usage rows written) of each published day."""
+
+    def data_epoch(self) -> date | None:
+        """The first day any event occurred on (earlier days have no usage)."""
+
 
 @dataclass(frozen=True)
 class UsageSlice:
@@ -128,6 +141,9 @@ class UsageSlice:
     customers_from: str | None  # inclusive; None: from the first customer id
     customers_before: str | None  # exclusive; None: through the last customer id
     excluded_customer_ids: tuple[str, ...] = ()  # internal customers, unless asked for
+    # Usage rows each day's object holds, as its publication recorded them: a reader that finds
+    # the object missing or holding other rows fails (LakeIncomplete), never reads a silent zero.
+    day_rows: dict[date, int] | None = None
 
 
 class UsageLake(Protocol):
@@ -150,6 +166,9 @@ class Workflow(Protocol):
     def start(self, job: dict[str, Any], name: str) -> None:
         """Begin one generation run (`job`, see generation.job_of); returns at once. Starting
         the same `name` again does nothing."""
+
+    def is_running(self, name: str) -> bool:
+        """Is the run (execution) `name` alive? False for one that ended or never started."""
 
     def stop(self, report_id: str) -> None:
         """Stop every running generation of the report (it was deleted)."""

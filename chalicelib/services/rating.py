@@ -4,6 +4,12 @@ Rating day D starts from the state D-1 ended in (the keys assigned at midnight, 
 D-1's usage), replays D's events, and writes D's usage and end state as a new version, then
 publishes it. Keys with no events that day stay assigned all day (1 000 000 units); only keys
 with events are walked one by one (`domain.rating.rate_key_day`).
+
+A publication is announced by the `usage_days` item it writes (its stream record reaches the
+regeneration service, DESIGN §2): nothing here calls anyone in-process. Late events leave a
+restatement marker (`UsageCalendar.request_restatement`); `restate_pending` re-rates from it,
+at most `RESTATE_DAYS_PER_RUN` days per call, and moves the marker on, so the next call (the
+marker's own stream record, the schedule, `wbr rate`) resumes where this one stopped.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from chalicelib.domain.events import ASSIGNMENT_TYPES, KEY_FIELDS
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT, day_start_epoch
 from chalicelib.domain.rating import rate_key_day
 
-PublicationListener = Callable[[date, int], None]
+# Days re-rated per invocation: one rated day costs well under a second here, so a call stays
+# far inside a Lambda's limit; a longer restatement continues in the next call.
+RESTATE_DAYS_PER_RUN = 31
 
 
 class RatingGap(Exception):
@@ -42,18 +50,12 @@ class RatingService:
         event_log: Any,
         lake: Any,
         calendar: Any,
-        listeners: list[PublicationListener] | None = None,
         duckdb_threads: int = 2,
     ) -> None:
         self._events = event_log
         self._lake = lake
         self._calendar = calendar
-        self._listeners = listeners if listeners is not None else []
         self._duckdb_threads = duckdb_threads
-
-    def add_listener(self, listener: PublicationListener) -> None:
-        """Called with (day, version) after every publication (first rating or restatement)."""
-        self._listeners.append(listener)
 
     # ---- use cases ----------------------------------------------------------------------
 
@@ -81,20 +83,48 @@ class RatingService:
             first = event_days[0]
         return self.rate_range(first, last, progress) if first <= last else []
 
+    def backfill(self, first: date, last: date, progress: Callable[[int, int], None] = lambda d, t: None) -> list[RatedDay]:
+        """Publish first..last whatever was rated before (`wbr rate --from --to`): the unrated
+        days with events before `first` that rating `first` needs are rated first."""
+        return self.rate_range(self._first_needed(first), last, progress)
+
     def restate_from(self, day: date, progress: Callable[[int, int], None] = lambda d, t: None) -> list[RatedDay]:
-        """Re-rate `day` and every later published day (late events): new versions."""
+        """Re-rate `day` and every later published day at once (tests, tools): new versions."""
         latest = self._calendar.latest_published_day()
         if latest is None or day > latest:
             return []
-        first, first_event_day = day, self._first_event_day()
-        # Unrated days with events before `day` (late events older than all rating) go first.
-        while (
-            first_event_day is not None
-            and first_event_day < first
-            and not self._calendar.published_versions([first - timedelta(days=1)])
-        ):
+        return self.rate_range(self._first_needed(day), latest, progress)
+
+    def restate_pending(
+        self, max_days: int = RESTATE_DAYS_PER_RUN, progress: Callable[[int, int], None] = lambda d, t: None
+    ) -> list[RatedDay]:
+        """Re-rate at most `max_days` days from the restatement marker, then move it on (or
+        remove it once the latest published day is re-rated). A marker moved earlier meanwhile
+        (more late events) stays for the next call."""
+        marker = self._calendar.pending_restatement()
+        if marker is None:
+            return []
+        latest = self._calendar.latest_published_day()
+        if latest is None or marker.from_day > latest:  # nothing rated there yet: rating will see the events
+            self._calendar.advance_restatement(marker, None)
+            return []
+        last = min(marker.from_day + timedelta(days=max_days - 1), latest)
+        rated = self.rate_range(self._first_needed(marker.from_day), last, progress)
+        self._calendar.advance_restatement(marker, None if last >= latest else last + timedelta(days=1))
+        return rated
+
+    def _first_needed(self, day: date) -> date:
+        """`day`, or the first unrated day with events before it (rating `day` needs the state
+        its previous day ended in; days before the data epoch need nothing)."""
+        epoch = self._first_event_day()
+        if epoch is None or epoch >= day:
+            return day
+        before = [epoch + timedelta(days=offset) for offset in range((day - epoch).days)]
+        published = self._calendar.published_versions(before)
+        first = day
+        while first > epoch and (first - timedelta(days=1)) not in published:
             first -= timedelta(days=1)
-        return self.rate_range(first, latest, progress)
+        return first
 
     def rate_day(self, day: date) -> RatedDay:
         return self._rate_day(day, self._first_event_day())
@@ -117,10 +147,7 @@ class RatingService:
             version += 1
         rows = self._lake.write_day(day, version, usage)
         self._lake.write_state(day, version, new_state)
-        published = self._calendar.publish(day, version, rows)  # a newer claim's result wins
-        if published:
-            for listener in self._listeners:
-                listener(day, version)
+        self._calendar.publish(day, version, rows)  # a newer claim's result wins; its stream record announces it
         if attempts > 1 and self._calendar.published_versions([previous]).get(previous) != versions.get(previous):
             return self._rate_day(day, first_event_day, attempts - 1)  # D-1 was restated meanwhile
         return RatedDay(day, version, rows, new_state.num_rows, ignored)

@@ -5,9 +5,11 @@
 - COMPLETED reports built on an older version of a restated day are regenerated: same id,
   revision + 1 if the numbers changed (Finalize decides), one regeneration at a time.
 
-A publication event may be lost or arrive twice; the sweeper calls the same methods on a
-schedule, so every waiting or stale report is picked up within one sweep, and execution names
-make a re-delivered event start nothing twice.
+Every run holds its report under a lease (domain/leases.py) from its start to its end; the
+sweeper resumes or fails the reports whose run died (`recover_dead_runs`). A publication event
+may be lost or arrive twice; the sweeper calls the same methods on a schedule, so every waiting
+or stale report is picked up within one sweep, and execution names make a re-delivered event
+start nothing twice.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from chalicelib.domain.errors import REPORT_ERROR_DESCRIPTIONS, ReportErrorCode
+from chalicelib.domain.leases import lease_at_risk, may_resume, resume_trigger
+from chalicelib.domain.messages import DayPublished, RunLease
 from chalicelib.domain.regeneration import missing_days, publication_trigger, stale_days
-from chalicelib.domain.reports import Report
+from chalicelib.domain.reports import Report, ReportError, ReportStatus
 from chalicelib.services.generation import execution_name_of, job_of, regeneration_job_of
 from chalicelib.services.ports import ReportStore, UsageCalendar, Workflow
 
@@ -31,39 +36,55 @@ class Started:
     regenerated: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Recovered:
+    """What a sweep did with reports whose run had died."""
+
+    resumed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # regenerations: the sweep starts them anew
+
+
 class RegenerationService:
     def __init__(
         self,
         store: ReportStore,
         calendar: UsageCalendar,
         workflow: Workflow,
-        claim_seconds: int,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         logger: Any = None,
+        runs_known_since: datetime | None = None,
     ) -> None:
+        """`runs_known_since`: the workflow knows only the runs started since then (local mode:
+        this process's start); older leases belong to runs of a process that is gone."""
+        self._runs_known_since = runs_known_since
         self._store = store
         self._calendar = calendar
         self._workflow = workflow
-        self._claim = timedelta(seconds=claim_seconds)
         self._clock = clock
         self._logger = logger
 
-    def on_day_published(self, day: date, version: int) -> Started:
-        """`day` was published at `version` (first rating or restatement)."""
+    def on_day_published(self, published: DayPublished) -> Started:
+        """A day was published (first rating or restatement)."""
         result = Started()
-        result.started = self.start_ready(publication_trigger("wake", day, version))
-        result.regenerated = self.regenerate_stale(publication_trigger("regen", day, version), day)
+        result.started = self.start_ready(publication_trigger("wake", published.day, published.version))
+        result.regenerated = self.regenerate_stale(
+            publication_trigger("regen", published.day, published.version), published.day
+        )
         return result
 
     def start_ready(self, trigger: str) -> list[str]:
         """Start every parked report whose days are now all published."""
         started = []
-        for report in self._store.waiting():
+        waiting = self._store.waiting()
+        epoch = self._calendar.data_epoch() if waiting else None
+        for report in waiting:
             days = list(report.period.days())
-            if missing_days(days, self._calendar.published_versions(days)):
+            if missing_days(days, self._calendar.published_versions(days), epoch):
                 continue
-            if self._store.claim_waiting(report):
-                self._start(job_of(report, trigger))
+            job = job_of(report, trigger)
+            if self._store.claim_waiting(report, self._lease(job)):
+                self._start(job)
                 started.append(report.report_id)
         return started
 
@@ -72,14 +93,41 @@ class RegenerationService:
         reports = self._store.completed_covering(day)
         published = self._published(reports)
         regenerated = []
-        now = self._clock()
         for report in reports:
             if not stale_days(report, published):
                 continue
-            if self._store.claim_regeneration(report, now, now + self._claim):
-                self._start_claimed(report, regeneration_job_of(report, trigger))
+            job = regeneration_job_of(report, trigger)
+            if self._store.claim_regeneration(report, self._lease(job)):
+                self._start_claimed(report, job)
                 regenerated.append(report.report_id)
         return regenerated
+
+    def recover_dead_runs(self) -> Recovered:
+        """Reports whose run is no longer alive: a first generation is resumed under a new run
+        (its steps are idempotent) or, after `MAX_RESUMES`, FAILED; a regeneration gives its
+        lease back (`regenerate_stale` then starts it anew)."""
+        result = Recovered()
+        now = self._clock()
+        for report in self._store.leased():
+            lease = lease_at_risk(report, now, self._runs_known_since)
+            if lease is None or self._workflow.is_running(lease.run):
+                continue
+            if report.status is ReportStatus.COMPLETED:
+                if self._store.release_regeneration(report, lease.run):
+                    result.released.append(report.report_id)
+            elif may_resume(report):
+                job = job_of(report, resume_trigger(report))
+                if self._store.take_over_run(report, lease.run, self._lease(job)):
+                    self._start(job)
+                    result.resumed.append(report.report_id)
+            else:
+                code = ReportErrorCode.GENERATION_FAILED
+                error = ReportError(
+                    code, f"{REPORT_ERROR_DESCRIPTIONS[code]} Its run stopped {report.resumes + 1} times."
+                )
+                if self._store.fail(report, [error]):
+                    result.failed.append(report.report_id)
+        return result
 
     def catch_up(self, partner_org_id: str, report_id: str) -> list[str]:
         """A run of the report just finished. If a day it covers was published anew while the run
@@ -92,13 +140,14 @@ class RegenerationService:
         days = stale_days(report, published)
         if not days:
             return []
-        now = self._clock()
-        if not self._store.claim_regeneration(report, now, now + self._claim):
+        job = regeneration_job_of(report, publication_trigger("regen", days[-1], published[days[-1]]))
+        if not self._store.claim_regeneration(report, self._lease(job)):
             return []
-        self._start_claimed(
-            report, regeneration_job_of(report, publication_trigger("regen", days[-1], published[days[-1]]))
-        )
+        self._start_claimed(report, job)
         return [report_id]
+
+    def _lease(self, job: dict[str, Any]) -> RunLease:
+        return RunLease(execution_name_of(job), self._clock())
 
     def _published(self, reports: list[Report]) -> dict[date, int]:
         days = sorted({day for report in reports for day in report.period.days()})
@@ -110,7 +159,7 @@ class RegenerationService:
         try:
             self._start(job)
         except Exception:
-            self._store.release_regeneration(report)
+            self._store.release_regeneration(report, execution_name_of(job))
             raise
 
     def _start(self, job: dict[str, Any]) -> None:

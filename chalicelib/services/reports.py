@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -19,6 +19,7 @@ from chalicelib.domain.errors import (
     TooManyRequests,
 )
 from chalicelib.domain.listing import KNOWN_PARAMETERS, Cursor, CursorCodec, ListQuery
+from chalicelib.domain.messages import RunLease
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.periods import utc_today
 from chalicelib.domain.report_ids import is_report_id, new_report_id
@@ -100,6 +101,7 @@ class ReportService:
             deadline=now
             + timedelta(hours=self._policy.data_wait_hours, seconds=self._policy.generation_timeout_seconds),
         )
+        report = replace(report, run=RunLease(execution_name_of(job_of(report)), now))
         for _ in range(3):
             try:
                 self._store.create(report, self._policy.max_in_progress)
@@ -116,9 +118,11 @@ class ReportService:
                 existing = self._store.get(caller.org_id, duplicate.report_id)
                 if existing is not None and existing.status is ReportStatus.IN_PROGRESS:
                     # The first create's answer may have been lost before its run started; a
-                    # start under the same name is a no-op if it did.
+                    # start under the same name is a no-op if it did. A report parked, woken or
+                    # resumed since belongs to its publication or the sweeper.
                     job = job_of(existing)
-                    self._workflow.start(job, execution_name_of(job))
+                    if existing.run is not None and existing.run.run == execution_name_of(job):
+                        self._workflow.start(job, execution_name_of(job))
                     return existing, False
                 if existing is not None and existing.status is ReportStatus.COMPLETED:
                     raise Conflict(

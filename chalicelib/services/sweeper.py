@@ -5,6 +5,8 @@ Every run (a 10-minute schedule):
 - fails reports still IN_PROGRESS after their deadline (DEADLINE_EXCEEDED; a parked report
   whose data never came gets DATA_NOT_AVAILABLE once `DATA_WAIT_HOURS` have passed), which
   releases their duplicate lock and place under the in-progress cap, and removes their parts;
+- resumes (or, after too many deaths, fails) reports whose run is no longer alive, and gives
+  back the lease of a regeneration that died (domain/leases.py);
 - starts parked reports whose days are all published, and regenerates COMPLETED reports built
   on older versions of a restated day (what the publication event does, as a safety net).
 """
@@ -26,6 +28,7 @@ class SweepResult:
     failed: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     regenerated: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
 
 
 class Sweeper:
@@ -56,6 +59,9 @@ class Sweeper:
             prefix = report_parts_prefix(report.partner_org_id, report.report_id, report.revision)
             self._blobs.delete(self._blobs.list_keys(prefix))
         if self._regeneration is not None:
+            recovered = self._regeneration.recover_dead_runs()
+            result.resumed = recovered.resumed
+            result.failed += recovered.failed
             trigger = f"sweep-{now.strftime('%Y%m%dT%H%M%S')}"
             result.started = self._regeneration.start_ready(trigger)
             result.regenerated = self._regeneration.regenerate_stale(trigger)

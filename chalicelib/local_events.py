@@ -1,0 +1,230 @@
+"""`wbr dev`'s event source mappings: the local AWS's sources, delivered to the deployed handlers.
+
+On AWS, Lambda polls the `usage_days` stream, the provisioning-events queue and receives the lake
+bucket's `incoming/` notifications, and calls the handlers of `chalicelib/api/events.py`. Here
+one thread per source does the same against the local AWS and calls the very same handler
+objects with the same event shapes and the same batch semantics:
+- stream: batches of up to 10 records in order; a batch whose handler raises is retried (with
+  backoff) before any later record, as Lambda does for a stream shard;
+- SQS: up to 10 messages; those the handler names in `batchItemFailures` (or all, if it raises)
+  stay on the queue and come back after the visibility timeout, the rest are deleted;
+- S3: the bucket notifies a local queue (moto sends S3 notifications to SQS); each record is one
+  handler call, and a failed one is redelivered.
+Whichever process writes to these sources (the CLI, another API instance), the stack reacts.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.observability import logger
+
+BATCH_SIZE = 10
+IDLE_SECONDS = 0.25
+MAX_BACKOFF_SECONDS = 30.0
+LOCAL_VISIBILITY_TIMEOUT = 10  # seconds before a failed message is delivered again
+
+
+@dataclass
+class LambdaContext:
+    """What a handler may read of a Lambda context."""
+
+    function_name: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class LocalEventSources:
+    def __init__(
+        self,
+        dynamodb_streams: Any,
+        sqs: Any,
+        usage_days_stream_arn: str,
+        events_queue_url: str | None,
+        notifications_queue_url: str | None,
+        handlers: dict[str, Handler],
+    ) -> None:
+        self._streams = dynamodb_streams
+        self._sqs = sqs
+        self._stream_arn = usage_days_stream_arn
+        self._events_queue = events_queue_url
+        self._notifications_queue = notifications_queue_url
+        self._handlers = handlers
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._iterators: dict[str, str | None] = {}  # stream shard id → next iterator
+
+    def start(self) -> None:
+        for name, target in (
+            ("local-stream-usage-days", self._poll_stream),
+            ("local-sqs-events", self._poll_events_queue),
+            ("local-s3-incoming", self._poll_notifications),
+        ):
+            thread = threading.Thread(target=self._forever, args=(name, target), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # ---- the usage_days stream ------------------------------------------------------------
+
+    def _poll_stream(self) -> None:
+        while not self._stopping.is_set():
+            if not self.deliver_stream_batch():
+                self._stopping.wait(IDLE_SECONDS)
+
+    def deliver_stream_batch(self) -> int:
+        """Hand the next batch of each shard's records to the stream handler; how many."""
+        description = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
+        for shard in description.get("Shards", []):
+            if shard["ShardId"] not in self._iterators:
+                self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
+                    StreamArn=self._stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+        delivered = 0
+        for shard_id, iterator in list(self._iterators.items()):
+            if iterator is None:
+                continue
+            response = self._streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)
+            records = response.get("Records", [])
+            if records:
+                for record in records:
+                    record.setdefault("eventSourceARN", self._stream_arn)
+                self._deliver("on_usage_day_published", {"Records": records})
+                delivered += len(records)
+            self._iterators[shard_id] = response.get("NextShardIterator")
+        return delivered
+
+    def drain_stream(self) -> int:
+        """Deliver stream records until none are left (records that handlers write, such as a
+        restatement's publications, included); how many. For tests and tools."""
+        total = 0
+        while delivered := self.deliver_stream_batch():
+            total += delivered
+        return total
+
+    # ---- SQS: provisioning events ---------------------------------------------------------
+
+    def _poll_events_queue(self) -> None:
+        assert self._events_queue is not None
+        while not self._stopping.is_set():
+            messages = self._receive(self._events_queue)
+            if not messages:
+                continue
+            event = {"Records": [_sqs_record(message, self._events_queue) for message in messages]}
+            try:
+                response = self._handlers["on_provisioning_events"](event, LambdaContext("on_provisioning_events"))
+                failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
+            except Exception:  # noqa: BLE001 - as Lambda: the whole batch comes back
+                logger.exception("provisioning events batch failed; it will be delivered again")
+                continue
+            self._delete(self._events_queue, [message for message in messages if message["MessageId"] not in failed])
+
+    # ---- S3: files dropped under incoming/ ------------------------------------------------
+
+    def _poll_notifications(self) -> None:
+        assert self._notifications_queue is not None
+        while not self._stopping.is_set():
+            for message in self._receive(self._notifications_queue):
+                records = json.loads(message["Body"]).get("Records", [])
+                try:
+                    for record in records:  # S3 invokes the function once per record
+                        self._handlers["on_dropped_events"]({"Records": [record]}, LambdaContext("on_dropped_events"))
+                except Exception:  # noqa: BLE001 - redelivered after the visibility timeout
+                    logger.exception("dropped file ingestion failed; it will be delivered again")
+                    continue
+                self._delete(self._notifications_queue, [message])
+
+    # ---- plumbing ---------------------------------------------------------------------------
+
+    def _deliver(self, handler: str, event: dict[str, Any]) -> None:
+        """Call until it succeeds (a stream batch blocks its shard until then), backing off.
+        Without running pollers (`drain_stream` in a test), the first failure propagates."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                self._handlers[handler](event, LambdaContext(handler))
+                return
+            except Exception:
+                if not self._threads:
+                    raise
+                logger.exception("stream batch failed; retrying it", extra={"handler": handler})
+                self._stopping.wait(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    def _receive(self, queue_url: str) -> list[dict[str, Any]]:
+        return self._sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=BATCH_SIZE,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+
+    def _delete(self, queue_url: str, messages: list[dict[str, Any]]) -> None:
+        if messages:
+            self._sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                    for index, message in enumerate(messages)
+                ],
+            )
+
+    def _forever(self, name: str, poll: Callable[[], None]) -> None:
+        """A poller that hits an error (the local AWS restarting, say) starts again."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                poll()
+            except Exception:  # noqa: BLE001
+                logger.exception("local event source failed; restarting it", extra={"source": name})
+                self._stopping.wait(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+
+def _sqs_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
+    """An SQS message as Lambda's event source mapping hands it to a function."""
+    queue_name = queue_url.rsplit("/", 1)[-1]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:000000000000:{queue_name}",
+        "awsRegion": "us-east-1",
+    }
+
+
+def deployed_handlers() -> dict[str, Handler]:
+    """The event handlers as the deployed event sources call them (chalicelib/api/events.py)."""
+    from chalicelib.api import events
+
+    return {
+        "on_usage_day_published": events.on_usage_day_published,
+        "on_provisioning_events": events.on_provisioning_events,
+        "on_dropped_events": events.on_dropped_events,
+    }
+
+
+def usage_days_stream(dynamodb: Any, dynamodb_streams: Any, table: str) -> LocalEventSources:
+    """Only the `usage_days` stream (no queues), to drain by hand: tests and tools."""
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    return LocalEventSources(dynamodb_streams, None, arn, None, None, deployed_handlers())
