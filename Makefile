@@ -44,6 +44,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+## test-live: event paths over real processes (wbr dev + CLI processes + kill -9; not part of `make test`)
+.PHONY: test-live
+test-live: $(STAMP)
+	$(BIN)/python -m pytest -m live -o addopts="-q -s" tests/live
+
 ## test-browser: the API explorer driven in headless Chromium (not part of `make test`)
 test-browser: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -m browser -o addopts="-q" tests/browser

@@ -17,6 +17,7 @@ from typing import Any
 from chalicelib.adapters.aws import is_throttling, make_client
 from chalicelib.adapters.dynamo_directory import DynamoDirectory
 from chalicelib.adapters.dynamo_report_store import DynamoReportStore
+from chalicelib.adapters.event_ids import S3EventIdIndex
 from chalicelib.adapters.event_log import S3DeadLetters, S3EventLog
 from chalicelib.adapters.jwt_tokens import JwtTokenVerifier
 from chalicelib.adapters.s3_blob_store import S3BlobStore
@@ -197,6 +198,7 @@ class Container:
     def ingestion(self) -> IngestionService:
         return IngestionService(
             self.event_log,
+            S3EventIdIndex(self.s3, self.settings.lake_bucket),
             self.dead_letters,
             self.directory,
             ledger=self.calendar,

@@ -17,6 +17,8 @@ class Settings:
     stage: str = "local"
     region: str = "us-east-1"
     aws_endpoint_url: str | None = None
+    # The local stack serves DynamoDB (and its streams) from a server of its own (local_aws.py).
+    dynamodb_endpoint_url: str | None = None
     reports_table: str = "wbr-reports"
     usage_days_table: str = "wbr-usage-days"
     directory_table: str = "wbr-directory"
@@ -59,6 +61,7 @@ class Settings:
             stage=text("WBR_STAGE", defaults.stage) or defaults.stage,
             region=text("AWS_DEFAULT_REGION", None) or text("AWS_REGION", defaults.region) or defaults.region,
             aws_endpoint_url=text("AWS_ENDPOINT_URL", None),
+            dynamodb_endpoint_url=text("AWS_ENDPOINT_URL_DYNAMODB", None),
             reports_table=text("WBR_REPORTS_TABLE", defaults.reports_table) or defaults.reports_table,
             usage_days_table=text("WBR_USAGE_DAYS_TABLE", defaults.usage_days_table) or defaults.usage_days_table,
             directory_table=text("WBR_DIRECTORY_TABLE", defaults.directory_table) or defaults.directory_table,
@@ -85,6 +88,12 @@ class Settings:
             directory_cache_seconds=number("WBR_DIRECTORY_CACHE_SECONDS", defaults.directory_cache_seconds),
         )
 
+    def endpoint_for(self, service: str) -> str | None:
+        """The endpoint override of one AWS service (None: the real AWS endpoint)."""
+        if service in ("dynamodb", "dynamodbstreams") and self.dynamodb_endpoint_url:
+            return self.dynamodb_endpoint_url
+        return self.aws_endpoint_url
+
     def validate_for_deployment(self) -> None:
         """Refuse settings that are only safe on a developer's machine."""
         if self.stage != "local":
@@ -95,5 +104,9 @@ class Settings:
 
 
 def local_state_dir(project_dir: Path | None = None) -> Path:
-    """`.local/` in the checkout: dev keys and the env file of the running local stack."""
+    """`.local/` in the checkout (or WBR_STATE_DIR): dev keys, the env file and the pids of the
+    running local stack. Tests give every stack they start a folder of its own."""
+    override = os.environ.get("WBR_STATE_DIR")
+    if override:
+        return Path(override)
     return (project_dir or Path(__file__).resolve().parent.parent) / ".local"

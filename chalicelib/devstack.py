@@ -298,7 +298,7 @@ def _banner(values: Mapping[str, str], path: Path, demo: bool) -> str:
         f"  API         {values['WBR_BASE_URL']}",
         f"  explorer    {values['WBR_BASE_URL']}/v1/wholesale/billing/docs   (Swagger UI)",
         f"  local AWS   {values['AWS_ENDPOINT_URL']}",
-        f"  env file    {path}   (source it: . {path.relative_to(PROJECT_DIR)})",
+        f"  env file    {path}   (source it: . {path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path})",
         "",
     ]
     for name in ENV_FILE_KEYS:

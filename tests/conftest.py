@@ -37,7 +37,8 @@ def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_DYNAMODB_STREAMS"):
+        monkeypatch.delenv(name, raising=False)  # never a running stack's endpoints
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 

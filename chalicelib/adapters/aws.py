@@ -32,7 +32,7 @@ def make_client(service: str, settings: Settings) -> Any:
         return _session.client(
             service,
             region_name=settings.region,
-            endpoint_url=settings.aws_endpoint_url,
+            endpoint_url=settings.endpoint_for(service),
             config=_CLIENT_CONFIG,
         )
 

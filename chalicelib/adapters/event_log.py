@@ -53,20 +53,29 @@ class S3EventLog:
         self._s3 = s3
         self._bucket = bucket
 
-    def append(self, records: list[dict[str, Any]]) -> list[date]:
+    @staticmethod
+    def new_batch_id() -> str:
+        return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+
+    @staticmethod
+    def object_key(day: date, batch_id: str) -> str:
+        """Where a batch's events of `day` land."""
+        return f"events/date={day.isoformat()}/batch-{batch_id}.parquet"
+
+    def append(self, records: list[dict[str, Any]], batch_id: str | None = None) -> list[date]:
         """Append validated event records; returns the days they occurred on."""
         if not records:
             return []
         table = pa.table({name: [record[name] for record in records] for name in EVENT_FIELDS}, schema=EVENT_SCHEMA)
-        return self._write_by_day(table)
+        return self._write_by_day(table, batch_id)
 
-    def _write_by_day(self, table: pa.Table) -> list[date]:
+    def _write_by_day(self, table: pa.Table, batch_id: str | None = None) -> list[date]:
         """One Parquet object per UTC day of occurrence (rows of a day are one slice once sorted)."""
         day_numbers = pc.divide(table["occurred_at"], SECONDS_PER_DAY)  # integer division: days since 1970
         order = pc.sort_indices(day_numbers)
         table = table.take(order)
         day_numbers = day_numbers.take(order)
-        batch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        batch_id = batch_id or self.new_batch_id()
         days = []
         values, counts = pc.value_counts(day_numbers).flatten()
         start = 0
@@ -81,7 +90,7 @@ class S3EventLog:
                     uploader.submit(
                         self._s3.put_object,
                         Bucket=self._bucket,
-                        Key=f"events/date={day.isoformat()}/batch-{batch_id}.parquet",
+                        Key=self.object_key(day, batch_id),
                         Body=sink.getvalue(),
                         ServerSideEncryption="AES256",
                     )
@@ -91,7 +100,7 @@ class S3EventLog:
                 upload.result()  # any failed put fails the append (the caller retries the input)
         return days
 
-    def append_lines(self, lines: list[bytes], occurred_at: list[int]) -> list[date]:
+    def append_lines(self, lines: list[bytes], occurred_at: list[int], batch_id: str | None = None) -> list[date]:
         """Append validated NDJSON lines (with their parsed `occurredAt`) as event records.
 
         The columnar conversion runs in Arrow's JSON reader (C++, off the GIL), so it overlaps
@@ -107,7 +116,9 @@ class S3EventLog:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             from chalicelib.domain.events import parse_event_line
 
-            return self.append([parse_event_line(line, 2**62) for line in lines])
+            # validated already: judged as of their own time, the window cannot refuse them here
+            records = [parse_event_line(line, at) for line, at in zip(lines, occurred_at, strict=True)]
+            return self.append(records, batch_id)
         if wire.num_rows != len(lines):
             raise ValueError("the JSON reader and the validator disagree on the number of events")
         event_types = wire["eventType"]
@@ -126,7 +137,7 @@ class S3EventLog:
                     column = pc.if_else(carried, column, None)
             column = pc.fill_null(column, empty)
             columns[field] = column
-        return self._write_by_day(pa.table(columns, schema=EVENT_SCHEMA))
+        return self._write_by_day(pa.table(columns, schema=EVENT_SCHEMA), batch_id)
 
     def read_day(self, day: date, event_types: Iterable[str] | None = None) -> pa.Table:
         """Every event logged for `day` (duplicates included), optionally of some types."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from calendar import timegm
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -271,6 +272,29 @@ def _quick_timestamp(value: Any) -> int | None:
     if hour >= 24 or minute >= 60 or second >= 60:
         return None
     return day_epoch + hour * 3600 + minute * 60 + second
+
+
+class Verdict(str, Enum):
+    """What ingestion does with an event, given every event ever ingested (DESIGN §5)."""
+
+    NEW = "new"  # land it
+    DUPLICATE = "duplicate"  # the same event already landed: ignore it
+    CONFLICT = "conflict"  # its id was ingested with other content: dead-letter it
+
+
+@dataclass(frozen=True)
+class Registered:
+    verdict: Verdict
+    landed_in: str | None = None  # for a conflict: where the first event with the id landed
+
+
+def event_digest(line: str | bytes) -> bytes:
+    """A digest of a valid line's content, the same however its keys are ordered or spaced:
+    the same eventId with another digest is another event (a conflict, DESIGN §5)."""
+    import hashlib
+
+    canonical = orjson.dumps(orjson.loads(line), option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(canonical, digest_size=12).digest()
 
 
 def screen_event_line(line: str | bytes, now_epoch: int) -> tuple[str, str, int, dict[str, Any] | None]:

@@ -179,6 +179,8 @@ class Report:
                 body["tempDownloadURL"] = temp_download_url
         if self.status is ReportStatus.FAILED:
             body["errors"] = [error.to_json() for error in self.errors]
+        if self.status is ReportStatus.IN_PROGRESS and self.waiting_for is not None:
+            body["waitingFor"] = self.waiting_for.isoformat()  # the first day not published yet
         return body
 
     def accepted_json(self) -> dict[str, Any]:

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-from chalicelib.domain.events import ASSIGNMENT_TYPES, EventType, InvalidEvent, screen_event_line
+from chalicelib.domain.events import (
+    ASSIGNMENT_TYPES,
+    EventType,
+    InvalidEvent,
+    Registered,
+    Verdict,
+    event_digest,
+    screen_event_line,
+)
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, SkuInfo
 
@@ -26,7 +34,14 @@ DEFAULT_CHUNK_LINES = 50_000
 
 
 class EventLog(Protocol):
-    def append_lines(self, lines: list[bytes], occurred_at: list[int]) -> list[date]: ...
+    def new_batch_id(self) -> str: ...
+    def object_key(self, day: date, batch_id: str) -> str: ...
+    def append_lines(self, lines: list[bytes], occurred_at: list[int], batch_id: str | None = None) -> list[date]: ...
+
+
+class EventIdIndex(Protocol):
+    def register(self, events: Iterable[tuple[str, bytes, str]]) -> dict[str, Registered]:
+        """(event_id, content digest, object it will land in) → NEW, DUPLICATE or CONFLICT."""
 
 
 class DeadLetters(Protocol):
@@ -53,6 +68,7 @@ class IngestReport:
     accepted: int = 0
     rejected: int = 0
     duplicates_in_batch: int = 0
+    duplicates_ingested: int = 0  # landed before (any day, any earlier input): ignored
     directory_updates: int = 0
     event_days: set[date] = field(default_factory=set)
     restated_from: date | None = None
@@ -63,6 +79,7 @@ class IngestReport:
         self.accepted += other.accepted
         self.rejected += other.rejected
         self.duplicates_in_batch += other.duplicates_in_batch
+        self.duplicates_ingested += other.duplicates_ingested
         self.directory_updates += other.directory_updates
         self.event_days |= other.event_days
         self.dead_letter_keys += other.dead_letter_keys
@@ -75,7 +92,9 @@ class _Validated:
     report: IngestReport
     lines: list[bytes] = field(default_factory=list)
     occurred_at: list[int] = field(default_factory=list)
-    assignment_day_numbers: set[int] = field(default_factory=set)
+    event_ids: list[str] = field(default_factory=list)
+    digests: list[bytes] = field(default_factory=list)
+    is_assignment: list[bool] = field(default_factory=list)
     directory_records: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
 
@@ -84,12 +103,14 @@ class IngestionService:
     def __init__(
         self,
         event_log: EventLog,
+        event_ids: EventIdIndex,
         dead_letters: DeadLetters,
         directory: DirectoryWriter,
         ledger: RatingLedger,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._log = event_log
+        self._event_ids = event_ids
         self._dead_letters = dead_letters
         self._directory = directory
         self._ledger = ledger
@@ -149,7 +170,7 @@ class IngestionService:
     def _validate(self, chunk: list[str | bytes]) -> _Validated:
         validated = _Validated(IngestReport())
         now = int(self._clock())
-        seen: set[str] = set()
+        seen: dict[str, bytes] = {}  # event id → content digest, within the chunk
         for line in chunk:
             if not line.strip():
                 continue
@@ -160,28 +181,62 @@ class IngestionService:
                 text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
                 validated.rejected.append((text.rstrip("\r\n")[:10_000], error.reason))
                 continue
+            digest = event_digest(line)
             if event_id in seen:
-                validated.report.duplicates_in_batch += 1
+                if seen[event_id] == digest:
+                    validated.report.duplicates_in_batch += 1
+                else:
+                    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+                    validated.rejected.append((text.rstrip("\r\n")[:10_000], _conflict_reason(event_id, "this input")))
                 continue
-            seen.add(event_id)
+            seen[event_id] = digest
             validated.lines.append(line if isinstance(line, bytes) else line.encode("utf-8"))
             validated.occurred_at.append(occurred_at)
-            if event_type in ASSIGNMENT_TYPES:
-                validated.assignment_day_numbers.add(occurred_at // SECONDS_PER_DAY)
-            elif record is not None:
+            validated.event_ids.append(event_id)
+            validated.digests.append(digest)
+            validated.is_assignment.append(event_type in ASSIGNMENT_TYPES)
+            if event_type not in ASSIGNMENT_TYPES and record is not None:
                 validated.directory_records.append(record)
         return validated
 
     def _land(self, validated: _Validated, source: str) -> IngestReport:
+        """Register the ids (across all days), then land the new events in the log before
+        anything is applied; the same event again is ignored, the same id with other content is
+        dead-lettered as a conflict."""
         report = validated.report
-        self._log.append_lines(validated.lines, validated.occurred_at)  # logged before anything is applied
-        report.accepted = len(validated.lines)
+        batch_id = self._log.new_batch_id()
+        verdicts = self._event_ids.register(
+            (event_id, digest, self._log.object_key(epoch_day(at), batch_id))
+            for event_id, digest, at in zip(validated.event_ids, validated.digests, validated.occurred_at, strict=True)
+        )
+        lines, occurred_at, day_numbers = [], [], set()
+        for position, event_id in enumerate(validated.event_ids):
+            registered = verdicts[event_id]
+            if registered.verdict is Verdict.NEW:
+                lines.append(validated.lines[position])
+                occurred_at.append(validated.occurred_at[position])
+                if validated.is_assignment[position]:
+                    day_numbers.add(validated.occurred_at[position] // SECONDS_PER_DAY)
+            elif registered.verdict is Verdict.DUPLICATE:
+                report.duplicates_ingested += 1
+            else:
+                validated.rejected.append(
+                    (
+                        validated.lines[position].decode("utf-8", "replace").rstrip("\r\n")[:10_000],
+                        _conflict_reason(event_id, str(registered.landed_in)),
+                    )
+                )
+        self._log.append_lines(lines, occurred_at, batch_id)  # logged before anything is applied
+        report.accepted = len(lines)
         report.rejected = len(validated.rejected)
         key = self._dead_letters.put(validated.rejected, source)
         if key:
             report.dead_letter_keys.append(key)
-        report.event_days = {epoch_day(number * SECONDS_PER_DAY) for number in validated.assignment_day_numbers}
-        report.directory_updates = self._apply_directory(validated.directory_records)
+        report.event_days = {epoch_day(number * SECONDS_PER_DAY) for number in day_numbers}
+        conflicted = {event_id for event_id, registered in verdicts.items() if registered.verdict is Verdict.CONFLICT}
+        report.directory_updates = self._apply_directory(
+            [record for record in validated.directory_records if record["event_id"] not in conflicted]
+        )
         return report
 
     def _apply_directory(self, records: list[dict[str, Any]]) -> int:
@@ -203,3 +258,7 @@ class IngestionService:
                 continue
             applied += 1
         return applied
+
+
+def _conflict_reason(event_id: str, where: str) -> str:
+    return f"eventId {event_id} was already ingested with other content (in {where}); an event id names one event"
