@@ -337,4 +337,5 @@ def test_wbr_dev_starts_cleanly_after_kill_9_of_its_whole_group(stack):
     # the local AWS this stack adopted after the earlier kill was not in the killed group: its
     # data is kept; servers of the killed group itself would be gone (a fresh, empty start)
     assert status == 200 and isinstance(listed["items"], list)
-    assert stack.cli("reports", "list").returncode == 0  # the CLI talks to the new stack
+    listed_by_cli = stack.cli("reports", "--token", stack.token, "list")
+    assert listed_by_cli.returncode == 0, listed_by_cli.stderr  # the CLI talks to the new stack
