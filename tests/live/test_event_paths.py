@@ -275,6 +275,24 @@ def test_an_ancient_event_is_dead_lettered_and_rerates_nothing(stack):
     assert len(after) == len(before) and not any(item["usageDate"]["S"] == "#restate" for item in after)
 
 
+def test_backfill_before_the_data_epoch_publishes_empty_days_and_reports_over_them_complete(stack):
+    epoch = min(date.fromisoformat(event["occurredAt"][:10]) for event in demo_events(WORLD, seed=7)[0]
+                if event["eventType"].startswith("PACKAGE_"))
+    first, last = epoch - timedelta(days=60), epoch - timedelta(days=30)
+    rated = stack.cli("rate", "--from", first.isoformat(), "--to", last.isoformat())
+    assert rated.returncode == 0, rated.stderr
+    days = [json.loads(line) for line in rated.stdout.splitlines()]
+    assert [day["day"] for day in days] == [(first + timedelta(days=n)).isoformat() for n in range(31)]
+    assert all(day["usageRows"] == 0 for day in days)
+    assert "rating days" in rated.stderr  # progress, on stderr
+    never_rated = {"billingStartDate": (epoch - timedelta(days=20)).isoformat(),
+                   "billingEndDate": (epoch - timedelta(days=10)).isoformat(), "type": "USER"}
+    status, created = stack.request("POST", BASE, never_rated)
+    assert status in (200, 202), created
+    report = stack.wait_for(created["id"], lambda r: r["status"] != "IN_PROGRESS", timeout=30)
+    assert report["status"] == "COMPLETED" and report["rowCount"] == 0, report
+
+
 def test_a_deleted_lake_object_fails_the_report_with_1002(stack):
     day = YESTERDAY - timedelta(days=6)
     s3 = stack.client("s3")
