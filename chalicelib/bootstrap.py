@@ -7,9 +7,9 @@ tests install their own container with `set_container()`.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 import threading
 from collections.abc import Callable
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Any

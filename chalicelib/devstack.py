@@ -174,7 +174,10 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
     sources = None
     try:
         if adopted:
-            print(f"adopting the local AWS a stopped wbr dev left running on {local_aws.endpoints.endpoint_url}", file=sys.stderr)
+            print(
+                f"adopting the local AWS a stopped wbr dev left running on {local_aws.endpoints.endpoint_url}",
+                file=sys.stderr,
+            )
         else:
             print(
                 f"starting the local AWS on {local_aws.endpoints.endpoint_url} "

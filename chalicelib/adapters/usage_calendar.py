@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from typing import Any
 
-from chalicelib.domain.messages import DayPublished, Message, RestatementRequested
-
 from botocore.exceptions import ClientError
+
+from chalicelib.domain.messages import DayPublished, Message, RestatementRequested
 
 from .dynamo_codec import from_item, to_item
 
@@ -203,7 +203,9 @@ class DynamoUsageCalendar:
                 UpdateExpression=f"SET {assignments}",
                 ConditionExpression=f"attribute_not_exists(#{attribute}) OR #{attribute} > :{attribute}",
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item({f":{attribute}": day.isoformat(), **{f":{k}": v for k, v in extra.items()}}),
+                ExpressionAttributeValues=to_item(
+                    {f":{attribute}": day.isoformat(), **{f":{k}": v for k, v in extra.items()}}
+                ),
             )
             return True
         except ClientError as error:

@@ -20,7 +20,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.parquet_ranges import KeyRange, download_row_groups, read_row_groups

@@ -14,8 +14,8 @@ from chalice import Blueprint, Cron, Rate
 from chalicelib.adapters.usage_calendar import message_of_stream_record
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.messages import DayPublished, Message
-from chalicelib.services.regeneration import Started
 from chalicelib.observability import flushing_metrics, logger, metrics
+from chalicelib.services.regeneration import Started
 
 events_api = Blueprint(__name__)
 

@@ -10,8 +10,8 @@ from enum import Enum
 from typing import Any
 
 from chalicelib.domain.errors import InvalidRequest, ReportErrorCode
-from chalicelib.domain.periods import BillingPeriod, parse_strict_date
 from chalicelib.domain.messages import RunLease
+from chalicelib.domain.periods import BillingPeriod, parse_strict_date
 
 CATEGORY = "RECONCILIATION"
 MAX_ORG_ID_LENGTH = 200

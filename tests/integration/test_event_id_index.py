@@ -14,7 +14,9 @@ def test_the_same_id_from_concurrent_writers_is_new_once_and_a_conflict_otherwis
     ids = [f"ev-{n}" for n in range(200)]
 
     def writer(name: str) -> dict:
-        return index.register((event_id, name.encode(), f"events/date=2026-11-0{name[-1]}/b.parquet") for event_id in ids)
+        return index.register(
+            (event_id, name.encode(), f"events/date=2026-11-0{name[-1]}/b.parquet") for event_id in ids
+        )
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(writer, ["w1", "w2", "w3", "w4"]))
@@ -31,6 +33,8 @@ def test_an_id_whose_landing_never_happened_is_new_again_then_a_duplicate_once_l
     # the process died before landing: the same event again must land, not be dropped
     assert index.register([("ev-1", b"d", key)])["ev-1"].verdict is Verdict.NEW
     container.s3.put_object(Bucket=bucket, Key=key, Body=b"landed")
-    assert index.register([("ev-1", b"d", "events/date=2026-11-03/batch-y.parquet")])["ev-1"].verdict is Verdict.DUPLICATE
+    assert (
+        index.register([("ev-1", b"d", "events/date=2026-11-03/batch-y.parquet")])["ev-1"].verdict is Verdict.DUPLICATE
+    )
     conflict = index.register([("ev-1", b"other", key)])["ev-1"]
     assert conflict.verdict is Verdict.CONFLICT and conflict.landed_in == key

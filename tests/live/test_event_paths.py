@@ -69,7 +69,11 @@ class Stack:
         env_file = self.state_dir / "env"
         log = open(self.state_dir / "dev.log", "ab")  # noqa: SIM115 - kept open for the process
         self.process = subprocess.Popen(
-            [*WBR, "dev"], cwd=PROJECT, env=self.environ, stdout=log, stderr=subprocess.STDOUT,
+            [*WBR, "dev"],
+            cwd=PROJECT,
+            env=self.environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -86,8 +90,11 @@ class Stack:
             time.sleep(0.2)
         keys = DevKeyPair(self.state_dir).ensure()
         self.token = keys.mint(
-            issuer="https://idbroker.wbr.local", audience="wholesale-billing-reports", org_id=DEMO_PARTNER,
-            subject=DEMO_ADMIN, scopes=[READ_SCOPE, WRITE_SCOPE],
+            issuer="https://idbroker.wbr.local",
+            audience="wholesale-billing-reports",
+            org_id=DEMO_PARTNER,
+            subject=DEMO_ADMIN,
+            scopes=[READ_SCOPE, WRITE_SCOPE],
         )
 
     def kill_dev_only(self) -> None:
@@ -122,7 +129,9 @@ class Stack:
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            self.env["WBR_BASE_URL"] + path, data=data, method=method,
+            self.env["WBR_BASE_URL"] + path,
+            data=data,
+            method=method,
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         )
         try:
@@ -136,7 +145,10 @@ class Stack:
     def client(self, service: str):  # type: ignore[no-untyped-def]
         endpoint = self.env["AWS_ENDPOINT_URL_DYNAMODB"] if service == "dynamodb" else self.env["AWS_ENDPOINT_URL"]
         return boto3.client(
-            service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="local",
+            service,
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="local",
             aws_secret_access_key="local",
         )
 
@@ -187,8 +199,13 @@ def test_a_parked_report_is_started_by_a_rating_in_another_process(stack):
     period = {"billingStartDate": (YESTERDAY - timedelta(days=2)).isoformat(), "billingEndDate": YESTERDAY.isoformat()}
     status, created = stack.request("POST", BASE, {**period, "type": "CUSTOMER"})
     assert status in (200, 202), created
-    parked = stack.wait_for(created["id"], lambda report: report.get("status") == "IN_PROGRESS" and "waitingFor" in report
-                            or report.get("status") != "IN_PROGRESS", timeout=30)
+    parked = stack.wait_for(
+        created["id"],
+        lambda report: (
+            report.get("status") == "IN_PROGRESS" and "waitingFor" in report or report.get("status") != "IN_PROGRESS"
+        ),
+        timeout=30,
+    )
     assert parked["status"] == "IN_PROGRESS", parked
     rated = stack.cli("rate", "--to", YESTERDAY.isoformat())
     assert rated.returncode == 0, rated.stderr
@@ -222,8 +239,12 @@ def test_late_events_through_wbr_ingest_regenerate_every_report_of_the_period(st
 
 
 def test_concurrent_identical_creates_make_one_report_and_a_true_counter(stack):
-    period = {"billingStartDate": (YESTERDAY - timedelta(days=4)).isoformat(), "billingEndDate": YESTERDAY.isoformat(),
-              "type": "USER", "internal": True}
+    period = {
+        "billingStartDate": (YESTERDAY - timedelta(days=4)).isoformat(),
+        "billingEndDate": YESTERDAY.isoformat(),
+        "type": "USER",
+        "internal": True,
+    }
     with ThreadPoolExecutor(max_workers=50) as pool:
         answers = list(pool.map(lambda _: stack.request("POST", BASE, period), range(50)))
     assert all(status in (200, 202) for status, _ in answers), Counter(status for status, _ in answers)
@@ -236,8 +257,13 @@ def test_concurrent_identical_creates_make_one_report_and_a_true_counter(stack):
     in_progress = sum(1 for item in reports if item["status"]["S"] == "IN_PROGRESS")
     counter = next(item for item in items if item["reportId"]["S"] == "COUNTER#IN_PROGRESS")
     assert int(counter["inProgress"]["N"]) == in_progress
-    same = [item for item in reports if item.get("internal", {}).get("BOOL") and item["type"]["S"] == "USER"
-            and item["billingStartDate"]["S"] == period["billingStartDate"]]
+    same = [
+        item
+        for item in reports
+        if item.get("internal", {}).get("BOOL")
+        and item["type"]["S"] == "USER"
+        and item["billingStartDate"]["S"] == period["billingStartDate"]
+    ]
     assert len(same) == 1
 
 
@@ -263,8 +289,11 @@ def test_event_id_reused_on_another_day_is_counted_once(stack):
 def test_an_ancient_event_is_dead_lettered_and_rerates_nothing(stack):
     dynamodb = stack.client("dynamodb")
     before = dynamodb.scan(TableName=stack.env["WBR_USAGE_DAYS_TABLE"])["Items"]
-    event = dict(next(e for e in demo_events(WORLD, seed=7)[0] if e["eventType"] == "PACKAGE_ASSIGNED"),
-                 eventId="ancient-1", occurredAt="2000-01-01T00:00:00Z")
+    event = dict(
+        next(e for e in demo_events(WORLD, seed=7)[0] if e["eventType"] == "PACKAGE_ASSIGNED"),
+        eventId="ancient-1",
+        occurredAt="2000-01-01T00:00:00Z",
+    )
     path = stack.state_dir / "ancient.ndjson"
     path.write_text(json.dumps(event) + "\n")
     ingested = stack.cli("ingest", str(path))
@@ -276,8 +305,11 @@ def test_an_ancient_event_is_dead_lettered_and_rerates_nothing(stack):
 
 
 def test_backfill_before_the_data_epoch_publishes_empty_days_and_reports_over_them_complete(stack):
-    epoch = min(date.fromisoformat(event["occurredAt"][:10]) for event in demo_events(WORLD, seed=7)[0]
-                if event["eventType"].startswith("PACKAGE_"))
+    epoch = min(
+        date.fromisoformat(event["occurredAt"][:10])
+        for event in demo_events(WORLD, seed=7)[0]
+        if event["eventType"].startswith("PACKAGE_")
+    )
     first, last = epoch - timedelta(days=60), epoch - timedelta(days=30)
     rated = stack.cli("rate", "--from", first.isoformat(), "--to", last.isoformat())
     assert rated.returncode == 0, rated.stderr
@@ -285,8 +317,11 @@ def test_backfill_before_the_data_epoch_publishes_empty_days_and_reports_over_th
     assert [day["day"] for day in days] == [(first + timedelta(days=n)).isoformat() for n in range(31)]
     assert all(day["usageRows"] == 0 for day in days)
     assert "rating days" in rated.stderr  # progress, on stderr
-    never_rated = {"billingStartDate": (epoch - timedelta(days=20)).isoformat(),
-                   "billingEndDate": (epoch - timedelta(days=10)).isoformat(), "type": "USER"}
+    never_rated = {
+        "billingStartDate": (epoch - timedelta(days=20)).isoformat(),
+        "billingEndDate": (epoch - timedelta(days=10)).isoformat(),
+        "type": "USER",
+    }
     status, created = stack.request("POST", BASE, never_rated)
     assert status in (200, 202), created
     report = stack.wait_for(created["id"], lambda r: r["status"] != "IN_PROGRESS", timeout=30)
@@ -297,11 +332,14 @@ def test_a_deleted_lake_object_fails_the_report_with_1002(stack):
     day = YESTERDAY - timedelta(days=6)
     s3 = stack.client("s3")
     bucket = stack.env["WBR_LAKE_BUCKET"]
-    keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket=bucket, Prefix=f"usage/date={day.isoformat()}/")["Contents"]]
+    keys = [
+        entry["Key"] for entry in s3.list_objects_v2(Bucket=bucket, Prefix=f"usage/date={day.isoformat()}/")["Contents"]
+    ]
     latest = max(keys, key=lambda key: int(key.split("/v=")[1].split("/")[0]))
     s3.delete_object(Bucket=bucket, Key=latest)
-    status, created = stack.request("POST", BASE, {"billingStartDate": day.isoformat(), "billingEndDate": day.isoformat(),
-                                                   "type": "USER"})
+    status, created = stack.request(
+        "POST", BASE, {"billingStartDate": day.isoformat(), "billingEndDate": day.isoformat(), "type": "USER"}
+    )
     assert status in (200, 202)
     failed = stack.wait_for(created["id"], lambda r: r["status"] != "IN_PROGRESS")
     assert failed["status"] == "FAILED" and failed["errors"][0]["code"] == 1002, failed
@@ -311,9 +349,14 @@ def test_a_deleted_lake_object_fails_the_report_with_1002(stack):
 def test_kill_9_during_generation_then_restart_settles_every_report_within_one_sweep(stack):
     first = YESTERDAY - timedelta(days=4)  # after the day whose object another test deletes
     bodies = [
-        {"billingStartDate": (first + timedelta(days=offset)).isoformat(), "billingEndDate": YESTERDAY.isoformat(),
-         "type": kind, "internal": True}
-        for offset in range(5) for kind in ("CUSTOMER", "PARTNER")
+        {
+            "billingStartDate": (first + timedelta(days=offset)).isoformat(),
+            "billingEndDate": YESTERDAY.isoformat(),
+            "type": kind,
+            "internal": True,
+        }
+        for offset in range(5)
+        for kind in ("CUSTOMER", "PARTNER")
     ]
     ids = []
     for body in bodies:
@@ -323,7 +366,9 @@ def test_kill_9_during_generation_then_restart_settles_every_report_within_one_s
     stack.kill_dev_only()
     dynamodb = stack.client("dynamodb")  # the local AWS outlived wbr dev
     items = dynamodb.scan(TableName=stack.env["WBR_REPORTS_TABLE"])["Items"]
-    stranded = [item["reportId"]["S"] for item in items if item["reportId"]["S"] in ids and item["status"]["S"] == "IN_PROGRESS"]
+    stranded = [
+        item["reportId"]["S"] for item in items if item["reportId"]["S"] in ids and item["status"]["S"] == "IN_PROGRESS"
+    ]
     assert stranded, "no report was running when wbr dev was killed"
     stack.start()  # adopts the local AWS; its first sweep runs at once
     started = time.monotonic()
