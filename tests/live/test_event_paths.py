@@ -328,6 +328,35 @@ def test_backfill_before_the_data_epoch_publishes_empty_days_and_reports_over_th
     assert report["status"] == "COMPLETED" and report["rowCount"] == 0, report
 
 
+def _wait_until(condition, timeout: float = 30):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+    return found
+
+
+def test_events_on_the_queue_and_files_dropped_under_incoming_reach_the_same_ingestion(stack):
+    s3, sqs = stack.client("s3"), stack.client("sqs")
+    bucket = stack.env["WBR_LAKE_BUCKET"]
+    base = next(e for e in demo_events(WORLD, seed=7)[0] if e["eventType"] == "PACKAGE_ASSIGNED")
+    queued = dict(base, eventId="queued-1", occurredAt=(TODAY.isoformat() + "T00:00:01Z"))
+    sqs.send_message(QueueUrl=stack.env["WBR_EVENTS_QUEUE_URL"], MessageBody=json.dumps(queued) + "\n{bad line")
+    dropped = dict(base, eventId="dropped-1", occurredAt=(TODAY.isoformat() + "T00:00:02Z"))
+    s3.put_object(Bucket=bucket, Key="incoming/drop-1.ndjson", Body=(json.dumps(dropped) + "\n").encode())
+
+    def today_events() -> list[str]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"events/date={TODAY.isoformat()}/").get("Contents", [])
+        return [entry["Key"] for entry in listed]
+
+    assert len(_wait_until(lambda: len(today_events()) >= 2 and today_events())) == 2  # one batch per path
+    archived = _wait_until(lambda: s3.list_objects_v2(Bucket=bucket, Prefix="archive/incoming/").get("Contents"))
+    assert [entry["Key"] for entry in archived] == ["archive/incoming/drop-1.ndjson"]
+    letters = s3.list_objects_v2(Bucket=bucket, Prefix="dead-letters/").get("Contents", [])
+    bodies = [s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read().decode() for entry in letters]
+    assert any("{bad line" in body and "sqs:" in body for body in bodies)  # the bad line, with its source
+
+
 def test_a_deleted_lake_object_fails_the_report_with_1002(stack):
     day = YESTERDAY - timedelta(days=6)
     s3 = stack.client("s3")
