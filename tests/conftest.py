@@ -241,3 +241,36 @@ class ApiClient:
 def api(seeded: Container, tokens: Tokens) -> ApiClient:
     """An HTTP client through the local gateway (in process), with a partner admin token."""
     return ApiClient(tokens.mint())
+
+
+def deliver_publications(container: Container, join_seconds: float = 60, rounds: int = 20) -> int:
+    """Deliver the pending `usage_days` stream records to the deployed handler (as Lambda's event
+    source mapping does) and let the runs they start finish, until no record is left; how many
+    records were delivered."""
+    total = 0
+    for _ in range(rounds):
+        delivered = container.usage_days_stream.drain_stream()
+        container.workflow.join(join_seconds)
+        if not delivered:
+            return total
+        total += delivered
+    raise AssertionError(f"the usage_days stream kept producing records after {rounds} rounds")
+
+
+def unpublish_day(container: Container, day: Any) -> None:
+    """Make `day` (inside the data window) unpublished: delete its `usage_days` item."""
+    container.dynamodb.delete_item(
+        TableName=container.settings.usage_days_table, Key={"usageDate": {"S": day.isoformat()}}
+    )
+    assert container.calendar.published_versions([day]) == {}
+    epoch = container.calendar.data_epoch()
+    assert epoch is not None and epoch <= day, "a day before the data epoch counts as published empty"
+
+
+@pytest.fixture
+def streams_routed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore sends a DynamoDB Streams call naming a stream ARN to the account endpoint
+    (`<account>.streams-ddb.<region>.amazonaws.com`), which moto does not route ("Not yet
+    implemented"); the regional endpoint it does route is the same API (as tests/faults does).
+    Use before the container's `dynamodb_streams` client is first created."""
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")

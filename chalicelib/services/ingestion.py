@@ -219,6 +219,10 @@ class IngestionService:
                     day_numbers.add(validated.occurred_at[position] // SECONDS_PER_DAY)
             elif registered.verdict is Verdict.DUPLICATE:
                 report.duplicates_ingested += 1
+                if validated.is_assignment[position]:
+                    # its first delivery may have died before asking for the restatement: ask
+                    # again (idempotent; at worst a re-rating that changes no number)
+                    day_numbers.add(validated.occurred_at[position] // SECONDS_PER_DAY)
             else:
                 validated.rejected.append(
                     (

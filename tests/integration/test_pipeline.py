@@ -13,7 +13,9 @@ from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.proration import day_start_epoch
 from chalicelib.domain.reports import ReportStatus
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_events, demo_world, usage_by_day
-from tests.conftest import TODAY
+from tests.conftest import TODAY, deliver_publications
+
+pytestmark = pytest.mark.usefixtures("streams_routed")  # drained by hand: moto's regional streams endpoint
 
 CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
 YESTERDAY = TODAY - timedelta(days=1)
@@ -78,11 +80,11 @@ def test_sqs_ingestion_reports_partial_failures_and_lands_good_lines(container, 
     original = container.event_log.append_lines
     calls = {"n": 0}
 
-    def flaky(lines_, occurred_):
+    def flaky(lines_, occurred_, *batch):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("S3 unavailable")
-        return original(lines_, occurred_)
+        return original(lines_, occurred_, *batch)
 
     container.event_log.append_lines = flaky
     result = on_provisioning_events({"Records": records}, None)
@@ -132,7 +134,18 @@ def test_cli_ingest_then_rate_then_report(container, small_world, tmp_path, monk
     late_path = tmp_path / "late.ndjson"
     late_path.write_text("\n".join(_lines(late)))
     assert cli.main(["ingest", str(late_path)]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["restatedFrom"] is not None
+    restated_from = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["restatedFrom"]
+    assert restated_from is not None
+    # `wbr ingest` only leaves the restatement marker: nothing is re-rated in-line ...
+    assert container.calendar.pending_restatement().from_day.isoformat() == restated_from
+    rated_days = [YESTERDAY - timedelta(days=offset) for offset in range(10)]
+    assert set(container.calendar.published_versions(rated_days).values()) == {1}
+    # ... `wbr rate` re-rates from the marker (bounded runs, until it is gone).
+    assert cli.main(["rate", "--to", YESTERDAY.isoformat()]) == 0
+    restated = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert restated and restated[0]["day"] == restated_from and restated[-1]["day"] == YESTERDAY.isoformat()
+    assert all(r["version"] == 2 for r in restated if r["day"] >= restated_from)
+    assert container.calendar.pending_restatement() is None
     for offset in range(10):
         day = YESTERDAY - timedelta(days=offset)
         assert _lake_units(container, day) == _truth_units(small_world, day), day
@@ -156,6 +169,11 @@ def test_late_event_restates_the_day_and_later_days(container, small_world):
              "subscriptionId": "Sub-ACME-0001", "sku": "WXC-WHL-PRO", "subject": subject}
     report = container.ingestion.ingest_lines([json.dumps(event)], source="t")
     assert report.restated_from == late_day
+    # Ingestion leaves the marker only; its stream record makes the handler re-rate.
+    assert container.calendar.pending_restatement().from_day == late_day
+    assert container.calendar.published_versions([late_day, YESTERDAY]) == before
+    deliver_publications(container)
+    assert container.calendar.pending_restatement() is None
     after = container.calendar.published_versions([late_day, YESTERDAY])
     assert after[late_day] == before[late_day] + 1 and after[YESTERDAY] == before[YESTERDAY] + 1
     units = _lake_units(container, late_day)
@@ -164,6 +182,8 @@ def test_late_event_restates_the_day_and_later_days(container, small_world):
     # The same event again changes no number (idempotent by eventId).
     settled = {day: _lake_units(container, day) for day in (late_day, YESTERDAY)}
     container.ingestion.ingest_lines([json.dumps(event)], source="t")
+    deliver_publications(container)
+    assert container.calendar.pending_restatement() is None
     assert {day: _lake_units(container, day) for day in (late_day, YESTERDAY)} == settled
 
 

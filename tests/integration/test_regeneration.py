@@ -1,15 +1,18 @@
 """What a usage day's publication sets in motion (DESIGN §5, §6), through the real services.
 
-- A report over a day not published yet is parked (IN_PROGRESS, `waitingFor`), then started by the
-  day's publication (the rating service's listener), or by the sweeper when that event is lost,
-  or FAILED with DATA_NOT_AVAILABLE once `DATA_WAIT_HOURS` have passed.
-- A late event restates a day: the COMPLETED reports whose numbers changed are regenerated (same
-  id, revision + 1, new file, old file removed); the others keep their revision and file.
+- A report over a day of the data window not published yet is parked (IN_PROGRESS, `waitingFor`),
+  then started by the day's publication (its `usage_days` stream record, delivered to the deployed
+  handler `api.events.on_usage_day_published`; rating calls nobody in-process), or by the sweeper
+  when that event is lost, or FAILED with DATA_NOT_AVAILABLE once `DATA_WAIT_HOURS` have passed.
+- A late event leaves a restatement marker (ingestion re-rates nothing in-line); the marker's stream
+  record re-rates the days, and their publications regenerate the COMPLETED reports whose numbers
+  changed (same id, revision + 1, new file, old file removed); the others keep their revision and file.
 - Publications delivered twice start nothing twice; deleted reports are never resurrected and
   leave no file behind.
 
 Everything runs on the session's demo data (ingested, rated and restated by the real pipeline),
-with the container's own workflow runner; nothing of chalicelib is replaced.
+with the container's own workflow runner; the stream is drained by hand (`deliver_publications`),
+as Lambda's event source mapping would deliver it; nothing of chalicelib is replaced.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pytest
 
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.errors import ReportErrorCode
+from chalicelib.domain.messages import DayPublished
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.proration import SECONDS_PER_DAY, day_start_epoch, format_quantity
 from chalicelib.domain.report_rows import RowContext, aggregate_reference, neutralise_cell
@@ -39,9 +43,11 @@ from chalicelib.services.demo_data import (
     usage_by_day,
 )
 from chalicelib.services.generation import is_regeneration
-from chalicelib.services.rating import RatingService
+from chalicelib.local_events import usage_days_stream
 from chalicelib.services.sweeper import Sweeper
-from tests.conftest import TODAY
+from tests.conftest import TODAY, deliver_publications, unpublish_day
+
+pytestmark = pytest.mark.usefixtures("streams_routed")  # drained by hand: moto's regional streams endpoint
 
 CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
 LAST_DAY = TODAY - timedelta(days=1)  # the last day of the demo window, rated and restated
@@ -96,9 +102,13 @@ def _expected_rows(world, assignments, report) -> list[list[str]]:
 
 
 def _unpublished_day(container) -> date:
-    """The day before the first day with logged events (directory upserts included): never rated."""
-    day = container.event_log.event_days()[0] - timedelta(days=1)
-    assert container.calendar.published_versions([day]) == {}
+    """A day inside the data window (after the data epoch), made unpublished by deleting its
+    `usage_days` item; its neighbours stay published. (Days before the epoch count as published
+    empty, so they can no longer serve.) The seeded data's own stream records are delivered
+    first, so later drains carry only what the test does."""
+    deliver_publications(container)
+    day = TODAY - timedelta(days=15)
+    unpublish_day(container, day)
     return day
 
 
@@ -179,9 +189,16 @@ def _unassign_at_noon(container, world, assignment: Assignment, day: date, event
         "sku": assignment.sku,
         "subject": {"type": "USER", "userId": assignment.user_id, "subscriberId": assignment.subscriber_id},
     }
+    versions_before = container.calendar.published_versions([day])
     ingested = container.ingestion.ingest_lines([json.dumps(event)], source="late-test")
     assert ingested.accepted == 1 and ingested.rejected == 0
     assert ingested.restated_from == day
+    # Ingestion only leaves the marker; nothing is re-rated in-line.
+    assert container.calendar.pending_restatement().from_day == day
+    assert container.calendar.published_versions([day]) == versions_before
+    # The marker's stream record re-rates; the publications it makes regenerate.
+    deliver_publications(container)
+    assert container.calendar.pending_restatement() is None
     clipped = dataclasses.replace(assignment, intervals=((assignment.intervals[0][0], noon),))
     return [clipped if a is assignment else a for a in world.assignments]
 
@@ -198,9 +215,13 @@ def test_parked_report_is_started_by_the_days_publication(seeded, world):
     day = _unpublished_day(seeded)
     report_id, _ = _parked(seeded, day)
 
-    rated = seeded.rating.rate_day(day)  # publishes the day; the listener wakes the report
-    assert rated.day == day and rated.version == 1
+    rated = seeded.rating.rate_day(day)  # publishes the day; nobody is called in-process
+    assert rated.day == day and seeded.calendar.published_versions([day]) == {day: rated.version}
     seeded.workflow.join(JOIN_SECONDS)
+    still = _stored(seeded, report_id)
+    assert still.status is ReportStatus.IN_PROGRESS and still.waiting_for == day
+
+    assert deliver_publications(seeded) > 0  # the stream record reaches the handler, which wakes it
 
     done, url = seeded.reports.get(CALLER, report_id)
     assert done.status is ReportStatus.COMPLETED, done.errors
@@ -223,9 +244,9 @@ def test_sweeper_starts_a_parked_report_whose_publication_event_was_lost(seeded,
     day = _unpublished_day(seeded)
     report_id, _ = _parked(seeded, day)
 
-    # Rating without any listener: the day is published, but nobody is told.
-    RatingService(seeded.event_log, seeded.lake, seeded.calendar).rate_day(day)
-    assert seeded.calendar.published_versions([day]) == {day: 1}
+    # The day is published, but its stream record never reaches the handler (not drained).
+    rated = seeded.rating.rate_day(day)
+    assert seeded.calendar.published_versions([day]) == {day: rated.version}
     seeded.workflow.join(JOIN_SECONDS)
     still = _stored(seeded, report_id)
     assert still.status is ReportStatus.IN_PROGRESS and still.waiting_for == day
@@ -244,6 +265,10 @@ def test_sweeper_starts_a_parked_report_whose_publication_event_was_lost(seeded,
     # A second sweep finds nothing to do.
     again = seeded.sweeper.sweep()
     assert (again.started, again.failed, again.regenerated) == ([], [], [])
+    # ... nor does the publication's record when it arrives after all.
+    assert deliver_publications(seeded) > 0
+    assert _stored(seeded, report_id) == done
+    assert _objects_of(seeded, report_id) == [done.s3_key]
 
 
 def test_sweeper_fails_a_report_parked_past_the_data_wait(seeded):
@@ -293,7 +318,6 @@ def test_restatement_regenerates_exactly_the_reports_whose_numbers_changed(seede
     truth = _unassign_at_noon(seeded, world, user, LAST_DAY, "late-unassign-regeneration")
     new_version = seeded.calendar.published_versions([LAST_DAY])[LAST_DAY]
     assert new_version == old_version + 1
-    seeded.workflow.join(JOIN_SECONDS)
 
     # The report over the user: same id, revision 2, a new file; the r1 file is gone.
     regenerated, url = seeded.reports.get(CALLER, changed_id)
@@ -345,10 +369,18 @@ def test_restatement_regenerates_exactly_the_reports_whose_numbers_changed(seede
     assert (swept.started, swept.failed, swept.regenerated) == ([], [], [])
 
     # ---- 4a. the same publication delivered again starts nothing ----
-    replay = seeded.regeneration.on_day_published(LAST_DAY, new_version)
+    replay = seeded.regeneration.on_day_published(DayPublished(LAST_DAY, new_version))
     assert (replay.started, replay.regenerated) == ([], [])
     seeded.workflow.join(JOIN_SECONDS)
     assert _stored(seeded, changed_id) == regenerated
+    assert _objects_of(seeded, changed_id) == [regenerated.s3_key]
+    # ... and so does the whole stream delivered once more from its start (the marker included).
+    replayed = usage_days_stream(seeded.dynamodb, seeded.dynamodb_streams, seeded.settings.usage_days_table)
+    assert replayed.drain_stream() > 0
+    seeded.workflow.join(JOIN_SECONDS)
+    assert seeded.calendar.published_versions([LAST_DAY]) == {LAST_DAY: new_version}
+    assert _stored(seeded, changed_id) == regenerated
+    assert _stored(seeded, sub_partner_id) == same
     assert _objects_of(seeded, changed_id) == [regenerated.s3_key]
 
 
@@ -364,8 +396,13 @@ def test_restatement_of_several_days_leaves_the_report_on_the_latest_versions(se
     before = _stored(seeded, report_id)
     assert before.status is ReportStatus.COMPLETED, before.errors
 
+    versions_before = seeded.calendar.published_versions(list(before.period.days()))
     truth = _unassign_at_noon(seeded, world, user, day, "late-unassign-several-days")
     seeded.workflow.join(JOIN_SECONDS)
+    restated = seeded.calendar.published_versions(list(before.period.days()))
+    assert {d for d in restated if restated[d] != versions_before[d]} == {
+        day + timedelta(days=n) for n in range((LAST_DAY - day).days + 1)
+    }
 
     after = _stored(seeded, report_id)
     assert after.status is ReportStatus.COMPLETED and after.revision >= 2
@@ -431,13 +468,13 @@ def test_parked_report_deleted_then_day_published_starts_nothing(seeded, world):
     assert _stored(seeded, report_id) is None
     assert seeded.report_store.waiting() == []
 
-    rated = seeded.rating.rate_day(day)  # the real listener runs
-    seeded.workflow.join(JOIN_SECONDS)
+    rated = seeded.rating.rate_day(day)
+    assert deliver_publications(seeded) > 0  # its record reaches the real handler
     assert _stored(seeded, report_id) is None
     assert seeded.blobs.list_keys("reports/") == []
     assert seeded.blobs.list_keys("parts/") == []
     # The publication delivered once more still finds nothing to start.
-    replay = seeded.regeneration.on_day_published(day, rated.version)
+    replay = seeded.regeneration.on_day_published(DayPublished(day, rated.version))
     assert (replay.started, replay.regenerated) == ([], [])
     seeded.workflow.join(JOIN_SECONDS)
     assert seeded.blobs.list_keys("reports/") == []

@@ -88,7 +88,7 @@ def test_delete_racing_finalize_leaves_no_file_behind(seeded, monkeypatch):
     assert not alive
 
 
-def test_concurrent_rating_runs_never_publish_stale_usage(seeded, monkeypatch):
+def test_concurrent_rating_runs_never_publish_stale_usage(seeded, monkeypatch, streams_routed):
     from chalicelib.domain.reports import ReportType
     from chalicelib.services.ports import UsageSlice
     D = TODAY - timedelta(days=1)
@@ -102,10 +102,13 @@ def test_concurrent_rating_runs_never_publish_stale_usage(seeded, monkeypatch):
     def write_day(day, version, usage):
         calls.append(version)
         if len(calls) == 1:   # run A computed its usage; the late event arrives now (SQS Lambda B)
-            seeded.ingestion.ingest_lines([json.dumps(event)], source="sqs:b")
+            assert seeded.ingestion.ingest_lines([json.dumps(event)], source="sqs:b").restated_from == D
+            # ... and its restatement marker reaches the stream handler (Lambda C), which re-rates D
+            seeded.usage_days_stream.drain_stream()
         return real_write(day, version, usage)
     monkeypatch.setattr(lake, "write_day", write_day)
     seeded.rating.rate_day(D)   # run A (schedule / `wbr rate --from D`)
+    assert seeded.calendar.pending_restatement() is None
     version = seeded.calendar.published_versions([D])[D]
     rows = list(seeded.lake.aggregate(ReportType.USER, UsageSlice({D: version}, (DEMO_PARTNER,), None, None)))
     late = [r for r in rows if "late-user" in r.key]

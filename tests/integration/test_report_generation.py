@@ -17,7 +17,7 @@ from chalicelib.domain.proration import format_quantity
 from chalicelib.domain.report_rows import RowContext, aggregate_reference, columns_for, neutralise_cell
 from chalicelib.domain.reports import ReportStatus, ReportType
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, usage_by_day
-from tests.conftest import TODAY
+from tests.conftest import TODAY, unpublish_day
 
 CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
 
@@ -106,9 +106,12 @@ def test_same_data_gives_byte_identical_file(seeded):
 
 
 def test_unpublished_day_fails_with_data_not_available_after_the_wait(container, seeded):
-    # The day before the demo window was never published; with no wait allowed the report fails.
+    # A day inside the data window (after the data epoch) that is not published; with no wait
+    # allowed the report fails. (Days before the epoch count as published empty: see below.)
+    day = TODAY - timedelta(days=20)
+    unpublish_day(seeded, day)
     object.__setattr__(seeded.generation, "_policy", type(seeded.generation._policy)(0, 250))
-    start = (TODAY - timedelta(days=60)).isoformat()
+    start = day.isoformat()
     report, _ = seeded.reports.create(CALLER, {"billingStartDate": start, "billingEndDate": start}, "WBR_t")
     seeded.workflow.join(30)
     failed, url = seeded.reports.get(CALLER, report.report_id)
@@ -116,6 +119,42 @@ def test_unpublished_day_fails_with_data_not_available_after_the_wait(container,
     assert [error.code for error in failed.errors] == [ReportErrorCode.DATA_NOT_AVAILABLE]
     assert start in failed.errors[0].description
     assert seeded.blobs.list_keys("parts/") == []
+
+
+def test_days_before_the_data_epoch_are_published_empty(container, seeded, world):
+    # No event occurred before the epoch: those days are never rated, yet a report over them
+    # completes at once with no rows (it neither waits nor fails DATA_NOT_AVAILABLE), even with
+    # no wait allowed.
+    epoch = seeded.calendar.data_epoch()
+    assert epoch is not None and epoch > TODAY - timedelta(days=50)
+    start, end = TODAY - timedelta(days=60), TODAY - timedelta(days=50)
+    assert seeded.calendar.published_versions([start + timedelta(days=n) for n in range(11)]) == {}
+    object.__setattr__(seeded.generation, "_policy", type(seeded.generation._policy)(0, 250))
+    report, _ = seeded.reports.create(
+        CALLER, {"billingStartDate": start.isoformat(), "billingEndDate": end.isoformat(), "type": "USER"}, "WBR_t"
+    )
+    seeded.workflow.join(30)
+    done, url = seeded.reports.get(CALLER, report.report_id)
+    assert done.status is ReportStatus.COMPLETED, done.errors
+    assert not done.errors and done.waiting_for is None
+    assert done.row_count == 0
+    text = _download(seeded, done)
+    assert list(csv.reader(io.StringIO(text))) == [list(columns_for(ReportType.USER))]
+    assert done.sha256 == hashlib.sha256(text.encode()).hexdigest()
+    assert url and done.s3_key in url
+    assert seeded.report_store.waiting() == [] and seeded.blobs.list_keys("parts/") == []
+
+    # A period straddling the epoch: the pre-epoch days add nothing, the others their usage.
+    straddling, _ = seeded.reports.create(
+        CALLER, {"billingStartDate": start.isoformat(), "billingEndDate": (epoch + timedelta(days=3)).isoformat(),
+                 "type": "CUSTOMER"}, "WBR_t"
+    )
+    seeded.workflow.join(30)
+    done, _ = seeded.reports.get(CALLER, straddling.report_id)
+    assert done.status is ReportStatus.COMPLETED, done.errors
+    expected = _expected_rows(seeded, world, done)
+    assert list(csv.reader(io.StringIO(_download(seeded, done))))[1:] == expected
+    assert done.row_count == len(expected) > 0
 
 
 def test_quantity_matches_hand_computed_proration(seeded, world):
