@@ -9,6 +9,7 @@ the whole query: filters, sort and page size.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -27,7 +28,20 @@ from tests.contract.webex_sdk import (
 URL = SDK_BASE_URL + SDK_BASE_PATH
 
 
+def _public_at(container, base_url):
+    """The deployment's WBR_PUBLIC_BASE_URL (API Gateway's own domain serves the same end)."""
+    container.settings = dataclasses.replace(container.settings, public_base_url=base_url)
+
+
+def _reports_on_far_days(api, count):
+    for offset in range(count):
+        day = (TODAY - timedelta(days=300 + offset)).isoformat()
+        status, _, text = sdk_request(api, "POST", URL, json_body={"billingStartDate": day, "billingEndDate": day})
+        assert status == 202, text
+
+
 def test_next_link_alone_continues_the_query(api, seeded):
+    _public_at(seeded, SDK_BASE_URL)  # the SDK GETs the next URL as given: it must be absolute
     made = []
     for offset in range(5):
         day = (TODAY - timedelta(days=300 + offset)).isoformat()
@@ -55,3 +69,25 @@ def test_next_link_alone_continues_the_query(api, seeded):
     users = list(follow_pagination(fetch, URL, list_params(type=ListReportType.user, max=1)))
     assert sorted(item["id"] for item in users) == sorted(m["id"] for m in made if m["type"] == "USER")
     assert {item["type"] for item in users} == {"USER"} and len(requests_made) == 2
+
+
+def test_next_link_never_takes_scheme_or_host_from_the_request(api, seeded):
+    """A forged `Host` / `X-Forwarded-Proto` must not steer a client (and its token) elsewhere:
+    the Link is built from the configured public base URL, or is a relative reference."""
+    _reports_on_far_days(api, 3)
+    forged = {"host": "evil.example", "x-forwarded-proto": "gopher", "x-forwarded-host": "evil.example"}
+
+    def link_of(response):
+        assert response.status == 200, response.body
+        link = response.header("Link")
+        assert link and link.endswith('>; rel="next"'), link
+        return link[1:link.index(">")]
+
+    relative = link_of(api.get(f"{SDK_BASE_PATH}?max=1", headers=forged))
+    assert relative.startswith(SDK_BASE_PATH + "?cursor=") and "evil" not in relative
+    assert not urlsplit(relative).scheme and not urlsplit(relative).netloc
+    _public_at(seeded, "https://wbr.example.com/")
+    absolute = link_of(api.get(f"{SDK_BASE_PATH}?max=1", headers=forged))
+    assert absolute.startswith("https://wbr.example.com" + SDK_BASE_PATH + "?cursor=")
+    assert "evil" not in absolute and "gopher" not in absolute
+    assert parse_qs(urlsplit(absolute).query) == parse_qs(urlsplit(relative).query)

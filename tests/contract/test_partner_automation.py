@@ -14,6 +14,7 @@ check the CSV: documented header for the type, `rowCount` rows, `sha256`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import time
@@ -24,7 +25,7 @@ import requests
 
 from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import ReportType
-from tests.conftest import TODAY
+from tests.conftest import TODAY, unpublish_day
 from tests.contract.webex_sdk import (
     SDK_BASE_PATH,
     SdkRestError,
@@ -42,7 +43,10 @@ TIMEOUT_SECONDS = 90
 
 
 def test_partner_automation_script(live_stack):
-    base_url, token, _ = live_stack
+    base_url, token, container = live_stack
+    # The SDK GETs Link rel="next" exactly as given, so it needs an absolute URL: the API's public
+    # base URL, which `wbr dev` sets (WBR_PUBLIC_BASE_URL) as API Gateway gives its domain.
+    container.settings = dataclasses.replace(container.settings, public_base_url=base_url)
     url = base_url + SDK_BASE_PATH
     session = requests.Session()
 
@@ -58,12 +62,15 @@ def test_partner_automation_script(live_stack):
         return response.status_code, response.headers, response.text
 
     # The partner already has a report (of a day without usage yet: it stays IN_PROGRESS).
-    old_day = (TODAY - timedelta(days=400)).isoformat()
+    unpublished = TODAY - timedelta(days=20)  # inside the data: earlier days count as published empty
+    unpublish_day(container, unpublished)
+    old_day = unpublished.isoformat()
     call("POST", url, json_body={"billingStartDate": old_day, "billingEndDate": old_day})
 
     # 1. List without parameters.
     before = list(follow_pagination(fetch, url))
     assert [item["billing_start_date"].date().isoformat() for item in before] == [old_day]
+    assert [item["status"] for item in before] == ["IN_PROGRESS"]
 
     # 2. Create: 202 Accepted, a ReportId.
     start, end = TODAY - timedelta(days=7), TODAY - timedelta(days=1)

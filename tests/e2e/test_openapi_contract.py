@@ -40,7 +40,7 @@ from chalicelib.domain.report_ids import new_report_id
 from chalicelib.domain.reports import CATEGORY, ReportError, ReportRequest, ReportStatus, ReportType
 from chalicelib.services.demo_data import DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.services.reports import ReportService
-from tests.conftest import TODAY
+from tests.conftest import TODAY, unpublish_day
 from tests.e2e.conftest import ApiClient, HttpResponse
 
 BASE = "/v1/wholesale/billing/reports"
@@ -381,12 +381,13 @@ def test_get(api, seeded, tokens, contract, fail_with_500):
     seeded.workflow.join(60)
     completed = check("GET", ITEM, api.get(f"{BASE}/{report_id}")).json()
     assert completed["status"] == "COMPLETED" and completed["subPartnerOrgId"] == DEMO_SUB_PARTNER
-    # A report over days with no published usage waits IN_PROGRESS; then it is made to fail.
+    # An IN_PROGRESS report (its run never starts: the local runner is stopped); then it is made
+    # to fail. (A report parked waiting for data: test_get_of_a_report_waiting_for_data.)
+    seeded.workflow.stop_all()
     old = (TODAY - timedelta(days=300)).isoformat()
     waiting_id = api.post(BASE, {"billingStartDate": old, "billingEndDate": old}).json()["id"]
     waiting = check("GET", ITEM, api.get(f"{BASE}/{waiting_id}")).json()
     assert waiting["status"] == "IN_PROGRESS"
-    seeded.workflow.join(10)
     report = seeded.report_store.get(DEMO_PARTNER, waiting_id)
     assert seeded.report_store.fail(report, [ReportError(ReportErrorCode.DATA_NOT_AVAILABLE, "Usage data is missing.")])
     failed = check("GET", ITEM, api.get(f"{BASE}/{waiting_id}")).json()
@@ -398,6 +399,20 @@ def test_get(api, seeded, tokens, contract, fail_with_500):
     fail_with_500("get")
     assert check("GET", ITEM, api.get(f"{BASE}/{report_id}")).status == 500
     contract.assert_all_seen("GET", ITEM)
+
+
+def test_get_of_a_report_waiting_for_data(api, seeded, contract):
+    """A report over a day inside the data whose usage is not published is parked IN_PROGRESS,
+    naming the day it waits for; its GET still has the documented shape."""
+    unpublished = TODAY - timedelta(days=5)
+    unpublish_day(seeded, unpublished)
+    day = unpublished.isoformat()
+    waiting_id = api.post(BASE, {"billingStartDate": day, "billingEndDate": day}).json()["id"]
+    seeded.workflow.join(10)
+    parked = seeded.report_store.get(DEMO_PARTNER, waiting_id)
+    assert parked.status is ReportStatus.IN_PROGRESS and parked.waiting_for == unpublished and parked.run is None
+    body = contract.check("GET", ITEM, api.get(f"{BASE}/{waiting_id}")).json()
+    assert body["status"] == "IN_PROGRESS" and body["waitingFor"] == day
 
 
 def test_delete(api, seeded, tokens, contract, fail_with_500):

@@ -15,7 +15,7 @@ from chalicelib.domain.report_ids import is_report_id, new_report_id
 from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import ReportType
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
-from tests.conftest import TODAY
+from tests.conftest import TODAY, unpublish_day
 from tests.e2e.conftest import ApiClient
 
 BASE = "/v1/wholesale/billing/reports"
@@ -83,12 +83,15 @@ def test_duplicate_rules(api, seeded):
 
 
 def test_failed_report_does_not_block_a_new_one(api, seeded):
-    old = (TODAY - timedelta(days=200)).isoformat()  # no usage published that far back
-    object.__setattr__(seeded.generation, "_policy", type(seeded.generation._policy)(0, 250))
+    missing = TODAY - timedelta(days=5)
+    unpublish_day(seeded, missing)  # a day inside the data whose usage was never published
+    old = missing.isoformat()
+    object.__setattr__(seeded.generation, "_policy", type(seeded.generation._policy)(0, 250))  # no wait
     first = api.post(BASE, {"billingStartDate": old, "billingEndDate": old}).json()["id"]
     seeded.workflow.join(30)
     failed = api.get(f"{BASE}/{first}").json()
     assert failed["status"] == "FAILED" and isinstance(failed["errors"][0]["code"], int)
+    assert failed["errors"][0]["code"] == 1001  # DATA_NOT_AVAILABLE
     assert "tempDownloadURL" not in failed
     second = api.post(BASE, {"billingStartDate": old, "billingEndDate": old})
     assert second.status == 202 and second.json()["id"] != first

@@ -77,6 +77,14 @@ def build_container(settings: Settings, plan: FaultPlan) -> Container:
     return container
 
 
+@pytest.fixture(autouse=True)
+def _streams_endpoint_moto_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore sends a DynamoDB Streams call naming a stream ARN to the account endpoint
+    (`<account>.streams-ddb.<region>.amazonaws.com`), which moto does not route ("Not yet
+    implemented"); the regional endpoint it does route is the same API."""
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+
+
 @pytest.fixture(scope="package")
 def fault_world(dev_keys: DevKeyPair) -> Iterator[FaultWorld]:
     with mock_aws():

@@ -166,6 +166,18 @@ def test_fault_while_landing_then_retry_loses_nothing_and_counts_nothing_twice(f
 
 
 # ---- faults while late events restate rated days ---------------------------------------------
+#
+# Ingestion only records the restatement (the `#restate` marker of `usage_days`); the marker's
+# stream record reaches the deployed handler, which re-rates (`RatingService.restate_pending`).
+# So the caller's retry is the ingestion retry for a fault while landing or marking, and the
+# event source's redelivery of the stream batch (`drain_stream` again) for a fault while
+# re-rating; a crash loses the process but not the stream's position (the event source mapping
+# lives outside it).
+
+
+def _restate_key(params):
+    return (params.get("Key") or {}).get("usageDate", {}).get("S") == "#restate"
+
 
 RESTATEMENT = [
     pytest.param(lambda c: c.fault_plan.fail("s3", "SlowDown", operations=("PutObject",), where=_key_starts("events/")),
@@ -173,6 +185,10 @@ RESTATEMENT = [
     pytest.param(lambda c: c.fault_plan.fail("dynamodb", "crash", operations=("GetItem",),
                                              where=_table(c, "usage_days_table")),
                  id="crash-between-landing-and-restatement"),
+    pytest.param(lambda c: c.fault_plan.fail("dynamodb", "crash", operations=("GetItem",),
+                                             where=lambda params: _table(c, "usage_days_table")(params)
+                                             and _restate_key(params)),
+                 id="crash-between-marker-and-restatement"),
     pytest.param(lambda c: c.fault_plan.fail("s3", "SlowDown", operations=("PutObject",), where=_key_starts("usage/"),
                                              skip=1), id="lake-write-SlowDown-mid-restatement"),
     pytest.param(lambda c: c.fault_plan.fail("dynamodb", "crash", operations=("PutItem",), where=_published_day(c),
@@ -180,16 +196,38 @@ RESTATEMENT = [
 ]
 
 
+def _deliver_stream_with_retries(container, attempts=5):
+    """The event source's contract: a stream batch whose handler fails is delivered again (and
+    nothing after it before it succeeds); the failures seen."""
+    failures = []
+    for _ in range(attempts):
+        try:
+            container.usage_days_stream.drain_stream()
+            container.workflow.join(30)
+            return failures
+        except ProcessCrash as crash:
+            failures.append(crash)
+            _new_process(container)
+            container.__dict__.pop("bus", None)  # its handlers held the dead process's services
+        except Exception as error:  # noqa: BLE001 - an infrastructure fault surfaces; redelivered
+            failures.append(error)
+    raise AssertionError(f"the stream batch never succeeded: {failures!r}")
+
+
 @pytest.mark.parametrize("inject", RESTATEMENT)
 def test_fault_while_restating_then_retry_gives_the_exact_usage(fresh_pipeline, inject):
     container = fresh_pipeline
     container.ingestion.ingest_lines(ON_TIME_LINES, source="on-time")
     container.rating.rate_through(YESTERDAY)
+    container.usage_days_stream.drain_stream()  # the first publications: no report waits for them
     before = container.calendar.published_versions(DAYS)
     rule = inject(container)
     report, failures = _ingest_with_retries(container, LATE_LINES)
+    assert report.restated_from is not None, "the late events for rated days asked for no restatement"
+    assert container.calendar.published_versions(DAYS) == before, "ingestion re-rated in-line"
+    failures += _deliver_stream_with_retries(container)
     assert rule.fired >= 1 and failures, "the fault never happened"
-    assert report.restated_from is not None
+    assert container.calendar.pending_restatement() is None, "the restatement marker was never cleared"
     after = container.calendar.published_versions(DAYS)
     assert any(after[day] > before[day] for day in DAYS), "nothing was restated"
     _assert_exact(container)

@@ -97,8 +97,20 @@ def test_create_whose_answer_was_lost_is_not_left_in_progress(faults):
 
 
 def test_report_waiting_for_data_whose_worker_is_gone(faults):
-    unpublished = (TODAY - timedelta(days=30)).isoformat()  # before the demo world's first day
-    report = faults.generate(billingStartDate=unpublished, billingEndDate=unpublished)
-    assert report.status is ReportStatus.IN_PROGRESS
-    assert faults.container.report_store.get(DEMO_PARTNER, report.report_id) is not None
-    _sweep_past_the_deadline(faults, report.report_id)
+    """A day inside the data (days before the data epoch count as published empty) whose
+    publication never came: the report is parked waiting for it, its run over (no lease)."""
+    unpublished = TODAY - timedelta(days=2)
+    assert faults.world.first_day < unpublished <= faults.world.last_day
+    dynamodb, table = faults.container.dynamodb, faults.container.settings.usage_days_table
+    key = {"usageDate": {"S": unpublished.isoformat()}}
+    published = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    dynamodb.delete_item(TableName=table, Key=key)  # the shared world's calendar: put back below
+    try:
+        report = faults.generate(billingStartDate=unpublished.isoformat(), billingEndDate=unpublished.isoformat())
+        assert report.status is ReportStatus.IN_PROGRESS
+        assert report.waiting_for == unpublished, "the report should be parked waiting for the unpublished day"
+        assert report.run is None, "a parked report holds no run lease"
+        assert faults.container.report_store.get(DEMO_PARTNER, report.report_id) is not None
+        _sweep_past_the_deadline(faults, report.report_id)
+    finally:
+        dynamodb.put_item(TableName=table, Item=published)

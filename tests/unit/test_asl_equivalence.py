@@ -144,7 +144,7 @@ def _steps(log: list[str], scenario: dict[str, Any]) -> dict[str, Any]:
                 if scenario.get("waiting"):
                     return {"job": state["job"], "gone": False, "ready": False, "waitingFor": "2026-10-31"}
                 shards = [{"index": index} for index in range(scenario.get("shards", 3))]
-                return {"job": state["job"], "gone": False, "ready": True, "dayVersions": {"2026-10-01": 1},
+                return {"job": state["job"], "gone": False, "ready": True, "dayVersions": {"2026-10-01": 1}, "dayRows": {"2026-10-01": 3},
                         "shards": shards}
             if name == "aggregate_shard":
                 return {"partKey": f"part-{state['shard']['index']}", "rows": state["shard"]["index"] + 1}

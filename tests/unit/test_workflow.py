@@ -33,7 +33,7 @@ def _steps(log, fail_at=None, ready=True, throttle_times=0):
                 raise Throttled("slow down")
             if name == "plan":
                 return {"job": state["job"], "gone": False, "ready": ready,
-                        "dayVersions": {"2026-10-01": 1}, "shards": [{"index": 0}, {"index": 1}]}
+                        "dayVersions": {"2026-10-01": 1}, "dayRows": {"2026-10-01": 3}, "shards": [{"index": 0}, {"index": 1}]}
             if name == "aggregate_shard":
                 return {"partKey": f"p{state['shard']['index']}", "rows": 1}
             if name == "assemble":
