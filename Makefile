@@ -42,7 +42,7 @@ run: $(STAMP)
 
 ## test: the whole default suite (unit + integration + e2e); CI runs exactly this
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 ## test-live: event paths over real processes (wbr dev + CLI processes + kill -9; not part of `make test`)
 .PHONY: test-live
