@@ -47,17 +47,19 @@ class S3EventIdIndex:
         for entry in events:
             by_bucket[bucket_of(entry[0])].append(entry)
         verdicts: dict[str, Registered] = {}
+        landed: dict[str, bool] = {}  # event-log object → exists, shared by the buckets of this call
         with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="event-ids") as pool:
-            for result in pool.map(lambda item: self._register_bucket(*item), by_bucket.items()):
+            for result in pool.map(lambda item: self._register_bucket(*item, landed), by_bucket.items()):
                 verdicts.update(result)
         return verdicts
 
-    def _register_bucket(self, bucket: int, entries: list[tuple[str, bytes, str]]) -> dict[str, Registered]:
+    def _register_bucket(
+        self, bucket: int, entries: list[tuple[str, bytes, str]], landed: dict[str, bool]
+    ) -> dict[str, Registered]:
         key = f"event-ids/{bucket:03d}.parquet"
         for _ in range(_ATTEMPTS):
             known, etag = self._read(key)
             verdicts: dict[str, Registered] = {}
-            landed: dict[str, bool] = {}
             changed = False
             for event_id, digest, object_key in entries:
                 previous = known.get(event_id)
