@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +28,17 @@ from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DemoWorld, demo_world, load_demo
 
 TODAY = datetime.now(timezone.utc).date()
+
+# The suite never reads a running stack's `.local/env` nor its keys (a `make run` beside `make
+# test`): every process of the run gets a state folder of its own before anything is imported.
+os.environ["WBR_STATE_DIR"] = tempfile.mkdtemp(prefix="wbr-test-state-")
+# Nor its endpoints, from a shell that sourced that file: moto's mock only intercepts AWS hosts,
+# so a session fixture run with AWS_ENDPOINT_URL set would write into the running stack.
+from chalicelib.devstack import ENV_FILE_KEYS  # noqa: E402 - after the state folder is set
+
+for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL") or name in ENV_FILE_KEYS]:
+    if not _name.startswith("AWS_") or _name.startswith("AWS_ENDPOINT_URL"):
+        del os.environ[_name]
 
 
 @pytest.fixture(autouse=True)

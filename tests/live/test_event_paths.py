@@ -431,3 +431,24 @@ def test_wbr_dev_starts_cleanly_after_kill_9_of_its_whole_group(stack):
     assert status == 200 and isinstance(listed["items"], list)
     listed_by_cli = stack.cli("reports", "--token", stack.token, "list")
     assert listed_by_cli.returncode == 0, listed_by_cli.stderr  # the CLI talks to the new stack
+
+
+def test_the_default_suite_beside_a_running_stack_never_touches_it(stack):
+    """`make test` beside `make run`: pytest started with this stack's state folder (as if it were
+    the checkout's `.local`) still reads none of it, and the stack is unchanged afterwards."""
+
+    def snapshot() -> tuple[int, int, int]:
+        dynamodb, s3 = stack.client("dynamodb"), stack.client("s3")
+        tables = len(dynamodb.list_tables()["TableNames"])
+        items = dynamodb.scan(TableName=stack.env["WBR_REPORTS_TABLE"], Select="COUNT")["Count"]
+        objects = s3.list_objects_v2(Bucket=stack.env["WBR_LAKE_BUCKET"]).get("KeyCount", 0)
+        return tables, items, objects
+
+    before = _wait_until(lambda: (first := snapshot()) == (time.sleep(2) or snapshot()) and first, timeout=120)
+    environ = {**stack.environ, **stack.env}  # a shell that sourced the stack's env file
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/e2e/test_live_stack.py"],
+        cwd=PROJECT, env=environ, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert snapshot() == before
