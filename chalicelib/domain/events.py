@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from calendar import timegm
 from dataclasses import dataclass
@@ -288,17 +289,15 @@ class Registered:
     landed_in: str | None = None  # for a conflict: where the first event with the id landed
 
 
-def event_digest(line: str | bytes) -> bytes:
-    """A digest of a valid line's content, the same however its keys are ordered or spaced:
-    the same eventId with another digest is another event (a conflict, DESIGN §5)."""
-    import hashlib
-
-    canonical = orjson.dumps(orjson.loads(line), option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(canonical, digest_size=12).digest()
+def event_digest(event: dict[str, Any]) -> bytes:
+    """A digest of an event's content, the same however its keys are ordered or spaced: the
+    same eventId with another digest is another event (a conflict, DESIGN §5)."""
+    return hashlib.blake2b(orjson.dumps(event, option=orjson.OPT_SORT_KEYS), digest_size=12).digest()
 
 
-def screen_event_line(line: str | bytes, now_epoch: int) -> tuple[str, str, int, dict[str, Any] | None]:
-    """(event_id, event_type, occurred_at, record) of a valid line; raises InvalidEvent.
+def screen_event_line(line: str | bytes, now_epoch: int) -> tuple[str, str, int, dict[str, Any] | None, bytes]:
+    """(event_id, event_type, occurred_at, record, content digest) of a valid line; raises
+    InvalidEvent.
 
     The everyday assignment event is approved by a quick check that accepts a strict subset of
     what `validate_event` accepts, without building its record (None); every other line —
@@ -339,8 +338,8 @@ def screen_event_line(line: str | bytes, now_epoch: int) -> tuple[str, str, int,
                 and _plain_id(event.get("subscriptionId"))
                 and _plain_id(event.get("sku"))
             ):
-                return event_id, event_type, occurred_at, None
+                return event_id, event_type, occurred_at, None, event_digest(event)
     elif not isinstance(event, dict):
         raise InvalidEvent("not a JSON object")
     record = validate_event(event, now_epoch)
-    return record["event_id"], record["event_type"], record["occurred_at"], record
+    return record["event_id"], record["event_type"], record["occurred_at"], record, event_digest(event)

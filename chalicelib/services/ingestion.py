@@ -24,7 +24,6 @@ from chalicelib.domain.events import (
     InvalidEvent,
     Registered,
     Verdict,
-    event_digest,
     screen_event_line,
 )
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
@@ -176,18 +175,15 @@ class IngestionService:
                 continue
             validated.report.lines += 1
             try:
-                event_id, event_type, occurred_at, record = screen_event_line(line, now)
+                event_id, event_type, occurred_at, record, digest = screen_event_line(line, now)
             except InvalidEvent as error:
-                text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-                validated.rejected.append((text.rstrip("\r\n")[:10_000], error.reason))
+                validated.rejected.append((_as_dead_letter(line), error.reason))
                 continue
-            digest = event_digest(line)
             if event_id in seen:
                 if seen[event_id] == digest:
                     validated.report.duplicates_in_batch += 1
                 else:
-                    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-                    validated.rejected.append((text.rstrip("\r\n")[:10_000], _conflict_reason(event_id, "this input")))
+                    validated.rejected.append((_as_dead_letter(line), _conflict_reason(event_id, "this input")))
                 continue
             seen[event_id] = digest
             validated.lines.append(line if isinstance(line, bytes) else line.encode("utf-8"))
@@ -225,10 +221,7 @@ class IngestionService:
                     day_numbers.add(validated.occurred_at[position] // SECONDS_PER_DAY)
             else:
                 validated.rejected.append(
-                    (
-                        validated.lines[position].decode("utf-8", "replace").rstrip("\r\n")[:10_000],
-                        _conflict_reason(event_id, str(registered.landed_in)),
-                    )
+                    (_as_dead_letter(validated.lines[position]), _conflict_reason(event_id, str(registered.landed_in)))
                 )
         self._log.append_lines(lines, occurred_at, batch_id)  # logged before anything is applied
         report.accepted = len(lines)
@@ -266,3 +259,9 @@ class IngestionService:
 
 def _conflict_reason(event_id: str, where: str) -> str:
     return f"eventId {event_id} was already ingested with other content (in {where}); an event id names one event"
+
+
+def _as_dead_letter(line: str | bytes) -> str:
+    """A rejected line as its dead-letter record keeps it (text, without its newline, capped)."""
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    return text.rstrip("\r\n")[:10_000]

@@ -88,13 +88,6 @@ class RatingService:
         days with events before `first` that rating `first` needs are rated first."""
         return self.rate_range(self._first_needed(first), last, progress)
 
-    def restate_from(self, day: date, progress: Callable[[int, int], None] = lambda d, t: None) -> list[RatedDay]:
-        """Re-rate `day` and every later published day at once (tests, tools): new versions."""
-        latest = self._calendar.latest_published_day()
-        if latest is None or day > latest:
-            return []
-        return self.rate_range(self._first_needed(day), latest, progress)
-
     def restate_pending(
         self, max_days: int = RESTATE_DAYS_PER_RUN, progress: Callable[[int, int], None] = lambda d, t: None
     ) -> list[RatedDay]:

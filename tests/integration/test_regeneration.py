@@ -34,6 +34,7 @@ from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.proration import SECONDS_PER_DAY, day_start_epoch, format_quantity
 from chalicelib.domain.report_rows import RowContext, aggregate_reference, neutralise_cell
 from chalicelib.domain.reports import ReportStatus, report_object_key
+from chalicelib.local_events import usage_days_stream
 from chalicelib.services.demo_data import (
     DEMO_ADMIN,
     DEMO_PARTNER,
@@ -43,7 +44,6 @@ from chalicelib.services.demo_data import (
     usage_by_day,
 )
 from chalicelib.services.generation import is_regeneration
-from chalicelib.local_events import usage_days_stream
 from chalicelib.services.sweeper import Sweeper
 from tests.conftest import TODAY, deliver_publications, unpublish_day
 
