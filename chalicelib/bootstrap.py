@@ -31,6 +31,7 @@ from chalicelib.observability import bind_tracking_id, logger, record_step
 from chalicelib.services.generation import GenerationPolicy, GenerationSteps
 from chalicelib.services.ingestion import IngestionService
 from chalicelib.services.messagebus import MessageBus, event_handlers
+from chalicelib.services.point_in_time import PointInTimeCounts
 from chalicelib.services.rating import RatingService
 from chalicelib.services.regeneration import RegenerationService
 from chalicelib.services.reports import ReportPolicy, ReportService
@@ -155,6 +156,7 @@ class Container:
             self.calendar,
             self.lake,
             GenerationPolicy(settings.data_wait_hours, settings.shard_rows),
+            PointInTimeCounts(self.calendar, self.lake, self.event_log),
             on_finished=self._catch_up,
         )
 

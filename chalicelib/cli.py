@@ -364,7 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(run=cmd_ingest)
 
     rate = commands.add_parser("rate", help="rate usage days (default: every unrated day through yesterday)")
-    rate.add_argument("--from", dest="from_", help="first day (YYYY-MM-DD): D..--to are published whatever was rated before")
+    rate.add_argument(
+        "--from", dest="from_", help="first day (YYYY-MM-DD): D..--to are published whatever was rated before"
+    )
     rate.add_argument("--to", help="last day (default: yesterday)")
     rate.set_defaults(run=cmd_rate)
 

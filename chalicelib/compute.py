@@ -1,4 +1,5 @@
-"""DuckDB connections for in-process computation over Arrow data (aggregation, rating).
+"""DuckDB connections for in-process computation over Arrow data (aggregation, rating), and the
+Arrow schema of a rating state, which rating writes and the lake and point-in-time reports read.
 
 Sealed: extension install and autoload are off, so nothing is ever downloaded at run time
 (DESIGN §5 engine notes); threads are bounded by the caller.
@@ -7,6 +8,13 @@ Sealed: extension install and autoload are off, so nothing is ever downloaded at
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
+
+from chalicelib.domain.events import KEY_FIELDS
+
+# A day's closing state: the keys assigned at midnight and since when (epoch seconds; null in a
+# state written before the column existed).
+STATE_SCHEMA = pa.schema([*((name, pa.string()) for name in KEY_FIELDS), ("assigned_since", pa.int64())])
 
 
 def sealed_connection(threads: int) -> duckdb.DuckDBPyConnection:

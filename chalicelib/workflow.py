@@ -90,7 +90,12 @@ def definition(max_concurrency: int = 8) -> dict[str, State]:
         ),
         "Aggregate": Map(
             items_path="$.shards",
-            item_selector={"job": "$.job", "dayVersions": "$.dayVersions", "dayRows": "$.dayRows", "shard": "$$.Map.Item.Value"},
+            item_selector={
+                "job": "$.job",
+                "dayVersions": "$.dayVersions",
+                "dayRows": "$.dayRows",
+                "shard": "$$.Map.Item.Value",
+            },
             iterator=Task("aggregate_shard", catch=False),
             result_path="$.parts",
             next="Assemble",

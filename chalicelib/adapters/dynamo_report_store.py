@@ -10,6 +10,8 @@ One partition per partner holds three kinds of items:
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -22,6 +24,7 @@ from chalicelib.domain.periods import BillingPeriod
 from chalicelib.domain.report_ids import REPORT_ID_PREFIX
 from chalicelib.domain.reports import (
     Report,
+    ReportCategory,
     ReportError,
     ReportRequest,
     ReportStatus,
@@ -81,33 +84,38 @@ class DynamoReportStore:
     # ---- create -------------------------------------------------------------------------
 
     def create(self, report: Report, max_in_progress: int) -> None:
+        """Put the report, its duplicate lock (a reconciliation report's) and +1 on the counter
+        in one transaction."""
         key = report.request.duplicate_key()
+        actions = [
+            self._counter_update(report.partner_org_id, +1, max_in_progress),
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(self._report_item(report)),
+                    "ConditionExpression": "attribute_not_exists(reportId)",
+                }
+            },
+        ]
+        if key is not None:
+            lock = {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(self._lock_item(report, key)),
+                    "ConditionExpression": "attribute_not_exists(reportId)",
+                }
+            }
+            actions.insert(0, lock)
         try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_item(self._lock_item(report)),
-                            "ConditionExpression": "attribute_not_exists(reportId)",
-                        }
-                    },
-                    self._counter_update(report.partner_org_id, +1, max_in_progress),
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_item(self._report_item(report)),
-                            "ConditionExpression": "attribute_not_exists(reportId)",
-                        }
-                    },
-                ]
-            )
+            self._db.transact_write_items(TransactItems=actions)
         except ClientError as error:
             reasons = _cancellation_codes(error)
+            if key is not None:
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    lock_item = self._get_item(report.partner_org_id, LOCK_PREFIX + key)
+                    raise DuplicateReport(lock_item["lockedReportId"] if lock_item else "", key) from None
+                reasons = reasons[1:]
             if reasons and reasons[0] == "ConditionalCheckFailed":
-                lock = self._get_item(report.partner_org_id, LOCK_PREFIX + key)
-                raise DuplicateReport(lock["lockedReportId"] if lock else "") from None
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 raise InProgressLimitReached() from None
             raise
 
@@ -134,48 +142,68 @@ class DynamoReportStore:
         item = self._get_item(partner_org_id, report_id)
         return _report_from(item) if item else None
 
-    def sort_value(self, report: Report, query: ListQuery) -> str:
-        _, attribute = SORT_INDEXES[query.sort_by]
-        return str(self._report_item(report)[attribute])
+    def sort_value(self, item: dict[str, Any], query: ListQuery) -> str:
+        """The sort attribute of a listed item (`Report.summary_json()` form) under `query`."""
+        field = {
+            SortBy.BILLING_START_DATE: "billingStartDate",
+            SortBy.BILLING_END_DATE: "billingEndDate",
+            SortBy.STATUS: "status",
+        }.get(query.sort_by)
+        return item["id"] if field is None else f"{item[field]}#{item['id']}"
 
-    def list(self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int) -> list[Report]:
+    def list(
+        self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` list items (`Report.summary_json()`, stored beside each report as one
+        `listing` attribute: the page is read as it is served) in the query's order, after
+        `after`. One Query on the index of the sort; a filter on the sorted attribute is part of
+        the key condition, the others a FilterExpression over the same read."""
         index, attribute = SORT_INDEXES[query.sort_by]
+        key_condition = "partnerOrgId = :p"
+        values: dict[str, Any] = {":p": partner_org_id}
+        prefix = _sort_prefix(query)
+        if index is None:
+            key_condition += " AND begins_with(reportId, :prefix)"
+            values[":prefix"] = REPORT_ID_PREFIX
+        elif prefix is not None:
+            key_condition += f" AND begins_with({attribute}, :prefix)"
+            values[":prefix"] = prefix
+        filters, names, filter_values = _filter_expression(query)
         arguments: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "partnerOrgId = :p",
-            "ExpressionAttributeValues": {":p": {"S": partner_org_id}},
-            # what a list item shows (and what sorts it), not the file, errors and day versions
-            "ProjectionExpression": ", ".join(f"#p{position}" for position in range(len(LISTED_ATTRIBUTES))),
-            "ExpressionAttributeNames": {f"#p{position}": name for position, name in enumerate(LISTED_ATTRIBUTES)},
+            "KeyConditionExpression": key_condition,
+            "ProjectionExpression": "listing",
             "Limit": limit,
         }
         if index:
             arguments["IndexName"] = index
-        else:
-            arguments["KeyConditionExpression"] += " AND begins_with(reportId, :prefix)"
-            arguments["ExpressionAttributeValues"][":prefix"] = {"S": REPORT_ID_PREFIX}
-        filters, names, values = _filter_expression(query)
         if filters:
             arguments["FilterExpression"] = " AND ".join(filters)
-            arguments["ExpressionAttributeNames"].update(names)
-            arguments["ExpressionAttributeValues"].update(to_item(values))
-            arguments["Limit"] = max(limit * 2, 50)  # the limit counts items before the filter
+            arguments["ExpressionAttributeNames"] = names
+            values.update(filter_values)
+            # Limit counts items read before the filter: read a partner's usual report count in
+            # one call (moto pays per call for the whole table; DynamoDB stops at 1 MB anyway).
+            arguments["Limit"] = FILTERED_READ
+        limit_left = arguments["Limit"] == limit
+        arguments["ExpressionAttributeValues"] = to_item(values)
         if after:
             sort_value, report_id = after
             start_key = {"partnerOrgId": partner_org_id, "reportId": report_id}
             if index:
                 start_key[attribute] = sort_value
             arguments["ExclusiveStartKey"] = to_item(start_key)
-        reports: list[Report] = []
+        items: list[dict[str, Any]] = []
         while True:
             page = self._db.query(**arguments)
             for item in page.get("Items", []):
-                reports.append(_report_from(from_item(item)))
-                if len(reports) == limit:
-                    return reports
+                items.append(json.loads(item["listing"]["S"]))
+                if len(items) == limit:
+                    return items
             if "LastEvaluatedKey" not in page:
-                return reports
+                return items
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            if limit_left:
+                arguments["Limit"] = limit - len(items)
 
     def overdue(self, now: datetime) -> list[Report]:
         """Reports of every partner still IN_PROGRESS after their deadline (the sweeper's query)."""
@@ -352,7 +380,7 @@ class DynamoReportStore:
                     }
                 }
             ]
-            if report.status is not ReportStatus.FAILED:
+            if report.status is not ReportStatus.FAILED and report.request.duplicate_key() is not None:
                 actions.append(self._lock_delete(report))
             if report.status is ReportStatus.IN_PROGRESS:
                 actions.append(self._counter_update(partner_org_id, -1, None))
@@ -408,8 +436,9 @@ class DynamoReportStore:
             ":revision": report.revision,
             ":new_status": status.value,
             ":sort_status": f"{status.value}#{report.report_id}",
+            ":listing": _listing(replace(report, status=status)),
         }
-        assignments = ["#status = :new_status", "sortStatus = :sort_status"]
+        assignments = ["#status = :new_status", "sortStatus = :sort_status", "listing = :listing"]
         for position, (name, value) in enumerate(changes.items()):
             names[f"#f{position}"] = name
             values[f":v{position}"] = value
@@ -429,7 +458,7 @@ class DynamoReportStore:
             },
             self._counter_update(report.partner_org_id, -1, None),
         ]
-        if release_lock:
+        if release_lock and report.request.duplicate_key() is not None:
             actions.append(self._lock_delete(report))
         try:
             self._db.transact_write_items(TransactItems=actions)
@@ -446,7 +475,7 @@ class DynamoReportStore:
                 "Key": to_item(
                     {
                         "partnerOrgId": report.partner_org_id,
-                        "reportId": LOCK_PREFIX + report.request.duplicate_key(),
+                        "reportId": LOCK_PREFIX + str(report.request.duplicate_key()),
                     }
                 ),
                 "ConditionExpression": "lockedReportId = :locked",
@@ -475,10 +504,10 @@ class DynamoReportStore:
         return from_item(response["Item"]) if "Item" in response else None
 
     @staticmethod
-    def _lock_item(report: Report) -> dict[str, Any]:
+    def _lock_item(report: Report, duplicate_key: str) -> dict[str, Any]:
         return {
             "partnerOrgId": report.partner_org_id,
-            "reportId": LOCK_PREFIX + report.request.duplicate_key(),
+            "reportId": LOCK_PREFIX + duplicate_key,
             "lockedReportId": report.report_id,
         }
 
@@ -512,39 +541,53 @@ class DynamoReportStore:
             "runName": report.run.run if report.run else None,
             "runSince": _iso(report.run.since) if report.run else None,
             "runResumes": report.resumes or None,
+            "category": request.category.value,
+            "asOf": _iso(request.as_of) if request.as_of else None,
+            "listing": _listing(report),
         }
 
 
 _LEASE_ATTRIBUTES = ("runName", "runSince")
-
-# The attributes of a report a list reads: enough for its list fields and its sort values.
-LISTED_ATTRIBUTES = (
-    "partnerOrgId",
-    "reportId",
-    "billingStartDate",
-    "billingEndDate",
-    "type",
-    "subPartnerOrgId",
-    "internal",
-    "status",
-    "created",
-    "createdBy",
-    "deadline",
-    "revision",
-)
+FILTERED_READ = 1000  # items a filtered list reads per Query call
 
 
-def _filter_expression(query: ListQuery) -> tuple[list[str], dict[str, str], dict[str, Any]]:
-    wanted = {
+def _listing(report: Report) -> str:
+    """A report's list item as one attribute: a list page is read and served as it is stored."""
+    return json.dumps(report.summary_json(), separators=(",", ":"))
+
+
+def _filter_values(query: ListQuery) -> dict[str, str | None]:
+    """The filters of a list query, by the attribute they compare."""
+    return {
         "billingStartDate": query.billing_start_date.isoformat() if query.billing_start_date else None,
         "billingEndDate": query.billing_end_date.isoformat() if query.billing_end_date else None,
         "type": query.report_type.value if query.report_type else None,
         "status": query.status.value if query.status else None,
         "subPartnerOrgId": query.sub_partner_org_id,
+        "category": query.category.value if query.category else None,
     }
+
+
+# The filter that the sort index's key serves (its sort attribute starts with the value).
+_KEY_FILTERS = {
+    SortBy.BILLING_START_DATE: "billingStartDate",
+    SortBy.BILLING_END_DATE: "billingEndDate",
+    SortBy.STATUS: "status",
+}
+
+
+def _sort_prefix(query: ListQuery) -> str | None:
+    field = _KEY_FILTERS.get(query.sort_by)
+    value = _filter_values(query).get(field) if field else None
+    return None if value is None else f"{value}#"
+
+
+def _filter_expression(query: ListQuery) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+    """The filters the key condition does not serve."""
+    served = _KEY_FILTERS.get(query.sort_by)
     filters, names, values = [], {}, {}
-    for position, (name, value) in enumerate(wanted.items()):
-        if value is not None:
+    for position, (name, value) in enumerate(_filter_values(query).items()):
+        if value is not None and name != served:
             names[f"#n{position}"] = name
             values[f":w{position}"] = value
             filters.append(f"#n{position} = :w{position}")
@@ -590,6 +633,8 @@ def _report_from(item: dict[str, Any]) -> Report:
         report_type=ReportType(item["type"]),
         sub_partner_org_id=item.get("subPartnerOrgId"),
         internal=bool(item.get("internal", False)),
+        category=ReportCategory(item.get("category") or ReportCategory.RECONCILIATION.value),
+        as_of=_parse_iso(item["asOf"]) if item.get("asOf") else None,
     )
     return Report(
         partner_org_id=item["partnerOrgId"],

@@ -128,7 +128,9 @@ def _fetch(
     file.add(size - len(data), data)
     metadata = pq.read_metadata(file)
     if expected_rows is not None and expected_rows >= 0 and metadata.num_rows != expected_rows:
-        raise LakeIncomplete(f"s3://{bucket}/{key} holds {metadata.num_rows} rows, its publication recorded {expected_rows}")
+        raise LakeIncomplete(
+            f"s3://{bucket}/{key} holds {metadata.num_rows} rows, its publication recorded {expected_rows}"
+        )
     groups = [index for index in range(metadata.num_row_groups) if _may_hold(metadata.row_group(index), wanted)]
     if not groups:
         return None

@@ -24,9 +24,8 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.parquet_ranges import KeyRange, download_row_groups, read_row_groups
 from chalicelib.adapters.report_sql import render_report_lines
-from chalicelib.compute import sealed_connection
+from chalicelib.compute import STATE_SCHEMA, sealed_connection
 from chalicelib.domain.errors import LakeIncomplete
-from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.report_rows import GROUP_KEYS, USAGE_FIELDS, AggregatedRow, RowContext
 from chalicelib.domain.reports import ReportType
 from chalicelib.services.ports import UsageSlice
@@ -55,9 +54,6 @@ _DOWNLOAD_THREADS = 8
 # (read first by every shard, for every day file).
 STATISTICS_COLUMNS = ("usage_date", "partner_org_id", "customer_org_id", "units")
 _SLICE_COLUMNS = ("partner_org_id", "customer_org_id", "units")  # what a slice's condition reads
-
-
-STATE_SCHEMA = pa.schema([(name, pa.string()) for name in KEY_FIELDS])
 
 
 DAY_OBJECT = "part-00000.parquet"  # the one object a day version is written as
@@ -140,14 +136,17 @@ class S3ParquetUsageLake:
 
     def write_state(self, day: date, version: int, state: pa.Table) -> None:
         sink = io.BytesIO()
-        pq.write_table(state.select(KEY_FIELDS).cast(STATE_SCHEMA), sink, compression="zstd")
+        pq.write_table(state.select(STATE_SCHEMA.names).cast(STATE_SCHEMA), sink, compression="zstd")
         self._s3.put_object(
             Bucket=self._bucket, Key=state_key(day, version), Body=sink.getvalue(), ServerSideEncryption="AES256"
         )
 
     def read_state(self, day: date, version: int) -> pa.Table:
         body = self._s3.get_object(Bucket=self._bucket, Key=state_key(day, version))["Body"].read()
-        return pq.read_table(pa.BufferReader(body)).cast(STATE_SCHEMA)
+        table = pq.read_table(pa.BufferReader(body))
+        if "assigned_since" not in table.column_names:
+            table = table.append_column("assigned_since", pa.nulls(table.num_rows, pa.int64()))
+        return table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
 
     def read_slice(self, usage: UsageSlice, columns: tuple[str, ...] = USAGE_FIELDS) -> pa.Table:
         """The rows of the slice (its days at their versions, its partners and customers, units

@@ -114,8 +114,8 @@ def create_report() -> Response:
     if created:
         metrics.add_metric(name="ReportsCreated", unit=MetricUnit.Count, value=1)
     return Response(
-        body=report.accepted_json(),
-        status_code=202,
+        body=report.created_json(),
+        status_code=200,  # as the official Webex OpenAPI documents it, for a duplicate too
         headers={"Location": f"{BASE_PATH}/{report.report_id}"},
     )
 
@@ -129,7 +129,7 @@ def list_reports() -> Response:
     headers = {}
     if page.next_cursor:
         headers["Link"] = f'<{_self_url()}?cursor={quote(page.next_cursor, safe="")}>; rel="next"'
-    return Response(body={"items": [report.summary_json() for report in page.reports]}, headers=headers)
+    return Response(body={"items": page.items}, headers=headers)
 
 
 @reports_api.route(BASE_PATH + "/{report_id}", methods=["GET"], authorizer=jwt_authorizer)

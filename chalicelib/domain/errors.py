@@ -23,6 +23,10 @@ REPORT_ERROR_DESCRIPTIONS: dict[ReportErrorCode, str] = {
 }
 
 
+# The one answer to any path id that does not name one of the caller's reports (DESIGN §3).
+REPORT_NOT_FOUND = "Billing Report not found"
+
+
 class ServiceError(Exception):
     """Base of every error the API turns into a 4xx. `problems` name each thing that is wrong."""
 

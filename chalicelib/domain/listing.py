@@ -15,7 +15,7 @@ from typing import Any
 
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.periods import parse_filter_date
-from chalicelib.domain.reports import ReportStatus, ReportType, parse_enum
+from chalicelib.domain.reports import ReportCategory, ReportStatus, ReportType, parse_enum
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 100
@@ -35,6 +35,7 @@ KNOWN_PARAMETERS = {
     "type",
     "status",
     "subPartnerOrgId",
+    "category",  # an extension: Webex lists have no category filter
     "sortBy",
     "max",
     "cursor",
@@ -48,6 +49,7 @@ class ListQuery:
     report_type: ReportType | None = None
     status: ReportStatus | None = None
     sub_partner_org_id: str | None = None
+    category: ReportCategory | None = None
     sort_by: SortBy = SortBy.BILLING_START_DATE
     max_items: int = DEFAULT_PAGE_SIZE
 
@@ -64,6 +66,7 @@ class ListQuery:
             "sortBy": ("sort_by", lambda v: parse_enum(SortBy, "sortBy", v)),
             "max": ("max_items", _parse_max),
             "subPartnerOrgId": ("sub_partner_org_id", _parse_org_id),
+            "category": ("category", lambda v: parse_enum(ReportCategory, "category", v)),
         }
         for name, (attribute, parse) in parsers.items():
             if name in params:
@@ -90,6 +93,7 @@ class ListQuery:
             report_type=_maybe(ReportType, data.get("report_type")),
             status=_maybe(ReportStatus, data.get("status")),
             sub_partner_org_id=data.get("sub_partner_org_id"),
+            category=_maybe(ReportCategory, data.get("category")),
             sort_by=SortBy(data["sort_by"]),
             max_items=int(data["max_items"]),
         )

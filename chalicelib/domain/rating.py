@@ -8,7 +8,7 @@ assigned, or an UNASSIGNED while not assigned, changes nothing and is counted as
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.domain.proration import SECONDS_PER_DAY, day_units
 
@@ -21,6 +21,9 @@ class KeyDay:
     units: int  # micro-units of the day
     assigned_at_end: bool
     ignored_events: int
+    # When the assignment open at the end of the day began, if it began that day (else it was
+    # open since before the day, or is not open).
+    opened_at: int | None = field(default=None, compare=False)
 
 
 def rate_key_day(assigned_at_start: bool, events: Iterable[tuple[int, str, str]], day_start: int) -> KeyDay:
@@ -29,6 +32,7 @@ def rate_key_day(assigned_at_start: bool, events: Iterable[tuple[int, str, str]]
     day_end = day_start + SECONDS_PER_DAY
     assigned = assigned_at_start
     since = day_start
+    opened_at = None
     seconds = 0
     ignored = 0
     for occurred_at, _, event_type in sorted(events):
@@ -37,7 +41,7 @@ def rate_key_day(assigned_at_start: bool, events: Iterable[tuple[int, str, str]]
             if assigned:
                 ignored += 1
             else:
-                assigned, since = True, moment
+                assigned, since, opened_at = True, moment, moment
         elif event_type == UNASSIGNED:
             if assigned:
                 seconds += moment - since
@@ -46,4 +50,4 @@ def rate_key_day(assigned_at_start: bool, events: Iterable[tuple[int, str, str]]
                 ignored += 1
     if assigned:
         seconds += day_end - since
-    return KeyDay(day_units(seconds), assigned, ignored)
+    return KeyDay(day_units(seconds), assigned, ignored, opened_at if assigned else None)

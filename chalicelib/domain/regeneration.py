@@ -18,8 +18,9 @@ _EXECUTION_NAME_LIMIT = 80
 
 
 def stale_days(report: Report, published: Mapping[date, int]) -> list[date]:
-    """Days of a COMPLETED report whose published version is newer than the one it was built on."""
-    if report.status is not ReportStatus.COMPLETED:
+    """Days of a COMPLETED report whose published version is newer than the one it was built on.
+    A point-in-time report is a snapshot of what was known at its `asOf`: never stale."""
+    if report.status is not ReportStatus.COMPLETED or report.request.point_in_time:
         return []
     built_on = report.day_versions or {}
     return [day for day in report.period.days() if published.get(day, 0) > built_on.get(day, 0)]

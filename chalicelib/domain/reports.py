@@ -11,9 +11,8 @@ from typing import Any
 
 from chalicelib.domain.errors import InvalidRequest, ReportErrorCode
 from chalicelib.domain.messages import RunLease
-from chalicelib.domain.periods import BillingPeriod, parse_strict_date
+from chalicelib.domain.periods import BillingPeriod, parse_strict_date, utc_today
 
-CATEGORY = "RECONCILIATION"
 MAX_ORG_ID_LENGTH = 200
 
 
@@ -21,6 +20,17 @@ class ReportType(str, Enum):
     PARTNER = "PARTNER"
     CUSTOMER = "CUSTOMER"
     USER = "USER"
+
+
+class ReportCategory(str, Enum):
+    """Webex's report categories: a period's prorated usage, or a snapshot of allocations (§4a)."""
+
+    RECONCILIATION = "RECONCILIATION"
+    POINT_IN_TIME = "POINT_IN_TIME"
+
+
+# The types a point-in-time report may have: allocations are counted per customer or per user.
+POINT_IN_TIME_TYPES = (ReportType.CUSTOMER, ReportType.USER)
 
 
 class ReportStatus(str, Enum):
@@ -53,15 +63,27 @@ class ReportRequest:
     report_type: ReportType
     sub_partner_org_id: str | None
     internal: bool
+    category: ReportCategory = ReportCategory.RECONCILIATION
+    # POINT_IN_TIME: the instant the allocations are counted at (the create time, DESIGN §4a).
+    as_of: datetime | None = None
 
     @classmethod
-    def from_body(cls, body: Mapping[str, Any], today: date) -> ReportRequest:
-        """Validate a create body; every problem is named. Unknown fields are ignored."""
+    def from_body(cls, body: Mapping[str, Any], now: datetime) -> ReportRequest:
+        """Validate a create body received at `now`; every problem is named. Unknown fields are
+        ignored."""
         problems: list[str] = []
         dates: dict[str, date] = {}
+        category = ReportCategory.RECONCILIATION
+        if body.get("category") is not None:
+            try:
+                category = parse_enum(ReportCategory, "category", body["category"])
+            except InvalidRequest as error:
+                problems.extend(error.problems)
+        point_in_time = category is ReportCategory.POINT_IN_TIME
         for name in ("billingStartDate", "billingEndDate"):
             if name not in body or body[name] is None:
-                problems.append(f"{name} is required")
+                if not point_in_time:  # a snapshot's dates are optional, and ignored
+                    problems.append(f"{name} is required")
                 continue
             try:
                 dates[name] = parse_strict_date(name, body[name])
@@ -73,6 +95,9 @@ class ReportRequest:
                 report_type = parse_enum(ReportType, "type", body["type"])
             except InvalidRequest as error:
                 problems.extend(error.problems)
+        if point_in_time and report_type not in POINT_IN_TIME_TYPES:
+            allowed = " or ".join(member.value for member in POINT_IN_TIME_TYPES)
+            problems.append(f"type: a POINT_IN_TIME report counts allocations per customer or per user: use {allowed}")
         internal = body.get("internal", False)
         if internal is None:
             internal = False
@@ -83,17 +108,29 @@ class ReportRequest:
             not isinstance(sub_partner, str) or not sub_partner.strip() or len(sub_partner) > MAX_ORG_ID_LENGTH
         ):
             problems.append("subPartnerOrgId must be a non-empty org id string")
-        if len(dates) == 2:
+        if point_in_time:
+            as_of = now.astimezone(timezone.utc)
+            period = BillingPeriod(as_of.date(), as_of.date())  # echoed as both billing dates
+        elif len(dates) == 2:
             try:
-                period = BillingPeriod.validated(dates["billingStartDate"], dates["billingEndDate"], today)
+                period = BillingPeriod.validated(dates["billingStartDate"], dates["billingEndDate"], utc_today(now))
             except InvalidRequest as error:
                 problems.extend(error.problems)
         if problems:
             raise InvalidRequest(problems[0], problems)
+        if point_in_time:
+            return cls(period, report_type, sub_partner or None, bool(internal), category, as_of)
         return cls(period, report_type, sub_partner or None, bool(internal))
 
-    def duplicate_key(self) -> str:
-        """Identity of a report among one partner's reports (DESIGN §3 duplicate rule)."""
+    @property
+    def point_in_time(self) -> bool:
+        return self.category is ReportCategory.POINT_IN_TIME
+
+    def duplicate_key(self) -> str | None:
+        """Identity of a report among one partner's reports (DESIGN §3 duplicate rule); None for
+        a point-in-time report, which is never a duplicate of another (each is its own snapshot)."""
+        if self.point_in_time:
+            return None
         # JSON keeps the parts apart whatever characters an org id holds.
         return json.dumps(
             [
@@ -151,24 +188,30 @@ class Report:
         return self.request.report_type
 
     def summary_json(self) -> dict[str, Any]:
-        """The fields of a list item."""
-        return {
+        """The fields of a list item (DESIGN §3): `internal` and `subPartnerOrgId` when set, so
+        such reports can be told apart from the others of the same period; `asOf` of a snapshot."""
+        body: dict[str, Any] = {
             "id": self.report_id,
             "billingStartDate": self.period.start.isoformat(),
             "billingEndDate": self.period.end.isoformat(),
             "type": self.report_type.value,
             "status": self.status.value,
-            "category": CATEGORY,
+            "category": self.request.category.value,
             "created": iso_millis(self.created),
             "createdBy": self.created_by,
         }
+        if self.request.internal:
+            body["internal"] = True
+        if self.request.sub_partner_org_id:
+            body["subPartnerOrgId"] = self.request.sub_partner_org_id
+        if self.request.as_of is not None:
+            body["asOf"] = iso_millis(self.request.as_of)
+        return body
 
     def detail_json(self, temp_download_url: str | None = None) -> dict[str, Any]:
         """The body of GET /{id}; `temp_download_url` only for COMPLETED reports."""
         body = self.summary_json()
         body["internal"] = self.request.internal
-        if self.request.sub_partner_org_id:
-            body["subPartnerOrgId"] = self.request.sub_partner_org_id
         body["revision"] = self.revision
         if self.status is ReportStatus.COMPLETED:
             body["rowCount"] = self.row_count
@@ -183,17 +226,25 @@ class Report:
             body["waitingFor"] = self.waiting_for.isoformat()  # the first day not published yet
         return body
 
-    def accepted_json(self) -> dict[str, Any]:
-        """The body of the 202 answer to create."""
-        return {
+    def created_json(self) -> dict[str, Any]:
+        """The body of the 200 answer to create: Webex's `ReportId` (id, dates, type, category)
+        and `internal`, a Webex field since 2025; `asOf` of a snapshot as an extension."""
+        body = {
             "id": self.report_id,
             "billingStartDate": self.period.start.isoformat(),
             "billingEndDate": self.period.end.isoformat(),
             "type": self.report_type.value,
+            "category": self.request.category.value,
             "internal": self.request.internal,
         }
+        if self.request.as_of is not None:
+            body["asOf"] = iso_millis(self.request.as_of)
+        return body
 
     def download_filename(self) -> str:
+        if self.request.as_of is not None:
+            stamp = self.request.as_of.astimezone(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+            return f"wholesale-billing_{self.report_type.value}_POINT_IN_TIME_{stamp}.csv"
         return (
             f"wholesale-billing_{self.report_type.value}_"
             f"{self.period.start.isoformat()}_{self.period.end.isoformat()}.csv"

@@ -24,6 +24,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.partners import PartnerTree
+from chalicelib.domain.point_in_time import POINT_IN_TIME_COLUMNS, snapshot_cells
 from chalicelib.domain.regeneration import execution_name, missing_days
 from chalicelib.domain.report_rows import CsvRenderer, CustomerInfo, PartnerInfo, RowContext
 from chalicelib.domain.reports import (
@@ -35,6 +36,7 @@ from chalicelib.domain.reports import (
     report_parts_prefix,
 )
 from chalicelib.domain.sharding import plan_shards
+from chalicelib.services.point_in_time import PointInTimeCounts
 from chalicelib.services.ports import (
     BlobStore,
     Directory,
@@ -66,6 +68,7 @@ class GenerationSteps:
         calendar: UsageCalendar,
         lake: UsageLake,
         policy: GenerationPolicy,
+        snapshots: PointInTimeCounts,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_finished: Callable[[str, str], object] | None = None,
     ) -> None:
@@ -78,6 +81,7 @@ class GenerationSteps:
         self._calendar = calendar
         self._lake = lake
         self._policy = policy
+        self._snapshots = snapshots
         self._clock = clock
         self._on_finished = on_finished
 
@@ -94,6 +98,15 @@ class GenerationSteps:
         if not _is_run_of(report, job):
             return {"job": job, "gone": True, "ready": False}
         assert report is not None
+        if report.request.point_in_time:  # a snapshot waits for no day: one shard counts it
+            return {
+                "job": job,
+                "gone": False,
+                "ready": True,
+                "dayVersions": {},
+                "dayRows": {},
+                "shards": [shard.to_json() for shard in plan_shards([], self._policy.shard_rows)],
+            }
         days = list(report.period.days())
         epoch = self._calendar.data_epoch()
         published = self._calendar.published(days)
@@ -141,6 +154,8 @@ class GenerationSteps:
         """Aggregate one shard's slice of the lake into a CSV part (no header) in S3."""
         job, shard = state["job"], state["shard"]
         report = self._require(job)
+        if report.request.point_in_time:
+            return self._count_snapshot(job, report)
         low, high = shard["customersFrom"], shard["customersBefore"]
         partner, org_ids = self._partner_scope(report)
         usage = UsageSlice(
@@ -174,6 +189,28 @@ class GenerationSteps:
         self._blobs.put_text(part_key, text)
         self._still_wanted(job, [part_key])
         return {"partKey": part_key, "rows": rows, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+    def _count_snapshot(self, job: dict[str, Any], report: Report) -> dict[str, Any]:
+        """A point-in-time report's one part: the allocations open at its `asOf` (DESIGN §4a)."""
+        assert report.request.as_of is not None
+        partner, org_ids = self._partner_scope(report)
+        open_now = self._snapshots.open_at(report.request.as_of, org_ids)
+        customers, internal = self._customers(report, org_ids, None, None)
+        if internal:
+            open_now = {key: since for key, since in open_now.items() if key[1] not in internal}
+        context = RowContext(
+            report_type=report.report_type,
+            partner=partner,
+            customers={customer.org_id: customer for customer in customers},
+            skus={sku.sku: sku for sku in self._directory.skus()},
+        )
+        rows = snapshot_cells(context, open_now)
+        renderer = CsvRenderer()
+        text = renderer.render([list(POINT_IN_TIME_COLUMNS[report.report_type])]) + renderer.render(rows)
+        part_key = f"{_parts_prefix(job)}part-00000.csv"
+        self._blobs.put_text(part_key, text)
+        self._still_wanted(job, [part_key])
+        return {"partKey": part_key, "rows": len(rows), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
     # ---- Assemble -----------------------------------------------------------------------
 

@@ -8,17 +8,18 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.listing import ListQuery
-from chalicelib.domain.messages import RunLease
+from chalicelib.domain.messages import RestatementRequested, RunLease
 from chalicelib.domain.report_rows import AggregatedRow, CustomerInfo, PartnerInfo, RowContext, SkuInfo
 from chalicelib.domain.reports import Report, ReportError, ReportType
 
 
 class DuplicateReport(Exception):
-    """Create found the duplicate lock taken by `report_id`."""
+    """Create found the duplicate lock `duplicate_key` taken by `report_id`."""
 
-    def __init__(self, report_id: str) -> None:
+    def __init__(self, report_id: str, duplicate_key: str) -> None:
         super().__init__(report_id)
         self.report_id = report_id
+        self.duplicate_key = duplicate_key
 
 
 class InProgressLimitReached(Exception):
@@ -45,12 +46,13 @@ class ReportStore(Protocol):
 
     def get(self, partner_org_id: str, report_id: str) -> Report | None: ...
 
-    def list(self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int) -> list[Report]:
-        """Up to `limit` reports matching `query`, in its order, strictly after `after`. They
-        carry what a list item shows (`Report.summary_json`) and sorts by; not the file, errors
-        or day versions."""
+    def list(
+        self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` list items (`Report.summary_json()`) matching `query`, in its order,
+        strictly after `after`."""
 
-    def sort_value(self, report: Report, query: ListQuery) -> str: ...
+    def sort_value(self, item: dict[str, Any], query: ListQuery) -> str: ...
 
     def complete(self, report: Report, file: ReportFile, completed: datetime) -> bool:
         """IN_PROGRESS → COMPLETED if the report still exists at its revision; else False."""
@@ -130,6 +132,12 @@ class UsageCalendar(Protocol):
 
     def data_epoch(self) -> date | None:
         """The first day any event occurred on (earlier days have no usage)."""
+
+    def latest_published_day(self) -> date | None:
+        """The latest day rating has published."""
+
+    def pending_restatement(self) -> RestatementRequested | None:
+        """Where late events left the lake dirty from, if a restatement is pending."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from chalicelib.compute import sealed_connection
+from chalicelib.compute import STATE_SCHEMA, sealed_connection
 from chalicelib.domain.events import ASSIGNMENT_TYPES, KEY_FIELDS
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT, day_start_epoch
 from chalicelib.domain.rating import rate_key_day
@@ -83,7 +83,9 @@ class RatingService:
             first = event_days[0]
         return self.rate_range(first, last, progress) if first <= last else []
 
-    def backfill(self, first: date, last: date, progress: Callable[[int, int], None] = lambda d, t: None) -> list[RatedDay]:
+    def backfill(
+        self, first: date, last: date, progress: Callable[[int, int], None] = lambda d, t: None
+    ) -> list[RatedDay]:
         """Publish first..last whatever was rated before (`wbr rate --from --to`): the unrated
         days with events before `first` that rating `first` needs are rated first."""
         return self.rate_range(self._first_needed(first), last, progress)
@@ -132,7 +134,7 @@ class RatingService:
         elif first_event_day is not None and first_event_day < day:
             raise RatingGap(f"{previous.isoformat()} is not rated yet; rate the days before {day.isoformat()} first")
         else:
-            state = pa.table({name: pa.array([], pa.string()) for name in KEY_FIELDS})
+            state = STATE_SCHEMA.empty_table()
         events = self._events.read_day(day, ASSIGNMENT_TYPES)
         usage, new_state, ignored = self._rate(day, state, events)
         version = versions.get(day, 0) + 1
@@ -162,10 +164,14 @@ class RatingService:
                 "event_type FROM events"
             )
             connection.execute(f"CREATE TEMP TABLE touched AS SELECT DISTINCT {keys} FROM day_events")
-            untouched = connection.sql(f"SELECT {keys} FROM state ANTI JOIN touched USING ({keys})").to_arrow_table()
+            untouched = connection.sql(
+                f"SELECT {keys}, assigned_since FROM state ANTI JOIN touched USING ({keys})"
+            ).to_arrow_table()
             open_before = {
-                tuple(row)
-                for row in connection.sql(f"SELECT {keys} FROM state SEMI JOIN touched USING ({keys})").fetchall()
+                tuple(row[:-1]): row[-1]
+                for row in connection.sql(
+                    f"SELECT {keys}, assigned_since FROM state SEMI JOIN touched USING ({keys})"
+                ).fetchall()
             }
             walked = connection.sql(
                 f"SELECT {keys}, occurred_at, event_id, event_type FROM day_events "
@@ -178,6 +184,7 @@ class RatingService:
         usage_keys: list[tuple[str, ...]] = []
         usage_units: list[int] = []
         still_open: list[tuple[str, ...]] = []
+        open_since: list[int | None] = []
         ignored = 0
         start = 0
         while start < len(walked):
@@ -192,18 +199,23 @@ class RatingService:
                 usage_units.append(result.units)
             if result.assigned_at_end:
                 still_open.append(key)
+                open_since.append(result.opened_at if result.opened_at is not None else open_before.get(key))
             start = end
         walked_usage = {name: [key[i] for key in usage_keys] for i, name in enumerate(KEY_FIELDS)}
         walked_state = {name: [key[i] for key in still_open] for i, name in enumerate(KEY_FIELDS)}
+        walked_state["assigned_since"] = open_since  # type: ignore[assignment]
+        untouched_keys = untouched.select(KEY_FIELDS)
         usage = pa.concat_tables(
             [
-                untouched.append_column("units", pa.array([MICRO_UNITS_PER_UNIT] * untouched.num_rows, pa.int64())),
+                untouched_keys.append_column(
+                    "units", pa.array([MICRO_UNITS_PER_UNIT] * untouched.num_rows, pa.int64())
+                ),
                 pa.table(
                     {**walked_usage, "units": pa.array(usage_units, pa.int64())},
-                    schema=untouched.schema.append(pa.field("units", pa.int64())),
+                    schema=untouched_keys.schema.append(pa.field("units", pa.int64())),
                 ),
             ]
         )
         usage = usage.add_column(0, "usage_date", pa.array([day] * usage.num_rows, pa.date32()))
-        new_state = pa.concat_tables([untouched, pa.table(walked_state, schema=untouched.schema)])
+        new_state = pa.concat_tables([untouched.cast(STATE_SCHEMA), pa.table(walked_state, schema=STATE_SCHEMA)])
         return usage, new_state, ignored

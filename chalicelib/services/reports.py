@@ -11,6 +11,7 @@ from typing import Any
 from chalicelib.domain.access import Caller
 from chalicelib.domain.errors import (
     REPORT_ERROR_DESCRIPTIONS,
+    REPORT_NOT_FOUND,
     Conflict,
     Forbidden,
     InvalidRequest,
@@ -21,7 +22,6 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.listing import KNOWN_PARAMETERS, Cursor, CursorCodec, ListQuery
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.partners import PartnerTree
-from chalicelib.domain.periods import utc_today
 from chalicelib.domain.report_ids import is_report_id, new_report_id
 from chalicelib.domain.reports import (
     Report,
@@ -53,7 +53,7 @@ class ReportPolicy:
 
 @dataclass(frozen=True)
 class ReportPage:
-    reports: list[Report]
+    items: list[dict[str, Any]]  # list items as `Report.summary_json()` gives them
     next_cursor: str | None
 
 
@@ -88,7 +88,7 @@ class ReportService:
         is COMPLETED) or TooManyRequests; nothing is written then."""
         caller.require_write()
         now = self._clock()
-        request = ReportRequest.from_body(body, utc_today(now))
+        request = ReportRequest.from_body(body, now)
         PartnerTree(self._directory.partners()).report_scope(caller.org_id, request.sub_partner_org_id)
         report = Report(
             partner_org_id=caller.org_id,
@@ -98,8 +98,12 @@ class ReportService:
             created=now,
             created_by=caller.person_id,
             tracking_id=tracking_id,
+            # a snapshot waits for no day's data: only its generation counts against the deadline
             deadline=now
-            + timedelta(hours=self._policy.data_wait_hours, seconds=self._policy.generation_timeout_seconds),
+            + timedelta(
+                hours=0 if request.point_in_time else self._policy.data_wait_hours,
+                seconds=self._policy.generation_timeout_seconds,
+            ),
         )
         report = replace(report, run=RunLease(execution_name_of(job_of(report)), now))
         for _ in range(3):
@@ -130,7 +134,7 @@ class ReportService:
                         "delete it first to generate it again"
                     ) from None
                 # The lock names a report that failed or is gone: free it and try again.
-                self._store.release_stale_lock(caller.org_id, request.duplicate_key(), duplicate.report_id)
+                self._store.release_stale_lock(caller.org_id, duplicate.duplicate_key, duplicate.report_id)
         else:
             raise Conflict("The report could not be created; please retry")
         try:
@@ -177,15 +181,15 @@ class ReportService:
             after = (cursor.after_sort_value, cursor.after_report_id)
         else:
             query = ListQuery.from_params(params)
-        reports = self._store.list(caller.org_id, query, after, query.max_items + 1)
+        items = self._store.list(caller.org_id, query, after, query.max_items + 1)
         next_cursor = None
-        if len(reports) > query.max_items:
-            reports = reports[: query.max_items]
-            last = reports[-1]
+        if len(items) > query.max_items:
+            items = items[: query.max_items]
+            last = items[-1]
             next_cursor = self._cursors.encode(
-                caller.org_id, Cursor(query, self._store.sort_value(last, query), last.report_id)
+                caller.org_id, Cursor(query, self._store.sort_value(last, query), last["id"])
             )
-        return ReportPage(reports, next_cursor)
+        return ReportPage(items, next_cursor)
 
     def delete(self, caller: Caller, report_id: str) -> None:
         """Remove the report: its file first (URLs die at once), then metadata and lock."""
@@ -194,7 +198,7 @@ class ReportService:
         self._blobs.delete(self._files_of(report))  # URLs die now
         removed = self._store.delete(caller.org_id, report_id)
         if removed is None:
-            raise NotFound("Report not found")
+            raise NotFound(REPORT_NOT_FOUND)
         # A worker may have finished between the two steps above; nothing of it may survive.
         self._blobs.delete(self._files_of(removed))
         try:
@@ -217,11 +221,9 @@ class ReportService:
         return sorted(keys) + parts
 
     def _find(self, caller: Caller, report_id: str) -> Report:
-        if not is_report_id(report_id):
-            raise InvalidRequest(
-                "The id is not a billing report id", [f"id: {report_id[:80]!r} is not a billing report id"]
-            )
-        report = self._store.get(caller.org_id, report_id)
+        """The caller's report `report_id`. Anything else (not an id at all, an unknown id,
+        another partner's) is the same 404: an answer never tells them apart (DESIGN §3)."""
+        report = self._store.get(caller.org_id, report_id) if is_report_id(report_id) else None
         if report is None:
-            raise NotFound("Report not found")
+            raise NotFound(REPORT_NOT_FOUND)
         return report

@@ -1,0 +1,121 @@
+"""Point-in-time reports (DESIGN §4a): the allocations open at one instant, counted.
+
+A snapshot, not a period sum: which usage keys are assigned at `asOf`, replayed from a day's
+closing state (the keys open at its midnight, and since when) and every later event that
+occurred up to `asOf`, by the same rules as rating (ordered by time then eventId, duplicates of
+an eventId once; an ASSIGNED while assigned or an UNASSIGNED while not assigned changes
+nothing). CUSTOMER rows count the open allocations per (customer, location, subscription, sku);
+USER rows are the allocations themselves, QUANTITY 1 each, with the time each began.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+
+from chalicelib.domain.events import KEY_FIELDS
+from chalicelib.domain.rating import ASSIGNED, UNASSIGNED
+from chalicelib.domain.report_rows import GROUP_KEYS, RowContext
+from chalicelib.domain.reports import ReportType
+
+# Columns of each point-in-time report type, in file order (DESIGN §4a).
+POINT_IN_TIME_COLUMNS: dict[ReportType, tuple[str, ...]] = {
+    ReportType.CUSTOMER: (
+        "PARTNER_NAME",
+        "PARTNER_ORG_ID",
+        "SUBSCRIPTION_ID",
+        "SERVICE_NAME",
+        "SKU",
+        "DESCRIPTION",
+        "CUSTOMER_ORG_ID",
+        "CUSTOMER_EXTERNAL_ID",
+        "LOCATION_ID",
+        "QUANTITY",
+    ),
+    ReportType.USER: (
+        "PARTNER_NAME",
+        "PARTNER_ORG_ID",
+        "SUBSCRIPTION_ID",
+        "SERVICE_NAME",
+        "SKU",
+        "DESCRIPTION",
+        "CUSTOMER_ORG_ID",
+        "CUSTOMER_EXTERNAL_ID",
+        "LOCATION_ID",
+        "SUBSCRIBER_ID",
+        "USER_ID",
+        "WORKSPACE_ID",
+        "ASSIGNED_SINCE",
+        "QUANTITY",
+    ),
+}
+
+Key = tuple[str, ...]  # a usage key, in KEY_FIELDS order
+# (key, occurred_at epoch seconds, event_id, event_type) of one assignment event
+AssignmentEvent = tuple[Key, int, str, str]
+
+
+def open_assignments(
+    open_at_start: Mapping[Key, int | None], events: Iterable[AssignmentEvent], instant: int
+) -> dict[Key, int | None]:
+    """The keys assigned at `instant` and since when (None: since before the start, unknown),
+    from the keys open at the start and the events after it. Events after `instant` do not
+    count; an eventId counts once."""
+    is_open = dict(open_at_start)
+    seen: set[str] = set()
+    for key, occurred_at, event_id, event_type in sorted(
+        (event for event in events if event[1] <= instant), key=lambda event: (event[1], event[2])
+    ):
+        if event_id in seen:
+            continue
+        seen.add(event_id)
+        if event_type == ASSIGNED and key not in is_open:
+            is_open[key] = occurred_at
+        elif event_type == UNASSIGNED and key in is_open:
+            del is_open[key]
+    return is_open
+
+
+def snapshot_cells(context: RowContext, assignments: Mapping[Key, int | None]) -> list[list[str]]:
+    """The report rows (cells in POINT_IN_TIME_COLUMNS order), sorted by the type's row key."""
+    report_type = context.report_type
+    group = GROUP_KEYS[report_type]
+    positions = [KEY_FIELDS.index(field) for field in group]
+    counts: dict[Key, int] = {}
+    since_of: dict[Key, int | None] = {}
+    for key, since in assignments.items():
+        row_key = tuple(key[position] for position in positions)
+        counts[row_key] = counts.get(row_key, 0) + 1
+        since_of[row_key] = since
+    rows = []
+    for row_key in sorted(counts):
+        fields = dict(zip(group, row_key, strict=True))
+        sku = context.skus.get(fields["sku"])
+        customer = context.customers.get(fields["customer_org_id"])
+        values = {
+            "PARTNER_NAME": context.partner.name,
+            "PARTNER_ORG_ID": context.partner.org_id,
+            "SUBSCRIPTION_ID": fields["subscription_id"],
+            "SERVICE_NAME": sku.service_name if sku else "",
+            "SKU": fields["sku"],
+            "DESCRIPTION": sku.description if sku else "",
+            "CUSTOMER_ORG_ID": fields["customer_org_id"],
+            "CUSTOMER_EXTERNAL_ID": customer.external_id if customer else "",
+            "LOCATION_ID": fields["location_id"],
+            "QUANTITY": str(counts[row_key]),
+        }
+        if report_type is ReportType.USER:
+            since = since_of[row_key]
+            values.update(
+                SUBSCRIBER_ID=fields["subscriber_id"],
+                USER_ID=fields["user_id"],
+                WORKSPACE_ID=fields["workspace_id"],
+                ASSIGNED_SINCE="" if since is None else iso_seconds(since),
+            )
+        rows.append([values[column] for column in POINT_IN_TIME_COLUMNS[report_type]])
+    return rows
+
+
+def iso_seconds(epoch: int) -> str:
+    """`2026-10-01T08:30:00Z`, as events give `occurredAt`."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
