@@ -27,7 +27,7 @@ def test_error_bodies_parse_as_the_sdks_error_detail(api, seeded):
     cases = [
         (api, "POST", URL, {"billingStartDate": "2026-13-01", "billingEndDate": "2026-10-01"}, 400),
         (api, "GET", f"{URL}/{new_report_id()}", None, 404),
-        (api, "GET", f"{URL}/not-a-report-id", None, 400),
+        (api, "GET", f"{URL}/not-a-report-id", None, 404),
         (api, "GET", URL + "?max=1000", None, 400),
         (api, "GET", SDK_BASE_URL + "/v1/wholesale/billing/nothing", None, 403),  # as API Gateway
         (anonymous, "GET", URL, None, 401),

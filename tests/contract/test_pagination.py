@@ -37,7 +37,7 @@ def _reports_on_far_days(api, count):
     for offset in range(count):
         day = (TODAY - timedelta(days=300 + offset)).isoformat()
         status, _, text = sdk_request(api, "POST", URL, json_body={"billingStartDate": day, "billingEndDate": day})
-        assert status == 202, text
+        assert status == 200, text
 
 
 def test_next_link_alone_continues_the_query(api, seeded):
@@ -47,7 +47,7 @@ def test_next_link_alone_continues_the_query(api, seeded):
         day = (TODAY - timedelta(days=300 + offset)).isoformat()
         body = {"billingStartDate": day, "billingEndDate": day, "type": "USER" if offset % 2 else "CUSTOMER"}
         status, _, text = sdk_request(api, "POST", URL, json_body=body)
-        assert status == 202, text
+        assert status == 200, text
         made.append(json.loads(text))
     requests_made: list[tuple[str, object]] = []
 

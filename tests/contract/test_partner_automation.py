@@ -4,7 +4,7 @@ against Webex, with the Webex Python SDK's requests and parsing (mirrored in `we
 The stack is the one of `wbr dev` (`live_stack` in tests/conftest.py): S3 and DynamoDB served by a
 moto server holding the demo data, the API by Chalice's local server with the gateway emulation.
 
-The script: list without parameters; create (202); create the same again (202 with the same
+The script: list without parameters; create (200); create the same again (200 with the same
 report while it runs, or 409 "already exists"); poll the list, following only Link rel="next"
 (`follow_pagination`, wxc_sdk/rest.py), until the report is COMPLETED; GET it
 (`get_a_wholesale_billing_report`); stream `tempDownloadURL` with `requests.get(stream=True)` and
@@ -72,7 +72,7 @@ def test_partner_automation_script(live_stack):
     assert [item["billing_start_date"].date().isoformat() for item in before] == [old_day]
     assert [item["status"] for item in before] == ["IN_PROGRESS"]
 
-    # 2. Create: 202 Accepted, a ReportId.
+    # 2. Create: 200, a ReportId.
     start, end = TODAY - timedelta(days=7), TODAY - timedelta(days=1)
     body = {"billingStartDate": start.isoformat(), "billingEndDate": end.isoformat(), "type": "USER"}
     created = validate_report_id(call("POST", url, json_body=body))
@@ -80,7 +80,7 @@ def test_partner_automation_script(live_stack):
     assert created["billing_start_date"] == datetime(start.year, start.month, start.day)
     assert created["type"] == "USER"
 
-    # 3. Create the same again: the running report (202), or 409 = "already exists".
+    # 3. Create the same again: the running report (200), or 409 = "already exists".
     try:
         assert validate_report_id(call("POST", url, json_body=body))["id"] == report_id
     except SdkRestError as error:

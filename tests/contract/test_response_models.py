@@ -63,7 +63,7 @@ def test_dates_and_created_parse_as_datetimes():
     assert parsed["temp_download_url"] == "https://s3.example/r.csv?X-Amz-Signature=x"  # alias tempDownloadURL
     item = validate_list_report(over_the_wire(done.summary_json()))
     assert item["billing_start_date"] == datetime(2026, 10, 1) and item["status"] == "COMPLETED"
-    accepted = validate_report_id(over_the_wire(done.accepted_json()))
+    accepted = validate_report_id(over_the_wire(done.created_json()))
     assert accepted["id"] == done.report_id and accepted["billing_end_date"] == datetime(2026, 10, 31)
 
 

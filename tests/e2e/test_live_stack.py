@@ -25,7 +25,7 @@ def test_scripted_partner_flow_over_http(live_stack, tmp_path, capsys):
     start, end = (TODAY - timedelta(days=20)).isoformat(), (TODAY - timedelta(days=1)).isoformat()
     from chalicelib import cli
 
-    # `wbr reports create --wait --download`: 202, poll to COMPLETED, stream the CSV.
+    # `wbr reports create --wait --download`: 200, poll to COMPLETED, stream the CSV.
     out = tmp_path / "report.csv"
     code = cli.main(["reports", "--base-url", base_url, "--token", token, "create", "--type", "USER",
                      "--start", start, "--end", end, "--download", str(out)])

@@ -21,7 +21,7 @@ import re
 import textwrap
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -37,7 +37,7 @@ from chalicelib.domain import listing
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.domain.errors import ReportErrorCode
 from chalicelib.domain.report_ids import new_report_id
-from chalicelib.domain.reports import CATEGORY, ReportError, ReportRequest, ReportStatus, ReportType
+from chalicelib.domain.reports import ReportCategory, ReportError, ReportRequest, ReportStatus, ReportType
 from chalicelib.services.demo_data import DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.services.reports import ReportService
 from tests.conftest import TODAY, unpublish_day
@@ -263,7 +263,7 @@ def test_enums_and_limits_are_the_domains():
     assert schemas["ReportStatus"]["enum"] == [member.value for member in ReportStatus]
     assert schemas["SortBy"]["enum"] == [member.value for member in listing.SortBy]
     assert schemas["SortBy"]["default"] == listing.ListQuery().sort_by.value
-    assert schemas["Category"]["const"] == CATEGORY
+    assert schemas["Category"]["enum"] == [category.value for category in ReportCategory]
     assert schemas["ReportError"]["properties"]["code"]["enum"] == [int(code) for code in ReportErrorCode]
     list_parameters = {
         _resolve(p)["name"]: _resolve(p) for p in operation_of("GET", BASE)["parameters"] if _resolve(p)["in"] == "query"
@@ -286,7 +286,9 @@ def test_create_body_fields_are_the_ones_the_domain_reads():
     }
     body = DOCUMENT["components"]["schemas"]["CreateReportRequest"]
     assert set(body["properties"]) == read
-    assert body["required"] == ["billingStartDate", "billingEndDate"]
+    # the dates are required unless the report is a POINT_IN_TIME snapshot
+    assert body["required"] == [] and body["else"]["required"] == ["billingStartDate", "billingEndDate"]
+    assert body["if"]["properties"]["category"]["const"] == "POINT_IN_TIME"
 
 
 def test_examples_are_real():
@@ -301,7 +303,7 @@ def test_examples_are_real():
                 pointer = _pointer("paths", path, method, "requestBody", "content", "application/json", "schema")
                 for example in media.get("examples", {}).values():
                     validate(_resolve(example)["value"], pointer)
-                    ReportRequest.from_body(_resolve(example)["value"], TODAY)  # a valid request today
+                    ReportRequest.from_body(_resolve(example)["value"], datetime.now(timezone.utc))  # a valid request today
                     checked += 1
             for status, response in operation["responses"].items():
                 pointer = _pointer("paths", path, method, "responses", status)
@@ -329,9 +331,9 @@ def test_examples_are_real():
 def test_create(api, seeded, tokens, contract, monkeypatch, fail_with_500):
     check = contract.check
     created = check("POST", BASE, api.post(BASE, period(type="USER")))
-    assert created.status == 202
+    assert created.status == 200
     assert created.header("Location") == f"{BASE}/{created.json()['id']}"
-    # An identical request while IN_PROGRESS: 202, the same report.
+    # An identical request while IN_PROGRESS: 200, the same report.
     assert check("POST", BASE, api.post(BASE, period(type="USER"))).json()["id"] == created.json()["id"]
     check("POST", BASE, api.post(BASE, period(type="PARTNER", internal=None, subPartnerOrgId=None, extra=1)))
     seeded.workflow.join(60)
@@ -392,7 +394,7 @@ def test_get(api, seeded, tokens, contract, fail_with_500):
     assert seeded.report_store.fail(report, [ReportError(ReportErrorCode.DATA_NOT_AVAILABLE, "Usage data is missing.")])
     failed = check("GET", ITEM, api.get(f"{BASE}/{waiting_id}")).json()
     assert failed["status"] == "FAILED" and failed["errors"][0]["code"] == 1001
-    assert check("GET", ITEM, api.get(f"{BASE}/not-an-id")).status == 400
+    assert check("GET", ITEM, api.get(f"{BASE}/not-an-id")).status == 404
     assert check("GET", ITEM, api.get(f"{BASE}/{report_id}", token="not-a-jwt")).status == 401
     assert check("GET", ITEM, api.get(f"{BASE}/{report_id}", token=tokens.mint(scopes=()))).status == 403
     assert check("GET", ITEM, api.get(f"{BASE}/{new_report_id()}")).status == 404
@@ -420,7 +422,7 @@ def test_delete(api, seeded, tokens, contract, fail_with_500):
     report_id = api.post(BASE, period()).json()["id"]
     assert check("DELETE", ITEM, api.delete(f"{BASE}/{report_id}", token=tokens.mint(scopes=(READ_SCOPE,)))).status == 403
     assert check("DELETE", ITEM, api.delete(f"{BASE}/{report_id}", token="not-a-jwt")).status == 401
-    assert check("DELETE", ITEM, api.delete(f"{BASE}/not-an-id")).status == 400
+    assert check("DELETE", ITEM, api.delete(f"{BASE}/not-an-id")).status == 404
     assert check("DELETE", ITEM, api.delete(f"{BASE}/{report_id}")).status == 204
     assert check("DELETE", ITEM, api.delete(f"{BASE}/{report_id}")).status == 404
     fail_with_500("delete")
@@ -449,8 +451,9 @@ def test_document_is_served_without_a_token(container):
     assert start < end < TODAY and start.day == 1 and (end + timedelta(days=1)).day == 1
     examples = served["paths"][BASE]["post"]["requestBody"]["content"]["application/json"]["examples"]
     for example in examples.values():
-        assert (example["value"]["billingStartDate"], example["value"]["billingEndDate"]) == (str(start), str(end))
-        ReportRequest.from_body(example["value"], TODAY)
+        if example["value"].get("category") != "POINT_IN_TIME":
+            assert (example["value"]["billingStartDate"], example["value"]["billingEndDate"]) == (str(start), str(end))
+        ReportRequest.from_body(example["value"], datetime.now(timezone.utc))
     unchanged = copy.deepcopy(served)
     unchanged["servers"] = DOCUMENT["servers"]
     unchanged["paths"][BASE]["post"]["requestBody"] = DOCUMENT["paths"][BASE]["post"]["requestBody"]
@@ -460,7 +463,7 @@ def test_document_is_served_without_a_token(container):
 def test_served_examples_create_reports(api, seeded, contract):
     served = ApiClient().get(docs.OPENAPI_ROUTE).json()
     for example in served["paths"][BASE]["post"]["requestBody"]["content"]["application/json"]["examples"].values():
-        assert contract.check("POST", BASE, api.post(BASE, example["value"])).status == 202
+        assert contract.check("POST", BASE, api.post(BASE, example["value"])).status == 200
 
 
 def test_explorer_page_is_served_from_vendored_assets(container, monkeypatch):

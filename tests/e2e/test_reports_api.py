@@ -36,11 +36,12 @@ def assert_webex_error(response, status):
     return body
 
 
-def test_create_answers_202_with_the_report_in_progress(api, seeded):
+def test_create_answers_200_with_the_report_in_progress(api, seeded):
     response = api.post(BASE, period(type="USER"))
-    assert response.status == 202
+    assert response.status == 200
     body = response.json()
-    assert set(body) == {"id", "billingStartDate", "billingEndDate", "type", "internal"}
+    assert set(body) == {"id", "billingStartDate", "billingEndDate", "type", "category", "internal"}
+    assert body["category"] == "RECONCILIATION"
     assert is_report_id(body["id"]) and body["type"] == "USER" and body["internal"] is False
     # The report exists before the answer is sent.
     assert api.get(f"{BASE}/{body['id']}").json()["status"] in ("IN_PROGRESS", "COMPLETED")
@@ -72,7 +73,7 @@ def test_report_completes_and_downloads_csv(api, seeded):
 def test_duplicate_rules(api, seeded):
     first = api.post(BASE, period(type="USER")).json()["id"]
     again = api.post(BASE, period(type="USER"))
-    assert again.status == 202 and again.json()["id"] == first  # same report while IN_PROGRESS
+    assert again.status == 200 and again.json()["id"] == first  # same report while IN_PROGRESS
     seeded.workflow.join(60)
     conflict = assert_webex_error(api.post(BASE, period(type="USER")), 409)
     assert first in conflict["message"] and "delete" in conflict["message"].lower()
@@ -94,7 +95,7 @@ def test_failed_report_does_not_block_a_new_one(api, seeded):
     assert failed["errors"][0]["code"] == 1001  # DATA_NOT_AVAILABLE
     assert "tempDownloadURL" not in failed
     second = api.post(BASE, {"billingStartDate": old, "billingEndDate": old})
-    assert second.status == 202 and second.json()["id"] != first
+    assert second.status == 200 and second.json()["id"] != first
 
 
 def test_in_progress_cap_answers_429_with_retry_after(api, seeded):
@@ -103,7 +104,7 @@ def test_in_progress_cap_answers_429_with_retry_after(api, seeded):
     object.__setattr__(seeded.generation, "_policy", type(seeded.generation._policy)(36, 250))
     far = [(TODAY - timedelta(days=n)).isoformat() for n in (300, 301, 302)]
     for day in far[:2]:
-        assert api.post(BASE, {"billingStartDate": day, "billingEndDate": day}).status == 202
+        assert api.post(BASE, {"billingStartDate": day, "billingEndDate": day}).status == 200
     refused = api.post(BASE, {"billingStartDate": far[2], "billingEndDate": far[2]})
     assert_webex_error(refused, 429)
     assert refused.header("Retry-After") == "17"
@@ -139,7 +140,7 @@ def test_non_json_bodies(api, seeded):
 
 def test_foreign_sub_partner_is_403(api, seeded):
     assert_webex_error(api.post(BASE, period(subPartnerOrgId=OTHER_PARTNER)), 403)
-    assert api.post(BASE, period(subPartnerOrgId=DEMO_SUB_PARTNER)).status == 202
+    assert api.post(BASE, period(subPartnerOrgId=DEMO_SUB_PARTNER)).status == 200
 
 
 def test_tenant_isolation(api, seeded, tokens):
@@ -240,9 +241,9 @@ def test_delete_removes_file_and_url_dies(api, seeded):
     assert detail["tempDownloadURL"]
 
 
-def test_ids_that_are_not_report_ids_get_400(api, seeded):
-    assert_webex_error(api.get(f"{BASE}/not-an-id"), 400)
-    assert_webex_error(api.delete(f"{BASE}/not-an-id"), 400)
+def test_ids_that_are_not_report_ids_get_404(api, seeded):
+    assert assert_webex_error(api.get(f"{BASE}/not-an-id"), 404)["message"] == "Billing Report not found"
+    assert_webex_error(api.delete(f"{BASE}/not-an-id"), 404)
 
 
 def test_unknown_route_and_method_use_the_webex_shape(api, seeded):

@@ -1,5 +1,5 @@
 """50 concurrent identical creates (DESIGN §3: "concurrent identical creates yield one report";
-an identical request answers the running report with 202 while IN_PROGRESS, 409 once COMPLETED).
+an identical request answers the running report with 200 while IN_PROGRESS, 409 once COMPLETED).
 
 DynamoDB requests are serialised whole (AtomicRequests) because moto's in-process backend is not
 thread-safe; AWS makes each request atomic too, so every interleaving *between* requests — the
@@ -47,7 +47,7 @@ def _in_threads(count, work):
 
 def test_50_identical_creates_over_http_make_one_report(local_faults, tokens):
     """The worker is paused at Plan, so every answer is given while the report is IN_PROGRESS:
-    all are 202 with the same id; one report, one lock, counter exactly 1, one generation run."""
+    all are 200 with the same id; one report, one lock, counter exactly 1, one generation run."""
     env = local_faults
     gate = env.plan.gate(step="plan")
     token = tokens.mint()
@@ -57,7 +57,7 @@ def test_50_identical_creates_over_http_make_one_report(local_faults, tokens):
     errors = [response for response in responses if isinstance(response, Exception)]
     assert not errors, errors[:3]
     statuses = sorted({response.status for response in responses})
-    assert statuses == [202], [(r.status, r.body[:200]) for r in responses if r.status != 202][:3]
+    assert statuses == [200], [(r.status, r.body[:200]) for r in responses if r.status != 200][:3]
     ids = {response.json()["id"] for response in responses}
     assert len(ids) == 1
     (report_id,) = ids
@@ -78,7 +78,7 @@ def test_50_identical_creates_over_http_make_one_report(local_faults, tokens):
 
 def test_50_identical_creates_racing_the_worker(faults):
     """Through ReportService with the worker running free: each caller gets the one report
-    (created once, 202 after) or, once it COMPLETED, a 409 naming it."""
+    (created once, 200 after) or, once it COMPLETED, a 409 naming it."""
     body = {**PERIOD, "type": "PARTNER"}
     results = _in_threads(CONCURRENCY, lambda index: faults.container.reports.create(CALLER, body, f"WBR_c{index}"))
     created = [result[0].report_id for result in results if isinstance(result, tuple) and result[1]]

@@ -83,7 +83,7 @@ def test_workflow_that_cannot_start_while_dynamodb_throttles_is_swept(faults):
 
 def test_create_whose_answer_was_lost_is_not_left_in_progress(faults):
     """The create transaction was applied but its response lost: the caller saw an error and the
-    workflow was never started. The caller's retry gets the same report (202, documented); the
+    workflow was never started. The caller's retry gets the same report (200, documented); the
     sweeper fails it at its deadline."""
     faults.plan.fail("dynamodb", "ReadTimeoutError", phase="after", operations=("TransactWriteItems",))
     with pytest.raises(ReadTimeoutError):

@@ -71,7 +71,7 @@ def test_concurrent_identical_creates_make_one_report(seeded):
     assert len(set(results)) == 1 and len(results) == 12
     assert len(set(started)) == 1  # one run: a duplicate's re-start names the same execution
     listed = seeded.reports.list(CALLER, {})
-    assert [report.report_id for report in listed.reports] == results[:1]
+    assert [item["id"] for item in listed.items] == results[:1]
 
 
 def test_in_progress_cap_counts_exactly(seeded):
@@ -87,8 +87,8 @@ def test_in_progress_cap_counts_exactly(seeded):
     except TooManyRequests as refused:
         assert refused.retry_after_seconds == seeded.settings.retry_after_seconds
     # Deleting an IN_PROGRESS report frees its place.
-    first = seeded.reports.list(CALLER, {}).reports[0]
-    seeded.reports.delete(CALLER, first.report_id)
+    first = seeded.reports.list(CALLER, {}).items[0]
+    seeded.reports.delete(CALLER, first["id"])
     assert seeded.reports.create(CALLER, {"billingStartDate": day, "billingEndDate": day}, "WBR_t")[1]
 
 

@@ -20,7 +20,7 @@ from chalicelib.domain.listing import (
     SortBy,
 )
 from chalicelib.domain.report_ids import new_report_id
-from chalicelib.domain.reports import ReportStatus, ReportType
+from chalicelib.domain.reports import ReportCategory, ReportStatus, ReportType
 
 FAST = settings(max_examples=150, deadline=None)
 SECRET = b"s" * 32
@@ -146,6 +146,7 @@ queries = st.builds(
     report_type=st.none() | st.sampled_from(ReportType),
     status=st.none() | st.sampled_from(ReportStatus),
     sub_partner_org_id=st.none() | st.text(min_size=1, max_size=200),
+    category=st.none() | st.sampled_from(ReportCategory),
     sort_by=st.sampled_from(SortBy),
     max_items=st.integers(1, 100),
 )
@@ -164,6 +165,7 @@ def test_fingerprint_is_plain_json_values():
         "report_type": "USER",
         "status": None,
         "sub_partner_org_id": None,
+        "category": None,
         "sort_by": "billingStartDate",
         "max_items": 100,
     }

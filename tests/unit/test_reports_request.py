@@ -12,7 +12,6 @@ from chalicelib.domain.errors import REPORT_ERROR_DESCRIPTIONS, InvalidRequest, 
 from chalicelib.domain.periods import BillingPeriod
 from chalicelib.domain.report_ids import new_report_id
 from chalicelib.domain.reports import (
-    CATEGORY,
     Report,
     ReportError,
     ReportRequest,
@@ -23,16 +22,17 @@ from chalicelib.domain.reports import (
 )
 
 TODAY = date(2026, 11, 24)
+NOW = datetime(2026, 11, 24, 10, 15, 30, 123456, tzinfo=timezone.utc)
 OCTOBER = {"billingStartDate": "2026-10-01", "billingEndDate": "2026-10-31"}
 
 
 def request(**fields):
-    return ReportRequest.from_body({**OCTOBER, **fields}, TODAY)
+    return ReportRequest.from_body({**OCTOBER, **fields}, NOW)
 
 
 def problems_of(body) -> list[str]:
     with pytest.raises(InvalidRequest) as caught:
-        ReportRequest.from_body(body, TODAY)
+        ReportRequest.from_body(body, NOW)
     assert caught.value.status == 400
     assert caught.value.message == caught.value.problems[0]
     return caught.value.problems
@@ -42,7 +42,7 @@ def problems_of(body) -> list[str]:
 
 
 def test_defaults_are_partner_type_and_not_internal():
-    req = ReportRequest.from_body(dict(OCTOBER), TODAY)
+    req = ReportRequest.from_body(dict(OCTOBER), NOW)
     assert req.period == BillingPeriod(date(2026, 10, 1), date(2026, 10, 31))
     assert req.report_type is ReportType.PARTNER
     assert req.internal is False
@@ -67,8 +67,8 @@ def test_all_fields_given():
 
 
 def test_unknown_fields_are_ignored():
-    req = request(foo="bar", category="ANYTHING", max=5, nested={"a": [1]})
-    assert req == ReportRequest.from_body(dict(OCTOBER), TODAY)
+    req = request(foo="bar", asOf="2020-01-01T00:00:00Z", max=5, nested={"a": [1]})
+    assert req == ReportRequest.from_body(dict(OCTOBER), NOW)
 
 
 @pytest.mark.parametrize("missing", ["billingStartDate", "billingEndDate"])
@@ -155,7 +155,7 @@ def test_period_problems_are_named_alongside_other_field_problems():
 def test_equal_requests_have_equal_duplicate_keys():
     first = request(type="CUSTOMER", internal=True, subPartnerOrgId="sub-1")
     second = ReportRequest.from_body(
-        {"subPartnerOrgId": "sub-1", "internal": True, "type": "CUSTOMER", "ignored": 1, **OCTOBER}, TODAY
+        {"subPartnerOrgId": "sub-1", "internal": True, "type": "CUSTOMER", "ignored": 1, **OCTOBER}, NOW
     )
     assert first == second
     assert first.duplicate_key() == second.duplicate_key()
@@ -198,7 +198,7 @@ def test_duplicate_keys_are_distinct_over_all_field_combinations():
                     body = {"billingStartDate": start, "billingEndDate": end, "type": report_type, "internal": internal}
                     if sub is not None:
                         body["subPartnerOrgId"] = sub
-                    keys.add(ReportRequest.from_body(body, TODAY).duplicate_key())
+                    keys.add(ReportRequest.from_body(body, NOW).duplicate_key())
                     count += 1
     assert len(keys) == count
 
@@ -258,17 +258,37 @@ def test_summary_json_has_exactly_the_list_fields():
         "created": "2026-11-24T10:15:30.123Z",
         "createdBy": "person-1",
     }
-    assert CATEGORY == "RECONCILIATION"
 
 
-def test_accepted_json_is_the_webex_202_body():
-    assert make_report().accepted_json() == {
+def test_created_json_is_the_webex_200_body_with_category_and_internal():
+    assert make_report().created_json() == {
         "id": REPORT_ID,
         "billingStartDate": "2026-10-01",
         "billingEndDate": "2026-10-31",
         "type": "USER",
+        "category": "RECONCILIATION",
         "internal": False,
     }
+
+
+def test_a_point_in_time_request_takes_its_instant_and_echoes_its_day_as_both_dates():
+    request = ReportRequest.from_body({"category": "POINT_IN_TIME", "type": "CUSTOMER"}, NOW)
+    assert request.point_in_time and request.as_of == NOW and request.duplicate_key() is None
+    assert (request.period.start, request.period.end) == (TODAY, TODAY)
+    # dates, when given, must be dates, but are ignored for the numbers
+    given = ReportRequest.from_body(
+        {"category": "POINT_IN_TIME", "type": "USER", "billingStartDate": "2020-01-01", "billingEndDate": "2020-01-02"}, NOW
+    )
+    assert given.period.start == TODAY
+    with pytest.raises(InvalidRequest) as error:
+        ReportRequest.from_body({"category": "POINT_IN_TIME", "type": "PARTNER"}, NOW)
+    assert "use CUSTOMER or USER" in error.value.problems[0]
+    with pytest.raises(InvalidRequest) as error:
+        ReportRequest.from_body({"category": "POINT_IN_TIME", "type": "USER", "billingStartDate": "2026-1-1"}, NOW)
+    assert "billingStartDate" in error.value.problems[0]
+    with pytest.raises(InvalidRequest) as error:
+        ReportRequest.from_body({**OCTOBER, "category": "SNAPSHOT"}, NOW)
+    assert "category" in error.value.problems[0]
 
 
 def completed_report():
