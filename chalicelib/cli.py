@@ -270,12 +270,17 @@ def cmd_reports(args: argparse.Namespace) -> int:
     client = _client(args)
     try:
         if args.action == "create":
-            body = {
-                "billingStartDate": args.start,
-                "billingEndDate": args.end,
-                "type": args.type,
-                "internal": args.internal,
-            }
+            body = {"type": args.type, "internal": args.internal}
+            if args.category:
+                body["category"] = args.category
+            # a POINT_IN_TIME snapshot needs no dates; for a period the API names what is missing
+            body.update(
+                {
+                    name: value
+                    for name, value in (("billingStartDate", args.start), ("billingEndDate", args.end))
+                    if value
+                }
+            )
             if args.sub_partner:
                 body["subPartnerOrgId"] = args.sub_partner
             report = client.create(body)
@@ -293,17 +298,13 @@ def cmd_reports(args: argparse.Namespace) -> int:
                 "billingStartDate": args.start,
                 "billingEndDate": args.end,
                 "subPartnerOrgId": args.sub_partner,
+                "category": args.category,
             }
             items = list(client.list(**filters))
             if args.json:
                 print(json.dumps(items, indent=2))
             else:
-                print(f"{'ID':<40} {'TYPE':<8} {'START':<10} {'END':<10} {'STATUS':<11} CREATED")
-                for item in items:
-                    print(
-                        f"{item['id'][-40:]:<40} {item['type']:<8} {item['billingStartDate']} "
-                        f"{item['billingEndDate']} {item['status']:<11} {item['created']}"
-                    )
+                print(_report_table(items))
             return 0
         if args.action == "get":
             print(json.dumps(client.get(args.id), indent=2))
@@ -318,6 +319,27 @@ def cmd_reports(args: argparse.Namespace) -> int:
     except ApiError as error:
         print(f"wbr reports: {error}", file=sys.stderr)
         return 3 if error.status == 409 else 2
+
+
+def _report_table(items: list[dict]) -> str:
+    """The list as a table: whole ids (they are what `get`, `download` and `delete` take), and
+    what tells reports of one period apart (category, internal, sub-partner)."""
+    lines = [f"{'ID':<92} {'CATEGORY':<14} {'TYPE':<8} {'START':<10} {'END':<10} {'STATUS':<11} {'CREATED':<24} SCOPE"]
+    for item in items:
+        scope = ", ".join(
+            part
+            for part in (
+                "internal" if item.get("internal") else "",
+                f"sub-partner {item['subPartnerOrgId']}" if item.get("subPartnerOrgId") else "",
+                f"as of {item['asOf']}" if item.get("asOf") else "",
+            )
+            if part
+        )
+        lines.append(
+            f"{item['id']:<92} {item.get('category', ''):<14} {item['type']:<8} {item['billingStartDate']:<10} "
+            f"{item['billingEndDate']:<10} {item['status']:<11} {item['created']:<24} {scope}".rstrip()
+        )
+    return "\n".join(lines)
 
 
 def cmd_asl(args: argparse.Namespace) -> int:
@@ -376,8 +398,13 @@ def build_parser() -> argparse.ArgumentParser:
     actions = reports.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="create a report (exit 3 when it already exists: HTTP 409)")
     create.add_argument("--type", default="PARTNER", choices=["PARTNER", "CUSTOMER", "USER"])
-    create.add_argument("--start", required=True, help="billingStartDate, YYYY-MM-DD")
-    create.add_argument("--end", required=True, help="billingEndDate, YYYY-MM-DD")
+    create.add_argument("--start", help="billingStartDate, YYYY-MM-DD (not for --category POINT_IN_TIME)")
+    create.add_argument("--end", help="billingEndDate, YYYY-MM-DD (not for --category POINT_IN_TIME)")
+    create.add_argument(
+        "--category",
+        choices=["RECONCILIATION", "POINT_IN_TIME"],
+        help="POINT_IN_TIME: the allocations open now, per CUSTOMER or USER (default RECONCILIATION)",
+    )
     create.add_argument("--sub-partner", help="subPartnerOrgId")
     create.add_argument("--internal", action="store_true", help="include internal customers")
     create.add_argument("--wait", action="store_true", help="poll until COMPLETED or FAILED")
@@ -388,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--start")
     listing.add_argument("--end")
     listing.add_argument("--sub-partner")
+    listing.add_argument("--category", choices=["RECONCILIATION", "POINT_IN_TIME"])
     listing.add_argument("--json", action="store_true")
     for name in ("get", "delete", "download"):
         action = actions.add_parser(name)

@@ -1,6 +1,6 @@
 """A small client of the reports API for `wbr reports` (stdlib only: it ships with the package).
 
-It behaves as partners' scripts do: 202 on create, 409 means "already exists", 429 is retried
+It behaves as partners' scripts do: 200 on create (any 2xx is success), 409 means "already exists", 429 is retried
 after Retry-After, lists follow `Link: rel="next"`, downloads stream the tempDownloadURL.
 """
 

@@ -18,7 +18,7 @@ import dataclasses
 import hashlib
 import io
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import requests
@@ -47,6 +47,16 @@ def test_partner_automation_script(live_stack):
     # The SDK GETs Link rel="next" exactly as given, so it needs an absolute URL: the API's public
     # base URL, which `wbr dev` sets (WBR_PUBLIC_BASE_URL) as API Gateway gives its domain.
     container.settings = dataclasses.replace(container.settings, public_base_url=base_url)
+    # The partner already has a report (of a day without usage yet: it stays IN_PROGRESS).
+    unpublished = TODAY - timedelta(days=20)  # inside the data: earlier days count as published empty
+    unpublish_day(container, unpublished)
+    run_partner_script(base_url, token, unpublished)
+
+
+def run_partner_script(base_url: str, token: str, unpublished: date) -> None:
+    """The script, against the API at `base_url`, for a partner with no reports yet; `unpublished`
+    is a day without published usage (a report over it stays IN_PROGRESS). Also run against a
+    real `wbr dev` process by tests/live/test_real_clients.py."""
     url = base_url + SDK_BASE_PATH
     session = requests.Session()
 
@@ -61,9 +71,6 @@ def test_partner_automation_script(live_stack):
         assert response.links.get("next", {}).get("url") == next_link(response.headers)
         return response.status_code, response.headers, response.text
 
-    # The partner already has a report (of a day without usage yet: it stays IN_PROGRESS).
-    unpublished = TODAY - timedelta(days=20)  # inside the data: earlier days count as published empty
-    unpublish_day(container, unpublished)
     old_day = unpublished.isoformat()
     call("POST", url, json_body={"billingStartDate": old_day, "billingEndDate": old_day})
 
