@@ -10,14 +10,103 @@ service sees is unchanged; only the time is. The local stack's DynamoDB server a
 in-process moto both run with it, so tests exercise what `make run` serves.
 
 Measured (list of 100 of 500 reports, in process): ~125 ms → see `make bench` (api_latency).
+TransactWriteItems gets the same treatment (`_copy_each_table_once_per_transaction`).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 _PLAIN_TYPES = frozenset({"S", "B", "BOOL"})  # their cast_value is their value
 _applied = False
+_transaction = threading.local()
+
+
+def _copy_each_table_once_per_transaction() -> None:
+    """moto's TransactWriteItems deep-copies the whole table once per item of the transaction
+    (its rollback state), before applying any: a create (report, lock, counter, list postings)
+    copied a partner's table nine times. The copies are all of the same, unchanged table, so one
+    per table and transaction gives the same rollback state."""
+    import copy as real_copy
+
+    from moto.dynamodb import models
+
+    class _OncePerTransaction:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            copies = getattr(_transaction, "copies", None)
+            if copies is None or not isinstance(value, models.Table):
+                return real_copy.deepcopy(value, memo)
+            if id(value) not in copies:
+                copies[id(value)] = real_copy.deepcopy(value, memo)
+            return copies[id(value)]
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        _transaction.copies = {}
+        try:
+            return original(self, transact_items)
+        finally:
+            _transaction.copies = None
+
+    models.copy = _OncePerTransaction()  # type: ignore[attr-defined]
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _copy_and_size_scalars_directly() -> None:
+    """A Query copies every item it read (and sizes it, for the 1 MB page limit) before its
+    FilterExpression drops any: per attribute through `copy.deepcopy` and a chain of type tests.
+    Strings, numbers, booleans and nulls are copied and sized directly (same copy, same size);
+    lists, maps, sets and binaries as before."""
+    import copy as real_copy
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    derive_size = DynamoType.size
+
+    def size(self: Any) -> int:
+        kind = self.type
+        if kind == "S":
+            return len(self.value.encode("utf-8"))
+        if kind == "N":
+            return len(str(self.value))
+        if kind in ("BOOL", "NULL"):
+            return 1
+        return derive_size(self)
+
+    def copy_value(value: Any, memo: dict[int, Any]) -> Any:
+        if value.type in ("S", "N", "BOOL", "NULL"):
+            copied = DynamoType.__new__(DynamoType)
+            copied.type, copied.value = value.type, value.value
+            return copied
+        return real_copy.deepcopy(value, memo)
+
+    def copy_item(self: Any, memo: dict[int, Any]) -> Any:
+        if id(self) in memo:
+            return memo[id(self)]
+        result = Item.__new__(Item)
+        memo[id(self)] = result
+        result.hash_key = real_copy.deepcopy(self.hash_key, memo)
+        result.range_key = real_copy.deepcopy(self.range_key, memo)
+        attributes = LimitedSizeDict.__new__(LimitedSizeDict)
+        dict.__init__(attributes)
+        for key, value in self.attrs.items():
+            dict.__setitem__(attributes, key, copy_value(value, memo))
+        result.attrs = attributes
+        return result
+
+    def item_size(self: Any) -> int:
+        return sum(bytesize(key) + value.size() for key, value in self.attrs.items())
+
+    DynamoType.size = size  # type: ignore[method-assign]
+    Item.__deepcopy__ = copy_item  # type: ignore[method-assign]
+    Item.size = item_size  # type: ignore[method-assign]
 
 
 def speed_up() -> None:
@@ -51,11 +140,15 @@ def speed_up() -> None:
                 items.append(hash_set)
         return sorted(items, key=sort_key)
 
-    def sorted_items(self: Any, hash_key_attrs: list[str], range_key_attrs: list[str | None], items: list[Any]) -> list[Any]:
+    def sorted_items(
+        self: Any, hash_key_attrs: list[str], range_key_attrs: list[str | None], items: list[Any]
+    ) -> list[Any]:
         attributes = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
         items.sort(key=lambda item: tuple(cast_value(item.attrs[name]) for name in attributes))
         return items
 
+    _copy_each_table_once_per_transaction()
+    _copy_and_size_scalars_directly()
     DynamoType.cast_value = property(cast_value)  # type: ignore[assignment,method-assign]
     DynamoType.__eq__ = equal  # type: ignore[method-assign,assignment]
     DynamoType.__ne__ = lambda self, other: not equal(self, other)  # type: ignore[method-assign,assignment]

@@ -19,6 +19,7 @@ Knobs: WBR_BENCH_API_REQUESTS (timed requests per query, default 25), WBR_BENCH_
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import tempfile
@@ -125,14 +126,32 @@ class QuerySpy:
 
 
 def median_ms(call: Callable[[], object], requests: int = REQUESTS) -> float:
-    for _ in range(3):  # warm-up: clients, token verifier, directory cache
-        call()
-    timings = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        call()
-        timings.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(timings), 2)
+    return paired_medians(call, None, requests)[0]
+
+
+def paired_medians(
+    first: Callable[[], object], second: Callable[[], object] | None, requests: int = REQUESTS
+) -> tuple[float, float]:
+    """Medians of `first` and `second` timed in alternation (drift and collector pauses hit
+    both alike), after a warm-up (clients, token verifier, directory cache) and with the heap
+    built so far frozen out of the collector's way."""
+    calls = [call for call in (first, second) if call is not None]
+    for _ in range(3):
+        for call in calls:
+            call()
+    gc.collect()
+    gc.freeze()
+    timings: list[list[float]] = [[] for _ in calls]
+    try:
+        for _ in range(requests):
+            for position, call in enumerate(calls):
+                started = time.perf_counter()
+                call()
+                timings[position].append((time.perf_counter() - started) * 1000)
+    finally:
+        gc.unfreeze()
+    medians = [round(statistics.median(series), 2) for series in timings]
+    return medians[0], medians[-1]
 
 
 def measure(name: str, params: dict[str, str], serve: Callable[[str], tuple[int, int]], dynamodb: Any,
@@ -157,8 +176,7 @@ def measure(name: str, params: dict[str, str], serve: Callable[[str], tuple[int,
 
     read, count = bare()
     assert count >= returned  # the bare calls return (at least: the look-ahead item) the page
-    service = median_ms(lambda: serve(path))
-    floor = median_ms(bare)
+    service, floor = paired_medians(lambda: serve(path), bare)
     return {"query": name, "returned": returned, "items_read": read, "query_calls": len(calls),
             "service_ms": service, "bare_query_ms": floor, "ratio": round(service / floor, 2)}
 
