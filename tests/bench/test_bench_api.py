@@ -19,6 +19,7 @@ Knobs: WBR_BENCH_API_REQUESTS (timed requests per query, default 25), WBR_BENCH_
 
 from __future__ import annotations
 
+import copy
 import gc
 import os
 import statistics
@@ -115,7 +116,7 @@ class QuerySpy:
 
     def __enter__(self) -> QuerySpy:
         def spy(**arguments: Any) -> Any:
-            self.calls.append(arguments)
+            self.calls.append(copy.deepcopy(arguments))  # as sent: the store's loop reuses the dict
             return self._query(**arguments)
 
         self.client.query = spy

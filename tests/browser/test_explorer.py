@@ -227,6 +227,18 @@ def test_partner_admin_flow_in_the_explorer(live_stack, chromium, downloads_dir,
     paged = [item["id"] for page in (first_page, second_page) for item in page.json()["items"]]
     assert sorted(paged) == sorted([report_id, second.json()["id"]])
 
+    # A point-in-time snapshot from the same form (its example): 200, then COMPLETED with its asOf.
+    create.set_body({"category": "POINT_IN_TIME", "type": "CUSTOMER"})
+    snapshot = create.execute()
+    assert snapshot.status == 200 and snapshot.json()["category"] == "POINT_IN_TIME", snapshot.body
+    get.set_parameter("id", snapshot.json()["id"])
+    deadline = time.monotonic() + 120
+    while (polled := get.execute().json())["status"] == "IN_PROGRESS" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert polled["status"] == "COMPLETED" and polled["asOf"] == snapshot.json()["asOf"], polled
+    assert polled["category"] == "POINT_IN_TIME" and "POINT_IN_TIME" in polled["tempDownloadURL"]
+    get.set_parameter("id", report_id)
+
     # Delete → 204; the URL handed out before now fails, and the report is gone.
     delete = Operation(driver, "deleteReport").try_it_out()
     delete.set_parameter("id", report_id)
