@@ -432,8 +432,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one `wbr` command. Errors a user can meet are one line on stderr and a non-zero exit:
+    an API or local stack that cannot be reached (2), a reader that closed the pipe (0, quietly)."""
+    import urllib.error
+
     args = build_parser().parse_args(argv)
-    return int(args.run(args) or 0)
+    try:
+        return int(args.run(args) or 0)
+    except urllib.error.URLError as error:
+        reason = getattr(error, "reason", error)
+        where = getattr(args, "base_url", None) or os.environ.get("WBR_BASE_URL") or "the API"
+        print(f"wbr {args.command}: cannot reach {where}: {reason}", file=sys.stderr)
+        return 2
+    except ConnectionError as error:
+        print(f"wbr {args.command}: connection failed: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `wbr reports list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
