@@ -144,11 +144,7 @@ class DynamoReportStore:
 
     def sort_value(self, item: dict[str, Any], query: ListQuery) -> str:
         """The sort attribute of a listed item (`Report.summary_json()` form) under `query`."""
-        field = {
-            SortBy.BILLING_START_DATE: "billingStartDate",
-            SortBy.BILLING_END_DATE: "billingEndDate",
-            SortBy.STATUS: "status",
-        }.get(query.sort_by)
+        field = _KEY_FILTERS.get(query.sort_by)  # the sorted attribute; sortBy=id sorts by the id
         return item["id"] if field is None else f"{item[field]}#{item['id']}"
 
     def list(
@@ -380,8 +376,8 @@ class DynamoReportStore:
                     }
                 }
             ]
-            if report.status is not ReportStatus.FAILED and report.request.duplicate_key() is not None:
-                actions.append(self._lock_delete(report))
+            if report.status is not ReportStatus.FAILED:
+                actions.extend(self._lock_delete(report))
             if report.status is ReportStatus.IN_PROGRESS:
                 actions.append(self._counter_update(partner_org_id, -1, None))
             try:
@@ -458,8 +454,8 @@ class DynamoReportStore:
             },
             self._counter_update(report.partner_org_id, -1, None),
         ]
-        if release_lock and report.request.duplicate_key() is not None:
-            actions.append(self._lock_delete(report))
+        if release_lock:
+            actions.extend(self._lock_delete(report))
         try:
             self._db.transact_write_items(TransactItems=actions)
             return True
@@ -468,20 +464,22 @@ class DynamoReportStore:
                 return False
             raise
 
-    def _lock_delete(self, report: Report) -> dict[str, Any]:
-        return {
-            "Delete": {
-                "TableName": self._table,
-                "Key": to_item(
-                    {
-                        "partnerOrgId": report.partner_org_id,
-                        "reportId": LOCK_PREFIX + str(report.request.duplicate_key()),
-                    }
-                ),
-                "ConditionExpression": "lockedReportId = :locked",
-                "ExpressionAttributeValues": to_item({":locked": report.report_id}),
+    def _lock_delete(self, report: Report) -> list[dict[str, Any]]:
+        """The action that removes the report's duplicate lock (none: a point-in-time report
+        holds no lock)."""
+        key = report.request.duplicate_key()
+        if key is None:
+            return []
+        return [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": to_item({"partnerOrgId": report.partner_org_id, "reportId": LOCK_PREFIX + key}),
+                    "ConditionExpression": "lockedReportId = :locked",
+                    "ExpressionAttributeValues": to_item({":locked": report.report_id}),
+                }
             }
-        }
+        ]
 
     def _counter_update(self, partner_org_id: str, delta: int, cap: int | None) -> dict[str, Any]:
         update: dict[str, Any] = {

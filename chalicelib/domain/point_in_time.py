@@ -19,35 +19,20 @@ from chalicelib.domain.report_rows import GROUP_KEYS, RowContext
 from chalicelib.domain.reports import ReportType
 
 # Columns of each point-in-time report type, in file order (DESIGN §4a).
+_CUSTOMER_COLUMNS = (
+    "PARTNER_NAME",
+    "PARTNER_ORG_ID",
+    "SUBSCRIPTION_ID",
+    "SERVICE_NAME",
+    "SKU",
+    "DESCRIPTION",
+    "CUSTOMER_ORG_ID",
+    "CUSTOMER_EXTERNAL_ID",
+    "LOCATION_ID",
+)
 POINT_IN_TIME_COLUMNS: dict[ReportType, tuple[str, ...]] = {
-    ReportType.CUSTOMER: (
-        "PARTNER_NAME",
-        "PARTNER_ORG_ID",
-        "SUBSCRIPTION_ID",
-        "SERVICE_NAME",
-        "SKU",
-        "DESCRIPTION",
-        "CUSTOMER_ORG_ID",
-        "CUSTOMER_EXTERNAL_ID",
-        "LOCATION_ID",
-        "QUANTITY",
-    ),
-    ReportType.USER: (
-        "PARTNER_NAME",
-        "PARTNER_ORG_ID",
-        "SUBSCRIPTION_ID",
-        "SERVICE_NAME",
-        "SKU",
-        "DESCRIPTION",
-        "CUSTOMER_ORG_ID",
-        "CUSTOMER_EXTERNAL_ID",
-        "LOCATION_ID",
-        "SUBSCRIBER_ID",
-        "USER_ID",
-        "WORKSPACE_ID",
-        "ASSIGNED_SINCE",
-        "QUANTITY",
-    ),
+    ReportType.CUSTOMER: (*_CUSTOMER_COLUMNS, "QUANTITY"),
+    ReportType.USER: (*_CUSTOMER_COLUMNS, "SUBSCRIBER_ID", "USER_ID", "WORKSPACE_ID", "ASSIGNED_SINCE", "QUANTITY"),
 }
 
 Key = tuple[str, ...]  # a usage key, in KEY_FIELDS order
@@ -89,29 +74,11 @@ def snapshot_cells(context: RowContext, assignments: Mapping[Key, int | None]) -
         since_of[row_key] = since
     rows = []
     for row_key in sorted(counts):
-        fields = dict(zip(group, row_key, strict=True))
-        sku = context.skus.get(fields["sku"])
-        customer = context.customers.get(fields["customer_org_id"])
-        values = {
-            "PARTNER_NAME": context.partner.name,
-            "PARTNER_ORG_ID": context.partner.org_id,
-            "SUBSCRIPTION_ID": fields["subscription_id"],
-            "SERVICE_NAME": sku.service_name if sku else "",
-            "SKU": fields["sku"],
-            "DESCRIPTION": sku.description if sku else "",
-            "CUSTOMER_ORG_ID": fields["customer_org_id"],
-            "CUSTOMER_EXTERNAL_ID": customer.external_id if customer else "",
-            "LOCATION_ID": fields["location_id"],
-            "QUANTITY": str(counts[row_key]),
-        }
+        values = context.named(dict(zip(group, row_key, strict=True)))
+        values["QUANTITY"] = str(counts[row_key])
         if report_type is ReportType.USER:
             since = since_of[row_key]
-            values.update(
-                SUBSCRIBER_ID=fields["subscriber_id"],
-                USER_ID=fields["user_id"],
-                WORKSPACE_ID=fields["workspace_id"],
-                ASSIGNED_SINCE="" if since is None else iso_seconds(since),
-            )
+            values["ASSIGNED_SINCE"] = "" if since is None else iso_seconds(since)
         rows.append([values[column] for column in POINT_IN_TIME_COLUMNS[report_type]])
     return rows
 

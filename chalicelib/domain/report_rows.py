@@ -111,7 +111,16 @@ class RowContext:
 
     def cells(self, row: AggregatedRow) -> list[str]:
         """The row's cells in `columns_for(report_type)` order."""
-        fields = dict(zip(GROUP_KEYS[self.report_type], row.key, strict=True))
+        values = self.named(dict(zip(GROUP_KEYS[self.report_type], row.key, strict=True)))
+        values["CONSUMPTION_START_DATE"] = row.first_day.isoformat()
+        values["CONSUMPTION_END_DATE"] = row.last_day.isoformat()
+        values["QUANTITY"] = format_quantity(row.units)
+        return [values[column] for column in columns_for(self.report_type)]
+
+    def named(self, fields: Mapping[str, str]) -> dict[str, str]:
+        """The columns that name a row, from its key `fields` (GROUP_KEYS of the type) and the
+        directory: the partner, the subscription and SKU, and for CUSTOMER and USER rows the
+        customer and location, for USER rows the subject."""
         sku_info = self.skus.get(fields["sku"])
         values = {
             "PARTNER_NAME": self.partner.name,
@@ -120,9 +129,6 @@ class RowContext:
             "SERVICE_NAME": sku_info.service_name if sku_info else "",
             "SKU": fields["sku"],
             "DESCRIPTION": sku_info.description if sku_info else "",
-            "CONSUMPTION_START_DATE": row.first_day.isoformat(),
-            "CONSUMPTION_END_DATE": row.last_day.isoformat(),
-            "QUANTITY": format_quantity(row.units),
         }
         if self.report_type is not ReportType.PARTNER:
             customer = self.customers.get(fields["customer_org_id"])
@@ -133,7 +139,7 @@ class RowContext:
             values["SUBSCRIBER_ID"] = fields["subscriber_id"]
             values["USER_ID"] = fields["user_id"]
             values["WORKSPACE_ID"] = fields["workspace_id"]
-        return [values[column] for column in columns_for(self.report_type)]
+        return values
 
 
 def neutralise_cell(value: str) -> str:

@@ -49,6 +49,18 @@ def parse_enum(enum_type: type[Enum], field_name: str, value: object) -> Any:
     return enum_type(value)
 
 
+def _optional_enum(body: Mapping[str, Any], field_name: str, default: Enum, problems: list[str]) -> Any:
+    """The body's `field_name` as a member of `default`'s enum (`default` when absent or null);
+    a value outside the enum is added to `problems` (and `default` returned)."""
+    if body.get(field_name) is None:
+        return default
+    try:
+        return parse_enum(type(default), field_name, body[field_name])
+    except InvalidRequest as error:
+        problems.extend(error.problems)
+        return default
+
+
 def iso_millis(moment: datetime) -> str:
     """`2026-11-24T10:15:30.123Z`."""
     utc = moment.astimezone(timezone.utc)
@@ -73,12 +85,7 @@ class ReportRequest:
         ignored."""
         problems: list[str] = []
         dates: dict[str, date] = {}
-        category = ReportCategory.RECONCILIATION
-        if body.get("category") is not None:
-            try:
-                category = parse_enum(ReportCategory, "category", body["category"])
-            except InvalidRequest as error:
-                problems.extend(error.problems)
+        category = _optional_enum(body, "category", ReportCategory.RECONCILIATION, problems)
         point_in_time = category is ReportCategory.POINT_IN_TIME
         for name in ("billingStartDate", "billingEndDate"):
             if name not in body or body[name] is None:
@@ -89,12 +96,7 @@ class ReportRequest:
                 dates[name] = parse_strict_date(name, body[name])
             except InvalidRequest as error:
                 problems.extend(error.problems)
-        report_type = ReportType.PARTNER
-        if body.get("type") is not None:
-            try:
-                report_type = parse_enum(ReportType, "type", body["type"])
-            except InvalidRequest as error:
-                problems.extend(error.problems)
+        report_type = _optional_enum(body, "type", ReportType.PARTNER, problems)
         if point_in_time and report_type not in POINT_IN_TIME_TYPES:
             allowed = " or ".join(member.value for member in POINT_IN_TIME_TYPES)
             problems.append(f"type: a POINT_IN_TIME report counts allocations per customer or per user: use {allowed}")
