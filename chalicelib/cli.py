@@ -58,19 +58,29 @@ def cmd_token(args: argparse.Namespace) -> int:
     from chalicelib.domain.partners import PartnerTree
 
     container = _local_container()
-    if PartnerTree(container.directory.partners()).get(args.org) is None:
-        print(f"wbr token: {args.org!r} is not a partner known to the local directory", file=sys.stderr)
+    tree = PartnerTree(container.directory.partners())
+    found = tree.find(args.org)
+    if len(found) != 1:
+        known = "; ".join(f"{partner.name} ({partner.org_id})" for partner in tree)
+        problem = "names several partners" if found else "is neither an org id nor a name of a partner"
+        print(f"wbr token: {args.org!r} {problem} in the local directory; partners: {known}", file=sys.stderr)
         return 2
+    partner = found[0]
     settings = container.settings
     token = DevKeyPair(local_state_dir()).mint(
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
-        org_id=args.org,
+        org_id=partner.org_id,
         subject=args.sub,
         scopes=args.scopes.split(),
         ttl_seconds=args.ttl,
     )
-    print(token)
+    if _json(args):
+        _print_json(
+            {"token": token, "orgId": partner.org_id, "name": partner.name, "scopes": args.scopes.split()}, indent=None
+        )
+    else:
+        print(token)
     return 0
 
 
@@ -80,7 +90,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
     container = _local_container()
     world = demo_world(datetime.now(timezone.utc).date(), days=args.days, users=args.users, seed=args.seed)
     loaded = load_demo(world, container.ingestion, container.rating, progress=progress_bar("rating days"))
-    print(f"{loaded.events} events, {loaded.days_rated} days rated, {loaded.usage_rows} usage rows", file=sys.stderr)
+    summary = {"events": loaded.events, "daysRated": loaded.days_rated, "usageRows": loaded.usage_rows}
+    if _json(args):
+        _print_json(summary)
+    else:
+        print(f"{loaded.events} events, {loaded.days_rated} days rated, {loaded.usage_rows} usage rows")
     return 0
 
 
@@ -95,7 +109,10 @@ def cmd_demo_events(args: argparse.Namespace) -> int:
     with open(args.out, "w", encoding="utf-8") as out:
         for event in on_time + late:
             out.write(json.dumps(event, separators=(",", ":")) + "\n")
-    print(f"{len(on_time) + len(late)} events written to {args.out}", file=sys.stderr)
+    if _json(args):
+        _print_json({"events": len(on_time) + len(late), "late": len(late), "out": args.out})
+    else:
+        print(f"{len(on_time) + len(late)} events written to {args.out} ({len(late)} late ones last)")
     return 0
 
 
@@ -162,6 +179,7 @@ def _ingest_worker(ranges: list[tuple[str, int, int]]) -> dict[str, Any]:
         "directory": report.directory_updates,
         "days": [day.isoformat() for day in report.event_days],
         "deadLetters": report.dead_letter_keys,
+        "rejections": dict(report.rejections),
     }
 
 
@@ -191,23 +209,49 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     show(total, total)
     days = sorted({date.fromisoformat(day) for result in results for day in result["days"]})
     restated_from = container.ingestion.restate_if_rated(days)
-    rejected = sum(result["rejected"] for result in results)
-    print(
-        json.dumps(
-            {
-                "lines": sum(result["lines"] for result in results),
-                "accepted": sum(result["accepted"] for result in results),
-                "rejected": rejected,
-                "duplicatesInBatch": sum(result["duplicates"] for result in results),
-                "duplicatesIngested": sum(result["duplicatesIngested"] for result in results),
-                "directoryUpdates": sum(result["directory"] for result in results),
-                "restatedFrom": restated_from.isoformat() if restated_from else None,
-                "deadLetters": [key for result in results for key in result["deadLetters"]],
-                "workers": len(shares),
-            }
+    rejections: dict[str, int] = {}
+    for result in results:
+        for kind, count in result["rejections"].items():
+            rejections[kind] = rejections.get(kind, 0) + count
+    summary = {
+        "lines": sum(result["lines"] for result in results),
+        "accepted": sum(result["accepted"] for result in results),
+        "rejected": sum(result["rejected"] for result in results),
+        "rejections": dict(sorted(rejections.items(), key=lambda item: (-item[1], item[0]))),
+        "duplicatesInBatch": sum(result["duplicates"] for result in results),
+        "duplicatesIngested": sum(result["duplicatesIngested"] for result in results),
+        "directoryUpdates": sum(result["directory"] for result in results),
+        "restatedFrom": restated_from.isoformat() if restated_from else None,
+        "deadLetters": [key for result in results for key in result["deadLetters"]],
+        "workers": len(shares),
+    }
+    if _json(args):
+        _print_json(summary)
+    else:
+        print(_ingest_summary(summary, container.settings.lake_bucket))
+    return 1 if summary["rejected"] and args.strict else 0
+
+
+def _ingest_summary(summary: dict[str, Any], lake_bucket: str) -> str:
+    """What `wbr ingest` did, for a person: the counts, each rejection reason, what follows."""
+    lines = [
+        f"{summary['lines']} lines: {summary['accepted']} accepted, {summary['rejected']} rejected, "
+        f"{summary['duplicatesInBatch']} repeated in the input, {summary['duplicatesIngested']} ingested before "
+        f"(ignored); {summary['directoryUpdates']} directory updates"
+    ]
+    if summary["rejections"]:
+        lines.append("rejected, by reason:")
+        lines += [f"  {count:>9}  {kind}" for kind, count in summary["rejections"].items()]
+        lines.append(
+            "each rejected line and its reason: "
+            + ", ".join(f"s3://{lake_bucket}/{key}" for key in summary["deadLetters"])
         )
-    )
-    return 1 if rejected and args.strict else 0
+    if summary["restatedFrom"]:
+        lines.append(
+            f"restatement requested from {summary['restatedFrom']}: the running stack re-rates those days "
+            "and regenerates the reports built on them"
+        )
+    return "\n".join(lines)
 
 
 def cmd_rate(args: argparse.Namespace) -> int:
@@ -230,18 +274,27 @@ def cmd_rate(args: argparse.Namespace) -> int:
     except RatingGap as gap:
         print(f"wbr rate: {gap}", file=sys.stderr)
         return 2
-    for day in rated:
-        print(
-            json.dumps(
-                {
-                    "day": day.day.isoformat(),
-                    "version": day.version,
-                    "usageRows": day.usage_rows,
-                    "openKeys": day.open_keys,
-                    "ignoredEvents": day.ignored_events,
-                }
+    days = [
+        {
+            "day": day.day.isoformat(),
+            "version": day.version,
+            "usageRows": day.usage_rows,
+            "openKeys": day.open_keys,
+            "ignoredEvents": day.ignored_events,
+        }
+        for day in rated
+    ]
+    if _json(args):
+        _print_json(days)
+    elif not days:
+        print("nothing to rate: every day through", last.isoformat(), "is published")
+    else:
+        print(f"{'DAY':<10} {'VERSION':>7} {'USAGE ROWS':>10} {'OPEN KEYS':>9} {'IGNORED EVENTS':>14}")
+        for day in days:
+            print(
+                f"{day['day']:<10} {day['version']:>7} {day['usageRows']:>10} {day['openKeys']:>9} "
+                f"{day['ignoredEvents']:>14}"
             )
-        )
     return 0
 
 
@@ -250,8 +303,8 @@ def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from chalicelib.devstack import load_env_file
 
     load_env_file()
-    base_url = args.base_url or os.environ.get("WBR_BASE_URL")
-    token = args.token or os.environ.get("WBR_TOKEN")
+    base_url = getattr(args, "base_url", None) or os.environ.get("WBR_BASE_URL")
+    token = getattr(args, "token", None) or os.environ.get("WBR_TOKEN")
     if not base_url or not token:
         raise SystemExit("wbr reports: give --base-url and --token (or WBR_BASE_URL and WBR_TOKEN)")
     return ReportsClient(base_url, token)
@@ -289,7 +342,7 @@ def cmd_reports(args: argparse.Namespace) -> int:
                 if args.download and report["status"] == "COMPLETED":
                     written = client.download(report, args.download)
                     print(f"{written} bytes written to {args.download}", file=sys.stderr)
-            print(json.dumps(report, indent=2))
+            _print_json(report)
             return 0 if report.get("status", "IN_PROGRESS") != "FAILED" else 1
         if args.action == "list":
             filters = {
@@ -301,20 +354,26 @@ def cmd_reports(args: argparse.Namespace) -> int:
                 "category": args.category,
             }
             items = list(client.list(**filters))
-            if args.json:
-                print(json.dumps(items, indent=2))
+            if _json(args):
+                _print_json(items)
             else:
                 print(_report_table(items))
             return 0
         if args.action == "get":
-            print(json.dumps(client.get(args.id), indent=2))
+            _print_json(client.get(args.id))
             return 0
         if args.action == "download":
             report = client.wait(args.id, on_poll=_show_wait) if args.wait else client.get(args.id)
-            written = client.download(report, args.out or f"{args.id[-12:]}.csv")
-            print(f"{written} bytes written", file=sys.stderr)
+            out = args.out or f"{args.id[-12:]}.csv"
+            written = client.download(report, out)
+            if _json(args):
+                _print_json({"id": args.id, "out": out, "bytes": written})
+            else:
+                print(f"{written} bytes written to {out}", file=sys.stderr)
             return 0
         client.delete(args.id)
+        if _json(args):
+            _print_json({"id": args.id, "deleted": True})
         return 0
     except ApiError as error:
         print(f"wbr reports: {error}", file=sys.stderr)
@@ -342,6 +401,14 @@ def _report_table(items: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _json(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "json", False))
+
+
+def _print_json(value: Any, indent: int | None = 2) -> None:
+    print(json.dumps(value, indent=indent))
+
+
 def cmd_asl(args: argparse.Namespace) -> int:
     from chalicelib.workflow import to_asl
 
@@ -349,54 +416,80 @@ def cmd_asl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _options(*, api: bool, data: bool = True) -> list[argparse.ArgumentParser]:
+    """Options every level of the command line accepts, before or after the subcommand
+    (`wbr --json rate`, `wbr rate --json`; `wbr reports list --token T`). SUPPRESS keeps a
+    level that was not given the option from overwriting what an outer level parsed."""
+    common = argparse.ArgumentParser(add_help=False)
+    if data:
+        common.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="print the data as JSON, for scripts"
+        )
+    if api:
+        common.add_argument(
+            "--base-url", default=argparse.SUPPRESS, help="the API (default: WBR_BASE_URL, from .local/env)"
+        )
+        common.add_argument("--token", default=argparse.SUPPRESS, help="bearer token (default: WBR_TOKEN)")
+    return [common]
+
+
 def build_parser() -> argparse.ArgumentParser:
     from chalicelib.services.demo_data import DEMO_ADMIN
 
-    parser = argparse.ArgumentParser(prog="wbr", description="wholesale-billing-reports operator CLI")
+    parser = argparse.ArgumentParser(
+        prog="wbr",
+        description="wholesale-billing-reports operator CLI: data on stdout, progress and logs on stderr",
+        parents=_options(api=True),
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    dev = commands.add_parser("dev", help="run the local stack (moto + API + worker) with demo data")
+    def command(name: str, *, api: bool = False, data: bool = True, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=_options(api=api, data=data), **kwargs)
+
+    dev = command("dev", data=False, help="run the local stack (moto + API + worker) with demo data")
     dev.add_argument("--no-demo", action="store_true", help="start empty (same as WBR_DEMO=0)")
     dev.set_defaults(run=cmd_dev)
 
-    token = commands.add_parser("token", help="mint a token the local stack accepts")
-    token.add_argument("--org", required=True, help="partner org id (must be in the directory)")
+    token = command("token", help="mint a token the local stack accepts")
+    token.add_argument("--org", required=True, help="a partner's org id or name (must be in the directory)")
     token.add_argument("--scopes", default=f"{READ_SCOPE} {WRITE_SCOPE}", help="space-separated scopes")
     token.add_argument("--sub", default=DEMO_ADMIN, help="person id of the caller")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
     token.set_defaults(run=cmd_token)
 
-    seed = commands.add_parser("seed", help="load the demo partner tree into the running local stack")
+    seed = command("seed", help="load the demo partner tree into the running local stack")
     seed.add_argument("--days", type=int, default=90)
     seed.add_argument("--users", type=int, default=320)
     seed.add_argument("--seed", type=int, default=7)
     seed.set_defaults(run=cmd_seed)
 
-    demo = commands.add_parser("demo-events", help="write the demo world's provisioning events as NDJSON")
+    demo = command("demo-events", help="write the demo world's provisioning events as NDJSON")
     demo.add_argument("--out", required=True)
     demo.add_argument("--days", type=int, default=90)
     demo.add_argument("--users", type=int, default=320)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(run=cmd_demo_events)
 
-    ingest = commands.add_parser("ingest", help="ingest NDJSON provisioning event files into the local stack")
+    ingest = command("ingest", help="ingest NDJSON provisioning event files into the local stack")
     ingest.add_argument("files", nargs="+")
     ingest.add_argument("--strict", action="store_true", help="exit 1 when any line was rejected")
     ingest.add_argument("--workers", type=int, default=0, help="processes for large inputs (default: cores - 1)")
     ingest.set_defaults(run=cmd_ingest)
 
-    rate = commands.add_parser("rate", help="rate usage days (default: every unrated day through yesterday)")
+    rate = command("rate", help="rate usage days (default: every unrated day through yesterday)")
     rate.add_argument(
         "--from", dest="from_", help="first day (YYYY-MM-DD): D..--to are published whatever was rated before"
     )
     rate.add_argument("--to", help="last day (default: yesterday)")
     rate.set_defaults(run=cmd_rate)
 
-    reports = commands.add_parser("reports", help="call the reports API (create, list, get, download, delete)")
-    reports.add_argument("--base-url", help="default: WBR_BASE_URL (from .local/env in the checkout)")
-    reports.add_argument("--token", help="default: WBR_TOKEN")
+    reports = command("reports", api=True, help="call the reports API (create, list, get, download, delete)")
     actions = reports.add_subparsers(dest="action", required=True)
-    create = actions.add_parser("create", help="create a report (exit 3 when it already exists: HTTP 409)")
+
+    def action(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return actions.add_parser(name, parents=_options(api=True), **kwargs)
+
+    create = action("create", help="create a report and print it as JSON (exit 3 when it already exists: HTTP 409)")
     create.add_argument("--type", default="PARTNER", choices=["PARTNER", "CUSTOMER", "USER"])
     create.add_argument("--start", help="billingStartDate, YYYY-MM-DD (not for --category POINT_IN_TIME)")
     create.add_argument("--end", help="billingEndDate, YYYY-MM-DD (not for --category POINT_IN_TIME)")
@@ -409,23 +502,22 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--internal", action="store_true", help="include internal customers")
     create.add_argument("--wait", action="store_true", help="poll until COMPLETED or FAILED")
     create.add_argument("--download", metavar="PATH", help="wait, then save the CSV to PATH")
-    listing = actions.add_parser("list", help="list reports (all pages)")
+    listing = action("list", help="list reports (all pages): a table, or JSON with --json")
     listing.add_argument("--type")
     listing.add_argument("--status")
     listing.add_argument("--start")
     listing.add_argument("--end")
     listing.add_argument("--sub-partner")
     listing.add_argument("--category", choices=["RECONCILIATION", "POINT_IN_TIME"])
-    listing.add_argument("--json", action="store_true")
-    for name in ("get", "delete", "download"):
-        action = actions.add_parser(name)
-        action.add_argument("id")
-        if name == "download":
-            action.add_argument("--out", help="file to write (default: <id tail>.csv)")
-            action.add_argument("--wait", action="store_true")
+    action("get", help="one report, as JSON").add_argument("id")
+    action("delete", help="delete a report (its file and every URL to it)").add_argument("id")
+    download = action("download", help="save a COMPLETED report's CSV")
+    download.add_argument("id")
+    download.add_argument("--out", help="file to write (default: <id tail>.csv)")
+    download.add_argument("--wait", action="store_true")
     reports.set_defaults(run=cmd_reports)
 
-    asl = commands.add_parser("asl", help="print the report state machine (Amazon States Language)")
+    asl = command("asl", help="print the report state machine (Amazon States Language, JSON)")
     asl.add_argument("--max-concurrency", type=int, default=8)
     asl.set_defaults(run=cmd_asl)
     return parser
@@ -436,7 +528,10 @@ def main(argv: list[str] | None = None) -> int:
     an API or local stack that cannot be reached (2), a reader that closed the pipe (0, quietly)."""
     import urllib.error
 
+    from chalicelib.observability import log_to_stderr
+
     args = build_parser().parse_args(argv)
+    log_to_stderr("INFO" if args.command == "dev" else "WARNING")
     try:
         return int(args.run(args) or 0)
     except urllib.error.URLError as error:

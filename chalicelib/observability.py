@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,6 +25,15 @@ if os.environ.get("WBR_STAGE", "local") == "local":
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="WholesaleBillingReports", service=SERVICE)
 tracer = Tracer(service=SERVICE, disabled=os.environ.get("WBR_STAGE", "local") == "local")
+
+
+def log_to_stderr(level: str) -> None:
+    """For a command line: log lines go to stderr (stdout carries the command's data), at
+    `level` unless POWERTOOLS_LOG_LEVEL names one."""
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+    logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL") or level)
 
 
 def bind_tracking_id(tracking_id: str) -> None:

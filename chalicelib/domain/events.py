@@ -106,12 +106,18 @@ _TIMESTAMP = re.compile(
 
 
 class InvalidEvent(ValueError):
-    """A line that is not a valid event; `reason` says why."""
+    """A line that is not a valid event; `reason` says why. `kind` is the reason without the
+    line's own values (what `wbr ingest` counts lines by); a reason without values is its kind."""
 
-    def __init__(self, reason: str, event_id: str | None = None) -> None:
+    def __init__(self, reason: str, event_id: str | None = None, kind: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.event_id = event_id
+        self.kind = kind or reason
+
+
+_NOT_A_TIMESTAMP = "occurredAt is not an ISO-8601 UTC timestamp"
+_NOT_A_REAL_TIME = "occurredAt is not a real date and time"
 
 
 _day_epochs: dict[str, int] = {}
@@ -120,21 +126,25 @@ _day_epochs: dict[str, int] = {}
 def parse_timestamp(value: Any) -> int:
     """Strict ISO-8601 UTC (`2026-10-01T08:30:00Z`, fractions allowed) → epoch seconds."""
     if not isinstance(value, str):
-        raise InvalidEvent(f"occurredAt must be an ISO-8601 UTC timestamp string, got {type(value).__name__}")
+        raise InvalidEvent(
+            f"occurredAt must be an ISO-8601 UTC timestamp string, got {type(value).__name__}", kind=_NOT_A_TIMESTAMP
+        )
     match = _TIMESTAMP.fullmatch(value)
     if not match:
-        raise InvalidEvent(f"occurredAt {value[:60]!r} is not an ISO-8601 UTC timestamp like 2026-10-01T08:30:00Z")
+        raise InvalidEvent(
+            f"occurredAt {value[:60]!r} is not an ISO-8601 UTC timestamp like 2026-10-01T08:30:00Z", kind=_NOT_A_TIMESTAMP
+        )
     hour, minute, second = int(match.group(4)), int(match.group(5)), int(match.group(6))
     day_epoch = _day_epochs.get(value[:10])
     if day_epoch is None:
         year, month, day = int(match.group(1)), int(match.group(2)), int(match.group(3))
         if not (1 <= year and 1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
-            raise InvalidEvent(f"occurredAt {value!r} is not a real date and time")
+            raise InvalidEvent(f"occurredAt {value!r} is not a real date and time", kind=_NOT_A_REAL_TIME)
         day_epoch = timegm((year, month, day, 0, 0, 0))
         if len(_day_epochs) < 100_000:  # days seen recur in every batch; keep them
             _day_epochs[value[:10]] = day_epoch
     if hour >= 24 or minute >= 60 or second >= 60:
-        raise InvalidEvent(f"occurredAt {value!r} is not a real date and time")
+        raise InvalidEvent(f"occurredAt {value!r} is not a real date and time", kind=_NOT_A_REAL_TIME)
     return day_epoch + hour * 3600 + minute * 60 + second
 
 
@@ -180,7 +190,7 @@ def validate_event(event: dict[str, Any], now_epoch: int) -> dict[str, Any]:
     if event_type is None:
         raise InvalidEvent("missing field eventType", _event_id(event))
     if type(event_type) is not str or event_type not in _EVENT_TYPES:
-        raise InvalidEvent(f"unknown eventType {str(event_type)[:60]!r}")
+        raise InvalidEvent(f"unknown eventType {str(event_type)[:60]!r}", kind="unknown eventType")
     event_id = _text(event, "eventId")
     if "occurredAt" not in event:
         raise InvalidEvent("missing field occurredAt", event_id)
@@ -243,14 +253,20 @@ def _subject(event: dict[str, Any], record: dict[str, Any]) -> None:
         record["subject_type"] = "WORKSPACE"
         record["workspace_id"] = _subject_text(subject, "workspaceId", record["event_id"])
     else:
-        raise InvalidEvent(f"subject.type must be USER or WORKSPACE, got {str(kind)[:40]!r}", record["event_id"])
+        raise InvalidEvent(
+            f"subject.type must be USER or WORKSPACE, got {str(kind)[:40]!r}",
+            record["event_id"],
+            kind="subject.type must be USER or WORKSPACE",
+        )
 
 
 def _subject_text(subject: dict[str, Any], name: str, event_id: str) -> str:
     try:
         return _text(subject, name)
     except InvalidEvent as error:
-        raise InvalidEvent(error.reason.replace(name, f"subject.{name}", 1), event_id) from None
+        raise InvalidEvent(
+            error.reason.replace(name, f"subject.{name}", 1), event_id, error.kind.replace(name, f"subject.{name}", 1)
+        ) from None
 
 
 _TIME_DIGITS = re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}")

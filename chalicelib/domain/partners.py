@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from chalicelib.domain.errors import Forbidden
 from chalicelib.domain.report_rows import PartnerInfo
@@ -18,6 +18,32 @@ class PartnerTree:
 
     def get(self, org_id: str) -> PartnerInfo | None:
         return self._partners.get(org_id)
+
+    def find(self, org_id_or_name: str) -> list[PartnerInfo]:
+        """The partner of this org id, else the partners of this name (case-insensitive): what
+        a person types to name a partner. More than one means the name is ambiguous."""
+        partner = self._partners.get(org_id_or_name)
+        if partner is not None:
+            return [partner]
+        wanted = org_id_or_name.strip().casefold()
+        return sorted(
+            (partner for partner in self._partners.values() if partner.name.casefold() == wanted),
+            key=lambda partner: partner.org_id,
+        )
+
+    def __iter__(self) -> Iterator[PartnerInfo]:
+        """Every partner, each after its parent (roots by name, then their sub-partners)."""
+        roots = [org_id for org_id, partner in self._partners.items() if partner.parent_org_id not in self._partners]
+        seen: set[str] = set()
+        stack = sorted(roots, key=lambda org_id: self._partners[org_id].name, reverse=True)
+        while stack:
+            org_id = stack.pop()
+            if org_id in seen:
+                continue
+            seen.add(org_id)
+            yield self._partners[org_id]
+            children = sorted(self._children.get(org_id, []), key=lambda child: self._partners[child].name)
+            stack.extend(reversed(children))
 
     def subtree(self, root_org_id: str) -> list[str]:
         """`root_org_id` and all its descendants, sorted; cycles in bad data are tolerated."""

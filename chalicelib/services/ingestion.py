@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ class IngestReport:
     event_days: set[date] = field(default_factory=set)
     restated_from: date | None = None
     dead_letter_keys: list[str] = field(default_factory=list)
+    # rejected lines per kind of reason (InvalidEvent.kind, or an eventId conflict)
+    rejections: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: IngestReport) -> None:
         self.lines += other.lines
@@ -82,6 +85,7 @@ class IngestReport:
         self.directory_updates += other.directory_updates
         self.event_days |= other.event_days
         self.dead_letter_keys += other.dead_letter_keys
+        self.rejections.update(other.rejections)
 
 
 @dataclass
@@ -96,6 +100,10 @@ class _Validated:
     is_assignment: list[bool] = field(default_factory=list)
     directory_records: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    def reject(self, line: str | bytes, reason: str, kind: str) -> None:
+        self.rejected.append((_as_dead_letter(line), reason))
+        self.report.rejections[kind] += 1
 
 
 class IngestionService:
@@ -177,13 +185,13 @@ class IngestionService:
             try:
                 event_id, event_type, occurred_at, record, digest = screen_event_line(line, now)
             except InvalidEvent as error:
-                validated.rejected.append((_as_dead_letter(line), error.reason))
+                validated.reject(line, error.reason, error.kind)
                 continue
             if event_id in seen:
                 if seen[event_id] == digest:
                     validated.report.duplicates_in_batch += 1
                 else:
-                    validated.rejected.append((_as_dead_letter(line), _conflict_reason(event_id, "this input")))
+                    validated.reject(line, _conflict_reason(event_id, "this input"), CONFLICT_KIND)
                 continue
             seen[event_id] = digest
             validated.lines.append(line if isinstance(line, bytes) else line.encode("utf-8"))
@@ -220,8 +228,8 @@ class IngestionService:
                     # again (idempotent; at worst a re-rating that changes no number)
                     day_numbers.add(validated.occurred_at[position] // SECONDS_PER_DAY)
             else:
-                validated.rejected.append(
-                    (_as_dead_letter(validated.lines[position]), _conflict_reason(event_id, str(registered.landed_in)))
+                validated.reject(
+                    validated.lines[position], _conflict_reason(event_id, str(registered.landed_in)), CONFLICT_KIND
                 )
         self._log.append_lines(lines, occurred_at, batch_id)  # logged before anything is applied
         report.accepted = len(lines)
@@ -255,6 +263,9 @@ class IngestionService:
                 continue
             applied += 1
         return applied
+
+
+CONFLICT_KIND = "eventId already ingested with other content"
 
 
 def _conflict_reason(event_id: str, where: str) -> str:

@@ -65,11 +65,11 @@ def test_ingest_throughput(local_aws, tmp_path, record):
     lines = path.read_bytes().splitlines()
     baseline = best_of(3, lambda: [json.loads(line) for line in lines])
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "chalicelib.cli", "ingest", str(path)], env=env,
+    done = subprocess.run([sys.executable, "-m", "chalicelib.cli", "ingest", "--json", str(path)], env=env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     elapsed = time.perf_counter() - started
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    summary = json.loads(done.stdout)
     rate = len(lines) / elapsed
     record("ingest", events=len(lines), megabytes=round(path.stat().st_size / 2**20, 1), seconds=round(elapsed, 2),
            events_per_second=round(rate), workers=summary["workers"],

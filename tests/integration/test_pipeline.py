@@ -125,24 +125,25 @@ def test_cli_ingest_then_rate_then_report(container, small_world, tmp_path, monk
     path = tmp_path / "events.ndjson"
     path.write_text("\n".join(_lines(on_time)) + "\n{bad line\n")
     monkeypatch.setattr(cli, "_local_container", lambda: container)
-    assert cli.main(["ingest", str(path)]) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert cli.main(["ingest", "--json", str(path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
     assert summary["rejected"] == 1 and summary["accepted"] > 0
-    assert cli.main(["rate", "--to", YESTERDAY.isoformat()]) == 0
-    rated = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert summary["rejections"] == {"not valid JSON": 1}
+    assert cli.main(["rate", "--to", YESTERDAY.isoformat(), "--json"]) == 0
+    rated = json.loads(capsys.readouterr().out)
     assert rated[-1]["day"] == YESTERDAY.isoformat() and all(r["version"] == 1 for r in rated)
     late_path = tmp_path / "late.ndjson"
     late_path.write_text("\n".join(_lines(late)))
-    assert cli.main(["ingest", str(late_path)]) == 0
-    restated_from = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["restatedFrom"]
+    assert cli.main(["--json", "ingest", str(late_path)]) == 0
+    restated_from = json.loads(capsys.readouterr().out)["restatedFrom"]
     assert restated_from is not None
     # `wbr ingest` only leaves the restatement marker: nothing is re-rated in-line ...
     assert container.calendar.pending_restatement().from_day.isoformat() == restated_from
     rated_days = [YESTERDAY - timedelta(days=offset) for offset in range(10)]
     assert set(container.calendar.published_versions(rated_days).values()) == {1}
     # ... `wbr rate` re-rates from the marker (bounded runs, until it is gone).
-    assert cli.main(["rate", "--to", YESTERDAY.isoformat()]) == 0
-    restated = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert cli.main(["rate", "--json", "--to", YESTERDAY.isoformat()]) == 0
+    restated = json.loads(capsys.readouterr().out)
     assert restated and restated[0]["day"] == restated_from and restated[-1]["day"] == YESTERDAY.isoformat()
     assert all(r["version"] == 2 for r in restated if r["day"] >= restated_from)
     assert container.calendar.pending_restatement() is None

@@ -87,9 +87,9 @@ def test_late_events_through_wbr_ingest_regenerate_every_report_of_the_period(st
         ids[report_type] = created["id"]
     before = {kind: stack.wait_for(rid, lambda r: r["status"] == "COMPLETED") for kind, rid in ids.items()}
     before_totals = _totals(stack.csv_rows(before["USER"]))
-    ingested = stack.cli("ingest", str(stack.state_dir / "late.ndjson"))
+    ingested = stack.cli("ingest", "--json", str(stack.state_dir / "late.ndjson"))
     assert ingested.returncode == 0, ingested.stderr
-    assert json.loads(ingested.stdout.strip().splitlines()[-1])["restatedFrom"] is not None
+    assert json.loads(ingested.stdout)["restatedFrom"] is not None
     started = time.monotonic()
     after = {
         kind: stack.wait_for(rid, lambda r: r["status"] == "COMPLETED" and r.get("revision", 1) > 1, timeout=60)
@@ -138,12 +138,13 @@ def test_event_id_reused_on_another_day_is_counted_once(stack):
     for name, event in (("again", assignment), ("moved", moved)):  # separate deliveries, separate processes
         path = stack.state_dir / f"reuse-{name}.ndjson"
         path.write_text(json.dumps(event) + "\n")
-        ingested = stack.cli("ingest", str(path))
+        ingested = stack.cli("ingest", "--json", str(path))
         assert ingested.returncode == 0, ingested.stderr
-        summaries.append(json.loads(ingested.stdout.strip().splitlines()[-1]))
+        summaries.append(json.loads(ingested.stdout))
     again, moved_summary = summaries
     assert again["accepted"] == 0 and again["duplicatesIngested"] == 1 and again["rejected"] == 0, again
     assert moved_summary["accepted"] == 0 and moved_summary["rejected"] == 1, moved_summary
+    assert moved_summary["rejections"] == {"eventId already ingested with other content": 1}
     dead = stack.client("s3").get_object(Bucket=stack.env["WBR_LAKE_BUCKET"], Key=moved_summary["deadLetters"][0])
     assert "already ingested with other content" in dead["Body"].read().decode()
     assert moved_summary["restatedFrom"] is None  # nothing landed, nothing to re-rate
@@ -159,9 +160,11 @@ def test_an_ancient_event_is_dead_lettered_and_rerates_nothing(stack):
     )
     path = stack.state_dir / "ancient.ndjson"
     path.write_text(json.dumps(event) + "\n")
-    ingested = stack.cli("ingest", str(path))
-    summary = json.loads(ingested.stdout.strip().splitlines()[-1])
-    assert summary["rejected"] == 1 and summary["restatedFrom"] is None, summary
+    ingested = stack.cli("ingest", str(path))  # what a person reads: stdout is the summary only
+    assert ingested.returncode == 0, ingested.stderr
+    assert ingested.stdout.splitlines()[0].startswith("1 lines: 0 accepted, 1 rejected"), ingested.stdout
+    assert "older than the report window" in ingested.stdout and "s3://" in ingested.stdout
+    assert "{" not in ingested.stdout  # no log line on stdout
     time.sleep(1)
     after = dynamodb.scan(TableName=stack.env["WBR_USAGE_DAYS_TABLE"])["Items"]
     assert len(after) == len(before) and not any(item["usageDate"]["S"] == "#restate" for item in after)
@@ -174,9 +177,9 @@ def test_backfill_before_the_data_epoch_publishes_empty_days_and_reports_over_th
         if event["eventType"].startswith("PACKAGE_")
     )
     first, last = epoch - timedelta(days=60), epoch - timedelta(days=30)
-    rated = stack.cli("rate", "--from", first.isoformat(), "--to", last.isoformat())
+    rated = stack.cli("rate", "--from", first.isoformat(), "--to", last.isoformat(), "--json")
     assert rated.returncode == 0, rated.stderr
-    days = [json.loads(line) for line in rated.stdout.splitlines()]
+    days = json.loads(rated.stdout)
     assert [day["day"] for day in days] == [(first + timedelta(days=n)).isoformat() for n in range(31)]
     assert all(day["usageRows"] == 0 for day in days)
     assert "rating days" in rated.stderr  # progress, on stderr

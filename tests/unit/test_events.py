@@ -402,6 +402,38 @@ def test_bad_line_is_rejected_with_its_reason(line, expected):
     assert expected in reason_of(line)
 
 
+def kind_of(line: str) -> str:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event_line(line, NOW)
+    return caught.value.kind
+
+
+@pytest.mark.parametrize(("line", "expected"), [row[1:] for row in BAD_LINES], ids=[row[0] for row in BAD_LINES])
+def test_the_kind_of_a_rejection_holds_none_of_the_lines_own_values(line, expected):
+    """`wbr ingest` counts rejected lines by kind: a reason without the values of the line."""
+    kind, reason = kind_of(line), reason_of(line)
+    assert kind and kind == reason or "'" not in kind and "\"" not in kind, (kind, reason)
+
+
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [
+        ("occurredAt", ["yesterday", "2026-10-01 08:30", 17, "2026-13-01T00:00:00Z"]),
+        ("eventType", ["PACKAGE_GONE", "x"]),
+    ],
+)
+def test_lines_wrong_in_the_same_way_share_one_kind_whatever_their_values(field, values):
+    kinds = {kind_of(json.dumps(assignment(**{field: value}))) for value in values}
+    reasons = {reason_of(json.dumps(assignment(**{field: value}))) for value in values}
+    assert len(reasons) == len(values)
+    assert len(kinds) <= 2 and all(field in kind for kind in kinds), kinds  # timestamps: malformed | unreal
+
+
+def test_a_subject_field_names_the_subject_in_its_kind():
+    line = json.dumps(assignment(subject={"type": "USER", "userId": "", "subscriberId": "s"}))
+    assert kind_of(line) == "subject.userId must be a non-empty string"
+
+
 def test_event_one_second_past_the_future_limit_is_rejected():
     reason = reason_of(json.dumps(assignment(occurredAt=T0)), now=T0_EPOCH - MAX_FUTURE_SECONDS - 1)
     assert "in the future" in reason

@@ -30,6 +30,20 @@ def test_get_known_and_unknown():
     assert TREE.get("nobody") is None
 
 
+def test_find_by_org_id_or_by_name_ignoring_case():
+    assert TREE.find("sub-a") == [PartnerInfo("sub-a", "Reseller A", "root")]
+    assert TREE.find("  other TELECOM ") == [PartnerInfo("other", "Other Telecom")]
+    assert TREE.find("Reseller") == [] and TREE.find("nobody") == []
+    twins = PartnerTree([*PARTNERS, PartnerInfo("twin", "Reseller B", "other")])
+    assert [partner.org_id for partner in twins.find("reseller b")] == ["sub-b", "twin"]  # ambiguous
+
+
+def test_iteration_lists_every_partner_after_its_parent():
+    listed = [partner.org_id for partner in TREE]
+    assert sorted(listed) == sorted(partner.org_id for partner in PARTNERS)
+    assert listed == ["other", "other-child", "root", "sub-a", "sub-a1", "sub-a1x", "sub-b"]
+
+
 def test_subtree_of_the_root_is_the_whole_tree_sorted():
     assert TREE.subtree("root") == ["root", "sub-a", "sub-a1", "sub-a1x", "sub-b"]
 
