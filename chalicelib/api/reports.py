@@ -136,8 +136,7 @@ def list_reports() -> Response:
 @maps_errors
 def get_report(report_id: str) -> Response:
     caller = _caller()
-    report, url = get_container().reports.get(caller, report_id)
-    return Response(body=report.detail_json(url))
+    return Response(body=get_container().reports.detail(caller, report_id))
 
 
 @reports_api.route(BASE_PATH + "/{report_id}", methods=["DELETE"], authorizer=jwt_authorizer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
@@ -210,8 +210,14 @@ class Report:
             body["asOf"] = iso_millis(self.request.as_of)
         return body
 
-    def detail_json(self, temp_download_url: str | None = None) -> dict[str, Any]:
-        """The body of GET /{id}; `temp_download_url` only for COMPLETED reports."""
+    def gives_up_waiting_at(self, data_wait: timedelta) -> datetime:
+        """A report whose usage days are not all published waits `data_wait` (DATA_WAIT_HOURS)
+        from its creation, then FAILS with DATA_NOT_AVAILABLE (1001)."""
+        return self.created + data_wait
+
+    def detail_json(self, temp_download_url: str | None = None, data_wait: timedelta | None = None) -> dict[str, Any]:
+        """The body of GET /{id}; `temp_download_url` only for COMPLETED reports; a report that
+        waits for usage says for which day (`waitingFor`) and, given `data_wait`, until when."""
         body = self.summary_json()
         body["internal"] = self.request.internal
         body["revision"] = self.revision
@@ -226,6 +232,8 @@ class Report:
             body["errors"] = [error.to_json() for error in self.errors]
         if self.status is ReportStatus.IN_PROGRESS and self.waiting_for is not None:
             body["waitingFor"] = self.waiting_for.isoformat()  # the first day not published yet
+            if data_wait is not None:
+                body["waitingUntil"] = iso_millis(self.gives_up_waiting_at(data_wait))
         return body
 
     def created_json(self) -> dict[str, Any]:

@@ -112,8 +112,7 @@ class GenerationSteps:
         published = self._calendar.published(days)
         missing = missing_days(days, published, epoch)
         if missing and not is_regeneration(job):
-            waited = self._clock() - report.created
-            if waited >= timedelta(hours=self._policy.data_wait_hours):
+            if self._clock() >= report.gives_up_waiting_at(timedelta(hours=self._policy.data_wait_hours)):
                 raise DataNotAvailable(
                     f"Usage for {len(missing)} day(s) of the period, first {missing[0].isoformat()}, "
                     f"was not published within {self._policy.data_wait_hours} hours"

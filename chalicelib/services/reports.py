@@ -163,6 +163,12 @@ class ReportService:
             )
         return report, url
 
+    def detail(self, caller: Caller, report_id: str) -> dict[str, Any]:
+        """The body of GET /{id}: the report, its download URL when COMPLETED, and until when a
+        report that waits for usage days will wait."""
+        report, url = self.get(caller, report_id)
+        return report.detail_json(url, data_wait=timedelta(hours=self._policy.data_wait_hours))
+
     def list(self, caller: Caller, params: Mapping[str, str]) -> ReportPage:
         caller.require_read()
         unknown = sorted(set(params) - KNOWN_PARAMETERS)

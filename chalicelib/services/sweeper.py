@@ -51,7 +51,7 @@ class Sweeper:
         result = SweepResult()
         overdue = {report.report_id: report for report in self._store.overdue(now)}
         for report in self._store.waiting():
-            if now - report.created >= self._data_wait:
+            if now >= report.gives_up_waiting_at(self._data_wait):
                 overdue.setdefault(report.report_id, report)
         for report in overdue.values():
             if self._store.fail(report, [_error_of(report, self._data_wait)]):

@@ -415,6 +415,8 @@ def test_get_of_a_report_waiting_for_data(api, seeded, contract):
     assert parked.status is ReportStatus.IN_PROGRESS and parked.waiting_for == unpublished and parked.run is None
     body = contract.check("GET", ITEM, api.get(f"{BASE}/{waiting_id}")).json()
     assert body["status"] == "IN_PROGRESS" and body["waitingFor"] == day
+    gives_up = datetime.fromisoformat(body["created"]) + timedelta(hours=seeded.settings.data_wait_hours)
+    assert body["waitingUntil"] == gives_up.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def test_delete(api, seeded, tokens, contract, fail_with_500):
