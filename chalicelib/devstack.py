@@ -14,14 +14,18 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chalice.local import ThreadedHTTPServer
 
 from chalicelib.config import Settings, local_state_dir
 from chalicelib.progress import progress_bar
+
+if TYPE_CHECKING:
+    from chalicelib.domain.report_rows import PartnerInfo
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOCAL_CREDENTIALS = {
@@ -133,6 +137,7 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
     from chalicelib.api.gateway import WebexRequestHandler
     from chalicelib.bootstrap import Container, set_container
     from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
+    from chalicelib.domain.partners import PartnerTree
     from chalicelib.local_aws import LocalAws, port_free
     from chalicelib.local_events import LocalEventSources, deployed_handlers
     from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_world, load_demo
@@ -246,7 +251,8 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
             _load_app(), config, "127.0.0.1", api_port, handler_cls=WebexRequestHandler, server_cls=_ApiServer
         )
         path = write_env_file(values)
-        print(_banner(values, path, demo), flush=True)
+        partners = list(PartnerTree(container.directory.partners()))  # the tree's order
+        print(_banner(values, path, demo, partners), flush=True)
         for stop_signal in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
             signal.signal(stop_signal, _interrupt)
         try:
@@ -293,32 +299,49 @@ def _load_app():  # type: ignore[no-untyped-def]
     return app_module.app
 
 
-def _banner(values: Mapping[str, str], path: Path, demo: bool) -> str:
+def _banner(values: Mapping[str, str], path: Path, demo: bool, partners: Sequence[PartnerInfo] = ()) -> str:
+    from chalicelib.services.demo_data import DEMO_PARTNER
+
     base = values["WBR_BASE_URL"] + "/v1/wholesale/billing/reports"
+    source = path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
     lines = [
         "",
         "wholesale-billing-reports is running (Ctrl-C stops it)",
         f"  API         {values['WBR_BASE_URL']}",
         f"  explorer    {values['WBR_BASE_URL']}/v1/wholesale/billing/docs   (Swagger UI)",
         f"  local AWS   {values['AWS_ENDPOINT_URL']}",
-        f"  env file    {path}   (source it: . {path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path})",
+        f"  env file    {path}   (source it: . {source})",
+        f"  CLI         {PROJECT_DIR / '.venv' / 'bin' / 'wbr'}   (. .venv/bin/activate puts wbr on PATH)",
         "",
     ]
     for name in ENV_FILE_KEYS:
         if values.get(name):
             lines.append(f"export {name}={shlex.quote(values[name])}")
+    if partners:
+        by_id = {partner.org_id: partner for partner in partners}
+        width = max(len(partner.name) for partner in partners) + 2
+        lines += ["", "Partners (a token for any of them: wbr token --org <org id or name>):"]
+        for partner in partners:
+            depth, parent = 0, by_id.get(partner.parent_org_id or "")
+            while parent is not None and depth < 8:
+                depth, parent = depth + 1, by_id.get(parent.parent_org_id or "")
+            role = f"sub-partner of {by_id[partner.parent_org_id].name}" if partner.parent_org_id in by_id else ""
+            if partner.org_id == DEMO_PARTNER and values.get("WBR_TOKEN"):
+                role = "WBR_TOKEN is its admin's token"
+            indent = "  " * (depth + 1)
+            lines.append(f"{indent}{partner.name:<{width - 2 * depth}} {partner.org_id}  {role}".rstrip())
     if demo:
         yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
         start = yesterday.replace(day=1) if yesterday.day > 1 else yesterday
         lines += [
             "",
-            "Try it (in another shell: . .local/env):",
+            f"Try it (in another shell: . {source}):",
             f"  curl -s -X POST {base} -H \"Authorization: Bearer $WBR_TOKEN\" -H 'Content-Type: application/json' \\",
             f'       -d \'{{"billingStartDate": "{start}", "billingEndDate": "{yesterday}", "type": "USER"}}\'',
             f'  curl -s {base} -H "Authorization: Bearer $WBR_TOKEN"',
             f'  curl -s {base}/<id> -H "Authorization: Bearer $WBR_TOKEN"        # tempDownloadURL once COMPLETED',
             '  curl -s -o report.csv "<tempDownloadURL>"',
             f'  curl -s -X DELETE {base}/<id> -H "Authorization: Bearer $WBR_TOKEN"',
-            "  wbr token --org <partner org id> --scopes spark-admin:wholesale_billing_reports_read",
+            '  .venv/bin/wbr token --org "Globex Telecom" --scopes spark-admin:wholesale_billing_reports_read',
         ]
     return "\n".join(lines)
