@@ -311,10 +311,10 @@ def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _show_wait(report: dict, elapsed: float) -> None:
-    waiting = f"  waiting for usage of {report['waitingFor']} (until {report.get('waitingUntil', '?')})"
-    sys.stderr.write(
-        f"\r{report['id'][-12:]} {report['status']:<12} {elapsed:6.1f} s{waiting if 'waitingFor' in report else ''}"
-    )
+    waiting = ""
+    if "waitingFor" in report:
+        waiting = f"  waiting for usage of {report['waitingFor']} (until {report.get('waitingUntil', '?')})"
+    sys.stderr.write(f"\r{report['id'][-12:]} {report['status']:<12} {elapsed:6.1f} s{waiting}")
     if report["status"] != "IN_PROGRESS":
         sys.stderr.write("\n")
     sys.stderr.flush()

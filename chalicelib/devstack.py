@@ -50,6 +50,9 @@ ENV_FILE_KEYS = [
     "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
     "WBR_EVENTS_QUEUE_URL",
     "WBR_DEV_PID",
+    # where this stack's dev keys are: `wbr token` in a shell that sourced the file, from any
+    # folder, signs with the keys this stack trusts
+    "WBR_STATE_DIR",
 ]
 # The local stand-ins for the deployed schedules (10 minutes and daily on AWS): a sweep a
 # minute, so a report whose run died with a killed `wbr dev` is settled within a minute.
@@ -241,6 +244,7 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
                 "WBR_LAKE_BUCKET": settings.lake_bucket,
                 "WBR_REPORTS_BUCKET": settings.reports_bucket,
                 "WBR_EVENTS_QUEUE_URL": queues[settings.events_queue],
+                "WBR_STATE_DIR": str(state_dir.resolve()),
             }
         )
         # The deployed schedules, in-process: the sweeper (also at once: it resumes or fails the

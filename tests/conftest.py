@@ -33,16 +33,17 @@ TODAY = datetime.now(timezone.utc).date()
 # The tests' moto runs as the local stack's DynamoDB does (same answers, cheaper comparisons).
 speed_up_local_dynamodb()
 
-# The suite never reads a running stack's `.local/env` nor its keys (a `make run` beside `make
-# test`): every process of the run gets a state folder of its own before anything is imported.
-os.environ["WBR_STATE_DIR"] = tempfile.mkdtemp(prefix="wbr-test-state-")
-# Nor its endpoints, from a shell that sourced that file: moto's mock only intercepts AWS hosts,
-# so a session fixture run with AWS_ENDPOINT_URL set would write into the running stack.
-from chalicelib.devstack import ENV_FILE_KEYS  # noqa: E402 - after the state folder is set
+# The suite never reaches a running stack's endpoints, from a shell that sourced its env file:
+# moto's mock only intercepts AWS hosts, so a session fixture run with AWS_ENDPOINT_URL set
+# would write into the running stack.
+from chalicelib.devstack import ENV_FILE_KEYS  # noqa: E402
 
 for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL") or name in ENV_FILE_KEYS]:
     if not _name.startswith("AWS_") or _name.startswith("AWS_ENDPOINT_URL"):
         del os.environ[_name]
+# Nor its `.local/env` nor its keys (a `make run` beside `make test`): every process of the run
+# gets a state folder of its own (the env file names the stack's: it went with the loop above).
+os.environ["WBR_STATE_DIR"] = tempfile.mkdtemp(prefix="wbr-test-state-")
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -313,8 +314,12 @@ def test_the_default_suite_beside_a_running_stack_never_touches_it(stack):
     before = _wait_until(lambda: (first := snapshot()) == (time.sleep(2) or snapshot()) and first, timeout=120)
     environ = {**stack.environ, **stack.env}  # a shell that sourced the stack's env file
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/e2e/test_live_stack.py"],
-        cwd=PROJECT, env=environ, capture_output=True, text=True, timeout=300,
+        # the modules that once failed beside a running stack (the CLI under test loaded its env
+        # file; the fault suites then met its tables) and the in-process CLI pipeline
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+         "tests/e2e/test_live_stack.py", "tests/faults", "tests/integration/test_pipeline.py"],
+        cwd=PROJECT, env=environ, capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, run.stdout[-3000:]
+    assert re.search(r"\b\d{2,} passed", run.stdout), run.stdout[-500:]
     assert snapshot() == before
