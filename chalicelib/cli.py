@@ -259,13 +259,13 @@ def cmd_rate(args: argparse.Namespace) -> int:
 
     container = _local_container()
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
-    last = date.fromisoformat(args.to) if args.to else yesterday
+    last = args.to or yesterday
     if last > yesterday:
         print("wbr rate: only days that are over can be rated (--to must be before today)", file=sys.stderr)
         return 2
     try:
         if args.from_:
-            rated = container.rating.backfill(date.fromisoformat(args.from_), last, progress_bar("rating days"))
+            rated = container.rating.backfill(args.from_, last, progress_bar("rating days"))
         else:
             rated = []
             while restated := container.rating.restate_pending(progress=progress_bar("re-rating restated days")):
@@ -419,6 +419,13 @@ def cmd_asl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-30") from None
+
+
 def _options(*, api: bool, data: bool = True) -> list[argparse.ArgumentParser]:
     """Options every level of the command line accepts, before or after the subcommand
     (`wbr --json rate`, `wbr rate --json`; `wbr reports list --token T`). SUPPRESS keeps a
@@ -481,9 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     rate = command("rate", help="rate usage days (default: every unrated day through yesterday)")
     rate.add_argument(
-        "--from", dest="from_", help="first day (YYYY-MM-DD): D..--to are published whatever was rated before"
+        "--from",
+        dest="from_",
+        type=_day,
+        help="first day (YYYY-MM-DD): D..--to are published whatever was rated before",
     )
-    rate.add_argument("--to", help="last day (default: yesterday)")
+    rate.add_argument("--to", type=_day, help="last day (default: yesterday)")
     rate.set_defaults(run=cmd_rate)
 
     reports = command("reports", api=True, help="call the reports API (create, list, get, download, delete)")
@@ -528,7 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one `wbr` command. Errors a user can meet are one line on stderr and a non-zero exit:
-    an API or local stack that cannot be reached (2), a reader that closed the pipe (0, quietly)."""
+    an API or local stack that cannot be reached (2), a file that cannot be read or written (2),
+    anything unforeseen (1; WBR_DEBUG=1 re-raises it), a reader that closed the pipe (0, quietly)."""
     import urllib.error
 
     from chalicelib.observability import log_to_stderr
@@ -548,6 +559,20 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `wbr reports list | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:  # a file that is not there or cannot be written
+        print(f"wbr {args.command}: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"wbr {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - a command line answers in one line, not a traceback
+        if os.environ.get("WBR_DEBUG"):
+            raise
+        print(
+            f"wbr {args.command}: failed: {type(error).__name__}: {error} (WBR_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":
