@@ -8,7 +8,10 @@ from chalicelib.api.events import events_api
 from chalicelib.api.reports import reports_api
 from chalicelib.api.worker import worker_api
 
-app = Chalice(app_name="wholesale-billing-reports")
+# The app's logger is the Powertools one (same name: chalicelib/observability.py). Chalice must not
+# configure it: it would when that logger's handler is not on the sys.stdout of import time (after
+# `wbr`'s log_to_stderr, or under a test's capsys), setting it to ERROR and adding a plain handler.
+app = Chalice(app_name="wholesale-billing-reports", configure_logs=False)
 app.register_blueprint(auth_api)
 app.register_blueprint(reports_api)
 app.register_blueprint(worker_api)

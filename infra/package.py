@@ -127,9 +127,11 @@ def gateway_responses() -> dict[str, Any]:
     for the errors API Gateway answers itself (in the body, so the API deployment includes them).
 
     A gateway response cannot compute: its body says `$context.requestId` (also sent as
-    `x-amzn-RequestId`), its TrackingID header echoes the caller's, absent when none was sent."""
+    `x-amzn-RequestId`), its TrackingID header echoes the caller's, absent when none was sent.
+    The kinds whose message can quote the request (MISSING_AUTHENTICATION_TOKEN quotes the
+    Authorization header, hashed) say the fixed text the local gateway says."""
     from chalicelib.api.errors import STATUS_MESSAGES
-    from chalicelib.api.gateway import GATEWAY_RESPONSES
+    from chalicelib.api.gateway import GATEWAY_DESCRIPTIONS, GATEWAY_RESPONSES
 
     responses: dict[str, Any] = {}
     for kind, status in {**EXTRA_GATEWAY_RESPONSES, **GATEWAY_RESPONSES}.items():
@@ -138,9 +140,14 @@ def gateway_responses() -> dict[str, Any]:
             message = STATUS_MESSAGES[500] if server_side else "The request failed."
         else:
             message = STATUS_MESSAGES.get(status, STATUS_MESSAGES[500] if server_side else "The request failed.")
-        # As chalicelib.api.errors.webex_error_from_foreign: a 4xx describes what the gateway
-        # said; a 5xx says nothing of the inside.
-        description = json.dumps(message) if server_side else "$context.error.messageString"
+        # As chalicelib.api.gateway: a 5xx says nothing of the inside; a 4xx describes what the
+        # gateway said, but for the kinds whose message can carry request content.
+        if server_side:
+            description = json.dumps(message)
+        elif kind in GATEWAY_DESCRIPTIONS:
+            description = json.dumps(GATEWAY_DESCRIPTIONS[kind])
+        else:
+            description = "$context.error.messageString"
         body = (
             '{"message":' + json.dumps(message) + ',"errors":[{"description":' + description + "}],"
             '"trackingId":"$context.requestId"}'

@@ -102,8 +102,18 @@ def is_webex_error_body(body: Any) -> bool:
     return isinstance(body, dict) and "message" in body and "errors" in body and "trackingId" in body
 
 
-def webex_error_from_foreign(status: int, body: Any, tracking_id: str) -> dict[str, Any]:
-    """Rewrite an error the framework or gateway produced (`{"Code", "Message"}` and such)."""
+def webex_error_from_foreign(
+    status: int, body: Any, tracking_id: str, description: str | None = None
+) -> dict[str, Any]:
+    """Rewrite an error the framework or gateway produced (`{"Code", "Message"}` and such).
+
+    A 4xx is described by its own message, or by `description` when given: the gateway passes a
+    fixed text for the errors whose message can quote the request (chalicelib/api/gateway.py)."""
+    message = STATUS_MESSAGES.get(status, "The request failed.")
+    if status >= 500:
+        return error_body(message, [message], tracking_id)
+    if description:
+        return error_body(message, [description], tracking_id)
     detail = None
     if isinstance(body, (bytes, str)):
         try:
@@ -112,6 +122,4 @@ def webex_error_from_foreign(status: int, body: Any, tracking_id: str) -> dict[s
             body = None
     if isinstance(body, dict):
         detail = body.get("Message") or body.get("message")
-    message = STATUS_MESSAGES.get(status, "The request failed.")
-    problems = [str(detail)] if detail and status < 500 else [message]
-    return error_body(message, problems, tracking_id)
+    return error_body(message, [str(detail)] if detail else [message], tracking_id)

@@ -23,6 +23,7 @@ from chalicelib import cli
 from chalicelib.adapters import dynamo_directory, dynamo_report_store, usage_calendar
 from chalicelib.adapters.event_log import S3DeadLetters
 from chalicelib.api import events
+from chalicelib.api.gateway import GATEWAY_DESCRIPTIONS
 from chalicelib.domain.reports import report_parts_prefix
 from chalicelib.workflow import STEP_FUNCTIONS, function_arn_placeholder, to_asl
 
@@ -320,3 +321,44 @@ def test_gateway_errors_have_the_webex_shape_and_a_tracking_id(template: dict[st
         assert set(error) == {"message", "errors", "trackingId"}, kind
         assert error["trackingId"] == "0f0e" and error["errors"][0]["description"]
     assert "jwt_authorizer" in body["securityDefinitions"]
+
+
+def test_gateway_errors_that_could_quote_the_request_say_the_local_gateways_fixed_text(
+    template: dict[str, Any],
+) -> None:
+    """API Gateway's message for an unknown route quotes the Authorization header (hashed): those
+    kinds answer the text the local gateway answers, never `$context.error.messageString`."""
+    responses = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"][
+        "x-amazon-apigateway-gateway-responses"
+    ]
+    assert (
+        {
+            "MISSING_AUTHENTICATION_TOKEN",
+            "UNAUTHORIZED",
+            "ACCESS_DENIED",
+            "EXPIRED_TOKEN",
+            "INVALID_SIGNATURE",
+            "RESOURCE_NOT_FOUND",
+        }
+        <= set(GATEWAY_DESCRIPTIONS)
+        <= set(responses)
+    )
+    for kind, description in GATEWAY_DESCRIPTIONS.items():
+        assert "$" not in description and "#" not in description, kind  # VTL would read them
+        mapping = responses[kind]["responseTemplates"]["application/json"]
+        assert "messageString" not in mapping, kind
+        error = json.loads(mapping.replace("$context.requestId", "0f0e"))
+        assert error["errors"] == [{"description": description}], kind
+    kept = {
+        kind
+        for kind, response in responses.items()
+        if "messageString" in response["responseTemplates"]["application/json"]
+    }
+    assert kept == {
+        "BAD_REQUEST_BODY",
+        "BAD_REQUEST_PARAMETERS",
+        "REQUEST_TOO_LARGE",
+        "UNSUPPORTED_MEDIA_TYPE",
+        "THROTTLED",
+        "QUOTA_EXCEEDED",
+    }, kept
