@@ -545,7 +545,8 @@ def main(argv: list[str] | None = None) -> int:
     from chalicelib.observability import log_to_stderr
 
     args = build_parser().parse_args(argv)
-    log_to_stderr("INFO" if args.command == "dev" else "WARNING")
+    if argv is None:  # the command line itself (a caller passing argv keeps its own logging)
+        log_to_stderr("INFO" if args.command == "dev" else "WARNING")
     try:
         return int(args.run(args) or 0)
     except urllib.error.URLError as error:
