@@ -20,6 +20,7 @@ from chalicelib.adapters.dynamo_report_store import DynamoReportStore
 from chalicelib.adapters.event_ids import S3EventIdIndex
 from chalicelib.adapters.event_log import S3DeadLetters, S3EventLog
 from chalicelib.adapters.jwt_tokens import JwtTokenVerifier
+from chalicelib.adapters.rating_sql import DuckDbDayReplay
 from chalicelib.adapters.s3_blob_store import S3BlobStore
 from chalicelib.adapters.usage_calendar import DynamoUsageCalendar
 from chalicelib.adapters.usage_lake import S3ParquetUsageLake
@@ -194,7 +195,7 @@ class Container:
     def rating(self) -> RatingService:
         # A publication reaches the regeneration service only through the usage_days stream
         # (api/events.py), on AWS and under `wbr dev` alike: no in-process listener.
-        return RatingService(self.event_log, self.lake, self.calendar)
+        return RatingService(self.event_log, self.lake, self.calendar, DuckDbDayReplay())
 
     @cached_property
     def ingestion(self) -> IngestionService:

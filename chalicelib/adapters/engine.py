@@ -1,5 +1,6 @@
-"""DuckDB connections for in-process computation over Arrow data (aggregation, rating), and the
-Arrow schema of a rating state, which rating writes and the lake and point-in-time reports read.
+"""The in-process engine: DuckDB connections for computation over Arrow data (report rows in
+`report_sql.py`, a day's replay in `rating_sql.py`), and the Arrow schema of a rating state,
+which rating writes and the lake and point-in-time reports read.
 
 Sealed: extension install and autoload are off, so nothing is ever downloaded at run time
 (DESIGN §5 engine notes); threads are bounded by the caller.

@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.engine import STATE_SCHEMA, sealed_connection
 from chalicelib.adapters.parquet_ranges import KeyRange, download_row_groups, read_row_groups
 from chalicelib.adapters.report_sql import render_report_lines
-from chalicelib.compute import STATE_SCHEMA, sealed_connection
 from chalicelib.domain.errors import LakeIncomplete
 from chalicelib.domain.report_rows import GROUP_KEYS, USAGE_FIELDS, AggregatedRow, RowContext
 from chalicelib.domain.reports import ReportType

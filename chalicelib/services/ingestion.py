@@ -17,49 +17,20 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain.events import (
     ASSIGNMENT_TYPES,
     EventType,
     InvalidEvent,
-    Registered,
     Verdict,
     screen_event_line,
 )
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, SkuInfo
+from chalicelib.services.ports import DeadLetters, DirectoryWriter, EventIdIndex, EventLog, RatingLedger
 
 DEFAULT_CHUNK_LINES = 50_000
-
-
-class EventLog(Protocol):
-    def new_batch_id(self) -> str: ...
-    def object_key(self, day: date, batch_id: str) -> str: ...
-    def append_lines(self, lines: list[bytes], occurred_at: list[int], batch_id: str | None = None) -> list[date]: ...
-
-
-class EventIdIndex(Protocol):
-    def register(self, events: Iterable[tuple[str, bytes, str]]) -> dict[str, Registered]:
-        """(event_id, content digest, object it will land in) → NEW, DUPLICATE or CONFLICT."""
-
-
-class DeadLetters(Protocol):
-    def put(self, rejected: list[tuple[str, str]], source: str) -> str | None: ...
-
-
-class RatingLedger(Protocol):
-    """What ingestion tells rating, durably (the `usage_days` table)."""
-
-    def latest_published_day(self) -> date | None: ...
-    def request_restatement(self, from_day: date) -> bool: ...
-    def extend_epoch(self, first_day: date) -> bool: ...
-
-
-class DirectoryWriter(Protocol):
-    def upsert_partner(self, partner: PartnerInfo, as_of: int | None = None) -> None: ...
-    def upsert_customer(self, customer: CustomerInfo, as_of: int | None = None) -> None: ...
-    def upsert_sku(self, sku: SkuInfo, as_of: int | None = None) -> None: ...
 
 
 @dataclass

@@ -12,24 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from chalicelib.domain.events import ASSIGNMENT_TYPES, KEY_FIELDS
 from chalicelib.domain.point_in_time import AssignmentEvent, Key, open_assignments
-from chalicelib.services.ports import UsageCalendar
-
-
-class ClosingStates(Protocol):
-    def read_state(self, day: date, version: int) -> pa.Table: ...
-
-
-class DayEvents(Protocol):
-    def read_day(self, day: date, event_types: Any = None) -> pa.Table: ...
-
-    def event_days(self) -> list[date]: ...
+from chalicelib.services.ports import ClosingStates, DayEvents, UsageCalendar
 
 
 class PointInTimeCounts:

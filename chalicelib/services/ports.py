@@ -1,16 +1,25 @@
-"""The small interfaces services depend on; adapters implement them (DESIGN §2)."""
+"""The small interfaces services depend on; adapters implement them (DESIGN §2). Every port a
+service takes is declared here, typed: reports (store, files, directory, workflow), the usage
+calendar and lake, the event log and its eventId index (ingestion), rating's day replay."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain.events import Registered
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.messages import RestatementRequested, RunLease
-from chalicelib.domain.report_rows import AggregatedRow, CustomerInfo, PartnerInfo, RowContext, SkuInfo
-from chalicelib.domain.reports import Report, ReportError, ReportType
+from chalicelib.domain.rating import KeyDay
+from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, RowContext, SkuInfo
+from chalicelib.domain.reports import Report, ReportError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from chalicelib.adapters.rating_sql import Key, TouchedKeys
 
 
 class DuplicateReport(Exception):
@@ -155,19 +164,109 @@ class UsageSlice:
 
 
 class UsageLake(Protocol):
-    def aggregate(self, report_type: ReportType, usage: UsageSlice) -> Iterator[AggregatedRow]:
-        """Rows of the slice grouped and sorted by GROUP_KEYS[report_type], zero rows omitted."""
+    """What report generation reads from the lake."""
 
     def render_csv(
         self, usage: UsageSlice, naming: Callable[[], tuple[RowContext, tuple[str, ...]]]
     ) -> tuple[str, int]:
-        """The slice's report rows (as `aggregate`) as CSV text without a header, and how many
-        rows it holds. `naming()` gives the rows' context and the customer ids to leave out
-        (added to the slice's); it is called only once the slice's data is at hand, so the
-        caller may compute it meanwhile."""
+        """The slice's report rows (grouped and sorted by GROUP_KEYS of the type, zero rows
+        omitted) as CSV text without a header, and how many rows it holds. `naming()` gives the
+        rows' context and the customer ids to leave out (added to the slice's); it is called
+        only once the slice's data is at hand, so the caller may compute it meanwhile."""
 
     def customer_rows(self, usage: UsageSlice) -> list[tuple[str, int]]:
         """(customer id, usage rows) pairs of the slice, one per customer and day."""
+
+
+# ---- the usage pipeline: ingestion, rating, point-in-time -------------------------------
+
+
+class ClosingStates(Protocol):
+    def read_state(self, day: date, version: int) -> pa.Table:
+        """The keys assigned at the end of `day` (version `version`) and since when."""
+
+
+class RatingLake(ClosingStates, Protocol):
+    def write_day(self, day: date, version: int, usage: pa.Table) -> int:
+        """Write a day's usage rows as version `version`; returns the rows written."""
+
+    def write_state(self, day: date, version: int, state: pa.Table) -> None: ...
+
+
+class DayEvents(Protocol):
+    def read_day(self, day: date, event_types: Iterable[str] | None = None) -> pa.Table:
+        """Every logged event that occurred on `day` (of `event_types`, if given)."""
+
+    def event_days(self) -> list[date]:
+        """The days any event occurred on, ascending."""
+
+
+class EventLog(Protocol):
+    """Where ingestion lands accepted events, append-only, before anything is applied."""
+
+    def new_batch_id(self) -> str: ...
+
+    def object_key(self, day: date, batch_id: str) -> str: ...
+
+    def append_lines(self, lines: list[bytes], occurred_at: list[int], batch_id: str | None = None) -> list[date]: ...
+
+
+class EventIdIndex(Protocol):
+    def register(self, events: Iterable[tuple[str, bytes, str]]) -> dict[str, Registered]:
+        """(event_id, content digest, object it will land in) → NEW, DUPLICATE or CONFLICT."""
+
+
+class DeadLetters(Protocol):
+    def put(self, rejected: list[tuple[str, str]], source: str) -> str | None:
+        """Keep rejected (line, reason) pairs; the object key, None when nothing."""
+
+
+class RatingLedger(Protocol):
+    """What ingestion tells rating, durably (the `usage_days` table)."""
+
+    def latest_published_day(self) -> date | None: ...
+
+    def request_restatement(self, from_day: date) -> bool: ...
+
+    def extend_epoch(self, first_day: date) -> bool: ...
+
+
+class RatingCalendar(Protocol):
+    """What rating reads and writes in the `usage_days` table."""
+
+    def published_versions(self, days: Iterable[date]) -> dict[date, int]: ...
+
+    def latest_published_day(self) -> date | None: ...
+
+    def claim(self, day: date, version: int) -> bool:
+        """Take `version` of `day` for this run; False if another run took it."""
+
+    def publish(self, day: date, version: int, row_count: int) -> bool: ...
+
+    def pending_restatement(self) -> RestatementRequested | None: ...
+
+    def advance_restatement(self, marker: RestatementRequested, next_day: date | None) -> bool: ...
+
+
+class DirectoryWriter(Protocol):
+    def upsert_partner(self, partner: PartnerInfo, as_of: int | None = None) -> None: ...
+
+    def upsert_customer(self, customer: CustomerInfo, as_of: int | None = None) -> None: ...
+
+    def upsert_sku(self, sku: SkuInfo, as_of: int | None = None) -> None: ...
+
+
+class DayReplay(Protocol):
+    """Rating's table work (adapters/rating_sql.py): the keys a day's events touch, in replay
+    order, and the day's usage and closing state built from the domain's verdict per key."""
+
+    def empty_state(self) -> pa.Table: ...
+
+    def touched(self, state: pa.Table, events: pa.Table) -> TouchedKeys: ...
+
+    def tables(
+        self, day: date, touched: TouchedKeys, rated: Sequence[tuple[Key, KeyDay]]
+    ) -> tuple[pa.Table, pa.Table]: ...
 
 
 class Workflow(Protocol):

@@ -17,14 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 import pyarrow as pa
 
-from chalicelib.compute import STATE_SCHEMA, sealed_connection
-from chalicelib.domain.events import ASSIGNMENT_TYPES, KEY_FIELDS
-from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT, day_start_epoch
+from chalicelib.domain.events import ASSIGNMENT_TYPES
+from chalicelib.domain.proration import day_start_epoch
 from chalicelib.domain.rating import rate_key_day
+from chalicelib.services.ports import DayEvents, DayReplay, RatingCalendar, RatingLake
 
 # Days re-rated per invocation: one rated day costs well under a second here, so a call stays
 # far inside a Lambda's limit; a longer restatement continues in the next call.
@@ -45,17 +44,11 @@ class RatedDay:
 
 
 class RatingService:
-    def __init__(
-        self,
-        event_log: Any,
-        lake: Any,
-        calendar: Any,
-        duckdb_threads: int = 2,
-    ) -> None:
+    def __init__(self, event_log: DayEvents, lake: RatingLake, calendar: RatingCalendar, replay: DayReplay) -> None:
         self._events = event_log
         self._lake = lake
         self._calendar = calendar
-        self._duckdb_threads = duckdb_threads
+        self._replay = replay
 
     # ---- use cases ----------------------------------------------------------------------
 
@@ -134,7 +127,7 @@ class RatingService:
         elif first_event_day is not None and first_event_day < day:
             raise RatingGap(f"{previous.isoformat()} is not rated yet; rate the days before {day.isoformat()} first")
         else:
-            state = STATE_SCHEMA.empty_table()
+            state = self._replay.empty_state()
         events = self._events.read_day(day, ASSIGNMENT_TYPES)
         usage, new_state, ignored = self._rate(day, state, events)
         version = versions.get(day, 0) + 1
@@ -154,68 +147,10 @@ class RatingService:
         return event_days[0] if event_days else None
 
     def _rate(self, day: date, state: pa.Table, events: pa.Table) -> tuple[pa.Table, pa.Table, int]:
-        keys = ", ".join(KEY_FIELDS)
-        connection = sealed_connection(self._duckdb_threads)
-        try:
-            connection.register("state", state)
-            connection.register("events", events)
-            connection.execute(
-                f"CREATE TEMP TABLE day_events AS SELECT DISTINCT ON (event_id) {keys}, occurred_at, event_id, "
-                "event_type FROM events"
-            )
-            connection.execute(f"CREATE TEMP TABLE touched AS SELECT DISTINCT {keys} FROM day_events")
-            untouched = connection.sql(
-                f"SELECT {keys}, assigned_since FROM state ANTI JOIN touched USING ({keys})"
-            ).to_arrow_table()
-            open_before = {
-                tuple(row[:-1]): row[-1]
-                for row in connection.sql(
-                    f"SELECT {keys}, assigned_since FROM state SEMI JOIN touched USING ({keys})"
-                ).fetchall()
-            }
-            walked = connection.sql(
-                f"SELECT {keys}, occurred_at, event_id, event_type FROM day_events "
-                f"ORDER BY {keys}, occurred_at, event_id"
-            ).fetchall()
-        finally:
-            connection.close()
-        width = len(KEY_FIELDS)
+        """The day's usage, closing state and ignored events: every key the events touch goes
+        through the domain's rule (`rate_key_day`); the replay adapter does the table work."""
+        touched = self._replay.touched(state, events)
         day_start = day_start_epoch(day)
-        usage_keys: list[tuple[str, ...]] = []
-        usage_units: list[int] = []
-        still_open: list[tuple[str, ...]] = []
-        open_since: list[int | None] = []
-        ignored = 0
-        start = 0
-        while start < len(walked):
-            key = walked[start][:width]
-            end = start
-            while end < len(walked) and walked[end][:width] == key:
-                end += 1
-            result = rate_key_day(key in open_before, [row[width:] for row in walked[start:end]], day_start)
-            ignored += result.ignored_events
-            if result.units:
-                usage_keys.append(key)
-                usage_units.append(result.units)
-            if result.assigned_at_end:
-                still_open.append(key)
-                open_since.append(result.opened_at if result.opened_at is not None else open_before.get(key))
-            start = end
-        walked_usage = {name: [key[i] for key in usage_keys] for i, name in enumerate(KEY_FIELDS)}
-        walked_state = {name: [key[i] for key in still_open] for i, name in enumerate(KEY_FIELDS)}
-        walked_state["assigned_since"] = open_since  # type: ignore[assignment]
-        untouched_keys = untouched.select(KEY_FIELDS)
-        usage = pa.concat_tables(
-            [
-                untouched_keys.append_column(
-                    "units", pa.array([MICRO_UNITS_PER_UNIT] * untouched.num_rows, pa.int64())
-                ),
-                pa.table(
-                    {**walked_usage, "units": pa.array(usage_units, pa.int64())},
-                    schema=untouched_keys.schema.append(pa.field("units", pa.int64())),
-                ),
-            ]
-        )
-        usage = usage.add_column(0, "usage_date", pa.array([day] * usage.num_rows, pa.date32()))
-        new_state = pa.concat_tables([untouched.cast(STATE_SCHEMA), pa.table(walked_state, schema=STATE_SCHEMA)])
-        return usage, new_state, ignored
+        rated = [(key, rate_key_day(key in touched.open_before, replay, day_start)) for key, replay in touched.keys()]
+        usage, new_state = self._replay.tables(day, touched, rated)
+        return usage, new_state, sum(result.ignored_events for _, result in rated)

@@ -1,0 +1,117 @@
+"""Rating's table work, in DuckDB and Arrow (beside `report_sql.py`, the reports' own): which keys
+a day's events touch and in what order they are replayed, and the day's usage and closing state
+as Arrow tables. The rule of one key through one day is the domain's (`domain/rating.py`); the
+service (`services/rating.py`) walks the touched keys through it.
+
+- Events are deduplicated by `event_id` (a redelivered event counts once).
+- A key the day's events never touch stays as it was: assigned all day if open at midnight
+  (1 000 000 micro-units, `MICRO_UNITS_PER_UNIT`), its `assigned_since` kept.
+- Touched keys are replayed in key order, each key's events by time, then event id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
+
+from chalicelib.adapters.engine import STATE_SCHEMA, sealed_connection
+from chalicelib.domain.events import KEY_FIELDS
+from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT
+from chalicelib.domain.rating import KeyDay
+
+Key = tuple[str, ...]
+ReplayEvent = tuple[int, str, str]  # (occurred_at, event_id, event_type)
+
+_KEYS = ", ".join(KEY_FIELDS)
+_WIDTH = len(KEY_FIELDS)
+
+
+@dataclass(frozen=True)
+class TouchedKeys:
+    """A day's events split against the state the day starts from."""
+
+    untouched: pa.Table  # state rows (KEY_FIELDS + assigned_since) no event of the day touches
+    open_before: dict[Key, int | None]  # touched keys open at midnight → since when
+    walked: list[tuple]  # (*key, occurred_at, event_id, event_type) of touched keys, replay order
+
+    def keys(self) -> Iterator[tuple[Key, list[ReplayEvent]]]:
+        """Each touched key with its events, in replay order."""
+        start = 0
+        while start < len(self.walked):
+            key = self.walked[start][:_WIDTH]
+            end = start
+            while end < len(self.walked) and self.walked[end][:_WIDTH] == key:
+                end += 1
+            yield key, [row[_WIDTH:] for row in self.walked[start:end]]
+            start = end
+
+
+class DuckDbDayReplay:
+    def __init__(self, threads: int = 2) -> None:
+        self._threads = threads
+
+    @staticmethod
+    def empty_state() -> pa.Table:
+        """The state before the first day with events: nothing open."""
+        return STATE_SCHEMA.empty_table()
+
+    def touched(self, state: pa.Table, events: pa.Table) -> TouchedKeys:
+        connection = sealed_connection(self._threads)
+        try:
+            connection.register("state", state)
+            connection.register("events", events)
+            connection.execute(
+                f"CREATE TEMP TABLE day_events AS SELECT DISTINCT ON (event_id) {_KEYS}, occurred_at, event_id, "
+                "event_type FROM events"
+            )
+            connection.execute(f"CREATE TEMP TABLE touched AS SELECT DISTINCT {_KEYS} FROM day_events")
+            untouched = connection.sql(
+                f"SELECT {_KEYS}, assigned_since FROM state ANTI JOIN touched USING ({_KEYS})"
+            ).to_arrow_table()
+            open_before = {
+                tuple(row[:-1]): row[-1]
+                for row in connection.sql(
+                    f"SELECT {_KEYS}, assigned_since FROM state SEMI JOIN touched USING ({_KEYS})"
+                ).fetchall()
+            }
+            walked = connection.sql(
+                f"SELECT {_KEYS}, occurred_at, event_id, event_type FROM day_events "
+                f"ORDER BY {_KEYS}, occurred_at, event_id"
+            ).fetchall()
+        finally:
+            connection.close()
+        return TouchedKeys(untouched, open_before, walked)
+
+    @staticmethod
+    def tables(day: date, touched: TouchedKeys, rated: Sequence[tuple[Key, KeyDay]]) -> tuple[pa.Table, pa.Table]:
+        """The day's usage (`usage_date`, KEY_FIELDS, `units`; keys with units only) and its
+        closing state (the keys open at the end of the day and since when)."""
+        usage_keys = [key for key, result in rated if result.units]
+        usage_units = [result.units for _, result in rated if result.units]
+        still_open = [(key, result) for key, result in rated if result.assigned_at_end]
+        walked_usage = {name: [key[i] for key in usage_keys] for i, name in enumerate(KEY_FIELDS)}
+        walked_state: dict[str, list] = {name: [key[i] for key, _ in still_open] for i, name in enumerate(KEY_FIELDS)}
+        walked_state["assigned_since"] = [
+            result.opened_at if result.opened_at is not None else touched.open_before.get(key)
+            for key, result in still_open
+        ]
+        untouched_keys = touched.untouched.select(KEY_FIELDS)
+        usage = pa.concat_tables(
+            [
+                untouched_keys.append_column(
+                    "units", pa.array([MICRO_UNITS_PER_UNIT] * touched.untouched.num_rows, pa.int64())
+                ),
+                pa.table(
+                    {**walked_usage, "units": pa.array(usage_units, pa.int64())},
+                    schema=untouched_keys.schema.append(pa.field("units", pa.int64())),
+                ),
+            ]
+        )
+        usage = usage.add_column(0, "usage_date", pa.array([day] * usage.num_rows, pa.date32()))
+        new_state = pa.concat_tables(
+            [touched.untouched.cast(STATE_SCHEMA), pa.table(walked_state, schema=STATE_SCHEMA)]
+        )
+        return usage, new_state
