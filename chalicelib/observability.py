@@ -1,4 +1,5 @@
-"""Powertools Logger/Metrics/Tracer, created once; the correlation id is the trackingId."""
+"""Powertools Logger and Metrics, created once; the correlation id is the trackingId. (Lambda
+traces come from X-Ray's active tracing, `xray` in .chalice/config.json; no code annotates them.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 T = TypeVar("T")
@@ -24,7 +25,6 @@ if os.environ.get("WBR_STAGE", "local") == "local":
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="WholesaleBillingReports", service=SERVICE)
-tracer = Tracer(service=SERVICE, disabled=os.environ.get("WBR_STAGE", "local") == "local")
 
 
 def log_to_stderr(level: str) -> None:

@@ -28,11 +28,6 @@ class Shard:
             "rows": self.rows,
         }
 
-    def contains(self, customer_id: str) -> bool:
-        return (self.customers_from is None or customer_id >= self.customers_from) and (
-            self.customers_before is None or customer_id < self.customers_before
-        )
-
 
 def plan_shards(rows_by_customer: Iterable[tuple[str, int]], target_rows: int, max_shards: int = 1000) -> list[Shard]:
     """Consecutive id ranges of about `target_rows` usage rows each (at most `max_shards`)."""
