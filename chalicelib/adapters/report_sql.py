@@ -9,26 +9,53 @@ joining happen inside DuckDB, off the GIL; Python only concatenates the finished
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pyarrow as pa
 
-from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT
-from chalicelib.domain.report_rows import GROUP_KEYS, RowContext, columns_for
+from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT, QUANTITY_DECIMALS
+from chalicelib.domain.report_rows import (
+    CSV_QUOTE,
+    CSV_QUOTED_WHEN,
+    GROUP_KEYS,
+    GUARD_PREFIX,
+    INJECTION_LEADS,
+    RowContext,
+    columns_for,
+)
 
-# What a cell becomes: `'` before a lead a spreadsheet would evaluate, then quoted (quotes
-# doubled) if it holds a comma, a quote, CR or LF; exactly what csv.writer(QUOTE_MINIMAL) does.
+
+def _char(character: str) -> str:
+    """A one-character SQL string literal (control characters as chr(n))."""
+    if character.isprintable():
+        return "'" + character.replace("'", "''") + "'"
+    return f"chr({ord(character)})"
+
+
+def _pattern(characters: tuple[str, ...]) -> str:
+    """A regular-expression class matching any of `characters`, as a SQL string literal."""
+    escapes = {"\r": r"\r", "\n": r"\n", "\t": r"\t"}
+    body = "".join(escapes.get(character, re.escape(character)) for character in characters)
+    return "'" + f"[{body}]".replace("'", "''") + "'"
+
+
+# What a cell becomes, built from the domain's rules (domain/report_rows.py, domain/proration.py):
+# GUARD_PREFIX before an INJECTION_LEADS character a spreadsheet would evaluate, then quoted
+# (quotes doubled) if it holds one of CSV_QUOTED_WHEN; exactly what CsvRenderer does.
 _MACROS = [
     "CREATE OR REPLACE TEMP MACRO wbr_neutral(v) AS "
-    "CASE WHEN left(v, 1) IN ('=', '+', '-', '@', chr(9), chr(13)) THEN '''' || v ELSE v END",
+    f"CASE WHEN left(v, 1) IN ({', '.join(_char(lead) for lead in INJECTION_LEADS)}) "
+    f"THEN {_char(GUARD_PREFIX)} || v ELSE v END",
     "CREATE OR REPLACE TEMP MACRO wbr_cell(v) AS "
-    "CASE WHEN regexp_matches(wbr_neutral(v), '[\",\\r\\n]') "
-    "THEN '\"' || replace(wbr_neutral(v), '\"', '\"\"') || '\"' ELSE wbr_neutral(v) END",
-    # format_quantity: whole units plain, else six decimals with trailing zeros removed
+    f"CASE WHEN regexp_matches(wbr_neutral(v), {_pattern(CSV_QUOTED_WHEN)}) "
+    f"THEN {_char(CSV_QUOTE)} || replace(wbr_neutral(v), {_char(CSV_QUOTE)}, {_char(CSV_QUOTE * 2)}) "
+    f"|| {_char(CSV_QUOTE)} ELSE wbr_neutral(v) END",
+    # format_quantity: whole units plain, else QUANTITY_DECIMALS decimals, trailing zeros removed
     f"CREATE OR REPLACE TEMP MACRO wbr_quantity(u) AS "
     f"CASE WHEN u % {MICRO_UNITS_PER_UNIT} = 0 THEN CAST(u // {MICRO_UNITS_PER_UNIT} AS VARCHAR) "
     f"ELSE CAST(u // {MICRO_UNITS_PER_UNIT} AS VARCHAR) || '.' || "
-    f"rtrim(lpad(CAST(u % {MICRO_UNITS_PER_UNIT} AS VARCHAR), 6, '0'), '0') END",
+    f"rtrim(lpad(CAST(u % {MICRO_UNITS_PER_UNIT} AS VARCHAR), {QUANTITY_DECIMALS}, '0'), '0') END",
 ]
 
 _COLUMN_SQL = {

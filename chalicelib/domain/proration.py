@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 
 MICRO_UNITS_PER_UNIT = 1_000_000
+QUANTITY_DECIMALS = len(str(MICRO_UNITS_PER_UNIT)) - 1  # a QUANTITY has at most 6 decimals
 SECONDS_PER_DAY = 86_400
 
 Interval = tuple[int, int]  # [start, end) in epoch seconds
@@ -28,7 +29,7 @@ def format_quantity(units: int) -> str:
     whole, fraction = divmod(units, MICRO_UNITS_PER_UNIT)
     if fraction == 0:
         return str(whole)
-    return f"{whole}.{fraction:06d}".rstrip("0")
+    return f"{whole}.{fraction:0{QUANTITY_DECIMALS}d}".rstrip("0")
 
 
 def day_start_epoch(day: date) -> int:

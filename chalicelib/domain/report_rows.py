@@ -6,8 +6,6 @@ the aggregation engine, the reference implementation and the tests all derive fr
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -56,7 +54,14 @@ GROUP_KEYS: dict[ReportType, tuple[str, ...]] = {
     ),
 }
 
-_INJECTION_LEADS = ("=", "+", "-", "@", "\t", "\r")
+# The CSV-injection guard: a cell starting with one of these (a spreadsheet would evaluate it)
+# gets GUARD_PREFIX in front. The DuckDB rendering (adapters/report_sql.py) is built from these.
+INJECTION_LEADS = ("=", "+", "-", "@", "\t", "\r")
+GUARD_PREFIX = "'"
+# RFC 4180 minimal quoting, as csv.writer(QUOTE_MINIMAL) with CRLF line ends: a cell holding
+# one of these is quoted, its quotes doubled.
+CSV_QUOTE = '"'
+CSV_QUOTED_WHEN = (",", CSV_QUOTE, "\r", "\n")
 
 
 def columns_for(report_type: ReportType) -> tuple[str, ...]:
@@ -144,22 +149,29 @@ class RowContext:
 
 def neutralise_cell(value: str) -> str:
     """Guard against CSV injection: a cell a spreadsheet would evaluate gets a leading quote."""
-    return "'" + value if value.startswith(_INJECTION_LEADS) else value
+    return GUARD_PREFIX + value if value.startswith(INJECTION_LEADS) else value
+
+
+def csv_cell(value: str) -> str:
+    """One cell as the file holds it: the injection guard, then quoted (quotes doubled) when
+    it holds any of CSV_QUOTED_WHEN (RFC 4180 minimal quoting)."""
+    neutral = neutralise_cell(value)
+    if any(character in neutral for character in CSV_QUOTED_WHEN):
+        return CSV_QUOTE + neutral.replace(CSV_QUOTE, CSV_QUOTE * 2) + CSV_QUOTE
+    return neutral
+
+
+def _csv_line(row: list[str]) -> str:
+    if row == [""]:  # a lone empty cell is written quoted, so the line is not read as no cells
+        return CSV_QUOTE * 2 + "\r\n"
+    return ",".join(csv_cell(cell) for cell in row) + "\r\n"
 
 
 class CsvRenderer:
     """RFC 4180 CSV (CRLF line ends, minimal quoting) with the injection guard on every cell."""
 
-    def __init__(self) -> None:
-        self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
-
     def render(self, rows: Iterable[list[str]]) -> str:
-        self._writer.writerows([neutralise_cell(cell) for cell in row] for row in rows)
-        text = self._buffer.getvalue()
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        return text
+        return "".join(_csv_line(row) for row in rows)
 
     def header(self, report_type: ReportType) -> str:
         return self.render([list(columns_for(report_type))])

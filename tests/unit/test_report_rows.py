@@ -154,6 +154,16 @@ def test_rendered_csv_parses_back_to_the_neutralised_cells(rows):
     assert text.endswith("\r\n") or not rows
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.text(max_size=12), min_size=1, max_size=5), max_size=5))
+def test_the_domains_quoting_is_what_pythons_csv_writer_does(rows):
+    """CSV_QUOTED_WHEN is the one statement of when a cell is quoted (the DuckDB rendering is
+    built from it): it quotes exactly when csv.writer(QUOTE_MINIMAL, CRLF) does."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows([neutralise_cell(cell) for cell in row] for row in rows)
+    assert CsvRenderer().render(rows) == buffer.getvalue()
+
+
 # --- RowContext.cells ------------------------------------------------------------------------
 
 PARTNER = PartnerInfo("partner-org", "Acme Telecom")
