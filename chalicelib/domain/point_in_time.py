@@ -11,12 +11,12 @@ USER rows are the allocations themselves, QUANTITY 1 each, with the time each be
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
 
 from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.rating import ASSIGNED, UNASSIGNED
 from chalicelib.domain.report_rows import GROUP_KEYS, RowContext
 from chalicelib.domain.reports import ReportType
+from chalicelib.domain.timestamps import iso_seconds
 
 # Columns of each point-in-time report type, in file order (DESIGN §4a).
 _CUSTOMER_COLUMNS = (
@@ -81,8 +81,3 @@ def snapshot_cells(context: RowContext, assignments: Mapping[Key, int | None]) -
             values["ASSIGNED_SINCE"] = "" if since is None else iso_seconds(since)
         rows.append([values[column] for column in POINT_IN_TIME_COLUMNS[report_type]])
     return rows
-
-
-def iso_seconds(epoch: int) -> str:
-    """`2026-10-01T08:30:00Z`, as events give `occurredAt`."""
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

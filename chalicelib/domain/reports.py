@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.domain.errors import InvalidRequest, ReportErrorCode
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.periods import BillingPeriod, parse_strict_date, utc_today
+from chalicelib.domain.timestamps import iso_millis
 
 MAX_ORG_ID_LENGTH = 200
 
@@ -59,12 +60,6 @@ def _optional_enum(body: Mapping[str, Any], field_name: str, default: Enum, prob
     except InvalidRequest as error:
         problems.extend(error.problems)
         return default
-
-
-def iso_millis(moment: datetime) -> str:
-    """`2026-11-24T10:15:30.123Z`."""
-    utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ import random
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import Any
 
 from chalicelib.domain.proration import SECONDS_PER_DAY, Interval, day_start_epoch, units_by_day
 from chalicelib.domain.report_rows import USAGE_FIELDS, CustomerInfo, PartnerInfo, SkuInfo
+from chalicelib.domain.timestamps import iso_seconds
 
 _NAMESPACE = uuid.UUID("6f1d8a1e-2b7c-4c1e-9a57-1f3f5e0b9c11")
 
@@ -175,8 +176,7 @@ def usage_by_day(assignments: Iterable[Assignment]) -> dict[date, list[dict[str,
     return days
 
 
-def _iso(epoch_seconds: int) -> str:
-    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+_iso = iso_seconds
 
 
 def _merged(intervals: Iterable[Interval]) -> list[Interval]:
