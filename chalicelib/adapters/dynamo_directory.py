@@ -11,26 +11,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, SkuInfo
 
 from .dynamo_codec import from_item, to_item
+from .dynamo_conditions import conditionally
+from .dynamo_tables import string_keyed_table
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
-    return {
-        "TableName": table_name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [
-            {"AttributeName": "entity", "AttributeType": "S"},
-            {"AttributeName": "id", "AttributeType": "S"},
-        ],
-        "KeySchema": [
-            {"AttributeName": "entity", "KeyType": "HASH"},
-            {"AttributeName": "id", "KeyType": "RANGE"},
-        ],
-    }
+    return string_keyed_table(table_name, "entity", "id")
 
 
 class DynamoDirectory:
@@ -112,16 +101,13 @@ class DynamoDirectory:
         if as_of is None:
             self._db.put_item(TableName=self._table, Item=to_item(values))
             return
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=to_item({**values, "asOf": as_of}),
-                ConditionExpression="attribute_not_exists(asOf) OR asOf <= :t",
-                ExpressionAttributeValues=to_item({":t": as_of}),
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        conditionally(  # False: a newer upsert is stored, and stays
+            self._db.put_item,
+            TableName=self._table,
+            Item=to_item({**values, "asOf": as_of}),
+            ConditionExpression="attribute_not_exists(asOf) OR asOf <= :t",
+            ExpressionAttributeValues=to_item({":t": as_of}),
+        )
 
     def _query(self, entity: str, id_from: str | None = None, id_before: str | None = None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -1,79 +1,55 @@
-"""Report metadata in DynamoDB (DESIGN §7).
+"""Report metadata in DynamoDB (DESIGN §7): the report store's operations.
 
-One partition per partner holds three kinds of items:
-- reports (SK = report id), with sparse LSI sort attributes for the list orders;
-- duplicate locks (SK = ``LOCK#<duplicate key>``), written in the same transaction as the report
-  and present while that report is IN_PROGRESS or COMPLETED;
-- the in-progress counter (SK = ``COUNTER#IN_PROGRESS``), changed in every transaction that
-  enters or leaves IN_PROGRESS, so the cap holds under concurrency.
+The table (keys, indexes, list queries) is `dynamo_report_table`, the items `dynamo_report_codec`.
+Each operation is a transition of domain/lifecycle.py: the lock and counter actions written
+with the report, and the statuses an operation applies to, are the ones it declares.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.domain.errors import ReportErrorCode
-from chalicelib.domain.listing import ListQuery, SortBy
-from chalicelib.domain.messages import RunLease
-from chalicelib.domain.periods import BillingPeriod
-from chalicelib.domain.report_ids import REPORT_ID_PREFIX
-from chalicelib.domain.reports import (
-    Report,
-    ReportCategory,
-    ReportError,
-    ReportRequest,
-    ReportStatus,
-    ReportType,
+from chalicelib.domain.lifecycle import (
+    Transition,
+    only_source,
+    source_statuses,
+    target_status,
+    touches_only_the_report,
 )
+from chalicelib.domain.listing import ListQuery
+from chalicelib.domain.messages import RunLease
+from chalicelib.domain.reports import Report, ReportError, ReportStatus
 from chalicelib.services.ports import DuplicateReport, InProgressLimitReached, ReportFile
 
+from . import dynamo_report_table as table
 from .dynamo_codec import from_item, to_item
+from .dynamo_conditions import ACTION_CONDITION_FAILED, cancellation_codes, conditionally, transacted
+from .dynamo_report_codec import (
+    LEASE_ATTRIBUTES,
+    file_attributes,
+    iso,
+    listing,
+    report_from,
+    report_item,
+    sort_status,
+    versions_attribute,
+)
+from .dynamo_report_locks import lock_delete, move_actions
 
-COUNTER_SK = "COUNTER#IN_PROGRESS"
-LOCK_PREFIX = "LOCK#"
+# Re-exported: infra/template.json names "chalicelib.adapters.dynamo_report_store.table_definition",
+# and tests import the keys and indexes from here.
+from .dynamo_report_table import COUNTER_SK, LOCK_PREFIX, SORT_INDEXES, table_definition
 
-# sortBy → (index name or None for the base table, sort attribute)
-SORT_INDEXES: dict[SortBy, tuple[str | None, str]] = {
-    SortBy.ID: (None, "reportId"),
-    SortBy.BILLING_START_DATE: ("bySortStart", "sortStart"),
-    SortBy.BILLING_END_DATE: ("bySortEnd", "sortEnd"),
-    SortBy.STATUS: ("bySortStatus", "sortStatus"),
-}
+__all__ = ["COUNTER_SK", "LOCK_PREFIX", "SORT_INDEXES", "DynamoReportStore", "table_definition"]
 
-
-def table_definition(table_name: str) -> dict[str, Any]:
-    """CreateTable arguments: the one definition used by the local stack, tests and infra."""
-    lsi_attributes = [attribute for index, attribute in SORT_INDEXES.values() if index]
-    return {
-        "TableName": table_name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [
-            {"AttributeName": "partnerOrgId", "AttributeType": "S"},
-            {"AttributeName": "reportId", "AttributeType": "S"},
-            *({"AttributeName": attribute, "AttributeType": "S"} for attribute in lsi_attributes),
-        ],
-        "KeySchema": [
-            {"AttributeName": "partnerOrgId", "KeyType": "HASH"},
-            {"AttributeName": "reportId", "KeyType": "RANGE"},
-        ],
-        "LocalSecondaryIndexes": [
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": "partnerOrgId", "KeyType": "HASH"},
-                    {"AttributeName": attribute, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index, attribute in SORT_INDEXES.values()
-            if index
-        ],
-    }
+_REMOVE_LEASE = "REMOVE " + ", ".join(LEASE_ATTRIBUTES)
+# What completing or failing removes from the report: the run's lease, and any wait.
+_ENDED = ("waitingFor", *LEASE_ATTRIBUTES)
 
 
 class DynamoReportStore:
@@ -84,110 +60,52 @@ class DynamoReportStore:
     # ---- create -------------------------------------------------------------------------
 
     def create(self, report: Report, max_in_progress: int) -> None:
-        """Put the report, its duplicate lock (a reconciliation report's) and +1 on the counter
-        in one transaction."""
-        key = report.request.duplicate_key()
-        actions = [
-            self._counter_update(report.partner_org_id, +1, max_in_progress),
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": to_item(self._report_item(report)),
-                    "ConditionExpression": "attribute_not_exists(reportId)",
-                }
-            },
-        ]
-        if key is not None:
-            lock = {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": to_item(self._lock_item(report, key)),
-                    "ConditionExpression": "attribute_not_exists(reportId)",
-                }
-            }
-            actions.insert(0, lock)
+        """Put the report with its lock and counter actions (lifecycle: none → IN_PROGRESS, the
+        lock taken if no report holds it, +1 under the cap) in one transaction."""
+        status = target_status(Transition.CREATE, None)
+        if report.status is not status:
+            raise ValueError(f"a new report is {status.value}, not {report.status.value}")
+        effects = move_actions(self._table, report, None, status, cap=max_in_progress)
         try:
-            self._db.transact_write_items(TransactItems=actions)
+            self._db.transact_write_items(
+                TransactItems=[*effects.values(), table.put_new(self._table, report_item(report))]
+            )
         except ClientError as error:
-            reasons = _cancellation_codes(error)
-            if key is not None:
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    lock_item = self._get_item(report.partner_org_id, LOCK_PREFIX + key)
-                    raise DuplicateReport(lock_item["lockedReportId"] if lock_item else "", key) from None
-                reasons = reasons[1:]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            codes = cancellation_codes(error)
+            refused = {name for name, code in zip(effects, codes, strict=False) if code == ACTION_CONDITION_FAILED}
+            key = report.request.duplicate_key()
+            if "lock" in refused and key is not None:
+                lock = self._get_item(report.partner_org_id, LOCK_PREFIX + key)
+                raise DuplicateReport(lock["lockedReportId"] if lock else "", key) from None
+            if "counter" in refused:
                 raise InProgressLimitReached() from None
             raise
 
     def release_stale_lock(self, partner_org_id: str, duplicate_key: str, report_id: str) -> bool:
-        """Remove a lock that still names `report_id` (a report that no longer holds it)."""
-        try:
-            self._db.delete_item(
-                TableName=self._table,
-                Key=to_item({"partnerOrgId": partner_org_id, "reportId": LOCK_PREFIX + duplicate_key}),
-                ConditionExpression="lockedReportId = :id",
-                ExpressionAttributeValues=to_item({":id": report_id}),
-            )
-            return True
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        """Remove a lock that still names `report_id`, a report that no longer holds it
+        (lifecycle.lock_is_stale: FAILED or gone; the counter is not its business)."""
+        return conditionally(self._db.delete_item, **lock_delete(self._table, partner_org_id, duplicate_key, report_id))
 
     # ---- read ---------------------------------------------------------------------------
 
     def get(self, partner_org_id: str, report_id: str) -> Report | None:
-        if report_id.startswith((LOCK_PREFIX, COUNTER_SK)):
+        if not table.is_report_key(report_id):
             return None
         item = self._get_item(partner_org_id, report_id)
-        return _report_from(item) if item else None
+        return report_from(item) if item else None
 
     def sort_value(self, item: dict[str, Any], query: ListQuery) -> str:
         """The sort attribute of a listed item (`Report.summary_json()` form) under `query`."""
-        field = _KEY_FILTERS.get(query.sort_by)  # the sorted attribute; sortBy=id sorts by the id
-        return item["id"] if field is None else f"{item[field]}#{item['id']}"
+        return table.sort_value(item, query)
 
     def list(
         self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int
     ) -> list[dict[str, Any]]:
         """Up to `limit` list items (`Report.summary_json()`, stored beside each report as one
         `listing` attribute: the page is read as it is served) in the query's order, after
-        `after`. One Query on the index of the sort; a filter on the sorted attribute is part of
-        the key condition, the others a FilterExpression over the same read."""
-        index, attribute = SORT_INDEXES[query.sort_by]
-        key_condition = "partnerOrgId = :p"
-        values: dict[str, Any] = {":p": partner_org_id}
-        prefix = _sort_prefix(query)
-        if index is None:
-            key_condition += " AND begins_with(reportId, :prefix)"
-            values[":prefix"] = REPORT_ID_PREFIX
-        elif prefix is not None:
-            key_condition += f" AND begins_with({attribute}, :prefix)"
-            values[":prefix"] = prefix
-        filters, names, filter_values = _filter_expression(query)
-        arguments: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": key_condition,
-            "ProjectionExpression": "listing",
-            "Limit": limit,
-        }
-        if index:
-            arguments["IndexName"] = index
-        if filters:
-            arguments["FilterExpression"] = " AND ".join(filters)
-            arguments["ExpressionAttributeNames"] = names
-            values.update(filter_values)
-            # Limit counts items read before the filter: read a partner's usual report count in
-            # one call (moto pays per call for the whole table; DynamoDB stops at 1 MB anyway).
-            arguments["Limit"] = FILTERED_READ
+        `after`: Queries on the index of the sort (dynamo_report_table.list_arguments)."""
+        arguments = table.list_arguments(self._table, partner_org_id, query, after, limit)
         limit_left = arguments["Limit"] == limit
-        arguments["ExpressionAttributeValues"] = to_item(values)
-        if after:
-            sort_value, report_id = after
-            start_key = {"partnerOrgId": partner_org_id, "reportId": report_id}
-            if index:
-                start_key[attribute] = sort_value
-            arguments["ExclusiveStartKey"] = to_item(start_key)
         items: list[dict[str, Any]] = []
         while True:
             page = self._db.query(**arguments)
@@ -244,61 +162,111 @@ class DynamoReportStore:
         reports: list[Report] = []
         while True:
             page = self._db.scan(**arguments)
-            reports.extend(_report_from(from_item(item)) for item in page.get("Items", []))
+            reports.extend(report_from(from_item(item)) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return reports
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    # ---- transitions --------------------------------------------------------------------
+    # ---- transitions that move the lock or the counter (dynamo_report_locks) -------------
 
     def complete(self, report: Report, file: ReportFile, completed: datetime) -> bool:
-        return self._transition(
-            report,
-            ReportStatus.COMPLETED,
-            {**_file_attributes(file), "completed": _iso(completed)},
-            release_lock=False,
-            remove=["waitingFor", *_LEASE_ATTRIBUTES],
-        )
+        return self._transition(report, Transition.COMPLETE, {**file_attributes(file), "completed": iso(completed)})
+
+    def fail(self, report: Report, errors: list[ReportError]) -> bool:
+        return self._transition(report, Transition.FAIL, {"errors": [error.to_json() for error in errors]})
+
+    def delete(self, partner_org_id: str, report_id: str) -> Report | None:
+        for _ in range(5):  # the report may change state between read and delete; re-read then
+            item = self._get_item(partner_org_id, report_id) if table.is_report_key(report_id) else None
+            if not item:
+                return None
+            report = report_from(item)
+            remove = {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": table.item_key(partner_org_id, report_id),
+                    "ConditionExpression": "#status = :status AND revision = :revision",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": to_item(
+                        {":status": report.status.value, ":revision": report.revision}
+                    ),
+                }
+            }
+            effects = move_actions(
+                self._table, report, report.status, target_status(Transition.DELETE, report.status), None
+            )
+            if transacted(self._db.transact_write_items, TransactItems=[remove, *effects.values()]):
+                return report
+        raise RuntimeError(f"report {report_id} kept changing while being deleted")
+
+    def _transition(self, report: Report, transition: Transition, changes: dict[str, Any]) -> bool:
+        """`transition` of a report at its revision in the one status it applies to: the new
+        status and `changes` set, the run's lease (and any wait) removed, with the lock and
+        counter actions of the move, in one transaction."""
+        source = only_source(transition)
+        status = target_status(transition, source)
+        if status is None:
+            raise ValueError(f"{transition.value} removes the report: not a status change")
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":from": source.value,
+            ":revision": report.revision,
+            ":new_status": status.value,
+            ":sort_status": sort_status(status, report.report_id),
+            ":listing": listing(replace(report, status=status)),
+        }
+        assignments = ["#status = :new_status", "sortStatus = :sort_status", "listing = :listing"]
+        for position, (name, value) in enumerate(changes.items()):
+            names[f"#f{position}"] = name
+            values[f":v{position}"] = value
+            assignments.append(f"#f{position} = :v{position}")
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": table.item_key(report.partner_org_id, report.report_id),
+                "UpdateExpression": "SET " + ", ".join(assignments) + " REMOVE " + ", ".join(_ENDED),
+                "ConditionExpression": "#status = :from AND revision = :revision",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": to_item(values),
+            }
+        }
+        effects = move_actions(self._table, report, source, status, None)
+        return transacted(self._db.transact_write_items, TransactItems=[update, *effects.values()])
+
+    # ---- transitions of the report alone ------------------------------------------------
 
     def mark_waiting(self, report: Report, first_missing: date) -> bool:
         """Park an IN_PROGRESS report until `first_missing` is published (its run ends and gives
         the lease back); False if it changed."""
         return self._update_if(
             report,
-            "SET waitingFor = :day REMOVE runName, runSince",
-            "#status = :in_progress AND revision = :revision",
-            {":day": first_missing.isoformat(), ":in_progress": ReportStatus.IN_PROGRESS.value},
+            Transition.MARK_WAITING,
+            f"SET waitingFor = :day {_REMOVE_LEASE}",
+            {":day": first_missing.isoformat()},
         )
 
     def claim_waiting(self, report: Report, lease: RunLease | None) -> bool:
         """Un-park a waiting report for the run `lease` names (None: the run that parked it goes
         on); only one claimer (publication, sweeper, Plan) gets True."""
-        values: dict[str, Any] = {":in_progress": ReportStatus.IN_PROGRESS.value}
+        values: dict[str, Any] = {}
         update = "REMOVE waitingFor"
         if lease is not None:
             update = "SET runName = :run, runSince = :since REMOVE waitingFor"
-            values.update({":run": lease.run, ":since": _iso(lease.since)})
-        return self._update_if(
-            report,
-            update,
-            "#status = :in_progress AND revision = :revision AND attribute_exists(waitingFor)",
-            values,
-        )
+            values.update({":run": lease.run, ":since": iso(lease.since)})
+        return self._update_if(report, Transition.CLAIM_WAITING, update, values, "attribute_exists(waitingFor)")
 
     def replace_file(self, report: Report, base_revision: int, file: ReportFile, completed: datetime) -> bool:
         """A regenerated COMPLETED report: revision `base_revision` → `report.revision` with the new
         file, if it is still COMPLETED at `base_revision`."""
-        assignments = ", ".join(f"#{name} = :{name}" for name in (*_file_attributes(file), "completed", "revision"))
-        values = {f":{name}": value for name, value in _file_attributes(file).items()}
-        values.update({":completed": _iso(completed), ":revision": report.revision, ":base": base_revision})
-        values[":status_completed"] = ReportStatus.COMPLETED.value
-        names = {f"#{name}": name for name in (*_file_attributes(file), "completed", "revision")}
-        return self._conditional_update(
+        changes = {**file_attributes(file), "completed": iso(completed), "revision": report.revision}
+        assignments = ", ".join(f"#{name} = :{name}" for name in changes)
+        return self._update_if(
             report,
-            "SET " + assignments + " REMOVE runName, runSince",
-            "#status = :status_completed AND #revision = :base",
-            values,
-            names,
+            Transition.REPLACE_FILE,
+            f"SET {assignments} {_REMOVE_LEASE}",
+            {f":{name}": value for name, value in changes.items()},
+            names={f"#{name}": name for name in changes},
+            at_revision=base_revision,
         )
 
     def claim_regeneration(self, report: Report, lease: RunLease) -> bool:
@@ -306,358 +274,74 @@ class DynamoReportStore:
         names, one at a time; the run gives it back when it ends (or the sweeper, if it died)."""
         return self._update_if(
             report,
+            Transition.CLAIM_REGENERATION,
             "SET runName = :run, runSince = :since",
-            "#status = :completed AND revision = :revision AND attribute_not_exists(runName)",
-            {":run": lease.run, ":since": _iso(lease.since), ":completed": ReportStatus.COMPLETED.value},
+            {":run": lease.run, ":since": iso(lease.since)},
+            "attribute_not_exists(runName)",
         )
 
     def release_regeneration(self, report: Report, run: str | None = None) -> bool:
         """Give back a regeneration lease (only run `run`'s, when given)."""
         if run is None:
-            return self._update_if(report, "REMOVE runName, runSince", "revision = :revision", {})
-        return self._update_if(
-            report, "REMOVE runName, runSince", "revision = :revision AND runName = :run", {":run": run}
-        )
+            return self._update_if(report, Transition.RELEASE_REGENERATION, _REMOVE_LEASE, {})
+        return self._update_if(report, Transition.RELEASE_REGENERATION, _REMOVE_LEASE, {":run": run}, "runName = :run")
 
     def take_over_run(self, report: Report, dead_run: str, lease: RunLease) -> bool:
         """Hand a dead run's IN_PROGRESS report to the run `lease` names (a resume); only one
         sweeper wins."""
         return self._update_if(
             report,
+            Transition.TAKE_OVER_RUN,
             "SET runName = :run, runSince = :since ADD runResumes :one",
-            "#status = :in_progress AND revision = :revision AND runName = :dead",
-            {
-                ":run": lease.run,
-                ":since": _iso(lease.since),
-                ":one": 1,
-                ":dead": dead_run,
-                ":in_progress": ReportStatus.IN_PROGRESS.value,
-            },
+            {":run": lease.run, ":since": iso(lease.since), ":one": 1, ":dead": dead_run},
+            "runName = :dead",
         )
 
     def record_versions(self, report: Report, day_versions: dict[date, int]) -> bool:
         """A regeneration found the same numbers: only remember the newer versions."""
         return self._update_if(
             report,
-            "SET dayVersions = :versions REMOVE runName, runSince",
-            "#status = :completed AND revision = :revision AND sha256 = :sha",
-            {
-                ":versions": _versions_attribute(day_versions),
-                ":completed": ReportStatus.COMPLETED.value,
-                ":sha": report.sha256,
-            },
+            Transition.RECORD_VERSIONS,
+            f"SET dayVersions = :versions {_REMOVE_LEASE}",
+            {":versions": versions_attribute(day_versions), ":sha": report.sha256},
+            "sha256 = :sha",
         )
 
-    def fail(self, report: Report, errors: list[ReportError]) -> bool:
-        return self._transition(
-            report,
-            ReportStatus.FAILED,
-            {"errors": [error.to_json() for error in errors]},
-            release_lock=True,
-            remove=["waitingFor", *_LEASE_ATTRIBUTES],
-        )
-
-    def delete(self, partner_org_id: str, report_id: str) -> Report | None:
-        for _ in range(5):  # the report may change state between read and delete; re-read then
-            item = self._get_item(partner_org_id, report_id) if not report_id.startswith(LOCK_PREFIX) else None
-            if not item:
-                return None
-            report = _report_from(item)
-            actions: list[dict[str, Any]] = [
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": to_item({"partnerOrgId": partner_org_id, "reportId": report_id}),
-                        "ConditionExpression": "#status = :status AND revision = :revision",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": to_item(
-                            {":status": report.status.value, ":revision": report.revision}
-                        ),
-                    }
-                }
-            ]
-            if report.status is not ReportStatus.FAILED:
-                actions.extend(self._lock_delete(report))
-            if report.status is ReportStatus.IN_PROGRESS:
-                actions.append(self._counter_update(partner_org_id, -1, None))
-            try:
-                self._db.transact_write_items(TransactItems=actions)
-                return report
-            except ClientError as error:
-                if not _cancellation_codes(error):
-                    raise
-        raise RuntimeError(f"report {report_id} kept changing while being deleted")
-
-    # ---- internals ----------------------------------------------------------------------
-
-    def _update_if(self, report: Report, update: str, condition: str, values: dict[str, Any]) -> bool:
-        return self._conditional_update(
-            report, update, condition, {**values, ":revision": report.revision}, {"#status": "status"}
-        )
-
-    def _conditional_update(
-        self, report: Report, update: str, condition: str, values: dict[str, Any], names: dict[str, str]
-    ) -> bool:
-        used_names = {
-            name: value for name, value in {"#status": "status", **names}.items() if name in condition + update
-        }
-        arguments: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": to_item({"partnerOrgId": report.partner_org_id, "reportId": report.report_id}),
-            "UpdateExpression": update,
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": to_item(values),
-        }
-        if used_names:
-            arguments["ExpressionAttributeNames"] = used_names
-        try:
-            self._db.update_item(**arguments)
-            return True
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-
-    def _transition(
+    def _update_if(
         self,
         report: Report,
-        status: ReportStatus,
-        changes: dict[str, Any],
-        release_lock: bool,
-        remove: list[str] | None = None,
+        transition: Transition,
+        update: str,
+        values: dict[str, Any],
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        at_revision: int | None = None,
     ) -> bool:
-        names = {"#status": "status"}
-        values: dict[str, Any] = {
-            ":in_progress": ReportStatus.IN_PROGRESS.value,
-            ":revision": report.revision,
-            ":new_status": status.value,
-            ":sort_status": f"{status.value}#{report.report_id}",
-            ":listing": _listing(replace(report, status=status)),
-        }
-        assignments = ["#status = :new_status", "sortStatus = :sort_status", "listing = :listing"]
-        for position, (name, value) in enumerate(changes.items()):
-            names[f"#f{position}"] = name
-            values[f":v{position}"] = value
-            assignments.append(f"#f{position} = :v{position}")
-        actions: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": to_item({"partnerOrgId": report.partner_org_id, "reportId": report.report_id}),
-                    "UpdateExpression": "SET "
-                    + ", ".join(assignments)
-                    + (" REMOVE " + ", ".join(remove) if remove else ""),
-                    "ConditionExpression": "#status = :in_progress AND revision = :revision",
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": to_item(values),
-                }
-            },
-            self._counter_update(report.partner_org_id, -1, None),
-        ]
-        if release_lock:
-            actions.extend(self._lock_delete(report))
-        try:
-            self._db.transact_write_items(TransactItems=actions)
-            return True
-        except ClientError as error:
-            if _cancellation_codes(error):
-                return False
-            raise
-
-    def _lock_delete(self, report: Report) -> list[dict[str, Any]]:
-        """The action that removes the report's duplicate lock (none: a point-in-time report
-        holds no lock)."""
-        key = report.request.duplicate_key()
-        if key is None:
-            return []
-        return [
-            {
-                "Delete": {
-                    "TableName": self._table,
-                    "Key": to_item({"partnerOrgId": report.partner_org_id, "reportId": LOCK_PREFIX + key}),
-                    "ConditionExpression": "lockedReportId = :locked",
-                    "ExpressionAttributeValues": to_item({":locked": report.report_id}),
-                }
-            }
-        ]
-
-    def _counter_update(self, partner_org_id: str, delta: int, cap: int | None) -> dict[str, Any]:
-        update: dict[str, Any] = {
+        """Update the report alone (`transition` moves neither lock nor counter) if it is in a
+        status `transition` applies to, at `at_revision` (default: its revision) and `condition`
+        holds; False if not."""
+        if not touches_only_the_report(transition):
+            raise ValueError(f"{transition.value} moves the lock or the counter: not a single-item update")
+        values = {**values, ":at": report.revision if at_revision is None else at_revision}
+        conditions = ["revision = :at", *([condition] if condition else [])]
+        names = dict(names or {})
+        if set(source_statuses(transition)) != set(ReportStatus):  # else: whatever its status
+            values[":from"] = only_source(transition).value
+            names["#status"] = "status"
+            conditions.insert(0, "#status = :from")
+        arguments: dict[str, Any] = {
             "TableName": self._table,
-            "Key": to_item({"partnerOrgId": partner_org_id, "reportId": COUNTER_SK}),
-            "UpdateExpression": "ADD inProgress :delta",
-            "ExpressionAttributeValues": to_item({":delta": delta}),
+            "Key": table.item_key(report.partner_org_id, report.report_id),
+            "UpdateExpression": update,
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeValues": to_item(values),
         }
-        if cap is not None:
-            update["ConditionExpression"] = "attribute_not_exists(inProgress) OR inProgress < :cap"
-            update["ExpressionAttributeValues"].update(to_item({":cap": cap}))
-        return {"Update": update}
+        if names:
+            arguments["ExpressionAttributeNames"] = names
+        return conditionally(self._db.update_item, **arguments)
 
     def _get_item(self, partner_org_id: str, sort_key: str) -> dict[str, Any] | None:
         response = self._db.get_item(
-            TableName=self._table,
-            Key=to_item({"partnerOrgId": partner_org_id, "reportId": sort_key}),
-            ConsistentRead=True,
+            TableName=self._table, Key=table.item_key(partner_org_id, sort_key), ConsistentRead=True
         )
         return from_item(response["Item"]) if "Item" in response else None
-
-    @staticmethod
-    def _lock_item(report: Report, duplicate_key: str) -> dict[str, Any]:
-        return {
-            "partnerOrgId": report.partner_org_id,
-            "reportId": LOCK_PREFIX + duplicate_key,
-            "lockedReportId": report.report_id,
-        }
-
-    @staticmethod
-    def _report_item(report: Report) -> dict[str, Any]:
-        request = report.request
-        return {
-            "partnerOrgId": report.partner_org_id,
-            "reportId": report.report_id,
-            "type": request.report_type.value,
-            "billingStartDate": request.period.start.isoformat(),
-            "billingEndDate": request.period.end.isoformat(),
-            "subPartnerOrgId": request.sub_partner_org_id,
-            "internal": request.internal,
-            "status": report.status.value,
-            "created": _iso(report.created),
-            "createdBy": report.created_by,
-            "trackingId": report.tracking_id,
-            "deadline": int(report.deadline.timestamp()),
-            "revision": report.revision,
-            "s3Key": report.s3_key,
-            "rowCount": report.row_count,
-            "sha256": report.sha256,
-            "completed": _iso(report.completed) if report.completed else None,
-            "errors": [error.to_json() for error in report.errors] or None,
-            "sortStart": f"{request.period.start.isoformat()}#{report.report_id}",
-            "sortEnd": f"{request.period.end.isoformat()}#{report.report_id}",
-            "sortStatus": f"{report.status.value}#{report.report_id}",
-            "dayVersions": _versions_attribute(report.day_versions) if report.day_versions else None,
-            "waitingFor": report.waiting_for.isoformat() if report.waiting_for else None,
-            "runName": report.run.run if report.run else None,
-            "runSince": _iso(report.run.since) if report.run else None,
-            "runResumes": report.resumes or None,
-            "category": request.category.value,
-            "asOf": _iso(request.as_of) if request.as_of else None,
-            "listing": _listing(report),
-        }
-
-
-_LEASE_ATTRIBUTES = ("runName", "runSince")
-FILTERED_READ = 1000  # items a filtered list reads per Query call
-
-
-def _listing(report: Report) -> str:
-    """A report's list item as one attribute: a list page is read and served as it is stored."""
-    return json.dumps(report.summary_json(), separators=(",", ":"))
-
-
-def _filter_values(query: ListQuery) -> dict[str, str | None]:
-    """The filters of a list query, by the attribute they compare."""
-    return {
-        "billingStartDate": query.billing_start_date.isoformat() if query.billing_start_date else None,
-        "billingEndDate": query.billing_end_date.isoformat() if query.billing_end_date else None,
-        "type": query.report_type.value if query.report_type else None,
-        "status": query.status.value if query.status else None,
-        "subPartnerOrgId": query.sub_partner_org_id,
-        "category": query.category.value if query.category else None,
-    }
-
-
-# The filter that the sort index's key serves (its sort attribute starts with the value).
-_KEY_FILTERS = {
-    SortBy.BILLING_START_DATE: "billingStartDate",
-    SortBy.BILLING_END_DATE: "billingEndDate",
-    SortBy.STATUS: "status",
-}
-
-
-def _sort_prefix(query: ListQuery) -> str | None:
-    field = _KEY_FILTERS.get(query.sort_by)
-    value = _filter_values(query).get(field) if field else None
-    return None if value is None else f"{value}#"
-
-
-def _filter_expression(query: ListQuery) -> tuple[list[str], dict[str, str], dict[str, Any]]:
-    """The filters the key condition does not serve."""
-    served = _KEY_FILTERS.get(query.sort_by)
-    filters, names, values = [], {}, {}
-    for position, (name, value) in enumerate(_filter_values(query).items()):
-        if value is not None and name != served:
-            names[f"#n{position}"] = name
-            values[f":w{position}"] = value
-            filters.append(f"#n{position} = :w{position}")
-    return filters, names, values
-
-
-def _cancellation_codes(error: ClientError) -> list[str]:
-    if error.response["Error"]["Code"] != "TransactionCanceledException":
-        return []
-    reasons = error.response.get("CancellationReasons") or []
-    codes = [reason.get("Code", "None") for reason in reasons]
-    if not codes:  # some endpoints only put the reasons in the message
-        message = error.response["Error"].get("Message", "")
-        inside = message[message.find("[") + 1 : message.rfind("]")]
-        codes = [part.strip() for part in inside.split(",")] if inside else ["Unknown"]
-    return codes
-
-
-def _file_attributes(file: ReportFile) -> dict[str, Any]:
-    return {
-        "s3Key": file.s3_key,
-        "rowCount": file.row_count,
-        "sha256": file.sha256,
-        "dayVersions": _versions_attribute(file.day_versions),
-    }
-
-
-def _versions_attribute(day_versions: dict[date, int]) -> dict[str, int]:
-    return {day.isoformat(): int(version) for day, version in sorted(day_versions.items())}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _report_from(item: dict[str, Any]) -> Report:
-    request = ReportRequest(
-        period=BillingPeriod(date.fromisoformat(item["billingStartDate"]), date.fromisoformat(item["billingEndDate"])),
-        report_type=ReportType(item["type"]),
-        sub_partner_org_id=item.get("subPartnerOrgId"),
-        internal=bool(item.get("internal", False)),
-        category=ReportCategory(item.get("category") or ReportCategory.RECONCILIATION.value),
-        as_of=_parse_iso(item["asOf"]) if item.get("asOf") else None,
-    )
-    return Report(
-        partner_org_id=item["partnerOrgId"],
-        report_id=item["reportId"],
-        request=request,
-        status=ReportStatus(item["status"]),
-        created=_parse_iso(item["created"]),
-        created_by=item.get("createdBy", ""),
-        tracking_id=item.get("trackingId", ""),
-        deadline=datetime.fromtimestamp(int(item["deadline"]), tz=timezone.utc),
-        revision=int(item.get("revision", 1)),
-        s3_key=item.get("s3Key"),
-        row_count=item.get("rowCount"),
-        sha256=item.get("sha256"),
-        completed=_parse_iso(item["completed"]) if item.get("completed") else None,
-        errors=tuple(
-            ReportError(ReportErrorCode(int(error["code"])), str(error["description"]))
-            for error in item.get("errors") or []
-        ),
-        day_versions=(
-            {date.fromisoformat(day): int(version) for day, version in item["dayVersions"].items()}
-            if item.get("dayVersions")
-            else None
-        ),
-        waiting_for=date.fromisoformat(item["waitingFor"]) if item.get("waitingFor") else None,
-        run=RunLease(item["runName"], _parse_iso(item["runSince"])) if item.get("runName") else None,
-        resumes=int(item.get("runResumes") or 0),
-    )

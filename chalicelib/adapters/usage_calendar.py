@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.domain.messages import DayPublished, Message, RestatementRequested
 
 from .dynamo_codec import from_item, to_item
+from .dynamo_conditions import conditionally
+from .dynamo_tables import string_keyed_table
 
 _LATEST = "#latest"  # the item that remembers the latest published day
 _EPOCH = "#epoch"  # the first day any event occurred on (earlier days are published empty)
@@ -26,10 +26,7 @@ _RESTATE = "#restate"  # late events landed: re-rate from `fromDay` (one marker,
 
 def table_definition(table_name: str) -> dict[str, Any]:
     return {
-        "TableName": table_name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": "usageDate", "AttributeType": "S"}],
-        "KeySchema": [{"AttributeName": "usageDate", "KeyType": "HASH"}],
+        **string_keyed_table(table_name, "usageDate"),
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     }
 
@@ -84,53 +81,43 @@ class DynamoUsageCalendar:
 
     def claim(self, day: date, version: int) -> bool:
         """Reserve `version` of `day` for one rating run; False if another run has it."""
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=to_item(
-                    {
-                        "usageDate": f"#claim#{day.isoformat()}#{version}",
-                        "claimedAt": datetime.now(timezone.utc).isoformat(),
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(usageDate)",
-            )
-            return True
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return conditionally(
+            self._db.put_item,
+            TableName=self._table,
+            Item=to_item(
+                {
+                    "usageDate": f"#claim#{day.isoformat()}#{version}",
+                    "claimedAt": datetime.now(timezone.utc).isoformat(),
+                }
+            ),
+            ConditionExpression="attribute_not_exists(usageDate)",
+        )
 
     def publish(self, day: date, version: int, row_count: int) -> bool:
         """Publish `day` at `version` unless a newer version is already published."""
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=to_item(
-                    {
-                        "usageDate": day.isoformat(),
-                        "version": version,
-                        "rowCount": row_count,
-                        "publishedAt": datetime.now(timezone.utc).isoformat(),
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(version) OR version < :v",
-                ExpressionAttributeValues=to_item({":v": version}),
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=to_item({"usageDate": _LATEST, "latestDay": day.isoformat()}),
-                ConditionExpression="attribute_not_exists(latestDay) OR latestDay < :d",
-                ExpressionAttributeValues=to_item({":d": day.isoformat()}),
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        published = conditionally(
+            self._db.put_item,
+            TableName=self._table,
+            Item=to_item(
+                {
+                    "usageDate": day.isoformat(),
+                    "version": version,
+                    "rowCount": row_count,
+                    "publishedAt": datetime.now(timezone.utc).isoformat(),
+                }
+            ),
+            ConditionExpression="attribute_not_exists(version) OR version < :v",
+            ExpressionAttributeValues=to_item({":v": version}),
+        )
+        if not published:
+            return False
+        conditionally(  # a later day may be the latest already: then it stays
+            self._db.put_item,
+            TableName=self._table,
+            Item=to_item({"usageDate": _LATEST, "latestDay": day.isoformat()}),
+            ConditionExpression="attribute_not_exists(latestDay) OR latestDay < :d",
+            ExpressionAttributeValues=to_item({":d": day.isoformat()}),
+        )
         return True
 
     # ---- the data epoch -------------------------------------------------------------------
@@ -167,48 +154,38 @@ class DynamoUsageCalendar:
         """A rating run re-rated `marker.from_day` up to `next_day` (exclusive; None: through the
         latest day). Moves the marker on, or removes it, unless a newer request moved it."""
         condition = {"ConditionExpression": "#token = :token", "ExpressionAttributeNames": {"#token": "token"}}
-        try:
-            if next_day is None:
-                self._db.delete_item(
-                    TableName=self._table,
-                    Key=to_item({"usageDate": _RESTATE}),
-                    ExpressionAttributeValues=to_item({":token": marker.token}),
-                    **condition,
-                )
-            else:
-                self._db.update_item(
-                    TableName=self._table,
-                    Key=to_item({"usageDate": _RESTATE}),
-                    UpdateExpression="SET fromDay = :next, #token = :new",
-                    ExpressionAttributeValues=to_item(
-                        {":token": marker.token, ":next": next_day.isoformat(), ":new": uuid.uuid4().hex}
-                    ),
-                    **condition,
-                )
-            return True
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        if next_day is None:
+            return conditionally(
+                self._db.delete_item,
+                TableName=self._table,
+                Key=to_item({"usageDate": _RESTATE}),
+                ExpressionAttributeValues=to_item({":token": marker.token}),
+                **condition,
+            )
+        return conditionally(
+            self._db.update_item,
+            TableName=self._table,
+            Key=to_item({"usageDate": _RESTATE}),
+            UpdateExpression="SET fromDay = :next, #token = :new",
+            ExpressionAttributeValues=to_item(
+                {":token": marker.token, ":next": next_day.isoformat(), ":new": uuid.uuid4().hex}
+            ),
+            **condition,
+        )
 
     def _lower(self, key: str, attribute: str, day: date, extra: dict[str, Any]) -> bool:
         """Set `attribute` of item `key` to `day` if absent or later (conditional, so concurrent
         writers keep the earliest)."""
         names = {f"#{name}": name for name in (attribute, *extra)}
         assignments = ", ".join(f"#{name} = :{name}" for name in (attribute, *extra))
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=to_item({"usageDate": key}),
-                UpdateExpression=f"SET {assignments}",
-                ConditionExpression=f"attribute_not_exists(#{attribute}) OR #{attribute} > :{attribute}",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item(
-                    {f":{attribute}": day.isoformat(), **{f":{k}": v for k, v in extra.items()}}
-                ),
-            )
-            return True
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
+        return conditionally(
+            self._db.update_item,
+            TableName=self._table,
+            Key=to_item({"usageDate": key}),
+            UpdateExpression=f"SET {assignments}",
+            ConditionExpression=f"attribute_not_exists(#{attribute}) OR #{attribute} > :{attribute}",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(
+                {f":{attribute}": day.isoformat(), **{f":{k}": v for k, v in extra.items()}}
+            ),
+        )

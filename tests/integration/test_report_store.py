@@ -3,26 +3,48 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.adapters.dynamo_codec import from_item, to_item
+from chalicelib.adapters.dynamo_report_locks import lock_item
+from chalicelib.adapters.dynamo_report_store import COUNTER_SK, LOCK_PREFIX
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
-from chalicelib.domain.errors import Conflict, TooManyRequests
-from chalicelib.domain.reports import ReportStatus
+from chalicelib.domain.errors import Conflict, ReportErrorCode, TooManyRequests
+from chalicelib.domain.lifecycle import TRANSITIONS, Transition, holds_duplicate_lock
+from chalicelib.domain.messages import RunLease
+from chalicelib.domain.periods import BillingPeriod
+from chalicelib.domain.report_ids import new_report_id
+from chalicelib.domain.reports import Report, ReportCategory, ReportError, ReportRequest, ReportStatus, ReportType
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER
+from chalicelib.services.ports import DuplicateReport, InProgressLimitReached, ReportFile
 from tests.conftest import TODAY
 
 CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
-BODY = {"billingStartDate": (TODAY - timedelta(days=20)).isoformat(),
-        "billingEndDate": (TODAY - timedelta(days=2)).isoformat(), "type": "USER"}
+BODY = {
+    "billingStartDate": (TODAY - timedelta(days=20)).isoformat(),
+    "billingEndDate": (TODAY - timedelta(days=2)).isoformat(),
+    "type": "USER",
+}
 
 
 def _hold_workflow(container):
     """Keep reports IN_PROGRESS: a workflow that records starts and runs nothing."""
     started = []
-    container.__dict__["workflow"] = type("Held", (), {"start": lambda self, job, name: started.append(name),
-                                                       "stop": lambda self, report_id: None,
-                                                       "stop_all": lambda self: None,
-                                                       "join": lambda self, timeout=0: None})()
+    container.__dict__["workflow"] = type(
+        "Held",
+        (),
+        {
+            "start": lambda self, job, name: started.append(name),
+            "stop": lambda self, report_id: None,
+            "stop_all": lambda self: None,
+            "join": lambda self, timeout=0: None,
+        },
+    )()
     container.__dict__.pop("reports", None)
     return started
 
@@ -98,8 +120,10 @@ def test_delete_during_generation_never_resurrects_the_report(seeded):
     job = {"partnerOrgId": report.partner_org_id, "reportId": report.report_id, "revision": 1, "trackingId": "t"}
     steps = seeded.generation
     plan = steps.plan({"job": job})
-    parts = [steps.aggregate_shard({"job": job, "dayVersions": plan["dayVersions"], "shard": shard})
-             for shard in plan["shards"]]
+    parts = [
+        steps.aggregate_shard({"job": job, "dayVersions": plan["dayVersions"], "shard": shard})
+        for shard in plan["shards"]
+    ]
     file = steps.assemble({"job": job, "parts": parts})
     assert seeded.blobs.exists(file["s3Key"])
     seeded.reports.delete(CALLER, report.report_id)  # deleted between Assemble and Finalize
@@ -123,9 +147,6 @@ def test_completed_duplicate_is_a_conflict_naming_the_report(seeded):
 
 
 def test_sweeper_fails_reports_stuck_past_their_deadline_and_frees_their_place(seeded):
-    from datetime import datetime, timezone
-
-    from chalicelib.domain.errors import ReportErrorCode
     from chalicelib.services.sweeper import Sweeper
 
     _hold_workflow(seeded)  # a generation that never finishes (a crashed process)
@@ -143,3 +164,154 @@ def test_sweeper_fails_reports_stuck_past_their_deadline_and_frees_their_place(s
     again, created = seeded.reports.create(CALLER, BODY, "WBR_s2")
     assert created and again.report_id != stuck.report_id
     assert Sweeper(seeded.report_store, seeded.blobs, clock=lambda: datetime.now(timezone.utc)).sweep().failed == []
+
+
+# --- the store follows domain/lifecycle.py, for any sequence of its operations ---------------
+
+_LIFECYCLE_CAP = 3
+
+
+def _lifecycle_requests():
+    period = BillingPeriod(TODAY - timedelta(days=20), TODAY - timedelta(days=2))
+    now = datetime.now(timezone.utc)
+    return [
+        ReportRequest(period, ReportType.USER, None, False),
+        ReportRequest(period, ReportType.USER, None, True),
+        ReportRequest(period, ReportType.CUSTOMER, "sub", False),
+        ReportRequest(BillingPeriod(TODAY, TODAY), ReportType.USER, None, False, ReportCategory.POINT_IN_TIME, now),
+    ]
+
+
+def _partition(container, partner):
+    """The partner's reports (by id), locks (duplicate key → report id) and in-progress counter."""
+    items = [
+        from_item(item)
+        for item in container.dynamodb.query(
+            TableName=container.settings.reports_table,
+            KeyConditionExpression="partnerOrgId = :p",
+            ExpressionAttributeValues=to_item({":p": partner}),
+            ConsistentRead=True,
+        )["Items"]
+    ]
+    reports = {
+        item["reportId"]: container.report_store.get(partner, item["reportId"])
+        for item in items
+        if not item["reportId"].startswith((LOCK_PREFIX, COUNTER_SK))
+    }
+    locks = {
+        item["reportId"][len(LOCK_PREFIX) :]: item["lockedReportId"]
+        for item in items
+        if item["reportId"].startswith(LOCK_PREFIX)
+    }
+    counter = sum(int(item.get("inProgress", 0)) for item in items if item["reportId"] == COUNTER_SK)
+    return reports, locks, counter
+
+
+def _operate(store, report, operation, now):
+    """Run one store operation on `report` (as last read); its answer."""
+    lease = RunLease(f"run-{operation}", now)
+    file = ReportFile(f"reports/{report.report_id}.csv", 3, "a" * 64, {TODAY: 2})
+    return {
+        "complete": lambda: store.complete(report, file, now),
+        "fail": lambda: store.fail(report, [ReportError(ReportErrorCode.GENERATION_FAILED, "failed")]),
+        "delete": lambda: store.delete(report.partner_org_id, report.report_id) is not None,
+        "mark_waiting": lambda: store.mark_waiting(report, TODAY),
+        "claim_waiting": lambda: store.claim_waiting(report, lease),
+        "take_over_run": lambda: store.take_over_run(report, report.run.run if report.run else "none", lease),
+        "replace_file": lambda: store.replace_file(
+            replace(report, revision=report.revision + 1), report.revision, file, now
+        ),
+        "record_versions": lambda: store.record_versions(report, {TODAY: 3}),
+        "claim_regeneration": lambda: store.claim_regeneration(report, lease),
+        "release_regeneration": lambda: store.release_regeneration(report),
+    }[operation]()
+
+
+def test_locks_and_counter_follow_the_lifecycle_for_any_sequence_of_operations(container):
+    requests = _lifecycle_requests()
+    store = container.report_store
+    operations = [transition.value for transition in Transition if transition is not Transition.CREATE]
+
+    @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        st.lists(
+            st.one_of(
+                st.tuples(st.just("create"), st.integers(0, len(requests) - 1)),
+                st.tuples(st.sampled_from(operations), st.integers(0, 20)),
+            ),
+            max_size=20,
+        )
+    )
+    def run(steps):
+        partner = f"partner-{uuid.uuid4()}"  # a partition of its own per example
+        now = datetime.now(timezone.utc)
+        for operation, argument in steps:
+            reports, locks, counter = _partition(container, partner)
+            if operation == "create":
+                request = requests[argument]
+                report = Report(
+                    partner,
+                    new_report_id(),
+                    request,
+                    ReportStatus.IN_PROGRESS,
+                    now,
+                    "someone",
+                    "WBR_l",
+                    now + timedelta(hours=1),
+                    run=RunLease("first", now),
+                )
+                key = request.duplicate_key()
+                try:
+                    store.create(report, _LIFECYCLE_CAP)
+                except DuplicateReport as duplicate:
+                    assert key in locks and duplicate.report_id == locks[key]
+                except InProgressLimitReached:
+                    assert counter == _LIFECYCLE_CAP
+                else:
+                    assert key not in locks and counter < _LIFECYCLE_CAP
+            elif reports:
+                report = reports[sorted(reports)[argument % len(reports)]]
+                if operation == "record_versions" and report.sha256 is None:
+                    continue  # asked of a built file only (without one, the request is malformed)
+                applied = _operate(store, report, operation, now)
+                after = store.get(partner, report.report_id)
+                if report.status not in TRANSITIONS[Transition(operation)]:
+                    assert not applied and after == report
+                elif applied:
+                    target = TRANSITIONS[Transition(operation)][report.status]
+                    assert (after.status if after else None) is target
+            reports, locks, counter = _partition(container, partner)
+            assert counter == sum(report.status is ReportStatus.IN_PROGRESS for report in reports.values())
+            assert locks == {
+                report.request.duplicate_key(): report.report_id
+                for report in reports.values()
+                if holds_duplicate_lock(report.status, report.request)
+            }
+
+    run()
+
+
+def test_a_stale_lock_is_released_only_while_it_names_the_report(container):
+    store, now = container.report_store, datetime.now(timezone.utc)
+    request = _lifecycle_requests()[0]
+    key = request.duplicate_key()
+
+    def new_report():
+        return Report("partner-stale", new_report_id(), request, ReportStatus.IN_PROGRESS, now, "someone", "WBR_s", now)
+
+    failed = new_report()
+    store.create(failed, _LIFECYCLE_CAP)
+    assert store.fail(failed, [])
+    # A lock left naming the FAILED report (no transition leaves one; older data may hold it).
+    container.dynamodb.put_item(TableName=container.settings.reports_table, Item=to_item(lock_item(failed, key)))
+    second = new_report()
+    try:
+        store.create(second, _LIFECYCLE_CAP)
+        raise AssertionError("the lock was not seen")
+    except DuplicateReport as duplicate:
+        assert (duplicate.report_id, duplicate.duplicate_key) == (failed.report_id, key)
+    assert not store.release_stale_lock("partner-stale", key, second.report_id)  # it names another report
+    assert store.release_stale_lock("partner-stale", key, failed.report_id)
+    assert not store.release_stale_lock("partner-stale", key, failed.report_id)  # gone already
+    store.create(second, _LIFECYCLE_CAP)
+    assert _partition(container, "partner-stale")[1:] == ({key: second.report_id}, 1)
