@@ -9,6 +9,11 @@ the very same states in-process, calling the same step functions, for local mode
              │  └─not yet→ WaitingForData (ends; the day's publication starts a new run)
              └─gone→ ReportGone
     any Task failure → MarkFailed → GenerationFailed
+
+The state is JSON, as Step Functions carries it: ``$.job`` is a `GenerationJob`'s JSON and a
+caught failure is ``$.error`` (``Error``, ``Cause``). This module and the Lambda handlers
+(api/worker.py) are the edges that translate it: `task_input` gives a step the failure as a
+`StepFailure`, and `LocalWorkflow` starts a run from a `GenerationJob`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
+
+from chalicelib.domain.commands import GenerationJob, StepFailure
+from chalicelib.domain.regeneration import run_prefix
 
 # Errors retried with backoff (Lambda throttling and our own Throttled from AWS clients).
 RETRYABLE_ERRORS = [
@@ -210,6 +218,36 @@ def error_name(error: BaseException) -> str:
     return type(error).__name__
 
 
+def caught_error(error: BaseException) -> dict[str, Any]:
+    """What a Catch puts at ``$.error`` for a Lambda that raised `error`."""
+    return {"Error": error_name(error), "Cause": json.dumps({"errorMessage": str(error)})}
+
+
+def failure_of(error: dict[str, Any]) -> StepFailure:
+    """A caught ``$.error`` as MarkFailed is told it: the error's name and, from the ``Cause``
+    (for a Lambda error, JSON text with an ``errorMessage``), its message."""
+    cause = error.get("Cause")
+    return StepFailure(str(error.get("Error", "")), _cause_message(cause) if cause else None)
+
+
+def _cause_message(cause: Any) -> str:
+    if isinstance(cause, str):
+        try:
+            parsed = json.loads(cause)
+            if isinstance(parsed, dict) and "errorMessage" in parsed:
+                return str(parsed["errorMessage"])
+        except ValueError:
+            return cause
+    return str(cause)
+
+
+def task_input(state: dict[str, Any]) -> dict[str, Any]:
+    """The state as a step function takes it: a caught ``$.error`` becomes a `StepFailure`."""
+    if not isinstance(state.get("error"), dict):
+        return state
+    return {**state, "error": failure_of(state["error"])}
+
+
 @dataclass
 class LocalExecution:
     """Walks `definition()` in-process with the same step functions the Lambdas call."""
@@ -286,6 +324,7 @@ class LocalExecution:
 
     def _invoke(self, function: str, state: dict[str, Any]) -> Any:
         attempt = 1
+        state = task_input(state)
         while True:
             try:
                 return self.functions[function](state)
@@ -301,7 +340,7 @@ class LocalExecution:
     def _caught(self, state: dict[str, Any], error: BaseException, at: str) -> dict[str, Any]:
         self.logger.exception("workflow step failed", extra={"state": at, "error": error_name(error)})
         caught = dict(state)
-        caught["error"] = {"Error": error_name(error), "Cause": json.dumps({"errorMessage": str(error)})}
+        caught["error"] = caught_error(error)
         return caught
 
 
@@ -321,7 +360,7 @@ class LocalWorkflow:
         self._cancelled: dict[str, threading.Event] = {}  # running execution name → its stop flag
         self._lock = threading.Lock()
 
-    def start(self, job: dict[str, Any], name: str) -> None:
+    def start(self, job: GenerationJob, name: str) -> None:
         cancel = threading.Event()
         thread = threading.Thread(target=self._run, args=(job, name, cancel), name=f"run-{name[-24:]}", daemon=True)
         with self._lock:
@@ -339,15 +378,13 @@ class LocalWorkflow:
             return name in self._cancelled
 
     def stop(self, report_id: str) -> None:
-        from chalicelib.domain.regeneration import execution_prefix
-
-        prefix = execution_prefix(report_id)
+        prefix = run_prefix(report_id)
         with self._lock:
             for name, cancel in self._cancelled.items():
                 if name.startswith(prefix):
                     cancel.set()
 
-    def _run(self, job: dict[str, Any], name: str, cancel: threading.Event) -> None:
+    def _run(self, job: GenerationJob, name: str, cancel: threading.Event) -> None:
         execution = LocalExecution(
             self._functions,
             max_concurrency=self._max_concurrency,
@@ -356,7 +393,7 @@ class LocalWorkflow:
             cancelled=lambda: self._stopping.is_set() or cancel.is_set(),
         )
         try:
-            status, _ = execution.run({"job": job})
+            status, _ = execution.run({"job": job.to_json()})
             self._logger.info("workflow finished", extra={"run": name, "status": status, "states": execution.visited})
         except Exception:  # noqa: BLE001 - MarkFailed itself failed; the sweeper will see it
             self._logger.exception("workflow crashed", extra={"run": name})

@@ -7,7 +7,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.domain.regeneration import execution_prefix
+from chalicelib.domain.commands import GenerationJob
+from chalicelib.domain.regeneration import run_prefix
+
+# Step Functions execution names: at most 80 characters of [A-Za-z0-9-_].
+EXECUTION_NAME_LIMIT = 80
+
+
+def execution_name(run: str) -> str:
+    """The name of the execution that carries the run named `run` (domain/regeneration.run_name):
+    a character Step Functions refuses becomes `-`, and the name is cut at its limit."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in run)
+    return safe[:EXECUTION_NAME_LIMIT]
 
 
 class StepFunctionsWorkflow:
@@ -15,10 +26,12 @@ class StepFunctionsWorkflow:
         self._sfn = stepfunctions
         self._arn = state_machine_arn
 
-    def start(self, job: dict[str, Any], name: str) -> None:
+    def start(self, job: GenerationJob, name: str) -> None:
         # Names are unique per revision and trigger: a re-delivered trigger cannot run twice.
         try:
-            self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps({"job": job}))
+            self._sfn.start_execution(
+                stateMachineArn=self._arn, name=execution_name(name), input=json.dumps({"job": job.to_json()})
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
@@ -26,7 +39,7 @@ class StepFunctionsWorkflow:
     def is_running(self, name: str) -> bool:
         """An execution that ended (succeeded, failed, timed out, aborted) or never started is
         not running; MarkFailed did not necessarily run for it."""
-        arn = self._arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+        arn = self._arn.replace(":stateMachine:", ":execution:", 1) + f":{execution_name(name)}"
         try:
             return self._sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
         except ClientError as error:
@@ -36,7 +49,7 @@ class StepFunctionsWorkflow:
 
     def stop(self, report_id: str) -> None:
         """Stop the report's running executions (found by their name prefix)."""
-        prefix = execution_prefix(report_id)
+        prefix = execution_name(run_prefix(report_id))
         for page in self._sfn.get_paginator("list_executions").paginate(
             stateMachineArn=self._arn, statusFilter="RUNNING"
         ):

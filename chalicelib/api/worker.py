@@ -1,4 +1,8 @@
-"""The worker's Lambda functions: one per Task state of chalicelib/workflow.py."""
+"""The worker's Lambda functions: one per Task state of chalicelib/workflow.py.
+
+Each takes the state Step Functions passes and hands it to its step as the local runner does
+(`workflow.task_input`: a caught ``$.error`` arrives as a `StepFailure`).
+"""
 
 from __future__ import annotations
 
@@ -8,35 +12,40 @@ from chalice import Blueprint
 
 from chalicelib.bootstrap import get_container
 from chalicelib.observability import flushing_metrics
+from chalicelib.workflow import task_input
 
 worker_api = Blueprint(__name__)
+
+
+def _run(step: str, event: dict[str, Any]) -> dict[str, Any]:
+    return get_container().step(step)(task_input(event))
 
 
 @worker_api.lambda_function(name="plan")
 @flushing_metrics
 def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return get_container().step("plan")(event)
+    return _run("plan", event)
 
 
 @worker_api.lambda_function(name="aggregate_shard")
 @flushing_metrics
 def aggregate_shard(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return get_container().step("aggregate_shard")(event)
+    return _run("aggregate_shard", event)
 
 
 @worker_api.lambda_function(name="assemble")
 @flushing_metrics
 def assemble(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return get_container().step("assemble")(event)
+    return _run("assemble", event)
 
 
 @worker_api.lambda_function(name="finalize")
 @flushing_metrics
 def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return get_container().step("finalize")(event)
+    return _run("finalize", event)
 
 
 @worker_api.lambda_function(name="mark_failed")
 @flushing_metrics
 def mark_failed(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return get_container().step("mark_failed")(event)
+    return _run("mark_failed", event)

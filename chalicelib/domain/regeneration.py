@@ -13,9 +13,6 @@ from datetime import date
 
 from chalicelib.domain.reports import Report, ReportStatus
 
-# Step Functions execution names: at most 80 characters of [A-Za-z0-9-_].
-_EXECUTION_NAME_LIMIT = 80
-
 
 def stale_days(report: Report, published: Mapping[date, int]) -> list[date]:
     """Days of a COMPLETED report whose published version is newer than the one it was built on.
@@ -32,16 +29,15 @@ def missing_days(days: Iterable[date], published: Mapping[date, object], epoch: 
     return [day for day in days if day not in published and (epoch is None or day >= epoch)]
 
 
-def execution_name(report_id: str, revision: int, trigger: str) -> str:
+def run_name(report_id: str, revision: int, trigger: str) -> str:
     """A name unique per report revision and trigger, so a re-delivered trigger (the same
-    publication event twice, a retried start) never runs a second generation."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in trigger)
-    prefix = execution_prefix(report_id)
-    return f"{prefix}r{revision}-{safe}"[:_EXECUTION_NAME_LIMIT]
+    publication event twice, a retried start) never runs a second generation. A run's lease
+    holds it; the workflow names the run's execution after it."""
+    return f"{run_prefix(report_id)}r{revision}-{trigger}"
 
 
-def execution_prefix(report_id: str) -> str:
-    """What every execution name of one report starts with (to find and stop them)."""
+def run_prefix(report_id: str) -> str:
+    """What every run name of one report starts with (to find and stop them)."""
     return f"{report_id[-36:]}-"
 
 

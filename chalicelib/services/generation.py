@@ -2,19 +2,21 @@
 
 Each step takes the state the workflow carries and returns what it adds, so the same code runs
 as a Lambda task of the Step Functions state machine and in the local in-process runner.
-State: ``{"job": {partnerOrgId, reportId, revision, trackingId}, ...}``.
+State: ``{"job": <GenerationJob as JSON>, ...}``; every step works on the `GenerationJob`
+(`_job_in`) and hands the carried ``job`` on unchanged. MarkFailed is told a `StepFailure`
+(the edge, workflow.task_input, reads Step Functions' ``$.error``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from chalicelib.domain.commands import GenerationJob, StepFailure
 from chalicelib.domain.errors import (
     REPORT_ERROR_DESCRIPTIONS,
     DataNotAvailable,
@@ -25,7 +27,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.point_in_time import POINT_IN_TIME_COLUMNS, snapshot_cells
-from chalicelib.domain.regeneration import execution_name, missing_days
+from chalicelib.domain.regeneration import missing_days
 from chalicelib.domain.report_rows import CsvRenderer, CustomerInfo, PartnerInfo, RowContext
 from chalicelib.domain.reports import (
     Report,
@@ -47,7 +49,7 @@ from chalicelib.services.ports import (
     UsageSlice,
 )
 
-# Step Functions error names (exception class names) → the code a FAILED report carries.
+# Failures by error name (a domain exception's class name) → the code a FAILED report carries.
 ERROR_CODES: dict[str, ReportErrorCode] = {DataNotAvailable.__name__: ReportErrorCode.DATA_NOT_AVAILABLE}
 # Errors whose message tells the partner what is wrong (which day): it joins the description.
 EXPLAINED_ERRORS = frozenset({DataNotAvailable.__name__, LakeIncomplete.__name__})
@@ -93,14 +95,15 @@ class GenerationSteps:
         Returns ``{"job", "gone": True}`` when the run is no longer wanted; ``"ready": False``
         when the report is parked until a day is published (its publication starts a new run);
         or ``"ready": True`` with ``"dayVersions"`` (pinned) and ``"shards"``."""
-        job = state["job"]
-        report = self._store.get(job["partnerOrgId"], job["reportId"])
+        return {"job": state["job"], **self._plan(_job_in(state))}
+
+    def _plan(self, job: GenerationJob) -> dict[str, Any]:
+        report = self._store.get(job.partner_org_id, job.report_id)
         if not _is_run_of(report, job):
-            return {"job": job, "gone": True, "ready": False}
+            return {"gone": True, "ready": False}
         assert report is not None
         if report.request.point_in_time:  # a snapshot waits for no day: one shard counts it
             return {
-                "job": job,
                 "gone": False,
                 "ready": True,
                 "dayVersions": {},
@@ -111,21 +114,21 @@ class GenerationSteps:
         epoch = self._calendar.data_epoch()
         published = self._calendar.published(days)
         missing = missing_days(days, published, epoch)
-        if missing and not is_regeneration(job):
+        if missing and not job.is_regeneration:
             if self._clock() >= report.gives_up_waiting_at(timedelta(hours=self._policy.data_wait_hours)):
                 raise DataNotAvailable(
                     f"Usage for {len(missing)} day(s) of the period, first {missing[0].isoformat()}, "
                     f"was not published within {self._policy.data_wait_hours} hours"
                 )
             if not self._store.mark_waiting(report, missing[0]):
-                return {"job": job, "gone": True, "ready": False}
+                return {"gone": True, "ready": False}
             # The day may have been published between the check and parking: look once more.
             published = self._calendar.published(days)
             missing = missing_days(days, published, epoch)
             if missing:
-                return {"job": job, "gone": False, "ready": False, "waitingFor": missing[0].isoformat()}
-            if not self._store.claim_waiting(report, RunLease(execution_name_of(job), self._clock())):
-                return {"job": job, "gone": True, "ready": False}  # a publication started a new run
+                return {"gone": False, "ready": False, "waitingFor": missing[0].isoformat()}
+            if not self._store.claim_waiting(report, RunLease(job.run_name, self._clock())):
+                return {"gone": True, "ready": False}  # a publication started a new run
         if missing:
             raise DataNotAvailable(f"Usage for {missing[0].isoformat()} is no longer published")
         # Sizes count internal customers too: a shard may come out a little smaller, never wrong.
@@ -139,7 +142,6 @@ class GenerationSteps:
         else:
             shards = plan_shards(self._lake.customer_rows(usage), self._policy.shard_rows)
         return {
-            "job": job,
             "gone": False,
             "ready": True,
             "dayVersions": {day.isoformat(): version for day, version in sorted(versions.items())},
@@ -151,7 +153,7 @@ class GenerationSteps:
 
     def aggregate_shard(self, state: dict[str, Any]) -> dict[str, Any]:
         """Aggregate one shard's slice of the lake into a CSV part (no header) in S3."""
-        job, shard = state["job"], state["shard"]
+        job, shard = _job_in(state), state["shard"]
         report = self._require(job)
         if report.request.point_in_time:
             return self._count_snapshot(job, report)
@@ -189,7 +191,7 @@ class GenerationSteps:
         self._still_wanted(job, [part_key])
         return {"partKey": part_key, "rows": rows, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
-    def _count_snapshot(self, job: dict[str, Any], report: Report) -> dict[str, Any]:
+    def _count_snapshot(self, job: GenerationJob, report: Report) -> dict[str, Any]:
         """A point-in-time report's one part: the allocations open at its `asOf` (DESIGN §4a)."""
         assert report.request.as_of is not None
         partner, org_ids = self._partner_scope(report)
@@ -215,10 +217,10 @@ class GenerationSteps:
 
     def assemble(self, state: dict[str, Any]) -> dict[str, Any]:
         """Join header + parts in shard order into the report object; count rows, hash bytes."""
-        job = state["job"]
+        job = _job_in(state)
         self._require(job)
         parts = sorted(state["parts"], key=lambda part: part["partKey"])
-        key = report_object_key(job["partnerOrgId"], job["reportId"], job["revision"])
+        key = _object_key(job)
         if len(parts) == 1:  # already the whole file, hashed by its shard: copy it in S3
             self._blobs.copy(parts[0]["partKey"], key)
             sha256 = parts[0]["sha256"]
@@ -233,24 +235,24 @@ class GenerationSteps:
     def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
         """Publish the file if the report still exists at this run's revision (never resurrect a
         deleted report). A regeneration replaces the file only when the numbers changed."""
-        job, assembled = state["job"], state["file"]
+        job, assembled = _job_in(state), state["file"]
         file = ReportFile(
             assembled["s3Key"],
             assembled["rowCount"],
             assembled["sha256"],
             {date.fromisoformat(day): version for day, version in state["dayVersions"].items()},
         )
-        report = self._store.get(job["partnerOrgId"], job["reportId"])
+        report = self._store.get(job.partner_org_id, job.report_id)
         now = self._clock()
         outcome = "gone"
         if _already_published(report, job, file):
-            outcome = "regenerated" if is_regeneration(job) else "completed"  # a retried Finalize
-        elif report is not None and is_regeneration(job) and _is_run_of(report, job):
+            outcome = "regenerated" if job.is_regeneration else "completed"  # a retried Finalize
+        elif report is not None and job.is_regeneration and _is_run_of(report, job):
             if file.sha256 == report.sha256:
                 outcome = "unchanged" if self._store.record_versions(report, file.day_versions) else "gone"
             else:
-                regenerated = replace(report, revision=job["revision"])
-                if self._store.replace_file(regenerated, job["baseRevision"], file, now):
+                regenerated = replace(report, revision=job.revision)
+                if self._store.replace_file(regenerated, job.base_revision, file, now):
                     outcome = "regenerated"
                     if report.s3_key and report.s3_key != file.s3_key:
                         self._blobs.delete([report.s3_key])  # the old revision's file
@@ -260,7 +262,7 @@ class GenerationSteps:
             self._blobs.delete([file.s3_key])
         self._blobs.delete(self._blobs.list_keys(_parts_prefix(job)))
         if outcome in ("completed", "regenerated", "unchanged") and self._on_finished is not None:
-            self._on_finished(job["partnerOrgId"], job["reportId"])
+            self._on_finished(job.partner_org_id, job.report_id)
         result: dict[str, Any] = {"completed": outcome in ("completed", "regenerated"), "outcome": outcome}
         if report is not None and outcome == "completed":
             result.update(rows=file.row_count, seconds=round((now - report.created).total_seconds(), 3))
@@ -269,27 +271,28 @@ class GenerationSteps:
     # ---- MarkFailed ---------------------------------------------------------------------
 
     def mark_failed(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Any failure: status FAILED with errors[{code, description}], parts removed. A failed
-        regeneration leaves the COMPLETED report and its file as they were."""
-        job = state["job"]
-        error = state.get("error") or {}
-        code = ERROR_CODES.get(error.get("Error", ""), ReportErrorCode.GENERATION_FAILED)
+        """Any failure (``state["error"]``, a `StepFailure`): status FAILED with
+        errors[{code, description}], parts removed. A failed regeneration leaves the COMPLETED
+        report and its file as they were."""
+        job = _job_in(state)
+        failure: StepFailure = state.get("error") or StepFailure("")
+        code = ERROR_CODES.get(failure.error, ReportErrorCode.GENERATION_FAILED)
         description = REPORT_ERROR_DESCRIPTIONS[code]
-        if error.get("Error") in EXPLAINED_ERRORS and error.get("Cause"):
-            description = f"{description} {_cause_message(error['Cause'])}"
-        report = self._store.get(job["partnerOrgId"], job["reportId"])
+        if failure.error in EXPLAINED_ERRORS and failure.message is not None:
+            description = f"{description} {failure.message}"
+        report = self._store.get(job.partner_org_id, job.report_id)
         failed = False
-        if is_regeneration(job):
+        if job.is_regeneration:
             if report is not None and _is_run_of(report, job):
-                self._store.release_regeneration(report, execution_name_of(job))
+                self._store.release_regeneration(report, job.run_name)
             # its file may exist if Finalize failed: it never became the report's file
-            self._blobs.delete([report_object_key(job["partnerOrgId"], job["reportId"], job["revision"])])
+            self._blobs.delete([_object_key(job)])
         else:
-            if report is not None and report.revision == job["revision"]:
+            if report is not None and report.revision == job.revision:
                 failed = self._store.fail(report, [ReportError(code, description)])
             # an assembled file that never became the report's (Finalize failed after Assemble)
-            key = report_object_key(job["partnerOrgId"], job["reportId"], job["revision"])
-            current = self._store.get(job["partnerOrgId"], job["reportId"]) if not failed else None
+            key = _object_key(job)
+            current = self._store.get(job.partner_org_id, job.report_id) if not failed else None
             if current is None or current.status is not ReportStatus.COMPLETED or current.s3_key != key:
                 self._blobs.delete([key])
         self._blobs.delete(self._blobs.list_keys(_parts_prefix(job)))
@@ -297,17 +300,17 @@ class GenerationSteps:
 
     # ---- helpers ------------------------------------------------------------------------
 
-    def _still_wanted(self, job: dict[str, Any], written: list[str]) -> None:
+    def _still_wanted(self, job: GenerationJob, written: list[str]) -> None:
         """After writing: if the report went away meanwhile (deleted; its run may have been
         stopped, so no later step cleans up), remove what was just written."""
-        if not _is_run_of(self._store.get(job["partnerOrgId"], job["reportId"]), job):
+        if not _is_run_of(self._store.get(job.partner_org_id, job.report_id), job):
             self._blobs.delete(written)
-            raise ReportGone(job["reportId"])
+            raise ReportGone(job.report_id)
 
-    def _require(self, job: dict[str, Any]) -> Report:
-        report = self._store.get(job["partnerOrgId"], job["reportId"])
+    def _require(self, job: GenerationJob) -> Report:
+        report = self._store.get(job.partner_org_id, job.report_id)
         if report is None or not _is_run_of(report, job):
-            raise ReportGone(job["reportId"])
+            raise ReportGone(job.report_id)
         return report
 
     def _partner_scope(self, report: Report) -> tuple[PartnerInfo, list[str]]:
@@ -329,65 +332,36 @@ class GenerationSteps:
         return [customer for customer in customers if not customer.internal], left_out
 
 
-def job_of(report: Report, trigger: str = "create") -> dict[str, Any]:
-    """The workflow input that names one generation run of `report` at its revision."""
-    return {
-        "partnerOrgId": report.partner_org_id,
-        "reportId": report.report_id,
-        "revision": report.revision,
-        "trackingId": report.tracking_id,
-        "trigger": trigger,
-    }
+def _job_in(state: dict[str, Any]) -> GenerationJob:
+    """The run a step works for: the ``job`` the workflow carries (`GenerationJob.to_json`)."""
+    return GenerationJob.from_json(state["job"])
 
 
-def regeneration_job_of(report: Report, trigger: str) -> dict[str, Any]:
-    """A run that rebuilds a COMPLETED report as its next revision."""
-    job = job_of(report, trigger)
-    job.update(revision=report.revision + 1, baseRevision=report.revision)
-    return job
-
-
-def is_regeneration(job: dict[str, Any]) -> bool:
-    return job.get("baseRevision") is not None
-
-
-def execution_name_of(job: dict[str, Any]) -> str:
-    return execution_name(job["reportId"], job["revision"], job.get("trigger", "create"))
-
-
-def _is_run_of(report: Report | None, job: dict[str, Any]) -> bool:
+def _is_run_of(report: Report | None, job: GenerationJob) -> bool:
     """Does `job` still describe what `report` wants? A first generation needs the report
     IN_PROGRESS at the job's revision; a regeneration needs it COMPLETED at the base revision."""
     if report is None:
         return False
-    if is_regeneration(job):
-        return report.status is ReportStatus.COMPLETED and report.revision == job["baseRevision"]
-    return report.status is ReportStatus.IN_PROGRESS and report.revision == job["revision"]
+    if job.is_regeneration:
+        return report.status is ReportStatus.COMPLETED and report.revision == job.base_revision
+    return report.status is ReportStatus.IN_PROGRESS and report.revision == job.revision
 
 
-def _already_published(report: Report | None, job: dict[str, Any], file: ReportFile) -> bool:
+def _already_published(report: Report | None, job: GenerationJob, file: ReportFile) -> bool:
     """The report already holds this very file at this run's revision (Finalize ran before and
     its answer was lost)."""
     return (
         report is not None
         and report.status is ReportStatus.COMPLETED
-        and report.revision == job["revision"]
+        and report.revision == job.revision
         and report.s3_key == file.s3_key
         and report.sha256 == file.sha256
     )
 
 
-def _parts_prefix(job: dict[str, Any]) -> str:
-    return report_parts_prefix(job["partnerOrgId"], job["reportId"], job["revision"])
+def _parts_prefix(job: GenerationJob) -> str:
+    return report_parts_prefix(job.partner_org_id, job.report_id, job.revision)
 
 
-def _cause_message(cause: Any) -> str:
-    """Step Functions passes a Lambda error's cause as JSON text with an errorMessage."""
-    if isinstance(cause, str):
-        try:
-            parsed = json.loads(cause)
-            if isinstance(parsed, dict) and "errorMessage" in parsed:
-                return str(parsed["errorMessage"])
-        except ValueError:
-            return cause
-    return str(cause)
+def _object_key(job: GenerationJob) -> str:
+    return report_object_key(job.partner_org_id, job.report_id, job.revision)

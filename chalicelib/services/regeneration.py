@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
+from chalicelib.domain.commands import GenerationJob, job_of, regeneration_job_of
 from chalicelib.domain.errors import REPORT_ERROR_DESCRIPTIONS, ReportErrorCode
 from chalicelib.domain.leases import lease_at_risk, may_resume, resume_trigger
 from chalicelib.domain.messages import DayPublished, RunLease
 from chalicelib.domain.regeneration import missing_days, publication_trigger, stale_days
 from chalicelib.domain.reports import Report, ReportError, ReportStatus
-from chalicelib.services.generation import execution_name_of, job_of, regeneration_job_of
 from chalicelib.services.ports import ReportStore, UsageCalendar, Workflow
 
 
@@ -146,24 +146,24 @@ class RegenerationService:
         self._start_claimed(report, job)
         return [report_id]
 
-    def _lease(self, job: dict[str, Any]) -> RunLease:
-        return RunLease(execution_name_of(job), self._clock())
+    def _lease(self, job: GenerationJob) -> RunLease:
+        return RunLease(job.run_name, self._clock())
 
     def _published(self, reports: list[Report]) -> dict[date, int]:
         days = sorted({day for report in reports for day in report.period.days()})
         return self._calendar.published_versions(days) if days else {}
 
-    def _start_claimed(self, report: Report, job: dict[str, Any]) -> None:
+    def _start_claimed(self, report: Report, job: GenerationJob) -> None:
         """Start a regeneration whose claim is held; a start that fails gives the claim back, so
         the next publication or sweep can try again instead of waiting for it to expire."""
         try:
             self._start(job)
         except Exception:
-            self._store.release_regeneration(report, execution_name_of(job))
+            self._store.release_regeneration(report, job.run_name)
             raise
 
-    def _start(self, job: dict[str, Any]) -> None:
-        name = execution_name_of(job)
+    def _start(self, job: GenerationJob) -> None:
+        name = job.run_name
         if self._logger is not None:
-            self._logger.info("generation started by publication", extra={"report_id": job["reportId"], "run": name})
+            self._logger.info("generation started by publication", extra={"report_id": job.report_id, "run": name})
         self._workflow.start(job, name)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from chalicelib.domain.access import Caller
+from chalicelib.domain.commands import job_of
 from chalicelib.domain.errors import (
     REPORT_ERROR_DESCRIPTIONS,
     REPORT_NOT_FOUND,
@@ -31,7 +32,6 @@ from chalicelib.domain.reports import (
     report_object_key,
     report_parts_prefix,
 )
-from chalicelib.services.generation import execution_name_of, job_of
 from chalicelib.services.ports import (
     BlobStore,
     Directory,
@@ -105,7 +105,7 @@ class ReportService:
                 seconds=self._policy.generation_timeout_seconds,
             ),
         )
-        report = replace(report, run=RunLease(execution_name_of(job_of(report)), now))
+        report = replace(report, run=RunLease(job_of(report).run_name, now))
         for _ in range(3):
             try:
                 self._store.create(report, self._policy.max_in_progress)
@@ -125,8 +125,8 @@ class ReportService:
                     # start under the same name is a no-op if it did. A report parked, woken or
                     # resumed since belongs to its publication or the sweeper.
                     job = job_of(existing)
-                    if existing.run is not None and existing.run.run == execution_name_of(job):
-                        self._workflow.start(job, execution_name_of(job))
+                    if existing.run is not None and existing.run.run == job.run_name:
+                        self._workflow.start(job, job.run_name)
                     return existing, False
                 if existing is not None and existing.status is ReportStatus.COMPLETED:
                     raise Conflict(
@@ -139,7 +139,7 @@ class ReportService:
             raise Conflict("The report could not be created; please retry")
         try:
             job = job_of(report)
-            self._workflow.start(job, execution_name_of(job))
+            self._workflow.start(job, job.run_name)
         except Exception:
             self._store.fail(
                 report,

@@ -350,12 +350,13 @@ class FaultWorkflow:
     def start(self, job_or_report: Any, name: str | None = None) -> None:
         if self.fail_start is not None:
             raise self.fail_start
+        from chalicelib.domain.commands import GenerationJob, job_of
+
         if isinstance(job_or_report, dict):
             job = job_or_report
         else:
-            from chalicelib.services.generation import job_of
-
-            job = job_of(job_or_report)
+            command = job_or_report if isinstance(job_or_report, GenerationJob) else job_of(job_or_report)
+            job = command.to_json()  # what the workflow carries
         self.start_job(job, name)
 
     def start_job(self, job: dict[str, Any], name: str | None = None) -> None:

@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
+from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import ReportErrorCode
 from chalicelib.domain.messages import DayPublished
 from chalicelib.domain.partners import PartnerTree
@@ -43,7 +44,6 @@ from chalicelib.services.demo_data import (
     demo_events,
     usage_by_day,
 )
-from chalicelib.services.generation import is_regeneration
 from chalicelib.services.sweeper import Sweeper
 from tests.conftest import TODAY, deliver_publications, unpublish_day
 
@@ -438,7 +438,7 @@ def test_report_deleted_during_its_regeneration_leaves_no_file(seeded, world, mo
             seeded.reports.delete(CALLER, report_id)
 
     def step_with_delete(state):
-        if not is_regeneration(state["job"]):
+        if not GenerationJob.from_json(state["job"]).is_regeneration:
             return real(state)
         if when == "before":
             delete_meanwhile()
@@ -511,10 +511,10 @@ def test_a_failed_start_releases_the_regeneration_claim(seeded, monkeypatch):
     with pytest.raises(RuntimeError):
         seeded.regeneration.regenerate_stale("regen-test", LAST_DAY)
 
-    started: list[dict] = []
+    started: list[GenerationJob] = []
     monkeypatch.setattr(seeded.workflow, "start", lambda job, name: started.append(job))
     assert seeded.regeneration.catch_up(DEMO_PARTNER, report_id) == [report_id]
-    assert [job["reportId"] for job in started] == [report_id]
+    assert [job.report_id for job in started] == [report_id]
     # and that claim, now held by a started run, keeps a second start out
     assert seeded.regeneration.regenerate_stale("regen-test", LAST_DAY) == []
     assert _stored(seeded, report_id).status is ReportStatus.COMPLETED

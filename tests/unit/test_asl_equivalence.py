@@ -4,7 +4,8 @@
 for the features it uses (Task + Retry/Catch/ResultPath, Choice on booleans, Map with
 ItemsPath/ItemSelector/ResultPath, Succeed, Fail), knowing nothing of workflow.py's Python
 definition. Each scenario runs the same step functions through both and compares the states
-visited, the retries slept, the final status and the final state.
+visited, the retries slept, the final status and the final state. Its Tasks call each step as
+the Lambda handlers of api/worker.py do, through `task_input`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain.commands import StepFailure
 from chalicelib.domain.errors import Throttled
-from chalicelib.workflow import STEP_FUNCTIONS, LocalExecution, error_name, function_arn_placeholder, to_asl
+from chalicelib.workflow import STEP_FUNCTIONS, LocalExecution, error_name, function_arn_placeholder, task_input, to_asl
 
 
 class AslFailed(Exception):
@@ -77,7 +79,7 @@ class AslInterpreter:
         attempt = 0
         while True:
             try:
-                return self.functions[spec["Resource"]](copy.deepcopy(data))
+                return self.functions[spec["Resource"]](task_input(copy.deepcopy(data)))
             except Exception as error:  # noqa: BLE001
                 retrier = next((r for r in spec.get("Retry", []) if error_name(error) in r["ErrorEquals"]), None)
                 if retrier is None or attempt + 1 >= retrier["MaxAttempts"]:
@@ -152,7 +154,9 @@ def _steps(log: list[str], scenario: dict[str, Any]) -> dict[str, Any]:
                 return {"s3Key": "k", "rowCount": sum(part["rows"] for part in state["parts"]), "sha256": "h"}
             if name == "finalize":
                 return {"completed": True, "outcome": "completed"}
-            return {"failed": True, "code": 1002}
+            failure = state["error"]
+            assert isinstance(failure, StepFailure), failure
+            return {"failed": True, "code": 1002, "told": [failure.error, failure.message]}
 
         return run
 
@@ -196,6 +200,8 @@ def test_emitted_asl_and_local_runner_walk_the_same_states(scenario):
     # and the scenario did what it says, so the comparison is not vacuous
     if "fail_at" in scenario or scenario.get("throttles", 0) > 10:
         assert local.visited[-2:] == ["MarkFailed", "GenerationFailed"] and local_status == "FAILED"
+        told = ["RuntimeError", f"{scenario['fail_at']} broke"] if "fail_at" in scenario else ["Throttled", "slow down"]
+        assert local_state["result"]["told"] == told
     elif scenario.get("waiting"):
         assert local.visited[-1] == "WaitingForData"
     elif scenario.get("gone"):

@@ -1,12 +1,18 @@
-"""The state machine: one definition, emitted as ASL and walked by the local runner."""
+"""The state machine: one definition, emitted as ASL and walked by the local runner; the edges
+that translate the JSON it carries (`GenerationJob`, a caught error, execution names)."""
 
 from __future__ import annotations
 
 import json
+import string
+from types import SimpleNamespace
 
 import pytest
 
+from chalicelib.adapters.step_functions import StepFunctionsWorkflow, execution_name
+from chalicelib.domain.commands import GenerationJob, StepFailure, job_of, regeneration_job_of
 from chalicelib.domain.errors import Throttled
+from chalicelib.domain.regeneration import run_name, run_prefix
 from chalicelib.workflow import (
     RETRY_MAX_ATTEMPTS,
     START_AT,
@@ -14,8 +20,10 @@ from chalicelib.workflow import (
     LocalExecution,
     Map,
     Task,
+    caught_error,
     definition,
     function_arn_placeholder,
+    task_input,
     to_asl,
 )
 
@@ -113,3 +121,100 @@ def test_a_cancelled_run_stops_before_the_next_state():
 def test_map_iterator_is_a_task_without_its_own_catch():
     aggregate = definition()["Aggregate"]
     assert isinstance(aggregate, Map) and isinstance(aggregate.iterator, Task) and not aggregate.iterator.catch
+
+
+def test_mark_failed_is_told_the_failure_as_a_step_failure():
+    told = []
+    steps = _steps([], fail_at="assemble")
+    steps["mark_failed"] = lambda state: told.append(state["error"]) or {"failed": True}
+    status, state = LocalExecution(steps, sleep=lambda s: True).run({"job": {"reportId": "r"}})
+    assert status == "FAILED" and told == [StepFailure("RuntimeError", "boom")]
+    assert state["error"] == {"Error": "RuntimeError", "Cause": json.dumps({"errorMessage": "boom"})}  # as Step Functions
+
+
+@pytest.mark.parametrize(
+    ("error", "failure"),
+    [
+        ({"Error": "DataNotAvailable", "Cause": '{"errorMessage": "day 2026-10-01", "errorType": "DataNotAvailable"}'},
+         StepFailure("DataNotAvailable", "day 2026-10-01")),
+        ({"Error": "States.Timeout", "Cause": "the task timed out"}, StepFailure("States.Timeout", "the task timed out")),
+        ({"Error": "X", "Cause": '{"trace": []}'}, StepFailure("X", '{"trace": []}')),
+        ({"Error": "X", "Cause": ""}, StepFailure("X", None)),
+        ({"Error": "X"}, StepFailure("X", None)),
+        ({}, StepFailure("", None)),
+    ],
+)
+def test_a_caught_error_is_read_at_the_edge(error, failure):
+    assert task_input({"job": {}, "error": error}) == {"job": {}, "error": failure}
+
+
+def test_a_state_without_a_caught_error_reaches_the_step_as_it_is():
+    state = {"job": {"reportId": "r"}, "shard": {"index": 0}}
+    assert task_input(state) is state
+
+
+def _report(revision=1):
+    return SimpleNamespace(partner_org_id="org-1", report_id="Y2lzY29zcGFyazovL3VzL0JJTExJTkdfUkVQT1JUL2Ex",
+                           revision=revision, tracking_id="WBR_t")
+
+
+def test_the_job_json_is_what_executions_have_always_carried():
+    first = job_of(_report(), "wake-20261001v2")
+    assert json.dumps(first.to_json()) == json.dumps(
+        {"partnerOrgId": "org-1", "reportId": _report().report_id, "revision": 1, "trackingId": "WBR_t",
+         "trigger": "wake-20261001v2"})
+    again = regeneration_job_of(_report(3), "regen-20261001v4")
+    assert json.dumps(again.to_json()) == json.dumps(
+        {"partnerOrgId": "org-1", "reportId": _report().report_id, "revision": 4, "trackingId": "WBR_t",
+         "trigger": "regen-20261001v4", "baseRevision": 3})
+    assert again.is_regeneration and not first.is_regeneration
+    for job in (first, again):
+        assert GenerationJob.from_json(json.loads(json.dumps(job.to_json()))) == job
+
+
+def test_a_job_written_before_triggers_still_parses():
+    job = GenerationJob.from_json({"partnerOrgId": "p", "reportId": "r", "revision": 2, "trackingId": "t"})
+    assert job == GenerationJob("p", "r", 2, "t", "create", None)
+    assert job.run_name == "r-r2-create"
+
+
+def test_execution_names_keep_within_what_step_functions_allows():
+    job = job_of(_report(), "resume1")
+    assert execution_name(job.run_name) == job.run_name == f"{_report().report_id[-36:]}-r1-resume1"
+    long = run_name(_report().report_id, 7, "a trigger/with:odd chars" * 4)
+    name = execution_name(long)
+    assert len(name) == 80 and set(name) <= set(string.ascii_letters + string.digits + "-_")
+    assert name.startswith(run_prefix(_report().report_id))
+
+
+def test_step_functions_start_names_the_execution_and_carries_the_job_json():
+    calls = []
+    client = SimpleNamespace(start_execution=lambda **kwargs: calls.append(kwargs),
+                             describe_execution=lambda executionArn: calls.append(executionArn) or {"status": "RUNNING"})
+    workflow = StepFunctionsWorkflow(client, "arn:aws:states:us-east-1:1:stateMachine:wbr")
+    job = regeneration_job_of(_report(1), "regen x")
+    workflow.start(job, job.run_name)
+    assert calls == [{"stateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:wbr",
+                      "name": execution_name(job.run_name), "input": json.dumps({"job": job.to_json()})}]
+    assert calls[0]["name"].endswith("-r2-regen-x")
+    assert workflow.is_running(job.run_name)
+    assert calls[-1] == f"arn:aws:states:us-east-1:1:execution:wbr:{execution_name(job.run_name)}"
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_the_lambda_handlers_hand_their_step_the_state_as_the_local_runner_does():
+    from chalicelib import bootstrap
+    from chalicelib.api import worker
+
+    given = []
+    container = SimpleNamespace(step=lambda name: lambda state: given.append((name, state)) or {"failed": True})
+    event = {"job": {"reportId": "r"}, "error": caught_error(RuntimeError("boom"))}
+    previous = bootstrap._container
+    bootstrap.set_container(container)
+    try:
+        assert worker.mark_failed(event, None) == {"failed": True}
+        worker.plan({"job": {"reportId": "r"}}, None)
+    finally:
+        bootstrap.set_container(previous)
+    assert given == [("mark_failed", task_input(event)), ("plan", {"job": {"reportId": "r"}})]
+    assert given[0][1]["error"] == StepFailure("RuntimeError", "boom")
