@@ -25,6 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _MARKER = "chalicelib.local_aws"
 
@@ -144,7 +145,7 @@ def port_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _read_record(path: Path) -> dict[str, object]:
+def _read_record(path: Path) -> dict[str, Any]:
     try:
         record = json.loads(path.read_text())
         return record if isinstance(record, dict) else {}

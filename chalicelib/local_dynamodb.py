@@ -54,7 +54,7 @@ def _copy_each_table_once_per_transaction() -> None:
         finally:
             _transaction.copies = None
 
-    models.copy = _OncePerTransaction()  # type: ignore[attr-defined]
+    models.copy = _OncePerTransaction()  # type: ignore[assignment]
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
@@ -90,7 +90,7 @@ def _copy_and_size_scalars_directly() -> None:
     def copy_item(self: Any, memo: dict[int, Any]) -> Any:
         if id(self) in memo:
             return memo[id(self)]
-        result = Item.__new__(Item)
+        result: Any = Item.__new__(Item)
         memo[id(self)] = result
         result.hash_key = real_copy.deepcopy(self.hash_key, memo)
         result.range_key = real_copy.deepcopy(self.range_key, memo)
@@ -150,10 +150,10 @@ def speed_up() -> None:
     _copy_each_table_once_per_transaction()
     _copy_and_size_scalars_directly()
     DynamoType.cast_value = property(cast_value)  # type: ignore[assignment,method-assign]
-    DynamoType.__eq__ = equal  # type: ignore[method-assign,assignment]
-    DynamoType.__ne__ = lambda self, other: not equal(self, other)  # type: ignore[method-assign,assignment]
+    DynamoType.__eq__ = equal  # type: ignore[method-assign]
+    DynamoType.__ne__ = lambda self, other: not equal(self, other)  # type: ignore[method-assign]
     DynamoType.__lt__ = less  # type: ignore[method-assign]
-    DynamoType.__hash__ = lambda self: hash((self.type, cast_value(self)))  # type: ignore[method-assign,assignment]
+    DynamoType.__hash__ = lambda self: hash((self.type, cast_value(self)))  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
     Table.sorted_items = sorted_items  # type: ignore[method-assign]
     _applied = True

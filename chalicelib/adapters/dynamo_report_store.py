@@ -7,6 +7,7 @@ with the report, and the statuses an operation applies to, are the ones it decla
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import replace
 from datetime import date, datetime
@@ -63,8 +64,8 @@ class DynamoReportStore:
         """Put the report with its lock and counter actions (lifecycle: none → IN_PROGRESS, the
         lock taken if no report holds it, +1 under the cap) in one transaction."""
         status = target_status(Transition.CREATE, None)
-        if report.status is not status:
-            raise ValueError(f"a new report is {status.value}, not {report.status.value}")
+        if status is None or report.status is not status:
+            raise ValueError(f"a new report is {status}, not {report.status.value}")
         effects = move_actions(self._table, report, None, status, cap=max_in_progress)
         try:
             self._db.transact_write_items(
@@ -119,28 +120,28 @@ class DynamoReportStore:
             if limit_left:
                 arguments["Limit"] = limit - len(items)
 
-    def overdue(self, now: datetime) -> list[Report]:
+    def overdue(self, now: datetime) -> builtins.list[Report]:
         """Reports of every partner still IN_PROGRESS after their deadline (the sweeper's query)."""
         return self._scan(
             "#status = :in_progress AND deadline < :now",
             {":in_progress": ReportStatus.IN_PROGRESS.value, ":now": int(now.timestamp())},
         )
 
-    def waiting(self) -> list[Report]:
+    def waiting(self) -> builtins.list[Report]:
         """IN_PROGRESS reports of every partner parked until some day is published."""
         return self._scan(
             "#status = :in_progress AND attribute_exists(waitingFor)",
             {":in_progress": ReportStatus.IN_PROGRESS.value},
         )
 
-    def leased(self) -> list[Report]:
+    def leased(self) -> builtins.list[Report]:
         """Reports of every partner that a run holds (the sweeper checks that the run lives)."""
         return self._scan(
             "attribute_exists(runName) AND attribute_not_exists(waitingFor) AND #status <> :failed",
             {":failed": ReportStatus.FAILED.value},
         )
 
-    def completed_covering(self, day: date | None) -> list[Report]:
+    def completed_covering(self, day: date | None) -> builtins.list[Report]:
         """COMPLETED reports of every partner whose period contains `day` (None: all of them)."""
         if day is None:
             return self._scan("#status = :completed", {":completed": ReportStatus.COMPLETED.value})
@@ -149,7 +150,7 @@ class DynamoReportStore:
             {":completed": ReportStatus.COMPLETED.value, ":day": day.isoformat()},
         )
 
-    def _scan(self, condition: str, values: dict[str, Any]) -> list[Report]:
+    def _scan(self, condition: str, values: dict[str, Any]) -> builtins.list[Report]:
         """Reports of every partner matching `condition` (a scan: sweeper and publications only,
         never on a request path)."""
         arguments: dict[str, Any] = {
@@ -172,7 +173,7 @@ class DynamoReportStore:
     def complete(self, report: Report, file: ReportFile, completed: datetime) -> bool:
         return self._transition(report, Transition.COMPLETE, {**file_attributes(file), "completed": iso(completed)})
 
-    def fail(self, report: Report, errors: list[ReportError]) -> bool:
+    def fail(self, report: Report, errors: builtins.list[ReportError]) -> bool:
         return self._transition(report, Transition.FAIL, {"errors": [error.to_json() for error in errors]})
 
     def delete(self, partner_org_id: str, report_id: str) -> Report | None:

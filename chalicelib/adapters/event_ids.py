@@ -49,7 +49,7 @@ class S3EventIdIndex:
         verdicts: dict[str, Registered] = {}
         landed: dict[str, bool] = {}  # event-log object → exists, shared by the buckets of this call
         with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="event-ids") as pool:
-            for result in pool.map(lambda item: self._register_bucket(*item, landed), by_bucket.items()):
+            for result in pool.map(lambda item: self._register_bucket(item[0], item[1], landed), by_bucket.items()):
                 verdicts.update(result)
         return verdicts
 

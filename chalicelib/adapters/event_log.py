@@ -200,7 +200,7 @@ class S3DeadLetters:
         return key
 
     def read_all(self) -> list[dict[str, Any]]:
-        records = []
+        records: list[dict[str, Any]] = []
         for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix="dead-letters/"):
             for entry in page.get("Contents", []):
                 body = self._s3.get_object(Bucket=self._bucket, Key=entry["Key"])["Body"].read().decode()

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice import Blueprint, Cron, Rate
 
@@ -45,7 +46,7 @@ def ingest_sqs_record(record: SQSRecord) -> None:
 
 @events_api.on_sqs_message(queue=EVENTS_QUEUE, batch_size=10)
 @flushing_metrics
-def on_provisioning_events(event: Any) -> dict[str, Any]:
+def on_provisioning_events(event: Any) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event.to_dict(), record_handler=ingest_sqs_record, processor=_sqs_processor, context=event.context
     )

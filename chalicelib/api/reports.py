@@ -75,6 +75,8 @@ def _caller() -> Caller:
 def _json_object_body() -> dict[str, Any]:
     request = reports_api.current_request
     raw = request.raw_body or b""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"The request body must be at most {MAX_BODY_BYTES} bytes")
     content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
@@ -126,7 +128,7 @@ def list_reports() -> Response:
     caller = _caller()
     params = dict(reports_api.current_request.query_params or {})
     page = get_container().reports.list(caller, params)
-    headers = {}
+    headers: dict[str, str | list[str]] = {}
     if page.next_cursor:
         headers["Link"] = f'<{_self_url()}?cursor={quote(page.next_cursor, safe="")}>; rel="next"'
     return Response(body={"items": page.items}, headers=headers)

@@ -11,7 +11,7 @@ import re
 from calendar import timegm
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -354,7 +354,7 @@ def screen_event_line(line: str | bytes, now_epoch: int) -> tuple[str, str, int,
                 and _plain_id(event.get("subscriptionId"))
                 and _plain_id(event.get("sku"))
             ):
-                return event_id, event_type, occurred_at, None, event_digest(event)
+                return cast(str, event_id), cast(str, event_type), occurred_at, None, event_digest(event)
     elif not isinstance(event, dict):
         raise InvalidEvent("not a JSON object")
     record = validate_event(event, now_epoch)

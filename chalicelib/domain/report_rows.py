@@ -196,4 +196,4 @@ def aggregate_reference(report_type: ReportType, usage: Iterable[Mapping[str, ob
             entry[2] = max(entry[2], day)
     for key in sorted(totals):
         units, first, last = totals[key]
-        yield AggregatedRow(key, units, first, last)  # type: ignore[arg-type]
+        yield AggregatedRow(key, units, first, last)

@@ -41,7 +41,7 @@ class ReportStatus(str, Enum):
 
 
 def parse_enum(enum_type: type[Enum], field_name: str, value: object) -> Any:
-    allowed = [member.value for member in enum_type]  # type: ignore[attr-defined]
+    allowed = [member.value for member in enum_type]
     if value not in allowed:
         raise InvalidRequest(
             f"{field_name} must be one of {', '.join(allowed)}",

@@ -4,7 +4,8 @@ calendar and lake, the event log and its eventId index (ingestion), rating's day
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import builtins
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from chalicelib.adapters.rating_sql import Key, TouchedKeys
+
+
+JsonObject = dict[str, object]  # a JSON object as the API serves it (a list item)
 
 
 class DuplicateReport(Exception):
@@ -57,11 +61,11 @@ class ReportStore(Protocol):
 
     def list(
         self, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[JsonObject]:
         """Up to `limit` list items (`Report.summary_json()`) matching `query`, in its order,
         strictly after `after`."""
 
-    def sort_value(self, item: dict[str, Any], query: ListQuery) -> str: ...
+    def sort_value(self, item: JsonObject, query: ListQuery) -> str: ...
 
     def complete(self, report: Report, file: ReportFile, completed: datetime) -> bool:
         """IN_PROGRESS → COMPLETED if the report still exists at its revision; else False."""
@@ -83,25 +87,25 @@ class ReportStore(Protocol):
     def take_over_run(self, report: Report, dead_run: str, lease: RunLease) -> bool:
         """Hand a dead run's IN_PROGRESS report to the run `lease` names; one taker wins."""
 
-    def leased(self) -> list[Report]:
+    def leased(self) -> builtins.list[Report]:
         """Reports (every partner) held by a run, parked ones excepted."""
 
     def record_versions(self, report: Report, day_versions: dict[date, int]) -> bool:
         """Remember newer day versions of a regeneration that found identical numbers."""
 
-    def waiting(self) -> list[Report]:
+    def waiting(self) -> builtins.list[Report]:
         """Waiting reports of every partner."""
 
-    def completed_covering(self, day: date | None) -> list[Report]:
+    def completed_covering(self, day: date | None) -> builtins.list[Report]:
         """COMPLETED reports of every partner whose period contains `day` (None: all)."""
 
-    def fail(self, report: Report, errors: list[ReportError]) -> bool:
+    def fail(self, report: Report, errors: builtins.list[ReportError]) -> bool:
         """IN_PROGRESS → FAILED (lock released) if it still exists at its revision; else False."""
 
     def delete(self, partner_org_id: str, report_id: str) -> Report | None:
         """Remove the report, its lock and its in-progress count; the removed report or None."""
 
-    def overdue(self, now: datetime) -> list[Report]:
+    def overdue(self, now: datetime) -> builtins.list[Report]:
         """Reports of every partner still IN_PROGRESS after their deadline."""
 
 
@@ -282,5 +286,5 @@ class Workflow(Protocol):
 
 
 class TokenVerifier(Protocol):
-    def verify(self, token: str) -> dict[str, Any]:
+    def verify(self, token: str) -> Mapping[str, object]:
         """The token's claims; raises Unauthenticated for any bad token."""
