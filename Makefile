@@ -75,6 +75,7 @@ fuzz: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check chalicelib tests app.py
+	$(BIN)/mypy
 
 asl: $(STAMP)
 	$(BIN)/wbr asl

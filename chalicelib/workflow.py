@@ -254,7 +254,7 @@ class LocalExecution:
 
     functions: dict[str, StepFunction]
     max_concurrency: int = 8
-    sleep: Callable[[float], bool] = field(default=lambda seconds: (time.sleep(seconds), True)[1])
+    sleep: Callable[[float], bool] = field(default=lambda seconds: time.sleep(seconds) or True)  # type: ignore[func-returns-value]
     retry_interval_seconds: float = RETRY_INTERVAL_SECONDS
     logger: logging.Logger | Any = field(default_factory=lambda: logging.getLogger("wbr.workflow"))
     cancelled: Callable[[], bool] = field(default=lambda: False)  # checked before every state

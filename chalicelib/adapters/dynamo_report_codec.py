@@ -120,4 +120,3 @@ def versions_attribute(day_versions: Mapping[date, int]) -> dict[str, int]:
 def versions_from(attribute: Mapping[str, Any]) -> dict[date, int]:
     """A stored `dayVersions` attribute → the lake version of each day."""
     return {date.fromisoformat(day): int(version) for day, version in attribute.items()}
-

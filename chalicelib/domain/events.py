@@ -132,7 +132,8 @@ def parse_timestamp(value: Any) -> int:
     match = _TIMESTAMP.fullmatch(value)
     if not match:
         raise InvalidEvent(
-            f"occurredAt {value[:60]!r} is not an ISO-8601 UTC timestamp like 2026-10-01T08:30:00Z", kind=_NOT_A_TIMESTAMP
+            f"occurredAt {value[:60]!r} is not an ISO-8601 UTC timestamp like 2026-10-01T08:30:00Z",
+            kind=_NOT_A_TIMESTAMP,
         )
     hour, minute, second = int(match.group(4)), int(match.group(5)), int(match.group(6))
     day_epoch = _day_epochs.get(value[:10])

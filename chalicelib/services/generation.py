@@ -252,7 +252,8 @@ class GenerationSteps:
                 outcome = "unchanged" if self._store.record_versions(report, file.day_versions) else "gone"
             else:
                 regenerated = replace(report, revision=job.revision)
-                if self._store.replace_file(regenerated, job.base_revision, file, now):
+                base = job.base_revision if job.base_revision is not None else report.revision
+                if self._store.replace_file(regenerated, base, file, now):
                     outcome = "regenerated"
                     if report.s3_key and report.s3_key != file.s3_key:
                         self._blobs.delete([report.s3_key])  # the old revision's file

@@ -8,8 +8,9 @@ import builtins
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.events import Registered
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.messages import RestatementRequested, RunLease
@@ -274,9 +275,9 @@ class DayReplay(Protocol):
 
 
 class Workflow(Protocol):
-    def start(self, job: dict[str, Any], name: str) -> None:
-        """Begin one generation run (`job`, see generation.job_of); returns at once. Starting
-        the same `name` again does nothing."""
+    def start(self, job: GenerationJob, name: str) -> None:
+        """Begin one generation run (`job`, see domain.commands.job_of); returns at once.
+        Starting the same `name` again does nothing."""
 
     def is_running(self, name: str) -> bool:
         """Is the run (execution) `name` alive? False for one that ended or never started."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -193,7 +194,7 @@ class ReportService:
             items = items[: query.max_items]
             last = items[-1]
             next_cursor = self._cursors.encode(
-                caller.org_id, Cursor(query, self._store.sort_value(last, query), last["id"])
+                caller.org_id, Cursor(query, self._store.sort_value(last, query), str(last["id"]))
             )
         return ReportPage(items, next_cursor)
 
@@ -212,7 +213,7 @@ class ReportService:
         except Exception:  # noqa: BLE001 - the report is gone whatever the worker does
             logging.getLogger(__name__).warning("could not stop the generation of a deleted report", exc_info=True)
 
-    def _files_of(self, report: Report) -> list[str]:
+    def _files_of(self, report: Report) -> builtins.list[str]:
         """Every S3 object of a report: its file at this revision, the one it names, its parts."""
         # this revision and the next (a regeneration may be running), and the file it names
         revisions = (report.revision, report.revision + 1)
