@@ -21,6 +21,7 @@ from chalicelib.domain.errors import (
     ReportErrorCode,
     TooManyRequests,
 )
+from chalicelib.domain.lifecycle import DuplicateAnswer, duplicate_answer
 from chalicelib.domain.listing import KNOWN_PARAMETERS, Cursor, CursorCodec, ListQuery
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.partners import PartnerTree
@@ -121,7 +122,8 @@ class ReportService:
                 if not duplicate.report_id:
                     continue  # the lock went away meanwhile: try again
                 existing = self._store.get(caller.org_id, duplicate.report_id)
-                if existing is not None and existing.status is ReportStatus.IN_PROGRESS:
+                answer = duplicate_answer(existing.status if existing is not None else None)
+                if answer is DuplicateAnswer.RUNNING and existing is not None:
                     # The first create's answer may have been lost before its run started; a
                     # start under the same name is a no-op if it did. A report parked, woken or
                     # resumed since belongs to its publication or the sweeper.
@@ -129,12 +131,12 @@ class ReportService:
                     if existing.run is not None and existing.run.run == job.run_name:
                         self._workflow.start(job, job.run_name)
                     return existing, False
-                if existing is not None and existing.status is ReportStatus.COMPLETED:
+                if answer is DuplicateAnswer.CONFLICT and existing is not None:
                     raise Conflict(
                         f"A report for this period already exists with id {existing.report_id}; "
                         "delete it first to generate it again"
                     ) from None
-                # The lock names a report that failed or is gone: free it and try again.
+                # The lock names a report that holds none (failed) or is gone: free it, try again.
                 self._store.release_stale_lock(caller.org_id, duplicate.duplicate_key, duplicate.report_id)
         else:
             raise Conflict("The report could not be created; please retry")
