@@ -146,6 +146,19 @@ class RegenerationService:
         self._start_claimed(report, job)
         return [report_id]
 
+    def after_run(self, partner_org_id: str, report_id: str) -> None:
+        """What follows every finished run (GenerationSteps' `on_finished`): `catch_up`, best
+        effort — the report is already published, and the sweeper regenerates a stale report
+        anyway, so a failure here is logged, never raised into the finished run."""
+        try:
+            regenerated = self.catch_up(partner_org_id, report_id)
+        except Exception:  # noqa: BLE001 - never fail a finished run over its follow-up
+            if self._logger is not None:
+                self._logger.exception("catching up with a restatement failed", extra={"report_id": report_id})
+            return
+        if regenerated and self._logger is not None:
+            self._logger.info("report regenerated: a day was restated during its run", extra={"report_id": report_id})
+
     def _lease(self, job: GenerationJob) -> RunLease:
         return RunLease(job.run_name, self._clock())
 
