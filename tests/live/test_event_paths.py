@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -301,8 +300,9 @@ def test_wbr_dev_starts_cleanly_after_kill_9_of_its_whole_group(stack):
 
 
 def test_the_default_suite_beside_a_running_stack_never_touches_it(stack):
-    """`make test` beside `make run`: pytest started with this stack's state folder (as if it were
-    the checkout's `.local`) still reads none of it, and the stack is unchanged afterwards."""
+    """`make test` beside `make run`: the whole default suite, started from a shell that sourced
+    this stack's env file (as if it were the checkout's `.local`), passes, reads none of its state,
+    and leaves the stack unchanged."""
 
     def snapshot() -> tuple[int, int, int]:
         dynamodb, s3 = stack.client("dynamodb"), stack.client("s3")
@@ -314,11 +314,10 @@ def test_the_default_suite_beside_a_running_stack_never_touches_it(stack):
     before = _wait_until(lambda: (first := snapshot()) == (time.sleep(2) or snapshot()) and first, timeout=120)
     environ = {**stack.environ, **stack.env}  # a shell that sourced the stack's env file
     run = subprocess.run(
-        # the modules that once failed beside a running stack (the CLI under test loaded its env
-        # file; the fault suites then met its tables) and the in-process CLI pipeline
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-         "tests/e2e/test_live_stack.py", "tests/faults", "tests/integration/test_pipeline.py"],
-        cwd=PROJECT, env=environ, capture_output=True, text=True, timeout=600,
+        # the whole default suite, as the README runs it (it once failed here: the CLI under test
+        # loaded the stack's env file, and the fault suites then met its tables)
+        ["make", "--no-print-directory", "test"],
+        cwd=PROJECT, env=environ, capture_output=True, text=True, timeout=1200,
     )
     assert run.returncode == 0, run.stdout[-3000:]
     assert re.search(r"\b\d{2,} passed", run.stdout), run.stdout[-500:]
