@@ -1,7 +1,7 @@
 """The one place where settings, adapters and services meet.
 
 `get_container()` builds everything lazily on first use, so importing `app.py` costs nothing;
-tests install their own container with `set_container()`.
+tests install their own container with `set_container()`, steered through its overrides.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from chalicelib.adapters.s3_blob_store import S3BlobStore
 from chalicelib.adapters.usage_calendar import DynamoUsageCalendar
 from chalicelib.adapters.usage_lake import S3ParquetUsageLake
 from chalicelib.config import Settings, local_state_dir
+from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.listing import CursorCodec
 from chalicelib.local_events import LocalEventSources, usage_days_stream
@@ -40,20 +41,58 @@ from chalicelib.services.sweeper import Sweeper
 from chalicelib.workflow import STEP_FUNCTIONS, LocalWorkflow
 
 
+class OverrideTooLate(RuntimeError):
+    """An override of a part the container has already handed out: what took it keeps the old."""
+
+
 class Container:
-    def __init__(self, settings: Settings) -> None:
+    """Every adapter and service, each built on first use from the settings and kept.
+
+    Overrides (tests, tools): the outer parts — the AWS clients ``dynamodb`` and ``s3`` and the
+    report ``workflow`` — may be given, each as an instance or as a factory that takes the
+    container (``workflow=lambda container: HeldWorkflow(container, plan)``; a callable is a
+    factory, an instance is not callable). Whatever the container builds then uses the given
+    part, since the part is in place before it is first used: pass it to the constructor, or to
+    `override` before anything asked for the part. `override` raises `OverrideTooLate` for a part
+    already built — every service takes its parts when it is built, so one built before would
+    keep the old part."""
+
+    def __init__(self, settings: Settings, *, dynamodb: Any = None, s3: Any = None, workflow: Any = None) -> None:
         self.settings = settings
         self.created = datetime.now(timezone.utc)
+        self._overrides: dict[str, Any] = {}
+        self.override(dynamodb=dynamodb, s3=s3, workflow=workflow)
+
+    def override(self, *, dynamodb: Any = None, s3: Any = None, workflow: Any = None) -> None:
+        """Use these parts (instances or factories; None: leave the part as it is) instead of
+        building them. Raises `OverrideTooLate`, overriding nothing, if one was built already."""
+        given = {"dynamodb": dynamodb, "s3": s3, "workflow": workflow}
+        parts = {name: part for name, part in given.items() if part is not None}
+        late = sorted(name for name in parts if self.built(name))
+        if late:
+            raise OverrideTooLate(f"{', '.join(late)}: built already; override a part before its first use")
+        self._overrides.update(parts)
+
+    def built(self, name: str) -> bool:
+        """Has the part or service `name` been built yet (e.g. stop a workflow, never build one)?"""
+        return name in vars(self)
+
+    def _given(self, name: str, build: Callable[[], Any]) -> Any:
+        """The override of the part `name` (a factory's product), else what `build` makes."""
+        if name not in self._overrides:
+            return build()
+        part = self._overrides[name]
+        return part(self) if callable(part) else part
 
     # ---- AWS clients --------------------------------------------------------------------
 
     @cached_property
     def dynamodb(self) -> Any:
-        return make_client("dynamodb", self.settings)
+        return self._given("dynamodb", lambda: make_client("dynamodb", self.settings))
 
     @cached_property
     def s3(self) -> Any:
-        return make_client("s3", self.settings)
+        return self._given("s3", lambda: make_client("s3", self.settings))
 
     @cached_property
     def dynamodb_streams(self) -> Any:
@@ -113,6 +152,9 @@ class Container:
 
     @cached_property
     def workflow(self) -> Any:
+        return self._given("workflow", self._configured_workflow)
+
+    def _configured_workflow(self) -> Any:
         if self.settings.workflow_mode == "stepfunctions":
             from chalicelib.adapters.step_functions import StepFunctionsWorkflow
 
@@ -212,8 +254,9 @@ class Container:
         with AWS throttling surfaced as `Throttled` so the workflow retries it with backoff."""
 
         def run(state: dict[str, Any]) -> dict[str, Any]:
-            bind_tracking_id(state.get("job", {}).get("trackingId", ""))
-            logger.info("step started", extra={"step": name, "report_id": state.get("job", {}).get("reportId")})
+            job: GenerationJob = state["job"]  # typed at the edge (workflow.run_step)
+            bind_tracking_id(job.tracking_id)
+            logger.info("step started", extra={"step": name, "report_id": job.report_id})
             try:
                 result = getattr(self.generation, name)(state)
                 record_step(name, result)

@@ -269,7 +269,7 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
     finally:
         if sources is not None:
             sources.stop()
-        if container is not None and "workflow" in container.__dict__:
+        if container is not None and container.built("workflow"):
             container.workflow.stop_all()
         local_aws.stop()
         env_file().unlink(missing_ok=True)

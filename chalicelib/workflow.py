@@ -12,8 +12,9 @@ the very same states in-process, calling the same step functions, for local mode
 
 The state is JSON, as Step Functions carries it: ``$.job`` is a `GenerationJob`'s JSON and a
 caught failure is ``$.error`` (``Error``, ``Cause``). This module and the Lambda handlers
-(api/worker.py) are the edges that translate it: `task_input` gives a step the failure as a
-`StepFailure`, and `LocalWorkflow` starts a run from a `GenerationJob`.
+(api/worker.py) are the edges that translate it: `run_step` gives a step the job as a
+`GenerationJob` and the failure as a `StepFailure` (`task_input`) and carries the job a step
+hands on as JSON again (`task_output`), and `LocalWorkflow` starts a run from a `GenerationJob`.
 """
 
 from __future__ import annotations
@@ -242,10 +243,30 @@ def _cause_message(cause: Any) -> str:
 
 
 def task_input(state: dict[str, Any]) -> dict[str, Any]:
-    """The state as a step function takes it: a caught ``$.error`` becomes a `StepFailure`."""
-    if not isinstance(state.get("error"), dict):
-        return state
-    return {**state, "error": failure_of(state["error"])}
+    """The state as a step function takes it: ``$.job`` as a `GenerationJob` and a caught
+    ``$.error`` as a `StepFailure`; everything else as it is."""
+    typed = {**state, "job": GenerationJob.from_json(state["job"])}
+    if isinstance(state.get("error"), dict):
+        typed["error"] = failure_of(state["error"])
+    return typed
+
+
+def task_output(state: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """A step's result as the state carries it: a job it hands on (Plan's) as JSON again — the
+    very JSON of `state`'s job when it is that job (an execution carries its input's job byte
+    for byte, one written before a field existed too), else the job's `to_json()`."""
+    if not isinstance(result.get("job"), GenerationJob):
+        return result
+    carried = state.get("job")
+    same = isinstance(carried, dict) and GenerationJob.from_json(carried) == result["job"]
+    return {**result, "job": carried if same else result["job"].to_json()}
+
+
+def run_step(function: StepFunction, state: dict[str, Any]) -> dict[str, Any]:
+    """Call a step function on a state as Step Functions carries it (a Task's input), and give
+    its result back as the state carries it: the one translation of the Lambda handlers and
+    `LocalExecution`."""
+    return task_output(state, function(task_input(state)))
 
 
 @dataclass
@@ -324,10 +345,9 @@ class LocalExecution:
 
     def _invoke(self, function: str, state: dict[str, Any]) -> Any:
         attempt = 1
-        state = task_input(state)
         while True:
             try:
-                return self.functions[function](state)
+                return run_step(self.functions[function], state)
             except Exception as error:
                 if error_name(error) not in RETRYABLE_ERRORS or attempt >= RETRY_MAX_ATTEMPTS:
                     raise

@@ -87,7 +87,7 @@ def container(settings: Settings) -> Iterator[Container]:
         try:
             yield built
         finally:
-            if "workflow" in built.__dict__:
+            if built.built("workflow"):
                 built.workflow.stop_all()
                 built.workflow.join(10)
             set_container(None)
@@ -120,8 +120,11 @@ def demo_snapshot(world: DemoWorld, dev_keys: DevKeyPair) -> Snapshot:
             for entry in page.get("Contents", [])
         }
         items = {
-            table: [item for page in built.dynamodb.get_paginator("scan").paginate(TableName=table)
-                    for item in page["Items"]]
+            table: [
+                item
+                for page in built.dynamodb.get_paginator("scan").paginate(TableName=table)
+                for item in page["Items"]
+            ]
             for table in (settings.directory_table, settings.usage_days_table)
         }
     return Snapshot(objects, items)
@@ -153,8 +156,13 @@ class Tokens:
         self._keys = keys
         self._settings = settings
 
-    def mint(self, org_id: str = DEMO_PARTNER, subject: str = DEMO_ADMIN,
-             scopes: tuple[str, ...] = (READ_SCOPE, WRITE_SCOPE), **overrides: Any) -> str:
+    def mint(
+        self,
+        org_id: str = DEMO_PARTNER,
+        subject: str = DEMO_ADMIN,
+        scopes: tuple[str, ...] = (READ_SCOPE, WRITE_SCOPE),
+        **overrides: Any,
+    ) -> str:
         arguments: dict[str, Any] = {
             "issuer": self._settings.jwt_issuer,
             "audience": self._settings.jwt_audience,
@@ -194,8 +202,9 @@ def live_stack(settings: Settings, demo_snapshot: Snapshot, tokens: Tokens) -> I
     set_container(container)
     import app as app_module
 
-    server = LocalDevServer(app_module.app, Config.create(chalice_stage="local"), "127.0.0.1", api_port,
-                            handler_cls=WebexRequestHandler)
+    server = LocalDevServer(
+        app_module.app, Config.create(chalice_stage="local"), "127.0.0.1", api_port, handler_cls=WebexRequestHandler
+    )
     thread = threading.Thread(target=server.server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -234,8 +243,15 @@ class ApiClient:
         self._gateway = WebexLocalGateway(app_module.app, Config.create(chalice_stage="local"))
         self.token = token
 
-    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                token: str | None = None, raw: bytes | None = None) -> HttpResponse:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+        raw: bytes | None = None,
+    ) -> HttpResponse:
         sent = {"host": "testserver"}
         bearer = token if token is not None else self.token
         if bearer is not None:
@@ -252,7 +268,9 @@ class ApiClient:
         for key, values in (response.get("multiValueHeaders") or {}).items():
             headers_out[key] = ", ".join(values)
         payload = response.get("body") or b""
-        return HttpResponse(response["statusCode"], headers_out, payload.encode() if isinstance(payload, str) else payload)
+        return HttpResponse(
+            response["statusCode"], headers_out, payload.encode() if isinstance(payload, str) else payload
+        )
 
     def get(self, path: str, **kwargs: Any) -> HttpResponse:
         return self.request("GET", path, **kwargs)

@@ -3,10 +3,10 @@
 A usage day file is sorted by (partner, customer) and written in small row groups, so the rows of
 one report shard (its partners, a customer id range) sit in a run of consecutive row groups. This
 reader fetches the footer with one ranged GET, picks the row groups whose min/max statistics
-overlap the wanted range and fetches the bytes of that run with a second ranged GET; pyarrow then
-decodes just those groups, or DuckDB's own Parquet reader reads them from a sparse local copy.
-Plain boto3, so it works the same against S3, the local moto server and moto's in-process mock;
-no row group outside the range is transferred.
+overlap the wanted range and fetches the bytes of that run with a second ranged GET, and writes
+what it fetched as a sparse local copy of the object, which DuckDB's own Parquet reader reads
+(usage_lake.py). Plain boto3, so it works the same against S3, the local moto server and moto's
+in-process mock; no row group outside the range is transferred.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ import bisect
 import io
 import os
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
@@ -103,13 +101,11 @@ class _SparseFile(io.RawIOBase):
         return copied
 
 
-def _fetch(
-    s3: Any, bucket: str, key: str, wanted: KeyRange, expected_rows: int | None = None
-) -> tuple[_SparseFile, Any, list[int]] | None:
+def _fetch(s3: Any, bucket: str, key: str, wanted: KeyRange, expected_rows: int | None = None) -> _SparseFile | None:
     """What a reader of s3://bucket/key's row groups that may hold rows of `wanted` needs: the
-    object as a sparse file holding its footer and the byte run of those groups, its metadata
-    and the groups' indexes; None when no row group can hold such rows. With `expected_rows`,
-    an object that is missing or holds another number of rows raises LakeIncomplete."""
+    object as a sparse file holding its footer and the byte run of those groups; None when no
+    row group can hold such rows. With `expected_rows`, an object that is missing or holds
+    another number of rows raises LakeIncomplete."""
     try:
         tail = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{_FOOTER_GUESS}")
     except ClientError as error:
@@ -138,18 +134,7 @@ def _fetch(
     start, end = min(span[0] for span in spans), max(span[1] for span in spans)
     if not file.holds(start, end):
         file.add(start, _get_range(s3, bucket, key, start, end))
-    return file, metadata, groups
-
-
-def read_row_groups(s3: Any, bucket: str, key: str, wanted: KeyRange, columns: Sequence[str]) -> pa.Table | None:
-    """The `columns` of the row groups of s3://bucket/key that may hold rows of `wanted` (rows
-    outside it may come along: the caller filters exactly), decoded by pyarrow; None when no row
-    group can."""
-    fetched = _fetch(s3, bucket, key, wanted)
-    if fetched is None:
-        return None
-    file, metadata, groups = fetched
-    return pq.ParquetFile(file, metadata=metadata).read_row_groups(groups, columns=list(columns))
+    return file
 
 
 def download_row_groups(
@@ -160,10 +145,9 @@ def download_row_groups(
     whose row-group pruning is at least as strict as `wanted` (DuckDB's, given the same range
     conditions) never touches a hole; one that did would fail on the zeros, never read numbers
     from them. False (and no file) when no row group can hold such rows."""
-    fetched = _fetch(s3, bucket, key, wanted, expected_rows)
-    if fetched is None:
+    file = _fetch(s3, bucket, key, wanted, expected_rows)
+    if file is None:
         return False
-    file = fetched[0]
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.pwrite(descriptor, _MAGIC, 0)

@@ -7,8 +7,6 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 # S3 multipart parts must be at least 5 MiB (except the last).
 MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024
 _ENCRYPTION = {"ServerSideEncryption": "AES256"}
@@ -22,18 +20,6 @@ class S3BlobStore:
 
     def put_text(self, key: str, text: str) -> None:
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=text.encode("utf-8"), **_ENCRYPTION)
-
-    def read_text(self, key: str) -> str:
-        return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read().decode("utf-8")
-
-    def exists(self, key: str) -> bool:
-        try:
-            self._s3.head_object(Bucket=self._bucket, Key=key)
-            return True
-        except ClientError as error:
-            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
 
     def delete(self, keys: Iterable[str]) -> None:
         batch = [{"Key": key} for key in keys]

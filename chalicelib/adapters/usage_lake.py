@@ -1,16 +1,19 @@
 """The usage lake: one Parquet dataset per day and version, ``usage/date=D/v=N/part-*.parquet``.
 
 Rows are per (partner, customer, location, subscription, sku, subject) and day, with integer
-micro-units. Files are written with pyarrow, sorted by partner and customer, and read back
-through boto3 (works against moto in tests and the local S3); DuckDB computes over the Arrow
-data with extension autoloading off, so nothing is ever downloaded at run time.
+micro-units. A day version is written with pyarrow as one object sorted by partner and customer
+in small row groups, beside its counts (usage rows per partner and customer: what Plan sizes
+shards by) and the day's closing rating state. A report shard fetches through boto3 (S3, the
+local moto server and moto's mock alike) only the row groups its range can touch, as a sparse
+local copy that DuckDB's own Parquet reader aggregates and renders, with extension autoloading
+off, so nothing is ever downloaded at run time.
 """
 
 from __future__ import annotations
 
 import io
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date
@@ -23,11 +26,10 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.engine import STATE_SCHEMA, sealed_connection
-from chalicelib.adapters.parquet_ranges import KeyRange, download_row_groups, read_row_groups
+from chalicelib.adapters.parquet_ranges import KeyRange, download_row_groups
 from chalicelib.adapters.report_sql import render_report_lines
 from chalicelib.domain.errors import LakeIncomplete
-from chalicelib.domain.report_rows import GROUP_KEYS, USAGE_FIELDS, AggregatedRow, RowContext
-from chalicelib.domain.reports import ReportType
+from chalicelib.domain.report_rows import USAGE_FIELDS, RowContext
 from chalicelib.services.ports import UsageSlice
 
 USAGE_SCHEMA = pa.schema(
@@ -48,12 +50,10 @@ USAGE_SCHEMA = pa.schema(
 assert tuple(USAGE_SCHEMA.names) == USAGE_FIELDS
 # Small enough that a shard (a customer range) skips most row groups of a day's file.
 ROW_GROUP_SIZE = 16 * 1024
-_BATCH_ROWS = 65_536
 _DOWNLOAD_THREADS = 8
-# Row-group min/max kept for what readers prune by; per-subject ids would only bloat the footer
-# (read first by every shard, for every day file).
+# Row-group min/max kept for what a shard's reads prune by (parquet_ranges, DuckDB); per-subject
+# ids would only bloat the footer (read first by every shard, for every day file).
 STATISTICS_COLUMNS = ("usage_date", "partner_org_id", "customer_org_id", "units")
-_SLICE_COLUMNS = ("partner_org_id", "customer_org_id", "units")  # what a slice's condition reads
 
 
 DAY_OBJECT = "part-00000.parquet"  # the one object a day version is written as
@@ -148,24 +148,6 @@ class S3ParquetUsageLake:
             table = table.append_column("assigned_since", pa.nulls(table.num_rows, pa.int64()))
         return table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
 
-    def read_slice(self, usage: UsageSlice, columns: tuple[str, ...] = USAGE_FIELDS) -> pa.Table:
-        """The rows of the slice (its days at their versions, its partners and customers, units
-        > 0) with `columns`, as one table. Each day file gives only the row groups the slice can
-        touch (ranged GETs)."""
-        schema = _schema_of(columns)
-        if not usage.partner_org_ids:
-            return schema.empty_table()
-        wanted, condition = _key_range(usage), _slice_expression(usage)
-        read = list(dict.fromkeys((*columns, *_SLICE_COLUMNS)))
-
-        def rows_of(key: str) -> pa.Table | None:
-            table = read_row_groups(self._s3, self._bucket, key, wanted, read)
-            return None if table is None else table.filter(condition).select(columns).cast(schema)
-
-        with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
-            tables = [table for table in pool.map(rows_of, self._slice_keys(usage)) if table is not None]
-        return pa.concat_tables(tables) if tables else schema.empty_table()
-
     def render_csv(
         self, usage: UsageSlice, naming: Callable[[], tuple[RowContext, tuple[str, ...]]]
     ) -> tuple[str, int]:
@@ -219,27 +201,6 @@ class S3ParquetUsageLake:
             listed = list(pool.map(lambda day_version: self._keys(day_prefix(*day_version)), days))
         return [key for keys in listed for key in keys]
 
-    def aggregate(self, report_type: ReportType, usage: UsageSlice) -> Iterator[AggregatedRow]:
-        rows = self.read_slice(usage)
-        keys = GROUP_KEYS[report_type]
-        key_list = ", ".join(keys)
-        connection = sealed_connection(self._duckdb_threads)
-        try:
-            connection.register("usage", rows)
-            result = connection.sql(
-                f"SELECT {key_list}, CAST(SUM(units) AS BIGINT) AS units, "
-                "MIN(usage_date) AS first_day, MAX(usage_date) AS last_day "
-                f"FROM usage GROUP BY {key_list} HAVING SUM(units) > 0 ORDER BY {key_list}"
-            )
-            reader = result.to_arrow_reader(_BATCH_ROWS)
-            for batch in reader:
-                columns = [batch.column(index).to_pylist() for index in range(batch.num_columns)]
-                width = len(keys)
-                for values in zip(*columns, strict=True):
-                    yield AggregatedRow(tuple(values[:width]), values[width], values[width + 1], values[width + 2])
-        finally:
-            connection.close()
-
     @staticmethod
     def _expected_rows(usage: UsageSlice, key: str) -> int | None:
         if usage.day_rows is None:
@@ -254,7 +215,7 @@ class S3ParquetUsageLake:
 
 
 def _slice_filters(usage: UsageSlice) -> list[tuple[str, str, Any]]:
-    """Parquet row filters selecting a slice's partners and customer range."""
+    """Parquet row filters selecting a slice's partners and customer range (in a day's counts)."""
     filters: list[tuple[str, str, Any]] = [("partner_org_id", "in", sorted(usage.partner_org_ids))]
     if usage.customers_from is not None:
         filters.append(("customer_org_id", ">=", usage.customers_from))
@@ -263,11 +224,6 @@ def _slice_filters(usage: UsageSlice) -> list[tuple[str, str, Any]]:
     if usage.excluded_customer_ids:
         filters.append(("customer_org_id", "not in", sorted(usage.excluded_customer_ids)))
     return filters
-
-
-def _slice_expression(usage: UsageSlice) -> pc.Expression:
-    """The exact row condition of a slice (row groups are only a coarse cut)."""
-    return pq.filters_to_expression(_slice_filters(usage)) & (pc.field("units") > 0)
 
 
 def _slice_sql(usage: UsageSlice) -> str:
@@ -307,7 +263,3 @@ def _key_range(usage: UsageSlice) -> KeyRange:
         usage.customers_from,
         usage.customers_before,
     )
-
-
-def _schema_of(columns: tuple[str, ...]) -> pa.Schema:
-    return pa.schema([USAGE_SCHEMA.field(name) for name in columns])

@@ -1,7 +1,8 @@
 """The worker's Lambda functions: one per Task state of chalicelib/workflow.py.
 
 Each takes the state Step Functions passes and hands it to its step as the local runner does
-(`workflow.task_input`: a caught ``$.error`` arrives as a `StepFailure`).
+(`workflow.run_step`: the job arrives as a `GenerationJob`, a caught ``$.error`` as a
+`StepFailure`, and the job the step hands on goes back as its JSON).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from chalice import Blueprint
 
 from chalicelib.bootstrap import get_container
 from chalicelib.observability import flushing_metrics
-from chalicelib.workflow import task_input
+from chalicelib.workflow import run_step
 
 worker_api = Blueprint(__name__)
 
 
 def _run(step: str, event: dict[str, Any]) -> dict[str, Any]:
-    return get_container().step(step)(task_input(event))
+    return run_step(get_container().step(step), event)
 
 
 @worker_api.lambda_function(name="plan")

@@ -2,9 +2,10 @@
 
 Each step takes the state the workflow carries and returns what it adds, so the same code runs
 as a Lambda task of the Step Functions state machine and in the local in-process runner.
-State: ``{"job": <GenerationJob as JSON>, ...}``; every step works on the `GenerationJob`
-(`_job_in`) and hands the carried ``job`` on unchanged. MarkFailed is told a `StepFailure`
-(the edge, workflow.task_input, reads Step Functions' ``$.error``).
+State: ``{"job": GenerationJob, ...}``: the edge (workflow.run_step, for the Lambda handlers and
+the local runner) reads the job out of the JSON Step Functions carries, and Step Functions'
+``$.error`` as the `StepFailure` MarkFailed is told; Plan hands the job on, and the edge
+carries it as the JSON it came as.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class GenerationSteps:
         Returns ``{"job", "gone": True}`` when the run is no longer wanted; ``"ready": False``
         when the report is parked until a day is published (its publication starts a new run);
         or ``"ready": True`` with ``"dayVersions"`` (pinned) and ``"shards"``."""
-        return {"job": state["job"], **self._plan(_job_in(state))}
+        return {"job": state["job"], **self._plan(state["job"])}
 
     def _plan(self, job: GenerationJob) -> dict[str, Any]:
         report = self._store.get(job.partner_org_id, job.report_id)
@@ -153,7 +154,8 @@ class GenerationSteps:
 
     def aggregate_shard(self, state: dict[str, Any]) -> dict[str, Any]:
         """Aggregate one shard's slice of the lake into a CSV part (no header) in S3."""
-        job, shard = _job_in(state), state["shard"]
+        job: GenerationJob = state["job"]
+        shard = state["shard"]
         report = self._require(job)
         if report.request.point_in_time:
             return self._count_snapshot(job, report)
@@ -217,7 +219,7 @@ class GenerationSteps:
 
     def assemble(self, state: dict[str, Any]) -> dict[str, Any]:
         """Join header + parts in shard order into the report object; count rows, hash bytes."""
-        job = _job_in(state)
+        job: GenerationJob = state["job"]
         self._require(job)
         parts = sorted(state["parts"], key=lambda part: part["partKey"])
         key = _object_key(job)
@@ -235,7 +237,8 @@ class GenerationSteps:
     def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
         """Publish the file if the report still exists at this run's revision (never resurrect a
         deleted report). A regeneration replaces the file only when the numbers changed."""
-        job, assembled = _job_in(state), state["file"]
+        job: GenerationJob = state["job"]
+        assembled = state["file"]
         file = ReportFile(
             assembled["s3Key"],
             assembled["rowCount"],
@@ -275,7 +278,7 @@ class GenerationSteps:
         """Any failure (``state["error"]``, a `StepFailure`): status FAILED with
         errors[{code, description}], parts removed. A failed regeneration leaves the COMPLETED
         report and its file as they were."""
-        job = _job_in(state)
+        job: GenerationJob = state["job"]
         failure: StepFailure = state.get("error") or StepFailure("")
         code = ERROR_CODES.get(failure.error, ReportErrorCode.GENERATION_FAILED)
         description = REPORT_ERROR_DESCRIPTIONS[code]
@@ -331,11 +334,6 @@ class GenerationSteps:
             return customers, set()
         left_out = {customer.org_id for customer in customers if customer.internal}
         return [customer for customer in customers if not customer.internal], left_out
-
-
-def _job_in(state: dict[str, Any]) -> GenerationJob:
-    """The run a step works for: the ``job`` the workflow carries (`GenerationJob.to_json`)."""
-    return GenerationJob.from_json(state["job"])
 
 
 def _is_run_of(report: Report | None, job: GenerationJob) -> bool:

@@ -20,6 +20,7 @@ from chalicelib.domain.reports import ReportType
 from chalicelib.services.demo_data import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.conftest import TODAY
 from tests.e2e.test_reports_api import BASE, assert_webex_error
+from tests.readers import object_text
 
 
 def snapshot(api, report_type="USER", **extra):
@@ -32,7 +33,7 @@ def rows_of(seeded, api, report_id):
     seeded.workflow.join(60)
     detail = api.get(f"{BASE}/{report_id}").json()
     assert detail["status"] == "COMPLETED", detail
-    text = seeded.blobs.read_text(seeded.report_store.get(DEMO_PARTNER, report_id).s3_key)
+    text = object_text(seeded, seeded.report_store.get(DEMO_PARTNER, report_id).s3_key)
     rows = list(csv.reader(io.StringIO(text)))
     assert detail["rowCount"] == len(rows) - 1
     return detail, rows[0], [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
@@ -64,20 +65,28 @@ def independent_open_keys(seeded, instant: datetime, partner_org_ids, internal_i
 
 
 def line(event_id, event_type, occurred_at: datetime, user, customer, partner=DEMO_PARTNER, sku="WXC-WHL-PRO"):
-    return json.dumps({
-        "eventId": event_id, "eventType": event_type,
-        "occurredAt": occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "partnerOrgId": partner, "customerOrgId": customer, "locationId": "loc-pit",
-        "subscriptionId": "sub-pit", "sku": sku,
-        "subject": {"type": "USER", "userId": user, "subscriberId": f"s-{user}"},
-    })
+    return json.dumps(
+        {
+            "eventId": event_id,
+            "eventType": event_type,
+            "occurredAt": occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "partnerOrgId": partner,
+            "customerOrgId": customer,
+            "locationId": "loc-pit",
+            "subscriptionId": "sub-pit",
+            "sku": sku,
+            "subject": {"type": "USER", "userId": user, "subscriberId": f"s-{user}"},
+        }
+    )
 
 
 def test_a_user_snapshot_counts_what_is_open_now_including_events_no_rating_has_seen(api, seeded):
     tree = PartnerTree(seeded.directory.partners())
     customer = next(c for c in seeded.directory.customers_of([DEMO_PARTNER], None, None) if not c.internal)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    yesterday_noon = datetime.combine(TODAY - timedelta(days=1), datetime.min.time(), timezone.utc) + timedelta(hours=12)
+    yesterday_noon = datetime.combine(TODAY - timedelta(days=1), datetime.min.time(), timezone.utc) + timedelta(
+        hours=12
+    )
     lines = [
         # today (no rating has run for today): one assignment opened, one opened and closed
         line("pit-1", "PACKAGE_ASSIGNED", now - timedelta(minutes=30), "pit-user-1", customer.org_id),
@@ -108,8 +117,10 @@ def test_a_user_snapshot_counts_what_is_open_now_including_events_no_rating_has_
     assert {row["PARTNER_ORG_ID"] for row in rows} == {DEMO_PARTNER}
     assert not internal & {row["CUSTOMER_ORG_ID"] for row in rows}
     # every row's since is the independent one (rated days carry it in their closing state)
-    by_user = {key[KEY_FIELDS.index("user_id")] or key[KEY_FIELDS.index("workspace_id")]: since
-               for key, since in expected.items()}
+    by_user = {
+        key[KEY_FIELDS.index("user_id")] or key[KEY_FIELDS.index("workspace_id")]: since
+        for key, since in expected.items()
+    }
     for row in rows:
         since = by_user[row["USER_ID"] or row["WORKSPACE_ID"]]
         assert row["ASSIGNED_SINCE"] == datetime.fromtimestamp(since, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -123,12 +134,18 @@ def test_a_customer_snapshot_counts_allocations_per_customer_location_subscripti
     assert header == list(POINT_IN_TIME_COLUMNS[ReportType.CUSTOMER])
     tree = PartnerTree(seeded.directory.partners())
     expected = Counter(
-        (key[KEY_FIELDS.index("customer_org_id")], key[KEY_FIELDS.index("location_id")],
-         key[KEY_FIELDS.index("subscription_id")], key[KEY_FIELDS.index("sku")])
+        (
+            key[KEY_FIELDS.index("customer_org_id")],
+            key[KEY_FIELDS.index("location_id")],
+            key[KEY_FIELDS.index("subscription_id")],
+            key[KEY_FIELDS.index("sku")],
+        )
         for key in independent_open_keys(seeded, as_of, set(tree.subtree(DEMO_PARTNER)))
     )
-    got = {(row["CUSTOMER_ORG_ID"], row["LOCATION_ID"], row["SUBSCRIPTION_ID"], row["SKU"]): int(row["QUANTITY"])
-           for row in rows}
+    got = {
+        (row["CUSTOMER_ORG_ID"], row["LOCATION_ID"], row["SUBSCRIPTION_ID"], row["SKU"]): int(row["QUANTITY"])
+        for row in rows
+    }
     assert got == dict(expected) and sum(got.values()) > 0
     assert [list(key) for key in got] == sorted(list(key) for key in got)  # rows sorted by their key
 
@@ -157,7 +174,7 @@ def test_point_in_time_rules_partner_type_400_never_a_duplicate_listed_and_filte
     other = api.get(f"{BASE}/{first['id']}", token=tokens.mint(org_id=OTHER_PARTNER))
     assert other.status == 404
     detail = api.get(f"{BASE}/{first['id']}").json()
-    assert 'POINT_IN_TIME' in detail["tempDownloadURL"]
+    assert "POINT_IN_TIME" in detail["tempDownloadURL"]
     key = seeded.report_store.get(DEMO_PARTNER, first["id"]).s3_key
     assert api.delete(f"{BASE}/{first['id']}").status == 204
     assert seeded.blobs.list_keys(key) == []

@@ -17,6 +17,7 @@ from chalicelib.domain.reports import ReportType
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.conftest import TODAY, unpublish_day
 from tests.e2e.conftest import ApiClient
+from tests.readers import object_exists, object_text
 
 BASE = "/v1/wholesale/billing/reports"
 YESTERDAY = (TODAY - timedelta(days=1)).isoformat()
@@ -64,7 +65,7 @@ def test_report_completes_and_downloads_csv(api, seeded):
         f'attachment; filename="wholesale-billing_CUSTOMER_{MONTH_AGO}_{YESTERDAY}.csv"'
     ]
     assert int(query["X-Amz-Expires"][0]) == seeded.settings.download_url_ttl_seconds
-    text = seeded.blobs.read_text(seeded.report_store.get(DEMO_PARTNER, report_id).s3_key)
+    text = object_text(seeded, seeded.report_store.get(DEMO_PARTNER, report_id).s3_key)
     header = next(csv.reader(io.StringIO(text)))
     assert header == list(columns_for(ReportType.CUSTOMER))
     assert detail["rowCount"] == len(text.strip().split("\r\n")) - 1
@@ -135,7 +136,9 @@ def test_bad_create_bodies_get_400_and_write_nothing(api, seeded, body, needle):
 def test_non_json_bodies(api, seeded):
     assert_webex_error(api.post(BASE, raw=b"{not json", headers={"content-type": "application/json"}), 400)
     assert_webex_error(api.post(BASE, raw=b"a=b", headers={"content-type": "text/plain"}), 415)
-    assert_webex_error(api.post(BASE, raw=b"{" + b" " * 20000 + b"}", headers={"content-type": "application/json"}), 413)
+    assert_webex_error(
+        api.post(BASE, raw=b"{" + b" " * 20000 + b"}", headers={"content-type": "application/json"}), 413
+    )
 
 
 def test_foreign_sub_partner_is_403(api, seeded):
@@ -178,12 +181,23 @@ def test_list_filters_sorting_and_paging(api, seeded):
     made = []
     for offset in range(7):
         day = (TODAY - timedelta(days=100 + offset)).isoformat()
-        made.append(api.post(BASE, {"billingStartDate": day, "billingEndDate": day,
-                                    "type": "USER" if offset % 2 else "CUSTOMER"}).json())
+        made.append(
+            api.post(
+                BASE, {"billingStartDate": day, "billingEndDate": day, "type": "USER" if offset % 2 else "CUSTOMER"}
+            ).json()
+        )
     listing = api.get(BASE).json()["items"]
     assert [item["billingStartDate"] for item in listing] == sorted(m["billingStartDate"] for m in made)
-    assert set(listing[0]) == {"id", "billingStartDate", "billingEndDate", "type", "status", "category",
-                               "created", "createdBy"}
+    assert set(listing[0]) == {
+        "id",
+        "billingStartDate",
+        "billingEndDate",
+        "type",
+        "status",
+        "category",
+        "created",
+        "createdBy",
+    }
     users = api.get(BASE + "?type=USER").json()["items"]
     assert {item["type"] for item in users} == {"USER"} and len(users) == 3
     day = made[2]["billingStartDate"]
@@ -208,8 +222,21 @@ def test_list_filters_sorting_and_paging(api, seeded):
     assert seen == [m["id"] for m in sorted(made, key=lambda m: (m["billingEndDate"], m["id"]))]
 
 
-@pytest.mark.parametrize("query", ["max=0", "max=101", "max=-1", "max=abc", "sortBy=name", "status=DONE",
-                                   "type=DAILY", "billingStartDate=2026-1-5", "cursor=abc.def", "color=red"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "max=0",
+        "max=101",
+        "max=-1",
+        "max=abc",
+        "sortBy=name",
+        "status=DONE",
+        "type=DAILY",
+        "billingStartDate=2026-1-5",
+        "cursor=abc.def",
+        "color=red",
+    ],
+)
 def test_bad_list_queries_get_400(api, seeded, query):
     assert_webex_error(api.get(f"{BASE}?{query}"), 400)
 
@@ -220,7 +247,7 @@ def test_cursor_is_bound_to_partner(api, seeded, tokens):
         day = (TODAY - timedelta(days=100 + offset)).isoformat()
         api.post(BASE, {"billingStartDate": day, "billingEndDate": day})
     link = api.get(BASE + "?max=1").header("Link")
-    cursor = parse_qs(urlparse(link[1:link.index(">")]).query)["cursor"][0]
+    cursor = parse_qs(urlparse(link[1 : link.index(">")]).query)["cursor"][0]
     other = ApiClient(tokens.mint(org_id=OTHER_PARTNER))
     assert_webex_error(other.get(f"{BASE}?cursor={cursor}"), 400)
     tampered = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
@@ -233,9 +260,9 @@ def test_delete_removes_file_and_url_dies(api, seeded):
     seeded.workflow.join(60)
     detail = api.get(f"{BASE}/{report_id}").json()
     key = seeded.report_store.get(DEMO_PARTNER, report_id).s3_key
-    assert seeded.blobs.exists(key)
+    assert object_exists(seeded, key)
     assert api.delete(f"{BASE}/{report_id}").status == 204
-    assert not seeded.blobs.exists(key)
+    assert not object_exists(seeded, key)
     assert_webex_error(api.get(f"{BASE}/{report_id}"), 404)
     assert_webex_error(api.delete(f"{BASE}/{report_id}"), 404)
     assert detail["tempDownloadURL"]

@@ -3,40 +3,42 @@
 One moto AWS for the whole package holds a small demo world (loaded once through the real
 pipeline: ingest → rate → late events → restatement). Every test gets its own reports table and
 reports bucket in it (so "no orphan objects" is checked on an empty bucket of its own), a
-container whose S3 / DynamoDB clients carry a `FaultPlan`, and a workflow runner that walks the
-project's state machine over the container's real steps.
+container whose S3 / DynamoDB clients carry a `FaultPlan` (fault_plan.py), and a workflow runner
+that walks the project's state machine over the container's real steps (fault_workflows.py),
+given to the container as its overrides; `Inspector` (inspector.py) reads what is stored.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import pytest
 from moto import mock_aws
 
+from chalicelib.adapters.aws import make_client
 from chalicelib.adapters.jwt_tokens import DevKeyPair
 from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.config import Settings
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
+from chalicelib.domain.errors import Conflict
 from chalicelib.domain.reports import Report, ReportStatus
+from chalicelib.local_events import LocalEventSources
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DemoWorld, demo_world, load_demo
+from chalicelib.services.sweeper import Sweeper
 from tests.conftest import TODAY
-from tests.faults.harness import (
-    AtomicRequests,
-    FaultPlan,
-    FaultWorkflow,
-    HeldWorkflow,
-    Inspector,
-    local_workflow,
-    unique_suffix,
-)
+from tests.faults.atomic_requests import AtomicRequests
+from tests.faults.fault_plan import FaultPlan
+from tests.faults.fault_workflows import FaultWorkflow, HeldWorkflow, local_workflow
+from tests.faults.inspector import Inspector
+from tests.readers import object_text
 
 CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
 PERIOD = {
@@ -44,11 +46,11 @@ PERIOD = {
     "billingEndDate": (TODAY - timedelta(days=1)).isoformat(),
 }
 
+_names = itertools.count(1)
 
-def settings_with(base: Settings, **changes: Any) -> Settings:
-    """`base` with the changes whose fields exist (settings are being renamed in the refactor)."""
-    fields = {field.name for field in dataclasses.fields(Settings)}
-    return dataclasses.replace(base, **{name: value for name, value in changes.items() if name in fields})
+
+def unique_suffix() -> str:
+    return f"{next(_names):04d}"
 
 
 @dataclass
@@ -65,15 +67,15 @@ class FaultWorld:
     baselines: dict[str, Baseline]
 
 
-def build_container(settings: Settings, plan: FaultPlan) -> Container:
-    """A container over the shared mock with the plan's hooks on its clients and DynamoDB
-    requests serialised (moto's in-process backend is not thread-safe; AWS requests are atomic)."""
-    container = Container(settings)
-    real_dynamodb = container.dynamodb
-    container.__dict__["dynamodb"] = AtomicRequests(real_dynamodb)
+def build_container(settings: Settings, plan: FaultPlan, workflow: Callable[[Container], Any]) -> Container:
+    """A container over the shared mock with the plan's hooks on its clients, DynamoDB requests
+    serialised (moto's in-process backend is not thread-safe; AWS requests are atomic) and the
+    runner that `workflow`, a factory taking the container, makes."""
+    dynamodb, s3 = make_client("dynamodb", settings), make_client("s3", settings)
+    plan.install(dynamodb, "dynamodb")
+    plan.install(s3, "s3")
+    container = Container(settings, dynamodb=AtomicRequests(dynamodb), s3=s3, workflow=workflow)
     ensure_resources(settings, container.dynamodb, container.s3)
-    plan.install(real_dynamodb, "dynamodb")
-    plan.install(container.s3, "s3")
     return container
 
 
@@ -88,15 +90,15 @@ def _streams_endpoint_moto_routes(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="package")
 def fault_world(dev_keys: DevKeyPair) -> Iterator[FaultWorld]:
     with mock_aws():
-        base = settings_with(
-            Settings(stage="local", jwt_public_key_file=str(dev_keys.public_path)),
+        base = Settings(
+            stage="local",
+            jwt_public_key_file=str(dev_keys.public_path),
             map_max_concurrency=4,
-            shard_customers=2,  # before the refactor
-            shard_rows=40,  # after it: three shards for a CUSTOMER report
+            shard_rows=40,  # three shards for a CUSTOMER report
         )
         world = demo_world(TODAY, days=4, users=40, workspaces=4, seed=23)
-        loader = build_container(base, FaultPlan())
-        loader.__dict__["workflow"] = HeldWorkflow(loader, FaultPlan())
+        plan = FaultPlan()
+        loader = build_container(base, plan, lambda container: HeldWorkflow(container, plan))
         load_demo(world, loader.ingestion, loader.rating)
         baselines = {}
         for report_type in ("CUSTOMER", "PARTNER"):
@@ -104,7 +106,7 @@ def fault_world(dev_keys: DevKeyPair) -> Iterator[FaultWorld]:
             try:
                 report = env.generate(type=report_type)
                 assert report.status is ReportStatus.COMPLETED, (report_type, report.errors)
-                text = env.container.blobs.read_text(report.s3_key)
+                text = object_text(env.container, report.s3_key)
                 assert report.sha256 == hashlib.sha256(text.encode()).hexdigest()
                 baselines[report_type] = Baseline(text, report.sha256, report.row_count or 0)
             finally:
@@ -113,41 +115,42 @@ def fault_world(dev_keys: DevKeyPair) -> Iterator[FaultWorld]:
 
 
 class FaultEnv:
-    """One test's world: a container with its own reports table/bucket, a plan, a runner."""
+    """One test's world: a container with its own reports table/bucket, a plan, a runner, and
+    the fault-free files (`baselines`, by report type) a COMPLETED report must match."""
 
-    def __init__(self, container: Container, plan: FaultPlan, workflow: Any, world: DemoWorld) -> None:
+    def __init__(self, container: Container, plan: FaultPlan, world: DemoWorld, baselines: dict[str, Baseline]) -> None:
         self.container = container
         self.plan = plan
-        self.workflow = workflow
+        self.workflow = container.workflow
         self.world = world
+        self.baselines = baselines
         self.inspect = Inspector(container)
 
     @classmethod
-    def build(cls, base: Settings, world: DemoWorld, runner: str = "fault", **changes: Any) -> FaultEnv:
+    def build(
+        cls, base: Settings, world: DemoWorld, runner: str = "fault", baselines: dict[str, Baseline] | None = None
+    ) -> FaultEnv:
+        """`runner`: "fault" (FaultWorkflow) or "local" (the project's LocalWorkflow)."""
         suffix = unique_suffix()
-        settings = settings_with(
-            base, reports_table=f"wbr-reports-{suffix}", reports_bucket=f"wbr-reports-{suffix}", **changes
+        settings = dataclasses.replace(
+            base, reports_table=f"wbr-reports-{suffix}", reports_bucket=f"wbr-reports-{suffix}"
         )
         plan = FaultPlan()
-        container = build_container(settings, plan)
-        if runner == "fault":
-            workflow: Any = FaultWorkflow(container, plan, max_concurrency=settings.map_max_concurrency)
-        elif runner == "local":
-            workflow = local_workflow(container, plan, max_concurrency=settings.map_max_concurrency)
-        else:
-            workflow = HeldWorkflow(container, plan)
-        container.__dict__["workflow"] = workflow
+        concurrency = settings.map_max_concurrency
+        runners: dict[str, Callable[[Container], Any]] = {
+            "fault": lambda container: FaultWorkflow(container, plan, max_concurrency=concurrency),
+            "local": lambda container: local_workflow(container, plan, max_concurrency=concurrency),
+        }
+        container = build_container(settings, plan, runners[runner])
         set_container(container)
-        return cls(container, plan, workflow, world)
+        return cls(container, plan, world, baselines or {})
 
     def close(self) -> None:
         self.plan.clear()
-        stop_all = getattr(self.workflow, "stop_all", None)
-        if stop_all is not None:
-            stop_all()
+        self.workflow.stop_all()
         try:
             self.workflow.join(10)
-        except AssertionError:
+        except AssertionError:  # a FaultWorkflow run still alive: it is a daemon thread, stopping
             pass
         set_container(None)
 
@@ -171,17 +174,10 @@ class FaultEnv:
     def stored(self, report_id: str) -> Report | None:
         return self.container.report_store.get(DEMO_PARTNER, report_id)
 
-    def sweeper(self, now: datetime) -> Any:
-        """The Sweeper over this container's adapters, with a fake clock."""
-        from chalicelib.services.sweeper import Sweeper
-
-        parameters = inspect.signature(Sweeper).parameters
-        options: dict[str, Any] = {"clock": lambda: now}
-        if "regeneration" in parameters:
-            options["regeneration"] = None
-        if "data_wait_hours" in parameters:
-            options["data_wait_hours"] = self.container.settings.data_wait_hours
-        return Sweeper(self.container.report_store, self.container.blobs, **options)
+    def sweeper(self, now: datetime) -> Sweeper:
+        """The Sweeper over this container's adapters, with a fake clock (no regeneration)."""
+        store, blobs, hours = self.container.report_store, self.container.blobs, self.container.settings.data_wait_hours
+        return Sweeper(store, blobs, regeneration=None, data_wait_hours=hours, clock=lambda: now)
 
     def problems(self) -> list[str]:
         return self.inspect.settled_problems(DEMO_PARTNER)
@@ -194,8 +190,7 @@ class FaultEnv:
 @pytest.fixture
 def faults(fault_world: FaultWorld) -> Iterator[FaultEnv]:
     """A report environment with the fast-retry FaultWorkflow runner."""
-    env = FaultEnv.build(fault_world.settings, fault_world.world)
-    env.baselines = fault_world.baselines  # type: ignore[attr-defined]
+    env = FaultEnv.build(fault_world.settings, fault_world.world, baselines=fault_world.baselines)
     try:
         yield env
     finally:
@@ -205,19 +200,44 @@ def faults(fault_world: FaultWorld) -> Iterator[FaultEnv]:
 @pytest.fixture
 def local_faults(fault_world: FaultWorld) -> Iterator[FaultEnv]:
     """A report environment running the project's own LocalWorkflow (threads, stop on delete)."""
-    env = FaultEnv.build(fault_world.settings, fault_world.world, runner="local")
-    env.baselines = fault_world.baselines  # type: ignore[attr-defined]
+    env = FaultEnv.build(fault_world.settings, fault_world.world, runner="local", baselines=fault_world.baselines)
     try:
         yield env
     finally:
         env.close()
 
 
+class Pipeline:
+    """The usage pipeline over an empty event log, lake, directory and calendar of its own (for
+    ingestion faults): the process's `container` (installed as the process's), the `plan` on
+    its AWS clients, and the `usage_days` `stream` — its event source mapping, which lives
+    outside the process and keeps its position when the process dies."""
+
+    def __init__(self, settings: Settings, plan: FaultPlan) -> None:
+        self.plan = plan
+        self.container = build_container(settings, plan, self._held)
+        set_container(self.container)
+
+    def _held(self, container: Container) -> HeldWorkflow:
+        return HeldWorkflow(container, self.plan)
+
+    @cached_property
+    def stream(self) -> LocalEventSources:
+        return self.container.usage_days_stream
+
+    def restart(self) -> None:
+        """The process crashed: everything it held in memory is gone. A new one, built afresh
+        over the same AWS (the same clients: the plan's faults go on), takes its place."""
+        crashed = self.container
+        self.container = Container(crashed.settings, dynamodb=crashed.dynamodb, s3=crashed.s3, workflow=self._held)
+        set_container(self.container)
+
+
 @pytest.fixture
-def fresh_pipeline(fault_world: FaultWorld) -> Iterator[Container]:
-    """Empty event log, lake, directory and calendar of its own (for ingestion faults)."""
+def fresh_pipeline(fault_world: FaultWorld) -> Iterator[Pipeline]:
+    """A `Pipeline` with tables and buckets of its own (nothing ingested yet)."""
     suffix = unique_suffix()
-    settings = settings_with(
+    settings = dataclasses.replace(
         fault_world.settings,
         reports_table=f"wbr-reports-{suffix}",
         reports_bucket=f"wbr-reports-{suffix}",
@@ -225,15 +245,11 @@ def fresh_pipeline(fault_world: FaultWorld) -> Iterator[Container]:
         directory_table=f"wbr-directory-{suffix}",
         usage_days_table=f"wbr-usage-days-{suffix}",
     )
-    plan = FaultPlan()
-    container = build_container(settings, plan)
-    container.__dict__["workflow"] = HeldWorkflow(container, plan)
-    container.fault_plan = plan  # type: ignore[attr-defined]
-    set_container(container)
+    pipeline = Pipeline(settings, FaultPlan())
     try:
-        yield container
+        yield pipeline
     finally:
-        plan.clear()
+        pipeline.plan.clear()
         set_container(None)
 
 
@@ -254,7 +270,7 @@ def check_outcome(env: FaultEnv, report_id: str, expected: str) -> Report:
     served, url = env.container.reports.get(CALLER, report_id)
     body = served.detail_json(url)
     if expected == "COMPLETED":
-        baseline = env.baselines.get(stored.report_type.value)  # type: ignore[attr-defined]
+        baseline = env.baselines.get(stored.report_type.value)
         if baseline is not None:
             assert stored.sha256 == baseline.sha256 and stored.row_count == baseline.row_count, (
                 "a retried step changed the file (rows lost or counted twice)"
@@ -269,10 +285,8 @@ def check_outcome(env: FaultEnv, report_id: str, expected: str) -> Report:
 def check_identical_create(env: FaultEnv, previous: Report) -> None:
     """Per DESIGN §3: after FAILED an identical create makes a new report (the lock and the
     place under the cap were released); after COMPLETED it is a 409 naming the report."""
-    from chalicelib.domain.errors import Conflict
-
-    hold = getattr(env.workflow, "hold", None)
-    if hold is not None:
+    held = isinstance(env.workflow, FaultWorkflow)
+    if held:
         env.workflow.hold = True  # keep the new one IN_PROGRESS: it is only counted here
     body = {
         "billingStartDate": previous.period.start.isoformat(),
@@ -290,7 +304,7 @@ def check_identical_create(env: FaultEnv, previous: Report) -> None:
         return
     again, created = env.container.reports.create(CALLER, body, "WBR_again")
     assert created and again.report_id != previous.report_id
-    if hold is None:  # the project's LocalWorkflow runs it: let it finish
+    if not held:  # the project's LocalWorkflow runs it: let it finish
         env.workflow.join(30)
         check_outcome(env, again.report_id, "COMPLETED")
         return

@@ -14,13 +14,8 @@ from datetime import timedelta
 from chalicelib.domain.errors import Conflict, TooManyRequests
 from chalicelib.domain.reports import ReportStatus
 from chalicelib.services.demo_data import DEMO_PARTNER
-from tests.conftest import TODAY
+from tests.conftest import TODAY, ApiClient
 from tests.faults.conftest import CALLER, PERIOD, check_outcome
-
-try:
-    from tests.conftest import ApiClient
-except ImportError:  # before the HTTP client moved to tests/conftest.py
-    from tests.e2e.conftest import ApiClient
 
 BASE = "/v1/wholesale/billing/reports"
 CONCURRENCY = 50
@@ -108,8 +103,9 @@ def test_50_concurrent_distinct_creates_respect_the_cap_exactly(faults):
     )
     accepted = [result for result in results if isinstance(result, tuple)]
     refused = [result for result in results if isinstance(result, TooManyRequests)]
-    assert len(accepted) == cap and len(refused) == CONCURRENCY - cap, [r for r in results if isinstance(r, Exception)
-                                                                        and not isinstance(r, TooManyRequests)][:3]
+    assert len(accepted) == cap and len(refused) == CONCURRENCY - cap, [
+        r for r in results if isinstance(r, Exception) and not isinstance(r, TooManyRequests)
+    ][:3]
     assert all(created for _, created in accepted)
     assert len(faults.inspect.reports()) == cap
     assert faults.inspect.in_progress(DEMO_PARTNER) == cap

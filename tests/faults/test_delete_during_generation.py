@@ -16,12 +16,8 @@ import pytest
 
 from chalicelib.domain.errors import NotFound
 from chalicelib.services.demo_data import DEMO_PARTNER
+from tests.conftest import ApiClient
 from tests.faults.conftest import CALLER, check_identical_create
-
-try:
-    from tests.conftest import ApiClient
-except ImportError:  # before the HTTP client moved to tests/conftest.py
-    from tests.e2e.conftest import ApiClient
 
 
 def _key_starts(prefix):
@@ -42,8 +38,12 @@ PAUSES = {
         False,
     ),
     "inside-Assemble-before-the-file-is-written": (
-        dict(service="s3", operations=("PutObject", "CreateMultipartUpload"), step="assemble",
-             where=_key_starts("reports/")),
+        dict(
+            service="s3",
+            operations=("PutObject", "CreateMultipartUpload"),
+            step="assemble",
+            where=_key_starts("reports/"),
+        ),
         False,
         False,
     ),

@@ -18,10 +18,11 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.services.demo_data import demo_events, demo_world, usage_by_day
-from chalicelib.services.ports import UsageSlice
 from tests.conftest import TODAY
-from tests.faults.harness import ProcessCrash
+from tests.faults.fault_plan import ProcessCrash
+from tests.readers import usage_rows
 
 YESTERDAY = TODAY - timedelta(days=1)
 WORLD = demo_world(TODAY, days=4, users=24, workspaces=3, seed=31)
@@ -30,8 +31,6 @@ ON_TIME_LINES = [json.dumps(event) for event in ON_TIME]
 LATE_LINES = [json.dumps(event) for event in LATE]
 BAD_LINES = ['{"eventType": "PACKAGE_ASSIGNED"}', "not json at all"]
 DAYS = [WORLD.first_day + timedelta(days=offset) for offset in range((WORLD.last_day - WORLD.first_day).days + 1)]
-KEY = ("partner_org_id", "customer_org_id", "location_id", "subscription_id", "sku",
-       "subject_type", "user_id", "subscriber_id", "workspace_id")
 
 
 def _expected_usage() -> dict[tuple, int]:
@@ -39,7 +38,7 @@ def _expected_usage() -> dict[tuple, int]:
     for day, rows in usage_by_day(WORLD.assignments).items():
         for row in rows:
             if row["units"] > 0:
-                key = (day, *(row[name] or "" for name in KEY))
+                key = (day, *(row[name] or "" for name in KEY_FIELDS))
                 expected[key] = expected.get(key, 0) + row["units"]
     return expected
 
@@ -51,11 +50,11 @@ def _lake_usage(container) -> dict[tuple, int]:
     versions = container.calendar.published_versions(DAYS)
     assert sorted(versions) == DAYS, "some day is not published"
     partners = tuple(partner.org_id for partner in WORLD.partners)
-    table = container.lake.read_slice(UsageSlice(versions, partners, None, None)).to_pylist()
-    keys = Counter((row["usage_date"], *(row[name] or "" for name in KEY)) for row in table)
+    table = usage_rows(container, versions, partners).to_pylist()
+    keys = Counter((row["usage_date"], *(row[name] or "" for name in KEY_FIELDS)) for row in table)
     duplicated = [key for key, count in keys.items() if count > 1]
     assert not duplicated, f"usage rows written twice: {duplicated[:3]}"
-    return {(row["usage_date"], *(row[name] or "" for name in KEY)): row["units"] for row in table}
+    return {(row["usage_date"], *(row[name] or "" for name in KEY_FIELDS)): row["units"] for row in table}
 
 
 def _assert_exact(container) -> None:
@@ -80,21 +79,16 @@ def _assert_exact(container) -> None:
     }
 
 
-def _new_process(container) -> None:
-    """A crash loses everything in memory: the retry runs with freshly built services."""
-    for name in ("ingestion", "rating", "directory", "event_log", "dead_letters", "lake", "calendar", "regeneration"):
-        container.__dict__.pop(name, None)
-
-
-def _ingest_with_retries(container, lines, attempts=5):
-    """The caller's contract: retry the same input until it is accepted; the failures seen."""
+def _ingest_with_retries(pipeline, lines, attempts=5):
+    """The caller's contract: retry the same input until it is accepted; the failures seen. A
+    crash loses everything in memory: the retry runs in a new process (freshly built services)."""
     failures = []
     for _ in range(attempts):
         try:
-            return container.ingestion.ingest_lines(list(lines), source="faults"), failures
+            return pipeline.container.ingestion.ingest_lines(list(lines), source="faults"), failures
         except ProcessCrash as crash:
             failures.append(crash)
-            _new_process(container)
+            pipeline.restart()
         except Exception as error:  # noqa: BLE001 - an infrastructure fault surfaces; retry
             failures.append(error)
     raise AssertionError(f"ingestion never succeeded: {failures!r}")
@@ -123,42 +117,65 @@ def _published_day(container):
 # ---- faults while landing a batch (nothing rated yet) ----------------------------------------
 
 LANDING = [
-    pytest.param(dict(service="s3", error="SlowDown", operations=("PutObject",), where="events/"),
-                 id="event-log-put-SlowDown-once"),
-    pytest.param(dict(service="s3", error="ReadTimeoutError", operations=("PutObject",), where="events/",
-                      phase="after"), id="event-log-put-answer-lost"),
-    pytest.param(dict(service="s3", error="InternalError", operations=("PutObject",), where="dead-letters/"),
-                 id="dead-letter-put-fails-once"),
-    pytest.param(dict(service="dynamodb", error="ThrottlingException", operations=("PutItem",), where="directory"),
-                 id="directory-write-throttled-once"),
-    pytest.param(dict(service="dynamodb", error="ProvisionedThroughputExceededException", operations=("PutItem",),
-                      where="directory", times=2, skip=3), id="directory-write-throttled-twice-mid-batch"),
-    pytest.param(dict(service="s3", error="crash", operations=("PutObject",), where="events/", phase="after"),
-                 id="crash-after-first-event-log-object"),
-    pytest.param(dict(service="s3", error="crash", operations=("PutObject",), where="dead-letters/", phase="after"),
-                 id="crash-after-dead-letters"),
-    pytest.param(dict(service="dynamodb", error="crash", operations=("PutItem",), where="directory", phase="after",
-                      skip=4), id="crash-half-way-through-directory-upserts"),
+    pytest.param(
+        dict(service="s3", error="SlowDown", operations=("PutObject",), where="events/"),
+        id="event-log-put-SlowDown-once",
+    ),
+    pytest.param(
+        dict(service="s3", error="ReadTimeoutError", operations=("PutObject",), where="events/", phase="after"),
+        id="event-log-put-answer-lost",
+    ),
+    pytest.param(
+        dict(service="s3", error="InternalError", operations=("PutObject",), where="dead-letters/"),
+        id="dead-letter-put-fails-once",
+    ),
+    pytest.param(
+        dict(service="dynamodb", error="ThrottlingException", operations=("PutItem",), where="directory"),
+        id="directory-write-throttled-once",
+    ),
+    pytest.param(
+        dict(
+            service="dynamodb",
+            error="ProvisionedThroughputExceededException",
+            operations=("PutItem",),
+            where="directory",
+            times=2,
+            skip=3,
+        ),
+        id="directory-write-throttled-twice-mid-batch",
+    ),
+    pytest.param(
+        dict(service="s3", error="crash", operations=("PutObject",), where="events/", phase="after"),
+        id="crash-after-first-event-log-object",
+    ),
+    pytest.param(
+        dict(service="s3", error="crash", operations=("PutObject",), where="dead-letters/", phase="after"),
+        id="crash-after-dead-letters",
+    ),
+    pytest.param(
+        dict(service="dynamodb", error="crash", operations=("PutItem",), where="directory", phase="after", skip=4),
+        id="crash-half-way-through-directory-upserts",
+    ),
 ]
 
 
-def _rule(container, spec):
+def _rule(pipeline, spec):
     spec = dict(spec)
     where = spec.pop("where")
     if where == "directory":
-        predicate = _table(container, "directory_table")
+        predicate = _table(pipeline.container, "directory_table")
     else:
         predicate = _key_starts(where)
-    return container.fault_plan.fail(spec.pop("service"), spec.pop("error"), where=predicate, **spec)
+    return pipeline.plan.fail(spec.pop("service"), spec.pop("error"), where=predicate, **spec)
 
 
 @pytest.mark.parametrize("spec", LANDING)
 def test_fault_while_landing_then_retry_loses_nothing_and_counts_nothing_twice(fresh_pipeline, spec):
-    container = fresh_pipeline
-    rule = _rule(container, spec)
-    report, failures = _ingest_with_retries(container, ON_TIME_LINES + LATE_LINES + BAD_LINES)
+    rule = _rule(fresh_pipeline, spec)
+    report, failures = _ingest_with_retries(fresh_pipeline, ON_TIME_LINES + LATE_LINES + BAD_LINES)
     assert rule.fired >= 1 and len(failures) >= 1, "the fault never happened"
     assert report.rejected == len(BAD_LINES)
+    container = fresh_pipeline.container
     container.rating.rate_through(YESTERDAY)
     _assert_exact(container)
     dead = [record["line"] for record in container.dead_letters.read_all()]
@@ -180,35 +197,50 @@ def _restate_key(params):
 
 
 RESTATEMENT = [
-    pytest.param(lambda c: c.fault_plan.fail("s3", "SlowDown", operations=("PutObject",), where=_key_starts("events/")),
-                 id="late-event-log-put-SlowDown-once"),
-    pytest.param(lambda c: c.fault_plan.fail("dynamodb", "crash", operations=("GetItem",),
-                                             where=_table(c, "usage_days_table")),
-                 id="crash-between-landing-and-restatement"),
-    pytest.param(lambda c: c.fault_plan.fail("dynamodb", "crash", operations=("GetItem",),
-                                             where=lambda params: _table(c, "usage_days_table")(params)
-                                             and _restate_key(params)),
-                 id="crash-between-marker-and-restatement"),
-    pytest.param(lambda c: c.fault_plan.fail("s3", "SlowDown", operations=("PutObject",), where=_key_starts("usage/"),
-                                             skip=1), id="lake-write-SlowDown-mid-restatement"),
-    pytest.param(lambda c: c.fault_plan.fail("dynamodb", "crash", operations=("PutItem",), where=_published_day(c),
-                                             phase="after"), id="crash-after-first-restated-day-published"),
+    pytest.param(
+        lambda p: p.plan.fail("s3", "SlowDown", operations=("PutObject",), where=_key_starts("events/")),
+        id="late-event-log-put-SlowDown-once",
+    ),
+    pytest.param(
+        lambda p: p.plan.fail(
+            "dynamodb", "crash", operations=("GetItem",), where=_table(p.container, "usage_days_table")
+        ),
+        id="crash-between-landing-and-restatement",
+    ),
+    pytest.param(
+        lambda p: p.plan.fail(
+            "dynamodb",
+            "crash",
+            operations=("GetItem",),
+            where=lambda params: _table(p.container, "usage_days_table")(params) and _restate_key(params),
+        ),
+        id="crash-between-marker-and-restatement",
+    ),
+    pytest.param(
+        lambda p: p.plan.fail("s3", "SlowDown", operations=("PutObject",), where=_key_starts("usage/"), skip=1),
+        id="lake-write-SlowDown-mid-restatement",
+    ),
+    pytest.param(
+        lambda p: p.plan.fail(
+            "dynamodb", "crash", operations=("PutItem",), where=_published_day(p.container), phase="after"
+        ),
+        id="crash-after-first-restated-day-published",
+    ),
 ]
 
 
-def _deliver_stream_with_retries(container, attempts=5):
+def _deliver_stream_with_retries(pipeline, attempts=5):
     """The event source's contract: a stream batch whose handler fails is delivered again (and
-    nothing after it before it succeeds); the failures seen."""
+    nothing after it before it succeeds), to a new process after a crash; the failures seen."""
     failures = []
     for _ in range(attempts):
         try:
-            container.usage_days_stream.drain_stream()
-            container.workflow.join(30)
+            pipeline.stream.drain_stream()
+            pipeline.container.workflow.join(30)
             return failures
         except ProcessCrash as crash:
             failures.append(crash)
-            _new_process(container)
-            container.__dict__.pop("bus", None)  # its handlers held the dead process's services
+            pipeline.restart()
         except Exception as error:  # noqa: BLE001 - an infrastructure fault surfaces; redelivered
             failures.append(error)
     raise AssertionError(f"the stream batch never succeeded: {failures!r}")
@@ -216,16 +248,17 @@ def _deliver_stream_with_retries(container, attempts=5):
 
 @pytest.mark.parametrize("inject", RESTATEMENT)
 def test_fault_while_restating_then_retry_gives_the_exact_usage(fresh_pipeline, inject):
-    container = fresh_pipeline
+    container = fresh_pipeline.container
     container.ingestion.ingest_lines(ON_TIME_LINES, source="on-time")
     container.rating.rate_through(YESTERDAY)
-    container.usage_days_stream.drain_stream()  # the first publications: no report waits for them
+    fresh_pipeline.stream.drain_stream()  # the first publications: no report waits for them
     before = container.calendar.published_versions(DAYS)
-    rule = inject(container)
-    report, failures = _ingest_with_retries(container, LATE_LINES)
+    rule = inject(fresh_pipeline)
+    report, failures = _ingest_with_retries(fresh_pipeline, LATE_LINES)
     assert report.restated_from is not None, "the late events for rated days asked for no restatement"
-    assert container.calendar.published_versions(DAYS) == before, "ingestion re-rated in-line"
-    failures += _deliver_stream_with_retries(container)
+    assert fresh_pipeline.container.calendar.published_versions(DAYS) == before, "ingestion re-rated in-line"
+    failures += _deliver_stream_with_retries(fresh_pipeline)
+    container = fresh_pipeline.container  # the process that outlived the faults
     assert rule.fired >= 1 and failures, "the fault never happened"
     assert container.calendar.pending_restatement() is None, "the restatement marker was never cleared"
     after = container.calendar.published_versions(DAYS)

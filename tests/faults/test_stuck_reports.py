@@ -17,7 +17,7 @@ from chalicelib.domain.reports import ReportStatus
 from chalicelib.services.demo_data import DEMO_PARTNER
 from tests.conftest import TODAY
 from tests.faults.conftest import CALLER, check_identical_create, check_outcome
-from tests.faults.harness import ProcessCrash
+from tests.faults.fault_plan import ProcessCrash
 
 
 def _sweep_past_the_deadline(env, report_id):

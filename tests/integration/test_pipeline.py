@@ -14,6 +14,7 @@ from chalicelib.domain.proration import day_start_epoch
 from chalicelib.domain.reports import ReportStatus
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_events, demo_world, usage_by_day
 from tests.conftest import TODAY, deliver_publications
+from tests.readers import object_text, usage_rows
 
 pytestmark = pytest.mark.usefixtures("streams_routed")  # drained by hand: moto's regional streams endpoint
 
@@ -38,17 +39,20 @@ def _lines(events):
 
 def _lake_units(container, day):
     versions = container.calendar.published_versions([day])
-    from chalicelib.services.ports import UsageSlice
-
-    partners = tuple(p.org_id for p in container.directory.partners())
-    rows = container.lake.read_slice(UsageSlice(versions, partners, None, None))
-    return {tuple(str(rows[f][i]) for f in ("customer_org_id", "location_id", "sku", "user_id", "workspace_id")):
-            rows["units"][i].as_py() for i in range(rows.num_rows)}
+    rows = usage_rows(container, versions, [p.org_id for p in container.directory.partners()])
+    return {
+        tuple(str(rows[f][i]) for f in ("customer_org_id", "location_id", "sku", "user_id", "workspace_id")): rows[
+            "units"
+        ][i].as_py()
+        for i in range(rows.num_rows)
+    }
 
 
 def _truth_units(world, day):
-    return {(r["customer_org_id"], r["location_id"], r["sku"], r["user_id"], r["workspace_id"]): r["units"]
-            for r in usage_by_day(world.assignments).get(day, [])}
+    return {
+        (r["customer_org_id"], r["location_id"], r["sku"], r["user_id"], r["workspace_id"]): r["units"]
+        for r in usage_by_day(world.assignments).get(day, [])
+    }
 
 
 def test_sqs_ingestion_reports_partial_failures_and_lands_good_lines(container, small_world):
@@ -58,7 +62,7 @@ def test_sqs_ingestion_reports_partial_failures_and_lands_good_lines(container, 
     queue_url = sqs.create_queue(QueueName="wbr-provisioning-events")["QueueUrl"]
     on_time, late = demo_events(small_world, seed=5)
     lines = _lines(on_time + late)
-    bodies = ["\n".join(lines[i:i + 50]) for i in range(0, len(lines), 50)]
+    bodies = ["\n".join(lines[i : i + 50]) for i in range(0, len(lines), 50)]
     bodies.append('{"eventType": "PACKAGE_ASSIGNED"}\nnot json')  # bad lines: dead letters, not failures
     for body in bodies:
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
@@ -71,10 +75,20 @@ def test_sqs_ingestion_reports_partial_failures_and_lands_good_lines(container, 
         for message in batch:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     assert len(received) == len(bodies)
-    records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                "attributes": {}, "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:wbr-provisioning-events",
-                "awsRegion": "us-east-1"} for m in received]
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": {},
+            "messageAttributes": {},
+            "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:wbr-provisioning-events",
+            "awsRegion": "us-east-1",
+        }
+        for m in received
+    ]
 
     # A fault while landing one message fails only that message.
     original = container.event_log.append_lines
@@ -103,12 +117,19 @@ def test_s3_drop_is_ingested_and_archived(container, small_world):
     from chalicelib.api.events import ingest_dropped_object
 
     on_time, late = demo_events(small_world, seed=5)
-    container.s3.put_object(Bucket=container.settings.lake_bucket, Key="incoming/batch-1.ndjson",
-                            Body="\n".join(_lines(on_time + late)).encode())
+    container.s3.put_object(
+        Bucket=container.settings.lake_bucket,
+        Key="incoming/batch-1.ndjson",
+        Body="\n".join(_lines(on_time + late)).encode(),
+    )
     result = ingest_dropped_object("incoming/batch-1.ndjson")
     assert result["accepted"] == len({e["eventId"] for e in on_time + late}) and result["rejected"] == 0
-    keys = [o["Key"] for o in container.s3.list_objects_v2(Bucket=container.settings.lake_bucket,
-                                                          Prefix="incoming/").get("Contents", [])]
+    keys = [
+        o["Key"]
+        for o in container.s3.list_objects_v2(Bucket=container.settings.lake_bucket, Prefix="incoming/").get(
+            "Contents", []
+        )
+    ]
     assert keys == []
     container.rating.rate_through(YESTERDAY)
     assert _lake_units(container, YESTERDAY) == _truth_units(small_world, YESTERDAY)
@@ -150,8 +171,15 @@ def test_cli_ingest_then_rate_then_report(container, small_world, tmp_path, monk
     for offset in range(10):
         day = YESTERDAY - timedelta(days=offset)
         assert _lake_units(container, day) == _truth_units(small_world, day), day
-    report, _ = container.reports.create(CALLER, {"billingStartDate": (TODAY - timedelta(days=10)).isoformat(),
-                                                  "billingEndDate": YESTERDAY.isoformat(), "type": "USER"}, "WBR_p")
+    report, _ = container.reports.create(
+        CALLER,
+        {
+            "billingStartDate": (TODAY - timedelta(days=10)).isoformat(),
+            "billingEndDate": YESTERDAY.isoformat(),
+            "type": "USER",
+        },
+        "WBR_p",
+    )
     container.workflow.join(60)
     done, _ = container.reports.get(CALLER, report.report_id)
     assert done.status is ReportStatus.COMPLETED and done.row_count > 0
@@ -165,9 +193,17 @@ def test_late_event_restates_the_day_and_later_days(container, small_world):
     subject = {"type": "USER", "userId": "late-user", "subscriberId": "late-sub"}
     customer = small_world.customers[0]
     late_day = YESTERDAY - timedelta(days=3)
-    event = {"eventId": "late-1", "eventType": "PACKAGE_ASSIGNED", "occurredAt": _iso(day_start_epoch(late_day) + 43200),
-             "partnerOrgId": customer.partner_org_id, "customerOrgId": customer.org_id, "locationId": "loc-late",
-             "subscriptionId": "Sub-ACME-0001", "sku": "WXC-WHL-PRO", "subject": subject}
+    event = {
+        "eventId": "late-1",
+        "eventType": "PACKAGE_ASSIGNED",
+        "occurredAt": _iso(day_start_epoch(late_day) + 43200),
+        "partnerOrgId": customer.partner_org_id,
+        "customerOrgId": customer.org_id,
+        "locationId": "loc-late",
+        "subscriptionId": "Sub-ACME-0001",
+        "sku": "WXC-WHL-PRO",
+        "subject": subject,
+    }
     report = container.ingestion.ingest_lines([json.dumps(event)], source="t")
     assert report.restated_from == late_day
     # Ingestion leaves the marker only; its stream record makes the handler re-rate.
@@ -190,8 +226,16 @@ def test_late_event_restates_the_day_and_later_days(container, small_world):
 
 def test_directory_upserts_are_order_free(container):
     def upsert(name, occurred):
-        return json.dumps({"eventId": f"p-{name}", "eventType": "PARTNER_UPSERTED", "occurredAt": occurred,
-                           "partnerOrgId": "org-1", "name": name, "parentPartnerOrgId": None})
+        return json.dumps(
+            {
+                "eventId": f"p-{name}",
+                "eventType": "PARTNER_UPSERTED",
+                "occurredAt": occurred,
+                "partnerOrgId": "org-1",
+                "name": name,
+                "parentPartnerOrgId": None,
+            }
+        )
 
     container.ingestion.ingest_lines([upsert("New Name", "2026-10-02T00:00:00Z")], source="t")
     container.ingestion.ingest_lines([upsert("Old Name", "2026-10-01T00:00:00Z")], source="t")
@@ -202,11 +246,18 @@ def test_directory_upserts_are_order_free(container):
 def test_report_over_pipeline_data_reconciles(seeded):
     totals = {}
     for report_type in ("USER", "CUSTOMER", "PARTNER"):
-        report, _ = seeded.reports.create(CALLER, {"billingStartDate": (TODAY - timedelta(days=35)).isoformat(),
-                                                   "billingEndDate": YESTERDAY.isoformat(), "type": report_type}, "t")
+        report, _ = seeded.reports.create(
+            CALLER,
+            {
+                "billingStartDate": (TODAY - timedelta(days=35)).isoformat(),
+                "billingEndDate": YESTERDAY.isoformat(),
+                "type": report_type,
+            },
+            "t",
+        )
         seeded.workflow.join(60)
         done, _ = seeded.reports.get(CALLER, report.report_id)
-        rows = list(csv.DictReader(io.StringIO(seeded.blobs.read_text(done.s3_key))))
+        rows = list(csv.DictReader(io.StringIO(object_text(seeded, done.s3_key))))
         total = 0
         for row in rows:
             whole, _, fraction = row["QUANTITY"].partition(".")

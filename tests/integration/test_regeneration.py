@@ -46,6 +46,7 @@ from chalicelib.services.demo_data import (
 )
 from chalicelib.services.sweeper import Sweeper
 from tests.conftest import TODAY, deliver_publications, unpublish_day
+from tests.readers import object_exists, object_text
 
 pytestmark = pytest.mark.usefixtures("streams_routed")  # drained by hand: moto's regional streams endpoint
 
@@ -73,7 +74,7 @@ def _objects_of(container, report_id: str) -> list[str]:
 
 
 def _rows(container, report) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(container.blobs.read_text(report.s3_key))))[1:]
+    return list(csv.reader(io.StringIO(object_text(container, report.s3_key))))[1:]
 
 
 def _expected_rows(world, assignments, report) -> list[list[str]]:
@@ -83,9 +84,7 @@ def _expected_rows(world, assignments, report) -> list[list[str]]:
     scope = tree.report_scope(DEMO_PARTNER, report.request.sub_partner_org_id)
     orgs = set(tree.subtree(scope.org_id))
     customers = {
-        c.org_id: c
-        for c in world.customers
-        if c.partner_org_id in orgs and (report.request.internal or not c.internal)
+        c.org_id: c for c in world.customers if c.partner_org_id in orgs and (report.request.internal or not c.internal)
     }
     usage = [
         row
@@ -96,8 +95,7 @@ def _expected_rows(world, assignments, report) -> list[list[str]]:
     ]
     context = RowContext(report.report_type, scope, customers, {s.sku: s for s in world.skus})
     return [
-        [neutralise_cell(cell) for cell in context.cells(row)]
-        for row in aggregate_reference(report.report_type, usage)
+        [neutralise_cell(cell) for cell in context.cells(row)] for row in aggregate_reference(report.report_type, usage)
     ]
 
 
@@ -134,15 +132,29 @@ def _iso(epoch: int) -> str:
 def _key_of_event(event: dict) -> tuple[str, ...]:
     subject = event["subject"]
     return (
-        event["partnerOrgId"], event["customerOrgId"], event["locationId"], event["subscriptionId"], event["sku"],
-        subject["type"], subject.get("userId", ""), subject.get("subscriberId", ""), subject.get("workspaceId", ""),
+        event["partnerOrgId"],
+        event["customerOrgId"],
+        event["locationId"],
+        event["subscriptionId"],
+        event["sku"],
+        subject["type"],
+        subject.get("userId", ""),
+        subject.get("subscriberId", ""),
+        subject.get("workspaceId", ""),
     )
 
 
 def _key_of_assignment(a: Assignment) -> tuple[str, ...]:
     return (
-        a.partner_org_id, a.customer_org_id, a.location_id, a.subscription_id, a.sku,
-        a.subject_type, a.user_id, a.subscriber_id, a.workspace_id,
+        a.partner_org_id,
+        a.customer_org_id,
+        a.location_id,
+        a.subscription_id,
+        a.sku,
+        a.subject_type,
+        a.user_id,
+        a.subscriber_id,
+        a.workspace_id,
     )
 
 
@@ -231,7 +243,7 @@ def test_parked_report_is_started_by_the_days_publication(seeded, world):
     assert expected, "the period must hold usage for the check to mean anything"
     assert _rows(seeded, done) == expected
     assert done.row_count == len(expected)
-    assert done.sha256 == hashlib.sha256(seeded.blobs.read_text(done.s3_key).encode()).hexdigest()
+    assert done.sha256 == hashlib.sha256(object_text(seeded, done.s3_key).encode()).hexdigest()
     assert done.s3_key == report_object_key(DEMO_PARTNER, report_id, 1) and done.s3_key in url
     assert seeded.report_store.waiting() == []
     assert seeded.blobs.list_keys("parts/") == []
@@ -325,10 +337,10 @@ def test_restatement_regenerates_exactly_the_reports_whose_numbers_changed(seede
     assert regenerated.revision == 2
     assert regenerated.s3_key == report_object_key(DEMO_PARTNER, changed_id, 2)
     assert regenerated.s3_key.endswith("/r2.csv")
-    assert not seeded.blobs.exists(before[changed_id].s3_key)
+    assert not object_exists(seeded, before[changed_id].s3_key)
     assert _objects_of(seeded, changed_id) == [regenerated.s3_key]
     assert url and regenerated.s3_key in url
-    text = seeded.blobs.read_text(regenerated.s3_key)
+    text = object_text(seeded, regenerated.s3_key)
     assert regenerated.sha256 == hashlib.sha256(text.encode()).hexdigest() != before[changed_id].sha256
     new_rows = _rows(seeded, regenerated)
     assert new_rows == _expected_rows(world, truth, regenerated)
@@ -343,22 +355,26 @@ def test_restatement_regenerates_exactly_the_reports_whose_numbers_changed(seede
     user_column, quantity_column = header.index("USER_ID"), header.index("QUANTITY")
     assert old[user_column] == new[user_column] == user.user_id
     assert _units(old[quantity_column]) - _units(new[quantity_column]) == 500_000
-    assert [c for i, c in enumerate(old) if i != quantity_column] == [c for i, c in enumerate(new) if i != quantity_column]
+    assert [c for i, c in enumerate(old) if i != quantity_column] == [
+        c for i, c in enumerate(new) if i != quantity_column
+    ]
     assert new[quantity_column] == format_quantity(_units(old[quantity_column]) - 500_000)
 
     # A report not covering the day: untouched.
     untouched = _stored(seeded, not_covering_id)
     assert untouched == before[not_covering_id]
-    assert seeded.blobs.exists(untouched.s3_key)
+    assert object_exists(seeded, untouched.s3_key)
 
     # A report covering the day whose numbers did not change: revision and file kept, the day's
     # recorded version moved to the new one (so it is not stale any more).
     same = _stored(seeded, sub_partner_id)
     assert same.status is ReportStatus.COMPLETED and same.revision == 1
     assert (same.s3_key, same.sha256, same.row_count) == (
-        before[sub_partner_id].s3_key, before[sub_partner_id].sha256, before[sub_partner_id].row_count,
+        before[sub_partner_id].s3_key,
+        before[sub_partner_id].sha256,
+        before[sub_partner_id].row_count,
     )
-    assert same.s3_key.endswith("/r1.csv") and seeded.blobs.exists(same.s3_key)
+    assert same.s3_key.endswith("/r1.csv") and object_exists(seeded, same.s3_key)
     assert _objects_of(seeded, sub_partner_id) == [same.s3_key]
     assert same.day_versions[LAST_DAY] == new_version
     assert same.day_versions == seeded.calendar.published_versions(list(same.period.days()))
@@ -438,7 +454,7 @@ def test_report_deleted_during_its_regeneration_leaves_no_file(seeded, world, mo
             seeded.reports.delete(CALLER, report_id)
 
     def step_with_delete(state):
-        if not GenerationJob.from_json(state["job"]).is_regeneration:
+        if not state["job"].is_regeneration:
             return real(state)
         if when == "before":
             delete_meanwhile()

@@ -8,20 +8,25 @@ import json
 from datetime import timedelta
 
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
+from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.report_rows import CustomerInfo
 from chalicelib.domain.reports import ReportStatus
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from tests.conftest import TODAY
+from tests.readers import object_exists, object_text, usage_rows
 
 CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
-PERIOD = {"billingStartDate": (TODAY - timedelta(days=30)).isoformat(),
-          "billingEndDate": (TODAY - timedelta(days=1)).isoformat()}
+PERIOD = {
+    "billingStartDate": (TODAY - timedelta(days=30)).isoformat(),
+    "billingEndDate": (TODAY - timedelta(days=1)).isoformat(),
+}
 
 
 def _csv_total(container, report):
-    text = container.blobs.read_text(report.s3_key)
+    text = object_text(container, report.s3_key)
     rows = list(csv.DictReader(io.StringIO(text)))
     from decimal import Decimal
+
     return len(rows), sum(Decimal(r["QUANTITY"]) for r in rows)
 
 
@@ -52,8 +57,10 @@ def test_usage_of_a_customer_not_yet_in_the_directory_is_still_reported(seeded):
     before = _csv_total(seeded, report)[1]
     # delete one customer's directory item (as if its CUSTOMER_UPSERTED never arrived)
     c = seeded.directory.customers_of([DEMO_PARTNER])[0]
-    seeded.dynamodb.delete_item(TableName=seeded.settings.directory_table,
-                                Key={"entity": {"S": f"CUSTOMER#{DEMO_PARTNER}"}, "id": {"S": c.org_id}})
+    seeded.dynamodb.delete_item(
+        TableName=seeded.settings.directory_table,
+        Key={"entity": {"S": f"CUSTOMER#{DEMO_PARTNER}"}, "id": {"S": c.org_id}},
+    )
     seeded.reports.delete(CALLER, report.report_id)
     report, _ = seeded.reports.create(CALLER, {**PERIOD, "type": "PARTNER", "internal": True}, "WBR_t")
     seeded.workflow.join(60)
@@ -65,52 +72,66 @@ def test_usage_of_a_customer_not_yet_in_the_directory_is_still_reported(seeded):
 def test_delete_racing_finalize_leaves_no_file_behind(seeded, monkeypatch):
     """The worker's PUT and Finalize land between delete's two steps: nothing may survive."""
     svc, store, gen, blobs = seeded.reports, seeded.report_store, seeded.generation, seeded.blobs
-    monkeypatch.setattr(seeded.workflow, "start", lambda job, name: None)   # drive the steps by hand
+    monkeypatch.setattr(seeded.workflow, "start", lambda job, name: None)  # drive the steps by hand
     report, _ = svc.create(CALLER, {**PERIOD, "type": "PARTNER"}, "WBR_t")
-    job = {"partnerOrgId": report.partner_org_id, "reportId": report.report_id, "revision": 1, "trackingId": "x"}
+    job = GenerationJob(report.partner_org_id, report.report_id, 1, "x")
     state = {"job": job, **gen.plan({"job": job})}
-    parts = [gen.aggregate_shard({"job": job, "dayVersions": state["dayVersions"], "shard": s}) for s in state["shards"]]
+    parts = [
+        gen.aggregate_shard({"job": job, "dayVersions": state["dayVersions"], "shard": s}) for s in state["shards"]
+    ]
     file = gen.assemble({"job": job, "parts": parts})
-    body = blobs.read_text(file["s3Key"])
+    body = object_text(seeded, file["s3Key"])
     blobs.delete([file["s3Key"]])  # the PUT has not landed yet
     seen = {}
     real_delete = store.delete
+
     def delete_metadata(org, rid):
-        blobs.put_text(file["s3Key"], body)            # worker's PUT lands after the service's blob delete
-        gen.finalize({"job": job, "file": file, "dayVersions": state["dayVersions"]})      # ... and Finalize: report still exists -> COMPLETED
-        seen["url"] = svc.get(CALLER, rid)[1]          # a client GETs a fresh URL
+        blobs.put_text(file["s3Key"], body)  # worker's PUT lands after the service's blob delete
+        gen.finalize(
+            {"job": job, "file": file, "dayVersions": state["dayVersions"]}
+        )  # ... and Finalize: report still exists -> COMPLETED
+        seen["url"] = svc.get(CALLER, rid)[1]  # a client GETs a fresh URL
         return real_delete(org, rid)
+
     monkeypatch.setattr(store, "delete", delete_metadata)
-    svc.delete(CALLER, report.report_id)               # caller gets 204
+    svc.delete(CALLER, report.report_id)  # caller gets 204
     assert store.get(DEMO_PARTNER, report.report_id) is None
-    alive = blobs.exists(file["s3Key"])
+    alive = object_exists(seeded, file["s3Key"])
     assert seen["url"]
     assert not alive
 
 
 def test_concurrent_rating_runs_never_publish_stale_usage(seeded, monkeypatch, streams_routed):
-    from chalicelib.domain.reports import ReportType
-    from chalicelib.services.ports import UsageSlice
     D = TODAY - timedelta(days=1)
     cust = seeded.directory.customers_of([DEMO_PARTNER])[0]
-    event = {"eventId": "late-1", "eventType": "PACKAGE_ASSIGNED", "occurredAt": f"{D.isoformat()}T12:00:00Z",
-             "partnerOrgId": DEMO_PARTNER, "customerOrgId": cust.org_id, "locationId": "L1",
-             "subscriptionId": "S1", "sku": "WXC-WHL-PRO",
-             "subject": {"type": "USER", "userId": "late-user", "subscriberId": "late-sub"}}
+    event = {
+        "eventId": "late-1",
+        "eventType": "PACKAGE_ASSIGNED",
+        "occurredAt": f"{D.isoformat()}T12:00:00Z",
+        "partnerOrgId": DEMO_PARTNER,
+        "customerOrgId": cust.org_id,
+        "locationId": "L1",
+        "subscriptionId": "S1",
+        "sku": "WXC-WHL-PRO",
+        "subject": {"type": "USER", "userId": "late-user", "subscriberId": "late-sub"},
+    }
     lake, real_write = seeded.lake, seeded.lake.write_day
     calls = []
+
     def write_day(day, version, usage):
         calls.append(version)
-        if len(calls) == 1:   # run A computed its usage; the late event arrives now (SQS Lambda B)
+        if len(calls) == 1:  # run A computed its usage; the late event arrives now (SQS Lambda B)
             assert seeded.ingestion.ingest_lines([json.dumps(event)], source="sqs:b").restated_from == D
             # ... and its restatement marker reaches the stream handler (Lambda C), which re-rates D
             seeded.usage_days_stream.drain_stream()
         return real_write(day, version, usage)
+
     monkeypatch.setattr(lake, "write_day", write_day)
-    seeded.rating.rate_day(D)   # run A (schedule / `wbr rate --from D`)
+    seeded.rating.rate_day(D)  # run A (schedule / `wbr rate --from D`)
     assert seeded.calendar.pending_restatement() is None
     version = seeded.calendar.published_versions([D])[D]
-    rows = list(seeded.lake.aggregate(ReportType.USER, UsageSlice({D: version}, (DEMO_PARTNER,), None, None)))
-    late = [r for r in rows if "late-user" in r.key]
+    late = [
+        row for row in usage_rows(seeded, {D: version}, [DEMO_PARTNER]).to_pylist() if row["user_id"] == "late-user"
+    ]
     assert calls == [3, 4] and version == 4  # the run that saw the late event published
     assert late

@@ -18,13 +18,16 @@ from chalicelib.domain.report_rows import RowContext, aggregate_reference, colum
 from chalicelib.domain.reports import ReportStatus, ReportType
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, usage_by_day
 from tests.conftest import TODAY, unpublish_day
+from tests.readers import object_text
 
 CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
 
 
 def _generate(container, **body):
-    period = {"billingStartDate": (TODAY - timedelta(days=30)).isoformat(),
-              "billingEndDate": (TODAY - timedelta(days=1)).isoformat()}
+    period = {
+        "billingStartDate": (TODAY - timedelta(days=30)).isoformat(),
+        "billingEndDate": (TODAY - timedelta(days=1)).isoformat(),
+    }
     report, created = container.reports.create(CALLER, {**period, **body}, "WBR_test")
     assert created
     container.workflow.join(60)
@@ -32,7 +35,7 @@ def _generate(container, **body):
 
 
 def _download(container, report) -> str:
-    return container.blobs.read_text(report.s3_key)
+    return object_text(container, report.s3_key)
 
 
 def _expected_rows(container, world, report) -> list[list[str]]:
@@ -40,14 +43,20 @@ def _expected_rows(container, world, report) -> list[list[str]]:
     tree = PartnerTree(world.partners)
     scope = tree.report_scope(DEMO_PARTNER, report.request.sub_partner_org_id)
     orgs = set(tree.subtree(scope.org_id))
-    customers = {c.org_id: c for c in world.customers if c.partner_org_id in orgs
-                 and (report.request.internal or not c.internal)}
-    usage = [row for day, rows in usage_by_day(world.assignments).items()
-             if report.period.start <= day <= report.period.end for row in rows
-             if row["customer_org_id"] in customers]
+    customers = {
+        c.org_id: c for c in world.customers if c.partner_org_id in orgs and (report.request.internal or not c.internal)
+    }
+    usage = [
+        row
+        for day, rows in usage_by_day(world.assignments).items()
+        if report.period.start <= day <= report.period.end
+        for row in rows
+        if row["customer_org_id"] in customers
+    ]
     context = RowContext(report.report_type, scope, customers, {s.sku: s for s in world.skus})
-    return [[neutralise_cell(cell) for cell in context.cells(row)]
-            for row in aggregate_reference(report.report_type, usage)]
+    return [
+        [neutralise_cell(cell) for cell in context.cells(row)] for row in aggregate_reference(report.report_type, usage)
+    ]
 
 
 @pytest.mark.parametrize("report_type", list(ReportType))
@@ -83,8 +92,12 @@ def test_internal_customers_only_when_asked(seeded, world):
     internal_ids = {c.org_id for c in world.customers if c.internal}
     without, _ = _generate(seeded, type="CUSTOMER")
     with_internal, _ = _generate(seeded, type="CUSTOMER", internal=True)
-    assert not internal_ids & {row["CUSTOMER_ORG_ID"] for row in csv.DictReader(io.StringIO(_download(seeded, without)))}
-    assert internal_ids & {row["CUSTOMER_ORG_ID"] for row in csv.DictReader(io.StringIO(_download(seeded, with_internal)))}
+    assert not internal_ids & {
+        row["CUSTOMER_ORG_ID"] for row in csv.DictReader(io.StringIO(_download(seeded, without)))
+    }
+    assert internal_ids & {
+        row["CUSTOMER_ORG_ID"] for row in csv.DictReader(io.StringIO(_download(seeded, with_internal)))
+    }
 
 
 def test_sub_partner_report_names_and_covers_only_the_sub_partner(seeded, world):
@@ -146,8 +159,13 @@ def test_days_before_the_data_epoch_are_published_empty(container, seeded, world
 
     # A period straddling the epoch: the pre-epoch days add nothing, the others their usage.
     straddling, _ = seeded.reports.create(
-        CALLER, {"billingStartDate": start.isoformat(), "billingEndDate": (epoch + timedelta(days=3)).isoformat(),
-                 "type": "CUSTOMER"}, "WBR_t"
+        CALLER,
+        {
+            "billingStartDate": start.isoformat(),
+            "billingEndDate": (epoch + timedelta(days=3)).isoformat(),
+            "type": "CUSTOMER",
+        },
+        "WBR_t",
     )
     seeded.workflow.join(30)
     done, _ = seeded.reports.get(CALLER, straddling.report_id)
@@ -163,7 +181,14 @@ def test_quantity_matches_hand_computed_proration(seeded, world):
     by_day = usage_by_day(world.assignments)
     # Pick a user row and recompute its quantity from the intervals by hand.
     row = next(r for r in rows if r["USER_ID"] and "." in r["QUANTITY"])
-    units = sum(u["units"] for day, us in by_day.items() if report.period.start <= day <= report.period.end
-                for u in us if u["user_id"] == row["USER_ID"] and u["sku"] == row["SKU"]
-                and u["location_id"] == row["LOCATION_ID"] and u["subscription_id"] == row["SUBSCRIPTION_ID"])
+    units = sum(
+        u["units"]
+        for day, us in by_day.items()
+        if report.period.start <= day <= report.period.end
+        for u in us
+        if u["user_id"] == row["USER_ID"]
+        and u["sku"] == row["SKU"]
+        and u["location_id"] == row["LOCATION_ID"]
+        and u["subscription_id"] == row["SUBSCRIPTION_ID"]
+    )
     assert row["QUANTITY"] == format_quantity(units)

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from chalicelib.adapters.dynamo_codec import from_item, to_item
 from chalicelib.adapters.dynamo_report_locks import lock_item
 from chalicelib.adapters.dynamo_report_store import COUNTER_SK, LOCK_PREFIX
+from chalicelib.bootstrap import Container
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
+from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import Conflict, ReportErrorCode, TooManyRequests
 from chalicelib.domain.lifecycle import TRANSITIONS, Transition, holds_duplicate_lock
 from chalicelib.domain.messages import RunLease
@@ -23,6 +25,8 @@ from chalicelib.domain.reports import Report, ReportCategory, ReportError, Repor
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER
 from chalicelib.services.ports import DuplicateReport, InProgressLimitReached, ReportFile
 from tests.conftest import TODAY
+from tests.faults.atomic_requests import AtomicRequests
+from tests.readers import object_exists
 
 CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
 BODY = {
@@ -32,55 +36,46 @@ BODY = {
 }
 
 
+class _HeldWorkflow:
+    """Keeps reports IN_PROGRESS: records the runs started (by name), runs nothing."""
+
+    def __init__(self, started):
+        self.started = started
+
+    def start(self, job, name):
+        self.started.append(name)
+
+    def stop(self, report_id):
+        pass
+
+    def stop_all(self):
+        pass
+
+    def join(self, timeout=0):
+        pass
+
+
 def _hold_workflow(container):
-    """Keep reports IN_PROGRESS: a workflow that records starts and runs nothing."""
+    """The container's reports are never generated; the names of the runs started."""
     started = []
-    container.__dict__["workflow"] = type(
-        "Held",
-        (),
-        {
-            "start": lambda self, job, name: started.append(name),
-            "stop": lambda self, report_id: None,
-            "stop_all": lambda self: None,
-            "join": lambda self, timeout=0: None,
-        },
-    )()
-    container.__dict__.pop("reports", None)
+    container.override(workflow=_HeldWorkflow(started))
     return started
 
 
-class _AtomicRequests:
-    """moto's in-process backend is not thread-safe; DynamoDB's requests are each atomic.
-    Serialising whole requests keeps that guarantee and nothing more (interleaving stays free)."""
-
-    def __init__(self, client):
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name):
-        method = getattr(self._client, name)
-        if not callable(method):
-            return method
-
-        def call(*args, **kwargs):
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return call
-
-
 def test_concurrent_identical_creates_make_one_report(seeded):
-    seeded.__dict__["dynamodb"] = _AtomicRequests(seeded.dynamodb)
-    for cached in ("report_store", "directory", "reports"):
-        seeded.__dict__.pop(cached, None)
-    started = _hold_workflow(seeded)
+    started = []
+    # DynamoDB requests serialised whole (moto's in-process backend is not thread-safe), for
+    # every service of a container built over them
+    container = Container(
+        seeded.settings, dynamodb=AtomicRequests(seeded.dynamodb), s3=seeded.s3, workflow=_HeldWorkflow(started)
+    )
     results, errors = [], []
     barrier = threading.Barrier(12)
 
     def create():
         barrier.wait()
         try:
-            results.append(seeded.reports.create(CALLER, BODY, "WBR_c")[0].report_id)
+            results.append(container.reports.create(CALLER, BODY, "WBR_c")[0].report_id)
         except Exception as error:  # noqa: BLE001 - collected and asserted below
             errors.append(error)
 
@@ -92,7 +87,7 @@ def test_concurrent_identical_creates_make_one_report(seeded):
     assert errors == []
     assert len(set(results)) == 1 and len(results) == 12
     assert len(set(started)) == 1  # one run: a duplicate's re-start names the same execution
-    listed = seeded.reports.list(CALLER, {})
+    listed = container.reports.list(CALLER, {})
     assert [item["id"] for item in listed.items] == results[:1]
 
 
@@ -117,7 +112,7 @@ def test_in_progress_cap_counts_exactly(seeded):
 def test_delete_during_generation_never_resurrects_the_report(seeded):
     started = _hold_workflow(seeded)
     report, _ = seeded.reports.create(CALLER, BODY, "WBR_d")
-    job = {"partnerOrgId": report.partner_org_id, "reportId": report.report_id, "revision": 1, "trackingId": "t"}
+    job = GenerationJob(report.partner_org_id, report.report_id, 1, "t")
     steps = seeded.generation
     plan = steps.plan({"job": job})
     parts = [
@@ -125,12 +120,12 @@ def test_delete_during_generation_never_resurrects_the_report(seeded):
         for shard in plan["shards"]
     ]
     file = steps.assemble({"job": job, "parts": parts})
-    assert seeded.blobs.exists(file["s3Key"])
+    assert object_exists(seeded, file["s3Key"])
     seeded.reports.delete(CALLER, report.report_id)  # deleted between Assemble and Finalize
     result = steps.finalize({"job": job, "file": file, "dayVersions": plan["dayVersions"]})
     assert result == {"completed": False, "outcome": "gone"}
     assert seeded.report_store.get(DEMO_PARTNER, report.report_id) is None
-    assert not seeded.blobs.exists(file["s3Key"])
+    assert not object_exists(seeded, file["s3Key"])
     assert seeded.blobs.list_keys("reports/") == [] and seeded.blobs.list_keys("parts/") == []
     assert started
 

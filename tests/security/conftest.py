@@ -143,15 +143,13 @@ def moto_container(settings: Settings, workflow: Any = None) -> Iterator[Contain
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.delenv(name, raising=False)
         with mock_aws():
-            container = Container(settings)
-            if workflow is not None:
-                container.__dict__["workflow"] = workflow  # before the services that take it are built
+            container = Container(settings, workflow=workflow)
             ensure_resources(settings, container.dynamodb, container.s3)
             set_container(container)
             try:
                 yield container
             finally:
-                if workflow is None and "workflow" in container.__dict__:
+                if workflow is None and container.built("workflow"):
                     container.workflow.stop_all()
                     container.workflow.join(10)
                 set_container(None)

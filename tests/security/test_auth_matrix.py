@@ -28,6 +28,7 @@ from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.report_ids import new_report_id
 from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.conftest import ApiClient, Tokens
+from tests.readers import object_exists
 from tests.security.conftest import (
     BASE,
     DEMO_CUSTOMER,
@@ -78,7 +79,9 @@ class Forge:
     def hs256_with_public_key(self) -> str:
         """HS/RS confusion: HMAC keyed with our public key PEM, which an attacker knows."""
         signing_input = (
-            b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64url(json.dumps(self.claims()).encode())
+            b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+            + "."
+            + b64url(json.dumps(self.claims()).encode())
         )
         signature = hmac.new(self.dev_keys.public_key_pem(), signing_input.encode(), hashlib.sha256).digest()
         return signing_input + "." + b64url(signature)
@@ -157,8 +160,15 @@ CREDENTIALS = [
 ]
 
 
-def send(stack: SecurityStack, route: str, authorization: str | None, *, report_id: str = "",
-         body: dict[str, Any] | None = None, query: dict[str, str] | None = None) -> Any:
+def send(
+    stack: SecurityStack,
+    route: str,
+    authorization: str | None,
+    *,
+    report_id: str = "",
+    body: dict[str, Any] | None = None,
+    query: dict[str, str] | None = None,
+) -> Any:
     client = ApiClient()
     headers = {} if authorization is None else {"authorization": authorization}
     if route == "create":
@@ -196,7 +206,7 @@ def test_credential_matrix(stack: SecurityStack, forge: Forge, route: str, crede
     else:
         stack.forget(own)
         assert store.get(DEMO_PARTNER, own.report_id) is None
-        assert not stack.container.blobs.exists(own.s3_key)
+        assert not object_exists(stack.container, own.s3_key)
 
 
 @dataclass(frozen=True)
@@ -214,21 +224,56 @@ class Target:
 
 NOT_YOURS = {"create": 403, "list": 200, "get": 404, "delete": 404}
 TARGETS = [
-    Target("another partner's report", DEMO_PARTNER, OTHER_PARTNER, {},
-           {"subPartnerOrgId": OTHER_PARTNER}, {}, NOT_YOURS),
-    Target("a foreign sub-partner's report (another partner's tree)", DEMO_PARTNER, OTHER_PARTNER,
-           {"subPartnerOrgId": FOREIGN_SUB_PARTNER}, {"subPartnerOrgId": FOREIGN_SUB_PARTNER},
-           {"subPartnerOrgId": FOREIGN_SUB_PARTNER}, NOT_YOURS),
-    Target("the foreign sub-partner's own report", DEMO_PARTNER, FOREIGN_SUB_PARTNER, {},
-           {"subPartnerOrgId": FOREIGN_SUB_PARTNER}, {}, NOT_YOURS),
-    Target("the parent's report, by its sub-partner", DEMO_SUB_PARTNER, DEMO_PARTNER,
-           {"subPartnerOrgId": DEMO_SUB_PARTNER}, {"subPartnerOrgId": DEMO_PARTNER}, {}, NOT_YOURS),
-    Target("the other partner reaching into the demo tree", OTHER_PARTNER, DEMO_SUB_PARTNER, {},
-           {"subPartnerOrgId": DEMO_SUB_PARTNER}, {"subPartnerOrgId": DEMO_SUB_PARTNER}, NOT_YOURS),
+    Target(
+        "another partner's report", DEMO_PARTNER, OTHER_PARTNER, {}, {"subPartnerOrgId": OTHER_PARTNER}, {}, NOT_YOURS
+    ),
+    Target(
+        "a foreign sub-partner's report (another partner's tree)",
+        DEMO_PARTNER,
+        OTHER_PARTNER,
+        {"subPartnerOrgId": FOREIGN_SUB_PARTNER},
+        {"subPartnerOrgId": FOREIGN_SUB_PARTNER},
+        {"subPartnerOrgId": FOREIGN_SUB_PARTNER},
+        NOT_YOURS,
+    ),
+    Target(
+        "the foreign sub-partner's own report",
+        DEMO_PARTNER,
+        FOREIGN_SUB_PARTNER,
+        {},
+        {"subPartnerOrgId": FOREIGN_SUB_PARTNER},
+        {},
+        NOT_YOURS,
+    ),
+    Target(
+        "the parent's report, by its sub-partner",
+        DEMO_SUB_PARTNER,
+        DEMO_PARTNER,
+        {"subPartnerOrgId": DEMO_SUB_PARTNER},
+        {"subPartnerOrgId": DEMO_PARTNER},
+        {},
+        NOT_YOURS,
+    ),
+    Target(
+        "the other partner reaching into the demo tree",
+        OTHER_PARTNER,
+        DEMO_SUB_PARTNER,
+        {},
+        {"subPartnerOrgId": DEMO_SUB_PARTNER},
+        {"subPartnerOrgId": DEMO_SUB_PARTNER},
+        NOT_YOURS,
+    ),
     # Control: a parent may report on its own sub-partner, but the sub-partner's own reports
     # are still another partner's (reports belong to the org that made them).
-    Target("the sub-partner's own report, by its parent", DEMO_PARTNER, DEMO_SUB_PARTNER, {},
-           {"subPartnerOrgId": DEMO_SUB_PARTNER}, {}, {**NOT_YOURS, "create": 200}),
+    Target(
+        "the sub-partner's own report, by its parent",
+        DEMO_PARTNER,
+        DEMO_SUB_PARTNER,
+        {},
+        {"subPartnerOrgId": DEMO_SUB_PARTNER},
+        {},
+        {**NOT_YOURS, "create": 200},
+    ),
 ]
 
 
@@ -238,8 +283,14 @@ def test_object_level_authorization(stack: SecurityStack, forge: Forge, route: s
     victim = stack.standing_report(target.owner_org, **target.owner_body)
     before = stack.footprint()
     token = forge.tokens.mint(org_id=target.caller_org)
-    response = send(stack, route, f"Bearer {token}", report_id=victim.report_id,
-                    body={**stack.fresh_period(), **target.create_body}, query=target.list_query)
+    response = send(
+        stack,
+        route,
+        f"Bearer {token}",
+        report_id=victim.report_id,
+        body={**stack.fresh_period(), **target.create_body},
+        query=target.list_query,
+    )
     expected = target.expected[route]
     assert response.status == expected, (response.status, response.body[:300])
     if expected >= 400:
@@ -250,12 +301,11 @@ def test_object_level_authorization(stack: SecurityStack, forge: Forge, route: s
     elif route == "list":
         listed = [item["id"] for item in response.json()["items"]]
         assert victim.report_id not in listed
-        mine = {item["id"] for item in stack.container.report_store.list(
-            target.caller_org, ListQuery(), None, 10_000)}
+        mine = {item["id"] for item in stack.container.report_store.list(target.caller_org, ListQuery(), None, 10_000)}
         assert set(listed) <= mine, "the list shows reports of another partner"
     # The victim is untouched whatever happened.
     assert stack.container.report_store.get(target.owner_org, victim.report_id) == victim
-    assert stack.container.blobs.exists(victim.s3_key)
+    assert object_exists(stack.container, victim.s3_key)
 
 
 def test_another_partners_id_is_indistinguishable_from_an_unknown_id(stack: SecurityStack, forge: Forge) -> None:
@@ -273,9 +323,15 @@ def test_another_partners_reports_never_appear_in_any_list(stack: SecurityStack,
     victims.add(stack.completed_report(OTHER_PARTNER, subPartnerOrgId=FOREIGN_SUB_PARTNER).report_id)
     stack.completed_report(DEMO_PARTNER)
     token = f"Bearer {forge.tokens.mint()}"
-    queries: list[dict[str, str]] = [{}, {"max": "1"}, {"sortBy": "id"}, {"sortBy": "status"},
-                                     {"status": "COMPLETED"}, {"subPartnerOrgId": FOREIGN_SUB_PARTNER},
-                                     {"subPartnerOrgId": OTHER_PARTNER}]
+    queries: list[dict[str, str]] = [
+        {},
+        {"max": "1"},
+        {"sortBy": "id"},
+        {"sortBy": "status"},
+        {"status": "COMPLETED"},
+        {"subPartnerOrgId": FOREIGN_SUB_PARTNER},
+        {"subPartnerOrgId": OTHER_PARTNER},
+    ]
     for query in queries:
         seen: list[str] = []
         url: str | None = BASE + ("?" + urlencode(query) if query else "")
@@ -314,10 +370,16 @@ def test_cursor_is_refused_for_another_partner_and_another_query(stack: Security
     # Repeating the same query with the cursor is allowed; changing it is not.
     same = ApiClient().get(f"{BASE}?{urlencode({'cursor': cursor, 'max': '1', 'sortBy': 'id'})}", headers=mine)
     assert same.status == 200
-    for changed in ({"max": "2"}, {"sortBy": "status"}, {"type": "USER"}, {"status": "COMPLETED"},
-                    {"subPartnerOrgId": DEMO_SUB_PARTNER}):
-        body = assert_webex_error(ApiClient().get(f"{BASE}?{urlencode({'cursor': cursor, **changed})}",
-                                                  headers=mine), 400)
+    for changed in (
+        {"max": "2"},
+        {"sortBy": "status"},
+        {"type": "USER"},
+        {"status": "COMPLETED"},
+        {"subPartnerOrgId": DEMO_SUB_PARTNER},
+    ):
+        body = assert_webex_error(
+            ApiClient().get(f"{BASE}?{urlencode({'cursor': cursor, **changed})}", headers=mine), 400
+        )
         assert "cursor was issued for another query" in body["message"], changed
     for org in (OTHER_PARTNER, DEMO_SUB_PARTNER, FOREIGN_SUB_PARTNER):
         other = {"authorization": f"Bearer {forge.tokens.mint(org_id=org)}"}
@@ -333,11 +395,16 @@ def test_cursor_is_refused_for_another_partner_and_another_query(stack: Security
 def test_tokens_of_other_partners_cannot_create_in_the_demo_tree(stack: SecurityStack, forge: Forge) -> None:
     """The partner named in a report is always the caller's org or one of its descendants."""
     before = stack.footprint()
-    for org, sub in ((OTHER_PARTNER, DEMO_PARTNER), (FOREIGN_SUB_PARTNER, OTHER_PARTNER),
-                     (DEMO_SUB_PARTNER, DEMO_SUB_PARTNER), (DEMO_PARTNER, DEMO_PARTNER)):
+    for org, sub in (
+        (OTHER_PARTNER, DEMO_PARTNER),
+        (FOREIGN_SUB_PARTNER, OTHER_PARTNER),
+        (DEMO_SUB_PARTNER, DEMO_SUB_PARTNER),
+        (DEMO_PARTNER, DEMO_PARTNER),
+    ):
         token = f"Bearer {forge.tokens.mint(org_id=org)}"
-        body = assert_webex_error(send(stack, "create", token, body={**stack.fresh_period(), "subPartnerOrgId": sub}),
-                                  403)
+        body = assert_webex_error(
+            send(stack, "create", token, body={**stack.fresh_period(), "subPartnerOrgId": sub}), 403
+        )
         assert "subPartnerOrgId" in error_text(body)
     assert stack.footprint() == before
 

@@ -25,6 +25,7 @@ from chalicelib.domain.proration import SECONDS_PER_DAY, day_start_epoch
 from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import ReportType
 from tests.conftest import TODAY, ApiClient, Tokens
+from tests.readers import object_text
 from tests.security.conftest import BASE, moto_container
 
 LEADS = ("=", "+", "-", "@", "\t", "\r")
@@ -75,16 +76,20 @@ def _workspace(workspace_id: str) -> dict[str, str]:
 
 
 ASSIGNMENTS = [
-    Assignment("-customer-org", LOCATIONS[0], SUBSCRIPTIONS[0], "=SKU-EVIL", _user("-USER-1", "@SUBSCRIBER-1"),
-               _at(-1), None),
-    Assignment("customer-plain", LOCATIONS[1], SUBSCRIPTIONS[1], "WXC-OK", _user("=USER-2", "+SUBSCRIBER-2"),
-               _at(1.5), None),
-    Assignment("customer-tab", LOCATIONS[2], SUBSCRIPTIONS[0], "WXC-OK", _user("\tUSER-3", "\rSUBSCRIBER-3"),
-               _at(0), _at(0.25)),
+    Assignment(
+        "-customer-org", LOCATIONS[0], SUBSCRIPTIONS[0], "=SKU-EVIL", _user("-USER-1", "@SUBSCRIBER-1"), _at(-1), None
+    ),
+    Assignment(
+        "customer-plain", LOCATIONS[1], SUBSCRIPTIONS[1], "WXC-OK", _user("=USER-2", "+SUBSCRIBER-2"), _at(1.5), None
+    ),
+    Assignment(
+        "customer-tab", LOCATIONS[2], SUBSCRIPTIONS[0], "WXC-OK", _user("\tUSER-3", "\rSUBSCRIBER-3"), _at(0), _at(0.25)
+    ),
     Assignment("customer-cr", LOCATIONS[3], SUBSCRIPTIONS[1], "=SKU-EVIL", _workspace("=WS-1"), _at(0.5), None),
     Assignment("customer-internal", LOCATIONS[4], SUBSCRIPTIONS[0], "WXC-OK", _workspace("\tWS-2"), _at(-1), None),
-    Assignment("customer-benign", LOCATIONS[5], SUBSCRIPTIONS[0], "=SKU-EVIL", _user("user-4", "SUBSCRIBER-4"),
-               _at(2), None),
+    Assignment(
+        "customer-benign", LOCATIONS[5], SUBSCRIPTIONS[0], "=SKU-EVIL", _user("user-4", "SUBSCRIBER-4"), _at(2), None
+    ),
 ]
 
 
@@ -99,8 +104,13 @@ def hostile_events() -> list[str]:
         {"eventType": "PARTNER_UPSERTED", "partnerOrgId": SUB, "name": SUB_NAME, "parentPartnerOrgId": ROOT},
     ]
     events += [
-        {"eventType": "CUSTOMER_UPSERTED", "customerOrgId": org, "partnerOrgId": partner, "externalId": external,
-         "internal": internal}
+        {
+            "eventType": "CUSTOMER_UPSERTED",
+            "customerOrgId": org,
+            "partnerOrgId": partner,
+            "externalId": external,
+            "internal": internal,
+        }
         for org, (partner, external, internal) in CUSTOMERS.items()
     ]
     events += [
@@ -110,9 +120,14 @@ def hostile_events() -> list[str]:
     for event in events:
         event["occurredAt"] = directory_time
     for assignment in ASSIGNMENTS:
-        common = {"partnerOrgId": CUSTOMERS[assignment.customer][0], "customerOrgId": assignment.customer,
-                  "locationId": assignment.location, "subscriptionId": assignment.subscription,
-                  "sku": assignment.sku, "subject": assignment.subject}
+        common = {
+            "partnerOrgId": CUSTOMERS[assignment.customer][0],
+            "customerOrgId": assignment.customer,
+            "locationId": assignment.location,
+            "subscriptionId": assignment.subscription,
+            "sku": assignment.sku,
+            "subject": assignment.subject,
+        }
         events.append({"eventType": "PACKAGE_ASSIGNED", "occurredAt": _iso(assignment.start), **common})
         if assignment.end is not None:
             events.append({"eventType": "PACKAGE_UNASSIGNED", "occurredAt": _iso(assignment.end), **common})
@@ -133,10 +148,15 @@ def expected_units(include_internal: bool) -> int:
 
 
 HOSTILE_VALUES = {
-    ROOT_NAME, SUB, SUB_NAME,
-    *(org for org in CUSTOMERS), *(external for _, external, _ in CUSTOMERS.values()),
-    *SKUS, *(value for pair in SKUS.values() for value in pair),
-    *SUBSCRIPTIONS, *LOCATIONS,
+    ROOT_NAME,
+    SUB,
+    SUB_NAME,
+    *(org for org in CUSTOMERS),
+    *(external for _, external, _ in CUSTOMERS.values()),
+    *SKUS,
+    *(value for pair in SKUS.values() for value in pair),
+    *SUBSCRIPTIONS,
+    *LOCATIONS,
     *(value for assignment in ASSIGNMENTS for value in assignment.subject.values()),
 }
 HOSTILE_VALUES = {value for value in HOSTILE_VALUES if value.startswith(LEADS)}
@@ -163,8 +183,9 @@ def report_files(dev_keys: DevKeyPair) -> Iterator[dict[str, str]]:
         client = ApiClient(tokens.mint(org_id=ROOT))
         ids = {}
         for name, (extras, _, _) in REPORTS.items():
-            response = client.post(BASE, {"billingStartDate": FIRST_DAY.isoformat(),
-                                          "billingEndDate": LAST_DAY.isoformat(), **extras})
+            response = client.post(
+                BASE, {"billingStartDate": FIRST_DAY.isoformat(), "billingEndDate": LAST_DAY.isoformat(), **extras}
+            )
             assert response.status == 200, response.body
             ids[name] = response.json()["id"]
         container.workflow.join(60)
@@ -172,7 +193,7 @@ def report_files(dev_keys: DevKeyPair) -> Iterator[dict[str, str]]:
         for name, report_id in ids.items():
             detail = client.get(f"{BASE}/{report_id}").json()
             assert detail["status"] == "COMPLETED", detail
-            files[name] = container.blobs.read_text(container.report_store.get(ROOT, report_id).s3_key)
+            files[name] = object_text(container, container.report_store.get(ROOT, report_id).s3_key)
         yield files
 
 
@@ -202,8 +223,11 @@ def test_every_hostile_value_of_the_report_is_neutralised(report_files: dict[str
     extras, report_type, _ = REPORTS[name]
     header, *rows = rows_of(report_files[name])
     by_column = {column: {row[index] for row in rows} for index, column in enumerate(header)}
-    customers = {org for org, (partner, _, internal) in CUSTOMERS.items()
-                 if (extras.get("subPartnerOrgId") in (None, partner)) and (extras.get("internal") or not internal)}
+    customers = {
+        org
+        for org, (partner, _, internal) in CUSTOMERS.items()
+        if (extras.get("subPartnerOrgId") in (None, partner)) and (extras.get("internal") or not internal)
+    }
     used = [assignment for assignment in ASSIGNMENTS if assignment.customer in customers]
     expected: dict[str, set[str]] = {
         "SKU": {assignment.sku for assignment in used},

@@ -5,7 +5,8 @@ for the features it uses (Task + Retry/Catch/ResultPath, Choice on booleans, Map
 ItemsPath/ItemSelector/ResultPath, Succeed, Fail), knowing nothing of workflow.py's Python
 definition. Each scenario runs the same step functions through both and compares the states
 visited, the retries slept, the final status and the final state. Its Tasks call each step as
-the Lambda handlers of api/worker.py do, through `task_input`.
+the Lambda handlers of api/worker.py do, through `run_step` (the job typed on the way in, JSON
+again on the way out), and carry only what JSON carries, as Step Functions does.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from chalicelib.domain.commands import StepFailure
 from chalicelib.domain.errors import Throttled
-from chalicelib.workflow import STEP_FUNCTIONS, LocalExecution, error_name, function_arn_placeholder, task_input, to_asl
+from chalicelib.workflow import STEP_FUNCTIONS, LocalExecution, error_name, function_arn_placeholder, run_step, to_asl
 
 
 class AslFailed(Exception):
@@ -79,7 +80,7 @@ class AslInterpreter:
         attempt = 0
         while True:
             try:
-                return self.functions[spec["Resource"]](task_input(copy.deepcopy(data)))
+                return json.loads(json.dumps(run_step(self.functions[spec["Resource"]], copy.deepcopy(data))))
             except Exception as error:  # noqa: BLE001
                 retrier = next((r for r in spec.get("Retry", []) if error_name(error) in r["ErrorEquals"]), None)
                 if retrier is None or attempt + 1 >= retrier["MaxAttempts"]:
@@ -146,8 +147,14 @@ def _steps(log: list[str], scenario: dict[str, Any]) -> dict[str, Any]:
                 if scenario.get("waiting"):
                     return {"job": state["job"], "gone": False, "ready": False, "waitingFor": "2026-10-31"}
                 shards = [{"index": index} for index in range(scenario.get("shards", 3))]
-                return {"job": state["job"], "gone": False, "ready": True, "dayVersions": {"2026-10-01": 1}, "dayRows": {"2026-10-01": 3},
-                        "shards": shards}
+                return {
+                    "job": state["job"],
+                    "gone": False,
+                    "ready": True,
+                    "dayVersions": {"2026-10-01": 1},
+                    "dayRows": {"2026-10-01": 3},
+                    "shards": shards,
+                }
             if name == "aggregate_shard":
                 return {"partKey": f"part-{state['shard']['index']}", "rows": state["shard"]["index"] + 1}
             if name == "assemble":

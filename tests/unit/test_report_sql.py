@@ -10,9 +10,9 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib.adapters.engine import sealed_connection
 from chalicelib.adapters.report_sql import render_report_lines
 from chalicelib.adapters.usage_lake import USAGE_SCHEMA
-from chalicelib.adapters.engine import sealed_connection
 from chalicelib.domain.report_rows import (
     CsvRenderer,
     CustomerInfo,

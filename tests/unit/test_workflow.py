@@ -23,9 +23,15 @@ from chalicelib.workflow import (
     caught_error,
     definition,
     function_arn_placeholder,
+    run_step,
     task_input,
+    task_output,
     to_asl,
 )
+
+# A job as executions carry it ($.job); JOB_JSON's `trigger` was not written before triggers existed.
+JOB = GenerationJob("org-1", "r", 1, "WBR_t")
+JOB_JSON = {"partnerOrgId": "org-1", "reportId": "r", "revision": 1, "trackingId": "WBR_t"}
 
 
 def _steps(log, fail_at=None, ready=True, throttle_times=0):
@@ -40,8 +46,14 @@ def _steps(log, fail_at=None, ready=True, throttle_times=0):
                 throttles["left"] -= 1
                 raise Throttled("slow down")
             if name == "plan":
-                return {"job": state["job"], "gone": False, "ready": ready,
-                        "dayVersions": {"2026-10-01": 1}, "dayRows": {"2026-10-01": 3}, "shards": [{"index": 0}, {"index": 1}]}
+                return {
+                    "job": state["job"],
+                    "gone": False,
+                    "ready": ready,
+                    "dayVersions": {"2026-10-01": 1},
+                    "dayRows": {"2026-10-01": 3},
+                    "shards": [{"index": 0}, {"index": 1}],
+                }
             if name == "aggregate_shard":
                 return {"partKey": f"p{state['shard']['index']}", "rows": 1}
             if name == "assemble":
@@ -71,7 +83,7 @@ def test_asl_has_every_state_of_the_definition_and_only_known_functions():
 def test_local_run_walks_the_asl_happy_path():
     log = []
     execution = LocalExecution(_steps(log), sleep=lambda s: True)
-    status, state = execution.run({"job": {"reportId": "r"}})
+    status, state = execution.run({"job": JOB_JSON})
     assert status == "SUCCEEDED"
     assert execution.visited == ["Plan", "DataReady?", "Aggregate", "Assemble", "Finalize"]
     assert set(execution.visited) <= set(to_asl()["States"])
@@ -82,7 +94,7 @@ def test_local_run_walks_the_asl_happy_path():
 def test_any_step_failure_goes_to_mark_failed(fail_at):
     log = []
     execution = LocalExecution(_steps(log, fail_at=fail_at), sleep=lambda s: True)
-    status, state = execution.run({"job": {"reportId": "r"}})
+    status, state = execution.run({"job": JOB_JSON})
     assert status == "FAILED"
     assert execution.visited[-2:] == ["MarkFailed", "GenerationFailed"]
     assert log[-1] == "mark_failed" and state["error"]["Error"] == "RuntimeError"
@@ -91,14 +103,14 @@ def test_any_step_failure_goes_to_mark_failed(fail_at):
 def test_throttling_is_retried_with_backoff():
     log, delays = [], []
     execution = LocalExecution(_steps(log, throttle_times=2), sleep=lambda s: delays.append(s) or True)
-    status, _ = execution.run({"job": {"reportId": "r"}})
+    status, _ = execution.run({"job": JOB_JSON})
     assert status == "SUCCEEDED" and delays == [2, 4]
 
 
 def test_throttling_beyond_max_attempts_fails_the_report():
     log = []
     execution = LocalExecution(_steps(log, throttle_times=50), sleep=lambda s: True, max_concurrency=1)
-    status, state = execution.run({"job": {"reportId": "r"}})
+    status, state = execution.run({"job": JOB_JSON})
     assert status == "FAILED" and state["error"]["Error"] == "Throttled"
     assert log.count("aggregate_shard") >= RETRY_MAX_ATTEMPTS
 
@@ -106,7 +118,7 @@ def test_throttling_beyond_max_attempts_fails_the_report():
 def test_waiting_for_data_ends_the_run_parked():
     log = []
     execution = LocalExecution(_steps(log, ready=False), sleep=lambda s: True)
-    status, _ = execution.run({"job": {"reportId": "r"}})
+    status, _ = execution.run({"job": JOB_JSON})
     assert status == "SUCCEEDED" and log == ["plan"]
     assert execution.visited == ["Plan", "DataReady?", "WaitingForData"]
 
@@ -114,7 +126,7 @@ def test_waiting_for_data_ends_the_run_parked():
 def test_a_cancelled_run_stops_before_the_next_state():
     log = []
     execution = LocalExecution(_steps(log), sleep=lambda s: True, cancelled=lambda: bool(log))
-    status, _ = execution.run({"job": {"reportId": "r"}})
+    status, _ = execution.run({"job": JOB_JSON})
     assert status == "ABORTED" and log == ["plan"] and execution.visited == ["Plan"]
 
 
@@ -127,17 +139,28 @@ def test_mark_failed_is_told_the_failure_as_a_step_failure():
     told = []
     steps = _steps([], fail_at="assemble")
     steps["mark_failed"] = lambda state: told.append(state["error"]) or {"failed": True}
-    status, state = LocalExecution(steps, sleep=lambda s: True).run({"job": {"reportId": "r"}})
+    status, state = LocalExecution(steps, sleep=lambda s: True).run({"job": JOB_JSON})
     assert status == "FAILED" and told == [StepFailure("RuntimeError", "boom")]
-    assert state["error"] == {"Error": "RuntimeError", "Cause": json.dumps({"errorMessage": "boom"})}  # as Step Functions
+    assert state["error"] == {
+        "Error": "RuntimeError",
+        "Cause": json.dumps({"errorMessage": "boom"}),
+    }  # as Step Functions
 
 
 @pytest.mark.parametrize(
     ("error", "failure"),
     [
-        ({"Error": "DataNotAvailable", "Cause": '{"errorMessage": "day 2026-10-01", "errorType": "DataNotAvailable"}'},
-         StepFailure("DataNotAvailable", "day 2026-10-01")),
-        ({"Error": "States.Timeout", "Cause": "the task timed out"}, StepFailure("States.Timeout", "the task timed out")),
+        (
+            {
+                "Error": "DataNotAvailable",
+                "Cause": '{"errorMessage": "day 2026-10-01", "errorType": "DataNotAvailable"}',
+            },
+            StepFailure("DataNotAvailable", "day 2026-10-01"),
+        ),
+        (
+            {"Error": "States.Timeout", "Cause": "the task timed out"},
+            StepFailure("States.Timeout", "the task timed out"),
+        ),
         ({"Error": "X", "Cause": '{"trace": []}'}, StepFailure("X", '{"trace": []}')),
         ({"Error": "X", "Cause": ""}, StepFailure("X", None)),
         ({"Error": "X"}, StepFailure("X", None)),
@@ -145,28 +168,79 @@ def test_mark_failed_is_told_the_failure_as_a_step_failure():
     ],
 )
 def test_a_caught_error_is_read_at_the_edge(error, failure):
-    assert task_input({"job": {}, "error": error}) == {"job": {}, "error": failure}
+    assert task_input({"job": JOB_JSON, "error": error}) == {"job": JOB, "error": failure}
 
 
-def test_a_state_without_a_caught_error_reaches_the_step_as_it_is():
-    state = {"job": {"reportId": "r"}, "shard": {"index": 0}}
-    assert task_input(state) is state
+def test_a_step_gets_the_job_typed_and_the_rest_of_the_state_as_it_is():
+    state = {"job": JOB_JSON, "shard": {"index": 0}, "dayVersions": {"2026-10-01": 2}}
+    assert task_input(state) == {"job": JOB, "shard": {"index": 0}, "dayVersions": {"2026-10-01": 2}}
+    assert state["job"] is JOB_JSON  # the carried state is not changed
+
+
+def test_the_job_a_step_hands_on_is_carried_as_the_json_it_came_as():
+    state = {"job": JOB_JSON}
+    handed_on = task_output(state, {"job": JOB, "ready": True})
+    assert json.dumps(handed_on) == json.dumps({"job": JOB_JSON, "ready": True})  # no `trigger` added
+    assert task_output(state, {"partKey": "p"}) == {"partKey": "p"}
+    other = GenerationJob("org-1", "r", 2, "WBR_t", "resume1")
+    assert task_output(state, {"job": other}) == {"job": other.to_json()}
+
+
+def test_a_local_run_gives_its_steps_the_job_typed_and_carries_json_only():
+    log, jobs = [], []
+    steps = _steps(log)
+
+    def seeing(function):
+        def run(state):
+            jobs.append(state["job"])
+            return function(state)
+
+        return run
+
+    execution = LocalExecution({name: seeing(function) for name, function in steps.items()}, sleep=lambda s: True)
+    status, state = execution.run({"job": JOB_JSON})
+    assert status == "SUCCEEDED" and len(jobs) == len(log) == 5 and set(jobs) == {JOB}
+    assert json.loads(json.dumps(state)) == state and json.dumps(state["job"]) == json.dumps(JOB_JSON)
+
+
+def test_run_step_is_task_input_then_task_output():
+    state = {"job": JOB_JSON, "error": caught_error(ValueError("no"))}
+    told = []
+    assert run_step(lambda typed: told.append(typed) or {"job": typed["job"]}, state) == {"job": JOB_JSON}
+    assert told == [task_input(state)]
 
 
 def _report(revision=1):
-    return SimpleNamespace(partner_org_id="org-1", report_id="Y2lzY29zcGFyazovL3VzL0JJTExJTkdfUkVQT1JUL2Ex",
-                           revision=revision, tracking_id="WBR_t")
+    return SimpleNamespace(
+        partner_org_id="org-1",
+        report_id="Y2lzY29zcGFyazovL3VzL0JJTExJTkdfUkVQT1JUL2Ex",
+        revision=revision,
+        tracking_id="WBR_t",
+    )
 
 
 def test_the_job_json_is_what_executions_have_always_carried():
     first = job_of(_report(), "wake-20261001v2")
     assert json.dumps(first.to_json()) == json.dumps(
-        {"partnerOrgId": "org-1", "reportId": _report().report_id, "revision": 1, "trackingId": "WBR_t",
-         "trigger": "wake-20261001v2"})
+        {
+            "partnerOrgId": "org-1",
+            "reportId": _report().report_id,
+            "revision": 1,
+            "trackingId": "WBR_t",
+            "trigger": "wake-20261001v2",
+        }
+    )
     again = regeneration_job_of(_report(3), "regen-20261001v4")
     assert json.dumps(again.to_json()) == json.dumps(
-        {"partnerOrgId": "org-1", "reportId": _report().report_id, "revision": 4, "trackingId": "WBR_t",
-         "trigger": "regen-20261001v4", "baseRevision": 3})
+        {
+            "partnerOrgId": "org-1",
+            "reportId": _report().report_id,
+            "revision": 4,
+            "trackingId": "WBR_t",
+            "trigger": "regen-20261001v4",
+            "baseRevision": 3,
+        }
+    )
     assert again.is_regeneration and not first.is_regeneration
     for job in (first, again):
         assert GenerationJob.from_json(json.loads(json.dumps(job.to_json()))) == job
@@ -189,13 +263,20 @@ def test_execution_names_keep_within_what_step_functions_allows():
 
 def test_step_functions_start_names_the_execution_and_carries_the_job_json():
     calls = []
-    client = SimpleNamespace(start_execution=lambda **kwargs: calls.append(kwargs),
-                             describe_execution=lambda executionArn: calls.append(executionArn) or {"status": "RUNNING"})
+    client = SimpleNamespace(
+        start_execution=lambda **kwargs: calls.append(kwargs),
+        describe_execution=lambda executionArn: calls.append(executionArn) or {"status": "RUNNING"},
+    )
     workflow = StepFunctionsWorkflow(client, "arn:aws:states:us-east-1:1:stateMachine:wbr")
     job = regeneration_job_of(_report(1), "regen x")
     workflow.start(job, job.run_name)
-    assert calls == [{"stateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:wbr",
-                      "name": execution_name(job.run_name), "input": json.dumps({"job": job.to_json()})}]
+    assert calls == [
+        {
+            "stateMachineArn": "arn:aws:states:us-east-1:1:stateMachine:wbr",
+            "name": execution_name(job.run_name),
+            "input": json.dumps({"job": job.to_json()}),
+        }
+    ]
     assert calls[0]["name"].endswith("-r2-regen-x")
     assert workflow.is_running(job.run_name)
     assert calls[-1] == f"arn:aws:states:us-east-1:1:execution:wbr:{execution_name(job.run_name)}"
@@ -207,14 +288,23 @@ def test_the_lambda_handlers_hand_their_step_the_state_as_the_local_runner_does(
     from chalicelib.api import worker
 
     given = []
-    container = SimpleNamespace(step=lambda name: lambda state: given.append((name, state)) or {"failed": True})
-    event = {"job": {"reportId": "r"}, "error": caught_error(RuntimeError("boom"))}
+
+    def step(name):
+        def run(state):
+            given.append((name, state))
+            return {"job": state["job"], "ready": False} if name == "plan" else {"failed": True}
+
+        return run
+
+    container = SimpleNamespace(step=step)
+    event = {"job": JOB_JSON, "error": caught_error(RuntimeError("boom"))}
     previous = bootstrap._container
     bootstrap.set_container(container)
     try:
         assert worker.mark_failed(event, None) == {"failed": True}
-        worker.plan({"job": {"reportId": "r"}}, None)
+        planned = worker.plan({"job": JOB_JSON}, None)
     finally:
         bootstrap.set_container(previous)
-    assert given == [("mark_failed", task_input(event)), ("plan", {"job": {"reportId": "r"}})]
+    assert given == [("mark_failed", task_input(event)), ("plan", {"job": JOB})]
     assert given[0][1]["error"] == StepFailure("RuntimeError", "boom")
+    assert json.dumps(planned) == json.dumps({"job": JOB_JSON, "ready": False})  # what Step Functions carries on

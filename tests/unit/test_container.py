@@ -1,0 +1,84 @@
+"""The composition root's overrides: given parts (instances or factories) are what every service
+is built over, and an override that would come too late is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.bootstrap import Container, OverrideTooLate
+from chalicelib.config import Settings
+from chalicelib.domain.report_ids import new_report_id
+
+
+class RecordingClient:
+    """An AWS client that answers every call with {} and records it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def __getattr__(self, operation: str):
+        def call(**params):
+            self.calls.append((operation, params))
+            return {}
+
+        return call
+
+
+class NoWorkflow:
+    def __init__(self, container: Container | None = None) -> None:
+        self.container = container
+
+
+SETTINGS = Settings(stage="local")
+
+
+def test_services_are_built_over_the_given_clients():
+    dynamodb, s3 = RecordingClient(), RecordingClient()
+    container = Container(SETTINGS, dynamodb=dynamodb, s3=s3)
+    assert container.dynamodb is dynamodb and container.s3 is s3
+    assert container.report_store.get("partner", new_report_id()) is None
+    assert [operation for operation, _ in dynamodb.calls] == ["get_item"]
+    container.blobs.put_text("reports/x.csv", "text")
+    assert [(operation, params["Key"]) for operation, params in s3.calls] == [("put_object", "reports/x.csv")]
+
+
+def test_a_factory_is_called_once_with_the_container():
+    made = []
+
+    def factory(given: Container) -> NoWorkflow:
+        made.append(NoWorkflow(given))
+        return made[-1]
+
+    container = Container(SETTINGS, workflow=factory)
+    assert made == []  # nothing is built before it is used
+    assert container.workflow is container.workflow is made[0] and made[0].container is container
+    assert len(made) == 1
+
+
+def test_an_override_before_the_first_use_is_taken_by_every_service():
+    container = Container(SETTINGS, dynamodb=RecordingClient(), s3=RecordingClient())
+    workflow = NoWorkflow()
+    container.override(workflow=workflow)
+    assert container.workflow is workflow
+    assert container.built("workflow") and not container.built("reports")
+
+
+def test_an_override_of_a_part_already_used_is_refused_and_changes_nothing():
+    dynamodb, s3 = RecordingClient(), RecordingClient()
+    container = Container(SETTINGS, dynamodb=dynamodb, s3=s3, workflow=NoWorkflow())
+    store = container.report_store  # takes the DynamoDB client
+    workflow = container.workflow
+    with pytest.raises(OverrideTooLate, match="dynamodb"):
+        container.override(dynamodb=RecordingClient())
+    with pytest.raises(OverrideTooLate, match="workflow"):
+        container.override(s3=RecordingClient(), workflow=NoWorkflow())  # all or nothing
+    assert container.dynamodb is dynamodb and container.report_store is store and container.workflow is workflow
+    assert container.s3 is s3
+    container.override()  # nothing given: nothing to refuse
+
+
+def test_none_leaves_the_part_to_the_settings():
+    container = Container(SETTINGS, dynamodb=None)
+    assert not container.built("dynamodb")
+    container.override(dynamodb=RecordingClient(), s3=None)
+    assert isinstance(container.dynamodb, RecordingClient)
