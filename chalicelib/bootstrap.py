@@ -200,19 +200,8 @@ class Container:
             self.lake,
             GenerationPolicy(settings.data_wait_hours, settings.shard_rows),
             PointInTimeCounts(self.calendar, self.lake, self.event_log),
-            on_finished=self._catch_up,
+            on_finished=self.regeneration.after_run,
         )
-
-    def _catch_up(self, partner_org_id: str, report_id: str) -> None:
-        """After a run: regenerate at once if a day was restated meanwhile. Best effort: the
-        report is already published, and the sweeper catches up with stale reports anyway."""
-        try:
-            regenerated = self.regeneration.catch_up(partner_org_id, report_id)
-        except Exception:  # noqa: BLE001 - never fail a finished run over its follow-up
-            logger.exception("catching up with a restatement failed", extra={"report_id": report_id})
-            return
-        if regenerated:
-            logger.info("report regenerated: a day was restated during its run", extra={"report_id": report_id})
 
     @cached_property
     def regeneration(self) -> RegenerationService:
