@@ -1,4 +1,4 @@
-"""wholesale-billing-reports: the Chalice app. Wiring only; see chalicelib/ and DESIGN.md."""
+"""wholesale-billing-reports: the Chalice app. Wiring only; see chalicelib/ and docs/ARCHITECTURE.md."""
 
 from chalice import Chalice
 

@@ -1,4 +1,4 @@
-"""`wbr`: the operator and admin command line (DESIGN §8).
+"""`wbr`: the operator and admin command line (ARCHITECTURE.md §8).
 
 wbr dev                          the local stack (what `make run` runs)
 wbr token --org ORG …            a token the local stack accepts, for a known partner
@@ -85,7 +85,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from chalicelib.services.demo_data import demo_world, load_demo
+    from chalicelib.demo_data import demo_world, load_demo
 
     container = _local_container()
     world = demo_world(datetime.now(timezone.utc).date(), days=args.days, users=args.users, seed=args.seed)
@@ -100,7 +100,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def cmd_demo_events(args: argparse.Namespace) -> int:
     """Write the demo world's provisioning events as NDJSON (late events last)."""
-    from chalicelib.services.demo_data import demo_events, demo_world
+    from chalicelib.demo_data import demo_events, demo_world
 
     world = demo_world(
         datetime.now(timezone.utc).date(), days=args.days, users=args.users, workspaces=args.users // 10, seed=args.seed
@@ -444,7 +444,7 @@ def _options(*, api: bool, data: bool = True) -> list[argparse.ArgumentParser]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chalicelib.services.demo_data import DEMO_ADMIN
+    from chalicelib.demo_data import DEMO_ADMIN
 
     parser = argparse.ArgumentParser(
         prog="wbr",

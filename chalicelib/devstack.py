@@ -1,4 +1,4 @@
-"""`wbr dev`: the whole service on one machine (DESIGN §8 scripting contract).
+"""`wbr dev`: the whole service on one machine (ARCHITECTURE.md §8 scripting contract).
 
 Starts moto's server on 127.0.0.1 as the local AWS, creates the tables and buckets, loads the
 demo partner tree (unless WBR_DEMO=0), writes `.local/env`, and serves the API with Chalice's
@@ -25,7 +25,7 @@ from chalicelib.config import Settings, local_state_dir
 from chalicelib.progress import progress_bar
 
 if TYPE_CHECKING:
-    from chalicelib.domain.report_rows import PartnerInfo
+    from chalicelib.domain.report_rows import Partner
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOCAL_CREDENTIALS = {
@@ -139,11 +139,11 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
     from chalicelib.api import events as event_handlers
     from chalicelib.api.gateway import WebexRequestHandler
     from chalicelib.bootstrap import Container, set_container
+    from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_world, load_demo
     from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
     from chalicelib.domain.partners import PartnerTree
     from chalicelib.local_aws import LocalAws, port_free
     from chalicelib.local_events import LocalEventSources, deployed_handlers
-    from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_world, load_demo
 
     state_dir = local_state_dir(PROJECT_DIR)
     running = _running_dev_pid()
@@ -303,8 +303,8 @@ def _load_app():  # type: ignore[no-untyped-def]
     return app_module.app
 
 
-def _banner(values: Mapping[str, str], path: Path, demo: bool, partners: Sequence[PartnerInfo] = ()) -> str:
-    from chalicelib.services.demo_data import DEMO_PARTNER
+def _banner(values: Mapping[str, str], path: Path, demo: bool, partners: Sequence[Partner] = ()) -> str:
+    from chalicelib.demo_data import DEMO_PARTNER
 
     base = values["WBR_BASE_URL"] + "/v1/wholesale/billing/reports"
     source = path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path

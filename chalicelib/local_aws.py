@@ -1,4 +1,4 @@
-"""The local AWS of `wbr dev` (DESIGN §8): moto servers on loopback that keep AWS's promises.
+"""The local AWS of `wbr dev` (ARCHITECTURE.md §8): moto servers on loopback that keep AWS's promises.
 
 Two servers, because moto's threaded server applies a DynamoDB transaction as several steps that
 concurrent requests interleave (50 concurrent identical creates made 2 reports):

@@ -1,4 +1,4 @@
-"""The report state machine (DESIGN §6), defined once.
+"""The report state machine (ARCHITECTURE.md §5), defined once.
 
 ``DEFINITION`` is the single description of the workflow. ``to_asl()`` emits it as Amazon States
 Language for the deployed Step Functions state machine (each Task names a Chalice

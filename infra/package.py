@@ -1,4 +1,4 @@
-"""`make package`: the CloudFormation (SAM) template of the service (DESIGN §8 "Deploy").
+"""`make package`: the CloudFormation (SAM) template of the service (ARCHITECTURE.md §8 "Deploy").
 
     python infra/package.py --stage prod --asl out/asl.json out/
 

@@ -27,9 +27,9 @@ from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.api.gateway import WebexLocalGateway, WebexRequestHandler
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.config import Settings
+from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DemoWorld, demo_world, load_demo
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.local_dynamodb import speed_up as speed_up_local_dynamodb
-from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DemoWorld, demo_world, load_demo
 
 TODAY = datetime.now(timezone.utc).date()
 

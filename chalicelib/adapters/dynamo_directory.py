@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, SkuInfo
+from chalicelib.domain.report_rows import Customer, Partner, Sku
 
 from .dynamo_codec import from_item, to_item
 from .dynamo_conditions import conditionally
@@ -30,12 +30,12 @@ class DynamoDirectory:
         self._table = table_name
         self._cache_seconds = cache_seconds
         self._clock = clock
-        self._partners: tuple[float, list[PartnerInfo]] | None = None
+        self._partners: tuple[float, list[Partner]] | None = None
         self._lock = threading.Lock()
 
     # ---- writes (directory upserts) -----------------------------------------------------
 
-    def upsert_partner(self, partner: PartnerInfo, as_of: int | None = None) -> None:
+    def upsert_partner(self, partner: Partner, as_of: int | None = None) -> None:
         self._put(
             {
                 "entity": "PARTNER",
@@ -48,7 +48,7 @@ class DynamoDirectory:
         with self._lock:
             self._partners = None
 
-    def upsert_customer(self, customer: CustomerInfo, as_of: int | None = None) -> None:
+    def upsert_customer(self, customer: Customer, as_of: int | None = None) -> None:
         self._put(
             {
                 "entity": f"CUSTOMER#{customer.partner_org_id}",
@@ -59,20 +59,19 @@ class DynamoDirectory:
             as_of,
         )
 
-    def upsert_sku(self, sku: SkuInfo, as_of: int | None = None) -> None:
+    def upsert_sku(self, sku: Sku, as_of: int | None = None) -> None:
         values = {"entity": "SKU", "id": sku.sku, "serviceName": sku.service_name, "description": sku.description}
         self._put(values, as_of)
 
     # ---- reads --------------------------------------------------------------------------
 
-    def partners(self) -> list[PartnerInfo]:
+    def partners(self) -> list[Partner]:
         """All partners (a small set), cached for `cache_seconds`."""
         with self._lock:
             if self._partners and self._clock() - self._partners[0] < self._cache_seconds:
                 return self._partners[1]
         partners = [
-            PartnerInfo(item["id"], item.get("name", ""), item.get("parentPartnerOrgId"))
-            for item in self._query("PARTNER")
+            Partner(item["id"], item.get("name", ""), item.get("parentPartnerOrgId")) for item in self._query("PARTNER")
         ]
         with self._lock:
             self._partners = (self._clock(), partners)
@@ -80,20 +79,20 @@ class DynamoDirectory:
 
     def customers_of(
         self, partner_org_ids: Iterable[str], customers_from: str | None = None, customers_before: str | None = None
-    ) -> list[CustomerInfo]:
+    ) -> list[Customer]:
         """Customers of the partners, optionally only ids in [customers_from, customers_before)
         (a shard reads just its range: a key-range query, not the whole list)."""
-        customers: list[CustomerInfo] = []
+        customers: list[Customer] = []
         for partner_org_id in partner_org_ids:
             customers.extend(
-                CustomerInfo(item["id"], partner_org_id, item.get("externalId", ""), bool(item.get("internal")))
+                Customer(item["id"], partner_org_id, item.get("externalId", ""), bool(item.get("internal")))
                 for item in self._query(f"CUSTOMER#{partner_org_id}", customers_from, customers_before)
             )
         return sorted(customers, key=lambda customer: customer.org_id)
 
-    def skus(self) -> list[SkuInfo]:
+    def skus(self) -> list[Sku]:
         return [
-            SkuInfo(item["id"], item.get("serviceName", ""), item.get("description", "")) for item in self._query("SKU")
+            Sku(item["id"], item.get("serviceName", ""), item.get("description", "")) for item in self._query("SKU")
         ]
 
     def _put(self, values: dict[str, Any], as_of: int | None) -> None:

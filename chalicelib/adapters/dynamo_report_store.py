@@ -1,4 +1,4 @@
-"""Report metadata in DynamoDB (DESIGN §7): the report store's operations.
+"""Report metadata in DynamoDB (ARCHITECTURE.md §7): the report store's operations.
 
 The table (keys, indexes, list queries) is `dynamo_report_table`, the items `dynamo_report_codec`.
 Each operation is a transition of domain/lifecycle.py: the lock and counter actions written

@@ -1,4 +1,4 @@
-"""The reports table (DESIGN §7): its keys, its indexes, and the list queries they serve.
+"""The reports table (ARCHITECTURE.md §7): its keys, its indexes, and the list queries they serve.
 
 One partition per partner (``partnerOrgId``) holds three kinds of items, by sort key ``reportId``:
 - reports (SK = report id), with sparse LSI sort attributes for the list orders;

@@ -3,7 +3,7 @@
 which rating writes and the lake and point-in-time reports read.
 
 Sealed: extension install and autoload are off, so nothing is ever downloaded at run time
-(DESIGN §5 engine notes); threads are bounded by the caller.
+(ARCHITECTURE.md §4 engine notes); threads are bounded by the caller.
 """
 
 from __future__ import annotations

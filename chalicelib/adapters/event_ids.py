@@ -1,4 +1,4 @@
-"""The eventId index (DESIGN §5): which events were ever ingested, across all days.
+"""The eventId index (ARCHITECTURE.md §4): which events were ever ingested, across all days.
 
 `event-ids/<bucket>.parquet` in the lake bucket, 256 buckets by a hash of the id, each holding
 (event_id, digest of the event's content, the event-log object it landed in). A bucket is

@@ -1,4 +1,4 @@
-"""The event log and the dead letters, in the lake bucket (DESIGN §5).
+"""The event log and the dead letters, in the lake bucket (ARCHITECTURE.md §4).
 
 Accepted events are appended, never rewritten, as Parquet batches partitioned by the UTC day
 they occurred: ``events/date=D/batch-<ingest id>.parquet``. Lines that fail validation are kept

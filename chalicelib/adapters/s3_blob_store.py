@@ -1,4 +1,4 @@
-"""Report files in S3: private, encrypted, presigned for download (DESIGN §4, §7)."""
+"""Report files in S3: private, encrypted, presigned for download (ARCHITECTURE.md §3, §7)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Besides one item per published day, the table holds its bookkeeping under keys starting with
 `#`: the latest published day, rating claims, the data epoch (the first day with events) and
 the restatement marker. Its stream carries the publications and the marker to their handlers
-(DESIGN §2): `message_of_stream_record` types them.
+(ARCHITECTURE.md §6): `message_of_stream_record` types them.
 """
 
 from __future__ import annotations

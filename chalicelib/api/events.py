@@ -16,7 +16,7 @@ from chalicelib.adapters.usage_calendar import message_of_stream_record
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.messages import DayPublished, Message
 from chalicelib.observability import flushing_metrics, logger, metrics
-from chalicelib.services.regeneration import Started
+from chalicelib.services.regeneration import RunsStarted
 
 events_api = Blueprint(__name__)
 
@@ -96,7 +96,7 @@ def on_usage_day_published(event: Any) -> dict[str, Any]:
             continue
         outcomes = container.bus.handle(message)
         for outcome in outcomes:
-            if isinstance(outcome, Started):
+            if isinstance(outcome, RunsStarted):
                 metrics.add_metric(name="ReportsRegenerated", unit="Count", value=len(outcome.regenerated))
         handled.append({"message": type(message).__name__, **_described(message, outcomes)})
     logger.info("usage_days events handled", extra={"events": handled})
@@ -105,7 +105,7 @@ def on_usage_day_published(event: Any) -> dict[str, Any]:
 
 def _described(message: Message, outcomes: list[object]) -> dict[str, Any]:
     if isinstance(message, DayPublished):
-        started = next((outcome for outcome in outcomes if isinstance(outcome, Started)), Started())
+        started = next((outcome for outcome in outcomes if isinstance(outcome, RunsStarted)), RunsStarted())
         return {
             "day": message.day.isoformat(),
             "version": message.version,

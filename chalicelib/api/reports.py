@@ -1,4 +1,4 @@
-"""HTTP routes of the Webex-compatible reports API (DESIGN §3)."""
+"""HTTP routes of the Webex-compatible reports API (ARCHITECTURE.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who is calling and what their token lets them do (DESIGN §3 Auth)."""
+"""Who is calling and what their token lets them do (ARCHITECTURE.md §2 Auth)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ REPORT_ERROR_DESCRIPTIONS: dict[ReportErrorCode, str] = {
 }
 
 
-# The one answer to any path id that does not name one of the caller's reports (DESIGN §3).
+# The one answer to any path id that does not name one of the caller's reports (ARCHITECTURE.md §2).
 REPORT_NOT_FOUND = "Billing Report not found"
 
 

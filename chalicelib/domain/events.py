@@ -1,4 +1,4 @@
-"""The provisioning event contract (DESIGN §5) and its line-by-line validation.
+"""The provisioning event contract (ARCHITECTURE.md §4) and its line-by-line validation.
 
 `parse_event_line` turns one NDJSON line into a flat record of EVENT_FIELDS or raises
 `InvalidEvent` with a reason a person can act on. Timestamps are UTC, kept in whole seconds.
@@ -19,7 +19,7 @@ from chalicelib.domain.periods import LOOKBACK_YEARS
 
 MAX_ID_LENGTH = 200
 MAX_TEXT_LENGTH = 1000
-# Ingestion's time window (DESIGN §5): an event a report can never cover, or one from the future
+# Ingestion's time window (ARCHITECTURE.md §4): an event a report can never cover, or one from the future
 # (a clock gone wrong), is dead-lettered with its reason instead of re-rating years of days.
 MAX_FUTURE_SECONDS = 5 * 60
 AGE_MARGIN_DAYS = 31
@@ -293,7 +293,7 @@ def _quick_timestamp(value: Any) -> int | None:
 
 
 class Verdict(str, Enum):
-    """What ingestion does with an event, given every event ever ingested (DESIGN §5)."""
+    """What ingestion does with an event, given every event ever ingested (ARCHITECTURE.md §4)."""
 
     NEW = "new"  # land it
     DUPLICATE = "duplicate"  # the same event already landed: ignore it
@@ -308,7 +308,7 @@ class Registered:
 
 def event_digest(event: dict[str, Any]) -> bytes:
     """A digest of an event's content, the same however its keys are ordered or spaced: the
-    same eventId with another digest is another event (a conflict, DESIGN §5)."""
+    same eventId with another digest is another event (a conflict, ARCHITECTURE.md §4)."""
     return hashlib.blake2b(orjson.dumps(event, option=orjson.OPT_SORT_KEYS), digest_size=12).digest()
 
 

@@ -1,4 +1,4 @@
-"""Run leases (DESIGN §6): which run holds a report, and what becomes of a run that died.
+"""Run leases (ARCHITECTURE.md §5): which run holds a report, and what becomes of a run that died.
 
 A report's first generation, and each regeneration of a COMPLETED report, is one run of the
 workflow, named like its execution. The run holds the report (`Report.run`) from the moment it

@@ -1,4 +1,4 @@
-"""A report's lifecycle (DESIGN §3, §7): which statuses hold the duplicate lock and count under
+"""A report's lifecycle (ARCHITECTURE.md §2, §7): which statuses hold the duplicate lock and count under
 the in-progress cap, and what each report store operation does to both.
 
 Beside each report the store keeps its duplicate lock and the partner's in-progress counter,

@@ -1,4 +1,4 @@
-"""The list query (filters, sort, page size) and its tamper-evident keyset cursor (DESIGN §3)."""
+"""The list query (filters, sort, page size) and its tamper-evident keyset cursor (ARCHITECTURE.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The events that move numbers between processes (DESIGN §2, §5, §6), typed at the edge.
+"""The events that move numbers between processes (ARCHITECTURE.md §6, §4, §5), typed at the edge.
 
 Each arrives as JSON (a DynamoDB stream record, a Step Functions state) and becomes one of these
 frozen values in the entry point that received it; services never index the raw dict.

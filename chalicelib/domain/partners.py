@@ -5,21 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from chalicelib.domain.errors import Forbidden
-from chalicelib.domain.report_rows import PartnerInfo
+from chalicelib.domain.report_rows import Partner
 
 
 class PartnerTree:
-    def __init__(self, partners: Iterable[PartnerInfo]) -> None:
+    def __init__(self, partners: Iterable[Partner]) -> None:
         self._partners = {partner.org_id: partner for partner in partners}
         self._children: dict[str, list[str]] = {}
         for partner in self._partners.values():
             if partner.parent_org_id:
                 self._children.setdefault(partner.parent_org_id, []).append(partner.org_id)
 
-    def get(self, org_id: str) -> PartnerInfo | None:
+    def get(self, org_id: str) -> Partner | None:
         return self._partners.get(org_id)
 
-    def find(self, org_id_or_name: str) -> list[PartnerInfo]:
+    def find(self, org_id_or_name: str) -> list[Partner]:
         """The partner of this org id, else the partners of this name (case-insensitive): what
         a person types to name a partner. More than one means the name is ambiguous."""
         partner = self._partners.get(org_id_or_name)
@@ -31,7 +31,7 @@ class PartnerTree:
             key=lambda partner: partner.org_id,
         )
 
-    def __iter__(self) -> Iterator[PartnerInfo]:
+    def __iter__(self) -> Iterator[Partner]:
         """Every partner, each after its parent (roots by name, then their sub-partners)."""
         roots = [org_id for org_id, partner in self._partners.items() if partner.parent_org_id not in self._partners]
         seen: set[str] = set()
@@ -57,7 +57,7 @@ class PartnerTree:
             stack.extend(self._children.get(org_id, []))
         return sorted(seen)
 
-    def report_scope(self, partner_org_id: str, sub_partner_org_id: str | None) -> PartnerInfo:
+    def report_scope(self, partner_org_id: str, sub_partner_org_id: str | None) -> Partner:
         """The partner a report names and covers; a sub-partner must be a strict descendant."""
         partner = self._partners.get(partner_org_id)
         if partner is None:

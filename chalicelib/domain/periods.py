@@ -1,4 +1,4 @@
-"""Billing periods: strict date parsing and the window a report may cover (DESIGN §3)."""
+"""Billing periods: strict date parsing and the window a report may cover (ARCHITECTURE.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Point-in-time reports (DESIGN §4a): the allocations open at one instant, counted.
+"""Point-in-time reports (ARCHITECTURE.md §3): the allocations open at one instant, counted.
 
 A snapshot, not a period sum: which usage keys are assigned at `asOf`, replayed from a day's
 closing state (the keys open at its midnight, and since when) and every later event that
@@ -18,7 +18,7 @@ from chalicelib.domain.report_rows import GROUP_KEYS, RowContext
 from chalicelib.domain.reports import ReportType
 from chalicelib.domain.timestamps import iso_seconds
 
-# Columns of each point-in-time report type, in file order (DESIGN §4a).
+# Columns of each point-in-time report type, in file order (ARCHITECTURE.md §3).
 _CUSTOMER_COLUMNS = (
     "PARTNER_NAME",
     "PARTNER_ORG_ID",

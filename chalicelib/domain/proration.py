@@ -1,4 +1,4 @@
-"""Daily proration (DESIGN §4/§5): seconds assigned in a UTC day → integer micro-units.
+"""Daily proration (ARCHITECTURE.md §3, §4): seconds assigned in a UTC day → integer micro-units.
 
 All arithmetic is on integers; a full day is 1 000 000 micro-units.
 """

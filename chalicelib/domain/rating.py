@@ -1,4 +1,4 @@
-"""Rating one usage key for one UTC day from its events (DESIGN §5).
+"""Rating one usage key for one UTC day from its events (ARCHITECTURE.md §4).
 
 The key is assigned or not at the start of the day (the state the previous day ended in); its
 events of the day, ordered by time then eventId, switch it on and off. An ASSIGNED while

@@ -1,4 +1,4 @@
-"""When a report must be (re)generated because usage was published (DESIGN §5, §6).
+"""When a report must be (re)generated because usage was published (ARCHITECTURE.md §4, §5).
 
 A COMPLETED report records the lake version of every day its file was built from. A day
 published at a newer version (a restatement) makes the report *stale*: it is regenerated, and
@@ -25,7 +25,7 @@ def stale_days(report: Report, published: Mapping[date, int]) -> list[date]:
 
 def missing_days(days: Iterable[date], published: Mapping[date, object], epoch: date | None = None) -> list[date]:
     """The days not published yet, in order. Days before the data `epoch` (the first day any
-    event occurred on) are published empty (DESIGN §5): never missing."""
+    event occurred on) are published empty (ARCHITECTURE.md §4): never missing."""
     return [day for day in days if day not in published and (epoch is None or day >= epoch)]
 
 

@@ -1,4 +1,4 @@
-"""Report columns, row keys, row order and the CSV rendering of rows (DESIGN §4).
+"""Report columns, row keys, row order and the CSV rendering of rows (ARCHITECTURE.md §3).
 
 The column list, the group key and the sort order of every report type are defined here once;
 the aggregation engine, the reference implementation and the tests all derive from them.
@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from chalicelib.domain.directory import Customer, Partner, Sku
 from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.proration import format_quantity
 from chalicelib.domain.reports import ReportType
@@ -74,28 +75,6 @@ def columns_for(report_type: ReportType) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class PartnerInfo:
-    org_id: str
-    name: str
-    parent_org_id: str | None = None
-
-
-@dataclass(frozen=True)
-class CustomerInfo:
-    org_id: str
-    partner_org_id: str
-    external_id: str
-    internal: bool = False
-
-
-@dataclass(frozen=True)
-class SkuInfo:
-    sku: str
-    service_name: str
-    description: str
-
-
-@dataclass(frozen=True)
 class AggregatedRow:
     """One report row before naming: its key values (GROUP_KEYS order) and its usage."""
 
@@ -110,9 +89,9 @@ class RowContext:
     """What a report's rows are named with: the partner the report is for and the directory."""
 
     report_type: ReportType
-    partner: PartnerInfo
-    customers: Mapping[str, CustomerInfo]
-    skus: Mapping[str, SkuInfo]
+    partner: Partner
+    customers: Mapping[str, Customer]
+    skus: Mapping[str, Sku]
 
     def cells(self, row: AggregatedRow) -> list[str]:
         """The row's cells in `columns_for(report_type)` order."""

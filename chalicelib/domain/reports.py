@@ -71,7 +71,7 @@ class ReportRequest:
     sub_partner_org_id: str | None
     internal: bool
     category: ReportCategory = ReportCategory.RECONCILIATION
-    # POINT_IN_TIME: the instant the allocations are counted at (the create time, DESIGN §4a).
+    # POINT_IN_TIME: the instant the allocations are counted at (the create time, ARCHITECTURE.md §3).
     as_of: datetime | None = None
 
     @classmethod
@@ -124,7 +124,7 @@ class ReportRequest:
         return self.category is ReportCategory.POINT_IN_TIME
 
     def duplicate_key(self) -> str | None:
-        """Identity of a report among one partner's reports (DESIGN §3 duplicate rule); None for
+        """Identity of a report among one partner's reports (ARCHITECTURE.md §2 duplicate rule); None for
         a point-in-time report, which is never a duplicate of another (each is its own snapshot)."""
         if self.point_in_time:
             return None
@@ -185,7 +185,7 @@ class Report:
         return self.request.report_type
 
     def summary_json(self) -> dict[str, Any]:
-        """The fields of a list item (DESIGN §3): `internal` and `subPartnerOrgId` when set, so
+        """The fields of a list item (ARCHITECTURE.md §2): `internal` and `subPartnerOrgId` when set, so
         such reports can be told apart from the others of the same period; `asOf` of a snapshot."""
         body: dict[str, Any] = {
             "id": self.report_id,
@@ -257,7 +257,7 @@ class Report:
 
 
 def report_object_key(partner_org_id: str, report_id: str, revision: int) -> str:
-    """Where a report's CSV lives (DESIGN §4)."""
+    """Where a report's CSV lives (ARCHITECTURE.md §3)."""
     return f"reports/{partner_org_id}/{report_id}/r{revision}.csv"
 
 

@@ -1,4 +1,4 @@
-"""How Plan splits a report into shards (DESIGN §6).
+"""How Plan splits a report into shards (ARCHITECTURE.md §5).
 
 A shard is a range of customer ids ``[customersFrom, customersBefore)``; together the shards
 cover every id exactly once (the first starts at "the beginning", the last runs to "the end"),

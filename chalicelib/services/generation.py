@@ -1,4 +1,4 @@
-"""The steps of report generation (DESIGN §6), as plain functions over JSON-able state.
+"""The steps of report generation (ARCHITECTURE.md §5), as plain functions over JSON-able state.
 
 Each step takes the state the workflow carries and returns what it adds, so the same code runs
 as a Lambda task of the Step Functions state machine and in the local in-process runner.
@@ -29,7 +29,7 @@ from chalicelib.domain.messages import RunLease
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.point_in_time import POINT_IN_TIME_COLUMNS, snapshot_cells
 from chalicelib.domain.regeneration import missing_days
-from chalicelib.domain.report_rows import CsvRenderer, CustomerInfo, PartnerInfo, RowContext
+from chalicelib.domain.report_rows import CsvRenderer, Customer, Partner, RowContext
 from chalicelib.domain.reports import (
     Report,
     ReportError,
@@ -194,7 +194,7 @@ class GenerationSteps:
         return {"partKey": part_key, "rows": rows, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
     def _count_snapshot(self, job: GenerationJob, report: Report) -> dict[str, Any]:
-        """A point-in-time report's one part: the allocations open at its `asOf` (DESIGN §4a)."""
+        """A point-in-time report's one part: the allocations open at its `asOf` (ARCHITECTURE.md §3)."""
         assert report.request.as_of is not None
         partner, org_ids = self._partner_scope(report)
         open_now = self._snapshots.open_at(report.request.as_of, org_ids)
@@ -317,7 +317,7 @@ class GenerationSteps:
             raise ReportGone(job.report_id)
         return report
 
-    def _partner_scope(self, report: Report) -> tuple[PartnerInfo, list[str]]:
+    def _partner_scope(self, report: Report) -> tuple[Partner, list[str]]:
         """The partner the report names (the caller's, or its sub-partner) and the org ids of its
         subtree, which the report covers."""
         tree = PartnerTree(self._directory.partners())
@@ -326,7 +326,7 @@ class GenerationSteps:
 
     def _customers(
         self, report: Report, org_ids: list[str], low: str | None, high: str | None
-    ) -> tuple[list[CustomerInfo], set[str]]:
+    ) -> tuple[list[Customer], set[str]]:
         """The customers of `org_ids` with ids in [low, high) the report names (internal ones only
         with `internal: true`), and the internal ids it leaves out."""
         customers = self._directory.customers_of(org_ids, low, high)

@@ -1,4 +1,4 @@
-"""Ingestion of provisioning events (DESIGN §5): one service behind SQS, the S3 drop and the CLI.
+"""Ingestion of provisioning events (ARCHITECTURE.md §4): one service behind SQS, the S3 drop and the CLI.
 
 Every line is validated; good lines are appended to the event log, bad lines go to a dead-letter
 record with their reason (and are counted); directory upserts update the directory (latest
@@ -27,14 +27,14 @@ from chalicelib.domain.events import (
     screen_event_line,
 )
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
-from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, SkuInfo
+from chalicelib.domain.report_rows import Customer, Partner, Sku
 from chalicelib.services.ports import DeadLetters, DirectoryWriter, EventIdIndex, EventLog, RatingLedger
 
 DEFAULT_CHUNK_LINES = 50_000
 
 
 @dataclass
-class IngestReport:
+class IngestSummary:
     lines: int = 0
     accepted: int = 0
     rejected: int = 0
@@ -47,7 +47,7 @@ class IngestReport:
     # rejected lines per kind of reason (InvalidEvent.kind, or an eventId conflict)
     rejections: Counter[str] = field(default_factory=Counter)
 
-    def merge(self, other: IngestReport) -> None:
+    def merge(self, other: IngestSummary) -> None:
         self.lines += other.lines
         self.accepted += other.accepted
         self.rejected += other.rejected
@@ -63,7 +63,7 @@ class IngestReport:
 class _Validated:
     """One chunk after validation: what to land, and what to say about it."""
 
-    report: IngestReport
+    report: IngestSummary
     lines: list[bytes] = field(default_factory=list)
     occurred_at: list[int] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)
@@ -101,16 +101,16 @@ class IngestionService:
         chunk_lines: int = DEFAULT_CHUNK_LINES,
         progress: Callable[[int], None] = lambda lines_done: None,
         restate: bool = True,
-    ) -> IngestReport:
+    ) -> IngestSummary:
         """Validate and land every line; restate rated days the assignment events touch.
 
         With `restate=False` the caller restates (`restate_if_rated`) once several inputs landed.
         Raises only on infrastructure faults (then the caller retries the same input, which is
         safe: landing an event twice changes nothing)."""
-        report = IngestReport()
+        report = IngestSummary()
         # Validation (Python) of the next chunk overlaps landing (Parquet, S3) of the previous.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-land") as lander:
-            landing: Future[IngestReport] | None = None
+            landing: Future[IngestSummary] | None = None
             chunk: list[str | bytes] = []
             for line in itertools.chain(lines, [None]):
                 if line is not None:
@@ -146,7 +146,7 @@ class IngestionService:
         return days[0]
 
     def _validate(self, chunk: list[str | bytes]) -> _Validated:
-        validated = _Validated(IngestReport())
+        validated = _Validated(IngestSummary())
         now = int(self._clock())
         seen: dict[str, bytes] = {}  # event id → content digest, within the chunk
         for line in chunk:
@@ -174,7 +174,7 @@ class IngestionService:
                 validated.directory_records.append(record)
         return validated
 
-    def _land(self, validated: _Validated, source: str) -> IngestReport:
+    def _land(self, validated: _Validated, source: str) -> IngestSummary:
         """Register the ids (across all days), then land the new events in the log before
         anything is applied; the same event again is ignored, the same id with other content is
         dead-lettered as a conflict."""
@@ -220,15 +220,15 @@ class IngestionService:
         for record in records:
             kind = record["event_type"]
             if kind == EventType.PARTNER_UPSERTED.value:
-                partner = PartnerInfo(record["partner_org_id"], record["name"], record["parent_partner_org_id"] or None)
+                partner = Partner(record["partner_org_id"], record["name"], record["parent_partner_org_id"] or None)
                 self._directory.upsert_partner(partner, as_of=record["occurred_at"])
             elif kind == EventType.CUSTOMER_UPSERTED.value:
-                customer = CustomerInfo(
+                customer = Customer(
                     record["customer_org_id"], record["partner_org_id"], record["external_id"], record["internal"]
                 )
                 self._directory.upsert_customer(customer, as_of=record["occurred_at"])
             elif kind == EventType.SKU_UPSERTED.value:
-                sku = SkuInfo(record["sku"], record["service_name"], record["description"])
+                sku = Sku(record["sku"], record["service_name"], record["description"])
                 self._directory.upsert_sku(sku, as_of=record["occurred_at"])
             else:
                 continue

@@ -1,4 +1,4 @@
-"""What happens when: one handler map for the events that move numbers (DESIGN §2).
+"""What happens when: one handler map for the events that move numbers (ARCHITECTURE.md §6).
 
 Every entry point that receives such an event (the `usage_days` stream handler on AWS, the same
 handler called by `wbr dev` locally, tests) hands the typed message to `MessageBus.handle`; no

@@ -1,4 +1,4 @@
-"""What a point-in-time report counts (DESIGN §4a): the allocations open at `asOf`, from the last
+"""What a point-in-time report counts (ARCHITECTURE.md §3): the allocations open at `asOf`, from the last
 published day's closing state plus every event ingested since, including events no rating has
 seen yet.
 

@@ -1,4 +1,4 @@
-"""The small interfaces services depend on; adapters implement them (DESIGN §2). Every port a
+"""The small interfaces services depend on; adapters implement them (ARCHITECTURE.md §6). Every port a
 service takes is declared here, typed: reports (store, files, directory, workflow), the usage
 calendar and lake, the event log and its eventId index (ingestion), rating's day replay."""
 
@@ -15,7 +15,7 @@ from chalicelib.domain.events import Registered
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.messages import RestatementRequested, RunLease
 from chalicelib.domain.rating import KeyDay
-from chalicelib.domain.report_rows import CustomerInfo, PartnerInfo, RowContext, SkuInfo
+from chalicelib.domain.report_rows import Customer, Partner, RowContext, Sku
 from chalicelib.domain.reports import Report, ReportError
 
 if TYPE_CHECKING:
@@ -129,13 +129,13 @@ class BlobStore(Protocol):
 
 
 class Directory(Protocol):
-    def partners(self) -> list[PartnerInfo]: ...
+    def partners(self) -> list[Partner]: ...
 
     def customers_of(
         self, partner_org_ids: Iterable[str], customers_from: str | None = None, customers_before: str | None = None
-    ) -> list[CustomerInfo]: ...
+    ) -> list[Customer]: ...
 
-    def skus(self) -> list[SkuInfo]: ...
+    def skus(self) -> list[Sku]: ...
 
 
 class UsageCalendar(Protocol):
@@ -255,11 +255,11 @@ class RatingCalendar(Protocol):
 
 
 class DirectoryWriter(Protocol):
-    def upsert_partner(self, partner: PartnerInfo, as_of: int | None = None) -> None: ...
+    def upsert_partner(self, partner: Partner, as_of: int | None = None) -> None: ...
 
-    def upsert_customer(self, customer: CustomerInfo, as_of: int | None = None) -> None: ...
+    def upsert_customer(self, customer: Customer, as_of: int | None = None) -> None: ...
 
-    def upsert_sku(self, sku: SkuInfo, as_of: int | None = None) -> None: ...
+    def upsert_sku(self, sku: Sku, as_of: int | None = None) -> None: ...
 
 
 class DayReplay(Protocol):

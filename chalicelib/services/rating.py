@@ -1,4 +1,4 @@
-"""Daily rating (DESIGN §5): events → per-key prorated micro-units of a UTC day → the lake.
+"""Daily rating (ARCHITECTURE.md §4): events → per-key prorated micro-units of a UTC day → the lake.
 
 Rating day D starts from the state D-1 ended in (the keys assigned at midnight, saved beside
 D-1's usage), replays D's events, and writes D's usage and end state as a new version, then
@@ -6,7 +6,7 @@ publishes it. Keys with no events that day stay assigned all day (1 000 000 unit
 with events are walked one by one (`domain.rating.rate_key_day`).
 
 A publication is announced by the `usage_days` item it writes (its stream record reaches the
-regeneration service, DESIGN §2): nothing here calls anyone in-process. Late events leave a
+regeneration service, ARCHITECTURE.md §6): nothing here calls anyone in-process. Late events leave a
 restatement marker (`UsageCalendar.request_restatement`); `restate_pending` re-rates from it,
 at most `RESTATE_DAYS_PER_RUN` days per call, and moves the marker on, so the next call (the
 marker's own stream record, the schedule, `wbr rate`) resumes where this one stopped.

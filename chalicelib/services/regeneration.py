@@ -1,4 +1,4 @@
-"""What a usage day's publication sets in motion (DESIGN §2 event-triggered paths, §6).
+"""What a usage day's publication sets in motion (ARCHITECTURE.md §6 event-triggered paths, §6).
 
 - Reports parked because a day of their period was not published yet are started once every
   day is published (one claimer wins; the others see the claim taken).
@@ -29,7 +29,7 @@ from chalicelib.services.ports import ReportStore, UsageCalendar, Workflow
 
 
 @dataclass
-class Started:
+class RunsStarted:
     """Which reports a publication (or a sweep) started or regenerated."""
 
     started: list[str] = field(default_factory=list)
@@ -64,9 +64,9 @@ class RegenerationService:
         self._clock = clock
         self._logger = logger
 
-    def on_day_published(self, published: DayPublished) -> Started:
+    def on_day_published(self, published: DayPublished) -> RunsStarted:
         """A day was published (first rating or restatement)."""
-        result = Started()
+        result = RunsStarted()
         result.started = self.start_ready(publication_trigger("wake", published.day, published.version))
         result.regenerated = self.regenerate_stale(
             publication_trigger("regen", published.day, published.version), published.day

@@ -1,4 +1,4 @@
-"""The reports use cases: create, get, list, delete (DESIGN §3)."""
+"""The reports use cases: create, get, list, delete (ARCHITECTURE.md §2)."""
 
 from __future__ import annotations
 
@@ -231,7 +231,7 @@ class ReportService:
 
     def _find(self, caller: Caller, report_id: str) -> Report:
         """The caller's report `report_id`. Anything else (not an id at all, an unknown id,
-        another partner's) is the same 404: an answer never tells them apart (DESIGN §3)."""
+        another partner's) is the same 404: an answer never tells them apart (ARCHITECTURE.md §2)."""
         report = self._store.get(caller.org_id, report_id) if is_report_id(report_id) else None
         if report is None:
             raise NotFound(REPORT_NOT_FOUND)

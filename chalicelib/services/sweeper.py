@@ -1,4 +1,4 @@
-"""The sweeper (DESIGN §2): no report stays IN_PROGRESS past its deadline, and no publication
+"""The sweeper (ARCHITECTURE.md §6): no report stays IN_PROGRESS past its deadline, and no publication
 event that went missing leaves a report waiting or stale.
 
 Every run (a 10-minute schedule):

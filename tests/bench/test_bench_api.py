@@ -1,4 +1,4 @@
-"""List and get latency (DESIGN §9): every filter and sort, `max=100`, a partner with 500 reports.
+"""List and get latency (README "Figures"): every filter and sort, `max=100`, a partner with 500 reports.
 
 Two figures, each beside its floor measured in the same run:
 - in process: requests through the whole service as `wbr dev` serves it (the local API Gateway
@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 import pytest
 
 from chalicelib.adapters.dynamo_report_store import DynamoReportStore
+from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.domain.listing import ListQuery, SortBy
 from chalicelib.domain.periods import BillingPeriod
 from chalicelib.domain.report_ids import new_report_id
@@ -44,7 +45,6 @@ from chalicelib.domain.reports import (
     ReportStatus,
     ReportType,
 )
-from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.services.ports import ReportFile
 from tests.conftest import TODAY, ApiClient
 from tests.stack import BASE, Stack
@@ -195,7 +195,7 @@ def summarize(rows: list[dict[str, Any]], target_ms: float) -> dict[str, Any]:
         "target_ms": target_ms,
         "meets_target": all(row["service_ms"] <= target_ms for row in rows),
         "meets_ratio": all(row["ratio"] <= MAX_RATIO for row in rows),
-        # DESIGN §9 / issue: each query within the target, or, where moto is the floor, at most
+        # README "Figures" / issue: each query within the target, or, where moto is the floor, at most
         # MAX_RATIO × the bare calls that return the same page
         "meets": all(row["service_ms"] <= target_ms or row["ratio"] <= MAX_RATIO for row in rows),
     }

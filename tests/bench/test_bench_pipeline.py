@@ -1,4 +1,4 @@
-"""Pipeline figures (DESIGN §9): ingest ≥ 50 000 events/s; rating 1 M active assignments ≤ 10 s."""
+"""Pipeline figures (README "Figures"): ingest ≥ 50 000 events/s; rating 1 M active assignments ≤ 10 s."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pytest
 from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.bootstrap import Container
 from chalicelib.config import Settings
+from chalicelib.demo_data import demo_events, demo_world
 from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.proration import day_start_epoch
-from chalicelib.services.demo_data import demo_events, demo_world
 from tests.bench.conftest import best_of
 from tests.conftest import TODAY
 

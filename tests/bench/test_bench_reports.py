@@ -1,4 +1,4 @@
-"""Report figures (DESIGN §9): a USER report over a 31-day month for a partner with 100 000
+"""Report figures (README "Figures"): a USER report over a 31-day month for a partner with 100 000
 subjects (3.1 M usage rows) — create → COMPLETED ≤ 5 s on 2 cores, peak RSS ≤ 1 GiB — beside two
 baselines measured in the same run over the same lake objects, and the curve 10 k / 100 k / 1 M.
 
@@ -64,7 +64,7 @@ TARGET_PYTHON_RATIO = 30.0
 GENERATOR = {"subjects_per_customer": 50, "workspace_share": 0.1, "seed": 17, "events_seed": 7}
 # The code whose behaviour shapes the data set (a change re-generates it).
 DATA_SOURCES = [
-    "chalicelib/services/demo_data.py",
+    "chalicelib/demo_data.py",
     "chalicelib/services/ingestion.py",
     "chalicelib/services/rating.py",
     "chalicelib/adapters/event_log.py",
@@ -131,7 +131,7 @@ def _tables(settings: Any) -> list[str]:
 
 
 def _generate(container: Any, subjects: int, first: date, last: date) -> dict[str, Any]:
-    from chalicelib.services.demo_data import load_demo, scaled_world
+    from chalicelib.demo_data import load_demo, scaled_world
 
     started = time.perf_counter()
     world = scaled_world(first, last, subjects, GENERATOR["subjects_per_customer"], GENERATOR["workspace_share"],
@@ -232,7 +232,7 @@ def _data_set(env: dict[str, str], subjects: int, first: date, last: date) -> di
                                                                            Prefix=prefix):
             objects.extend((entry["Key"], entry["Size"]) for entry in page.get("Contents", [])
                            if entry["Key"].endswith(".parquet"))
-    from chalicelib.services.demo_data import SCALED_PARTNER
+    from chalicelib.demo_data import SCALED_PARTNER
 
     started = time.perf_counter()
     for key, _ in objects:  # the floor of any reader: every byte of the period once, boto3 as the service

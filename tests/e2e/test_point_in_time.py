@@ -1,4 +1,4 @@
-"""Point-in-time reports (DESIGN §4a) through the HTTP API: the allocations open at `asOf`.
+"""Point-in-time reports (ARCHITECTURE.md §3) through the HTTP API: the allocations open at `asOf`.
 
 The oracle is independent of the service's base-state + replay path: every assignment event of
 the event log (all days), replayed key by key in plain Python. Events ingested after the last
@@ -13,11 +13,11 @@ import json
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+from chalicelib.demo_data import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from chalicelib.domain.events import ASSIGNMENT_TYPES, KEY_FIELDS
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.point_in_time import POINT_IN_TIME_COLUMNS
 from chalicelib.domain.reports import ReportType
-from chalicelib.services.demo_data import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.conftest import TODAY
 from tests.e2e.test_reports_api import BASE, assert_webex_error
 from tests.readers import object_text

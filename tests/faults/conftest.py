@@ -27,11 +27,11 @@ from chalicelib.adapters.jwt_tokens import DevKeyPair
 from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.config import Settings
+from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DemoWorld, demo_world, load_demo
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.reports import Report, ReportStatus
 from chalicelib.local_events import LocalEventSources
-from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DemoWorld, demo_world, load_demo
 from chalicelib.services.sweeper import Sweeper
 from tests.conftest import TODAY
 from tests.faults.atomic_requests import AtomicRequests
@@ -283,7 +283,7 @@ def check_outcome(env: FaultEnv, report_id: str, expected: str) -> Report:
 
 
 def check_identical_create(env: FaultEnv, previous: Report) -> None:
-    """Per DESIGN §3: after FAILED an identical create makes a new report (the lock and the
+    """Per ARCHITECTURE.md §2: after FAILED an identical create makes a new report (the lock and the
     place under the cap were released); after COMPLETED it is a 409 naming the report."""
     held = isinstance(env.workflow, FaultWorkflow)
     if held:

@@ -1,4 +1,4 @@
-"""50 concurrent identical creates (DESIGN §3: "concurrent identical creates yield one report";
+"""50 concurrent identical creates (ARCHITECTURE.md §2: "concurrent identical creates yield one report";
 an identical request answers the running report with 200 while IN_PROGRESS, 409 once COMPLETED).
 
 DynamoDB requests are serialised whole (AtomicRequests) because moto's in-process backend is not
@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from chalicelib.demo_data import DEMO_PARTNER
 from chalicelib.domain.errors import Conflict, TooManyRequests
 from chalicelib.domain.reports import ReportStatus
-from chalicelib.services.demo_data import DEMO_PARTNER
 from tests.conftest import TODAY, ApiClient
 from tests.faults.conftest import CALLER, PERIOD, check_outcome
 

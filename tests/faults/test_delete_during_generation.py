@@ -1,4 +1,4 @@
-"""DELETE while the report is being generated (DESIGN §3: "a running worker is stopped or finds
+"""DELETE while the report is being generated (ARCHITECTURE.md §2: "a running worker is stopped or finds
 the report gone and cleans up after itself — it never resurrects a deleted report").
 
 The project's own LocalWorkflow runs the steps (so `delete` really stops the run, as it would
@@ -14,8 +14,8 @@ import time
 
 import pytest
 
+from chalicelib.demo_data import DEMO_PARTNER
 from chalicelib.domain.errors import NotFound
-from chalicelib.services.demo_data import DEMO_PARTNER
 from tests.conftest import ApiClient
 from tests.faults.conftest import CALLER, check_identical_create
 

@@ -1,4 +1,4 @@
-"""Faults in the middle of ingestion (DESIGN §5): the S3 put of the event log failing or its
+"""Faults in the middle of ingestion (ARCHITECTURE.md §4): the S3 put of the event log failing or its
 answer lost, the dead-letter put failing, the directory write throttled, and the process
 crashing between steps (after part of the event log landed, after the dead letters, half-way
 through the directory upserts, between landing and restatement, half-way through a restatement).
@@ -18,8 +18,8 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.demo_data import demo_events, demo_world, usage_by_day
 from chalicelib.domain.events import KEY_FIELDS
-from chalicelib.services.demo_data import demo_events, demo_world, usage_by_day
 from tests.conftest import TODAY
 from tests.faults.fault_plan import ProcessCrash
 from tests.readers import usage_rows

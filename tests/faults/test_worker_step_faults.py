@@ -1,4 +1,4 @@
-"""Faults injected at every worker step (DESIGN §6): Plan, each Aggregate shard, Assemble,
+"""Faults injected at every worker step (ARCHITECTURE.md §5): Plan, each Aggregate shard, Assemble,
 Finalize and MarkFailed itself.
 
 Whatever fails, when the run is over the report is COMPLETED (the workflow retried a throttled or

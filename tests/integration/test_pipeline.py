@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_events, demo_world, usage_by_day
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.proration import day_start_epoch
 from chalicelib.domain.reports import ReportStatus
-from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_events, demo_world, usage_by_day
 from tests.conftest import TODAY, deliver_publications
 from tests.readers import object_text, usage_rows
 

@@ -1,4 +1,4 @@
-"""What a usage day's publication sets in motion (DESIGN §5, §6), through the real services.
+"""What a usage day's publication sets in motion (ARCHITECTURE.md §4, §5), through the real services.
 
 - A report over a day of the data window not published yet is parked (IN_PROGRESS, `waitingFor`),
   then started by the day's publication (its `usage_days` stream record, delivered to the deployed
@@ -27,6 +27,14 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from chalicelib.demo_data import (
+    DEMO_ADMIN,
+    DEMO_PARTNER,
+    DEMO_SUB_PARTNER,
+    Assignment,
+    demo_events,
+    usage_by_day,
+)
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import ReportErrorCode
@@ -36,14 +44,6 @@ from chalicelib.domain.proration import SECONDS_PER_DAY, day_start_epoch, format
 from chalicelib.domain.report_rows import RowContext, aggregate_reference, neutralise_cell
 from chalicelib.domain.reports import ReportStatus, report_object_key
 from chalicelib.local_events import usage_days_stream
-from chalicelib.services.demo_data import (
-    DEMO_ADMIN,
-    DEMO_PARTNER,
-    DEMO_SUB_PARTNER,
-    Assignment,
-    demo_events,
-    usage_by_day,
-)
 from chalicelib.services.sweeper import Sweeper
 from tests.conftest import TODAY, deliver_publications, unpublish_day
 from tests.readers import object_exists, object_text
@@ -402,7 +402,7 @@ def test_restatement_regenerates_exactly_the_reports_whose_numbers_changed(seede
 
 def test_restatement_of_several_days_leaves_the_report_on_the_latest_versions(seeded, world):
     """A late event for D restates D and every later day: one publication per day, in a row. The
-    report must end up built on the newest version of each of them (DESIGN §5–§6: it never
+    report must end up built on the newest version of each of them (ARCHITECTURE.md §4–§6: it never
     mixes a restated D with the superseded D+1), without waiting for the sweeper."""
     start = TODAY - timedelta(days=10)
     day = LAST_DAY - timedelta(days=3)

@@ -7,11 +7,11 @@ import io
 import json
 from datetime import timedelta
 
+from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.commands import GenerationJob
-from chalicelib.domain.report_rows import CustomerInfo
+from chalicelib.domain.report_rows import Customer
 from chalicelib.domain.reports import ReportStatus
-from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from tests.conftest import TODAY
 from tests.readers import object_exists, object_text, usage_rows
 
@@ -37,7 +37,7 @@ def test_customer_listed_under_two_partners_of_the_tree_is_counted_once(seeded):
     parent_customers = [c for c in d.customers_of([DEMO_PARTNER]) if not c.internal]
     merged = [c.org_id for c in d.customers_of([DEMO_PARTNER, DEMO_SUB_PARTNER])]
     victim = next(c for c in parent_customers if merged.index(c.org_id) % 2 == 1)
-    d.upsert_customer(CustomerInfo(victim.org_id, DEMO_SUB_PARTNER, victim.external_id, False))
+    d.upsert_customer(Customer(victim.org_id, DEMO_SUB_PARTNER, victim.external_id, False))
     ids = [c.org_id for c in d.customers_of([DEMO_PARTNER, DEMO_SUB_PARTNER])]
     assert ids.count(victim.org_id) == 2
     totals = {}

@@ -1,4 +1,4 @@
-"""Report generation against moto: the workflow steps, the lake and the CSV rules of DESIGN §4."""
+"""Report generation against moto: the workflow steps, the lake and the CSV rules of ARCHITECTURE.md §3."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, usage_by_day
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.errors import ReportErrorCode
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.proration import format_quantity
 from chalicelib.domain.report_rows import RowContext, aggregate_reference, columns_for, neutralise_cell
 from chalicelib.domain.reports import ReportStatus, ReportType
-from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, usage_by_day
 from tests.conftest import TODAY, unpublish_day
 from tests.readers import object_text
 
@@ -39,7 +39,7 @@ def _download(container, report) -> str:
 
 
 def _expected_rows(container, world, report) -> list[list[str]]:
-    """The rows DESIGN §4 asks for, computed with the pure reference aggregation."""
+    """The rows ARCHITECTURE.md §3 asks for, computed with the pure reference aggregation."""
     tree = PartnerTree(world.partners)
     scope = tree.report_scope(DEMO_PARTNER, report.request.sub_partner_org_id)
     orgs = set(tree.subtree(scope.org_id))

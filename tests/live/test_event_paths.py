@@ -1,5 +1,5 @@
 """Event paths over real processes (make test-live; CI runs it): `wbr dev` in one process, the CLI
-in others, concurrent HTTP clients, `kill -9` in the middle (DESIGN §2, §5, §6, §8).
+in others, concurrent HTTP clients, `kill -9` in the middle (ARCHITECTURE.md §6, §4, §5, §8).
 
 The stack runs with its own ports and state folder (WBR_STATE_DIR), never a developer's
 `make run`; every CLI process gets an explicit environment read from that stack's env file.
@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.services.demo_data import demo_events, demo_world
+from chalicelib.demo_data import demo_events, demo_world
 from tests.stack import BASE, PROJECT, Stack
 
 pytestmark = pytest.mark.live

@@ -24,9 +24,7 @@ from chalicelib.adapters.jwt_tokens import DevKeyPair
 from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.config import Settings
-from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
-from chalicelib.domain.reports import Report, report_object_key
-from chalicelib.services.demo_data import (
+from chalicelib.demo_data import (
     DEMO_ADMIN,
     DEMO_PARTNER,
     OTHER_PARTNER,
@@ -34,6 +32,8 @@ from chalicelib.services.demo_data import (
     demo_world,
     webex_id,
 )
+from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
+from chalicelib.domain.reports import Report, report_object_key
 from chalicelib.services.ports import ReportFile
 from tests.conftest import TODAY
 
@@ -175,7 +175,7 @@ def stack(security_stack: SecurityStack) -> SecurityStack:
 
 
 def assert_webex_error(response: Any, status: int) -> dict[str, Any]:
-    """The Webex error shape (DESIGN §3), with the TrackingID header echoed in the body."""
+    """The Webex error shape (ARCHITECTURE.md §2), with the TrackingID header echoed in the body."""
     assert response.status == status, (response.status, response.body[:500])
     assert (response.header("Content-Type") or "").startswith("application/json")
     body = response.json()

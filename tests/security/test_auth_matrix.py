@@ -1,5 +1,5 @@
 """Who may do what (OWASP API Top 10: API1 broken object-level authorization, API2 broken
-authentication, API5 broken function-level authorization), route by route (DESIGN §3).
+authentication, API5 broken function-level authorization), route by route (ARCHITECTURE.md §2).
 
 Every route is driven through the API Gateway emulation (tests/conftest.py ApiClient) with
 each credential and each target; the expected status of every cell is stated in a table. A refused
@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib.adapters.jwt_tokens import DevKeyPair
+from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.report_ids import new_report_id
-from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.conftest import ApiClient, Tokens
 from tests.readers import object_exists
 from tests.security.conftest import (
@@ -411,7 +411,7 @@ def test_tokens_of_other_partners_cannot_create_in_the_demo_tree(stack: Security
 
 @pytest.mark.parametrize("subject", ["", "   "])
 def test_a_token_naming_no_person_is_refused(stack: SecurityStack, forge: Forge, subject: str) -> None:
-    """`createdBy` is the caller's person id from the token (DESIGN §3; the document says it is
+    """`createdBy` is the caller's person id from the token (ARCHITECTURE.md §2; the document says it is
     non-empty): a token whose `sub` names nobody authenticates no one, and must write nothing."""
     before = stack.footprint()
     token = f"Bearer {forge.tokens.mint(subject=subject)}"

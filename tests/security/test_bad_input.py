@@ -1,6 +1,6 @@
 """Hand-written bad input (OWASP API Top 10: API4 unrestricted resource consumption, API8 security
 misconfiguration, API10 unsafe input): each gets its own 4xx, a message naming what is wrong, the
-Webex error shape, and writes nothing (DESIGN §3: "Never a 500 for bad input")."""
+Webex error shape, and writes nothing (ARCHITECTURE.md §2: "Never a 500 for bad input")."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, quote, urlencode, urlparse
 
 import pytest
 
+from chalicelib.demo_data import DEMO_PARTNER, OTHER_PARTNER, webex_id
 from chalicelib.domain.periods import years_before
 from chalicelib.domain.report_ids import new_report_id
-from chalicelib.services.demo_data import DEMO_PARTNER, OTHER_PARTNER, webex_id
 from tests.conftest import TODAY, ApiClient, Tokens
 from tests.security.conftest import BASE, SecurityStack, assert_webex_error, error_text
 
@@ -256,7 +256,7 @@ BAD_IDS = {
 def test_any_id_that_is_not_one_of_the_callers_reports_gets_the_same_404(
     stack: SecurityStack, client: ApiClient, tokens: Tokens, method: str
 ) -> None:
-    """Malformed, unknown or another partner's: byte for byte the same answer (DESIGN §3), so
+    """Malformed, unknown or another partner's: byte for byte the same answer (ARCHITECTURE.md §2), so
     an answer never tells a caller which ids exist or what an id looks like."""
     foreign = ApiClient(tokens.mint(org_id=OTHER_PARTNER)).post(BASE, period())
     assert foreign.status == 200, foreign.body

@@ -1,4 +1,4 @@
-"""CSV injection (DESIGN §4: cells that start with `= + - @`, tab or CR get a leading `'`).
+"""CSV injection (ARCHITECTURE.md §3: cells that start with `= + - @`, tab or CR get a leading `'`).
 
 Every piece of free text that reaches a report cell — partner names and org ids, customer org and
 external ids, location, subscription, SKU, service name, description, user, subscriber and

@@ -1,4 +1,4 @@
-"""The token verifier as deployed: keys from the identity provider's JWKS URL (DESIGN §3 Auth).
+"""The token verifier as deployed: keys from the identity provider's JWKS URL (ARCHITECTURE.md §2 Auth).
 
 The local stack checks tokens against a PEM key (tests/security/test_auth_matrix.py); in AWS the
 verifier fetches a JWKS. Here a JWKS is served on 127.0.0.1 and the same forgeries are tried."""
@@ -19,8 +19,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from chalicelib.adapters.jwt_tokens import DevKeyPair, JwtTokenVerifier
+from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER
 from chalicelib.domain.errors import Unauthenticated
-from chalicelib.services.demo_data import DEMO_ADMIN, DEMO_PARTNER
 from tests.security.conftest import b64url
 
 ISSUER, AUDIENCE, KID = "https://idbroker.example", "wholesale-billing-reports", "key-1"

@@ -1,4 +1,4 @@
-"""The emitted ASL and the local runner walk the same states (DESIGN §6: one definition).
+"""The emitted ASL and the local runner walk the same states (ARCHITECTURE.md §5: one definition).
 
 `AslInterpreter` below executes the *emitted JSON* with the semantics Step Functions documents
 for the features it uses (Task + Retry/Catch/ResultPath, Choice on booleans, Map with

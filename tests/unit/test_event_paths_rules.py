@@ -1,5 +1,5 @@
 """The rules of the event paths that need no AWS: typing usage_days stream records, run leases,
-the data epoch, and settings that fail closed (DESIGN §2, §5, §6, §8)."""
+the data epoch, and settings that fail closed (ARCHITECTURE.md §6, §4, §5, §8)."""
 
 from __future__ import annotations
 

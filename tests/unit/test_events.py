@@ -1,4 +1,4 @@
-"""The provisioning event contract (DESIGN §5): one NDJSON line → a flat record or InvalidEvent."""
+"""The provisioning event contract (ARCHITECTURE.md §4): one NDJSON line → a flat record or InvalidEvent."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The list query and its tamper-evident cursor (DESIGN §3 List)."""
+"""The list query and its tamper-evident cursor (ARCHITECTURE.md §2 List)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The partner tree and the scope of a report (DESIGN §3 subPartnerOrgId rule, §4 PARTNER_* columns)."""
+"""The partner tree and the scope of a report (ARCHITECTURE.md §2 subPartnerOrgId rule, §4 PARTNER_* columns)."""
 
 from __future__ import annotations
 
@@ -8,33 +8,33 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.errors import Forbidden
 from chalicelib.domain.partners import PartnerTree
-from chalicelib.domain.report_rows import PartnerInfo
+from chalicelib.domain.report_rows import Partner
 
 #   root ─┬─ sub-a ── sub-a1 ── sub-a1x
 #         └─ sub-b
 #   other ── other-child          (a foreign tree)
 PARTNERS = [
-    PartnerInfo("root", "Root Telecom"),
-    PartnerInfo("sub-a", "Reseller A", "root"),
-    PartnerInfo("sub-a1", "Reseller A1", "sub-a"),
-    PartnerInfo("sub-a1x", "Reseller A1x", "sub-a1"),
-    PartnerInfo("sub-b", "Reseller B", "root"),
-    PartnerInfo("other", "Other Telecom"),
-    PartnerInfo("other-child", "Other Reseller", "other"),
+    Partner("root", "Root Telecom"),
+    Partner("sub-a", "Reseller A", "root"),
+    Partner("sub-a1", "Reseller A1", "sub-a"),
+    Partner("sub-a1x", "Reseller A1x", "sub-a1"),
+    Partner("sub-b", "Reseller B", "root"),
+    Partner("other", "Other Telecom"),
+    Partner("other-child", "Other Reseller", "other"),
 ]
 TREE = PartnerTree(PARTNERS)
 
 
 def test_get_known_and_unknown():
-    assert TREE.get("sub-a") == PartnerInfo("sub-a", "Reseller A", "root")
+    assert TREE.get("sub-a") == Partner("sub-a", "Reseller A", "root")
     assert TREE.get("nobody") is None
 
 
 def test_find_by_org_id_or_by_name_ignoring_case():
-    assert TREE.find("sub-a") == [PartnerInfo("sub-a", "Reseller A", "root")]
-    assert TREE.find("  other TELECOM ") == [PartnerInfo("other", "Other Telecom")]
+    assert TREE.find("sub-a") == [Partner("sub-a", "Reseller A", "root")]
+    assert TREE.find("  other TELECOM ") == [Partner("other", "Other Telecom")]
     assert TREE.find("Reseller") == [] and TREE.find("nobody") == []
-    twins = PartnerTree([*PARTNERS, PartnerInfo("twin", "Reseller B", "other")])
+    twins = PartnerTree([*PARTNERS, Partner("twin", "Reseller B", "other")])
     assert [partner.org_id for partner in twins.find("reseller b")] == ["sub-b", "twin"]  # ambiguous
 
 
@@ -63,7 +63,7 @@ def test_subtree_of_an_unknown_org_is_just_itself():
 
 
 def test_report_scope_without_sub_partner_is_the_caller():
-    assert TREE.report_scope("root", None) == PartnerInfo("root", "Root Telecom")
+    assert TREE.report_scope("root", None) == Partner("root", "Root Telecom")
 
 
 def test_report_scope_for_a_sub_partner_caller_is_that_sub_partner():
@@ -113,7 +113,7 @@ def test_unknown_caller_naming_a_real_partner_is_forbidden():
 
 
 def test_unknown_caller_with_a_dangling_child_is_forbidden():
-    tree = PartnerTree([PartnerInfo("orphan", "Orphan Reseller", parent_org_id="ghost")])
+    tree = PartnerTree([Partner("orphan", "Orphan Reseller", parent_org_id="ghost")])
     with pytest.raises(Forbidden):
         tree.report_scope("ghost", "orphan")
 
@@ -128,10 +128,10 @@ def test_empty_tree():
 def test_cycles_are_tolerated():
     tree = PartnerTree(
         [
-            PartnerInfo("a", "A", "c"),
-            PartnerInfo("b", "B", "a"),
-            PartnerInfo("c", "C", "b"),
-            PartnerInfo("self", "Self", "self"),
+            Partner("a", "A", "c"),
+            Partner("b", "B", "a"),
+            Partner("c", "C", "b"),
+            Partner("self", "Self", "self"),
         ]
     )
     assert tree.subtree("a") == ["a", "b", "c"]
@@ -151,7 +151,7 @@ def forests(draw):
     partners = []
     for index in range(count):
         parent = draw(st.none() | st.integers(0, index - 1)) if index else None
-        partners.append(PartnerInfo(f"p{index:02d}", f"P{index}", None if parent is None else f"p{parent:02d}"))
+        partners.append(Partner(f"p{index:02d}", f"P{index}", None if parent is None else f"p{parent:02d}"))
     return partners
 
 

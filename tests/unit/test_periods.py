@@ -1,4 +1,4 @@
-"""Billing periods: strict dates and the window a report may cover (DESIGN §3 Create rules)."""
+"""Billing periods: strict dates and the window a report may cover (ARCHITECTURE.md §2 Create rules)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Daily proration (DESIGN §4 QUANTITY): seconds in a UTC day → integer micro-units."""
+"""Daily proration (ARCHITECTURE.md §3 QUANTITY): seconds in a UTC day → integer micro-units."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def at(text: str) -> int:
 
 
 def spec_day_units(seconds: int) -> int:
-    """DESIGN §4 literally: round_half_up(seconds × 1 000 000 / 86 400), exact rationals."""
+    """ARCHITECTURE.md §3 literally: round_half_up(seconds × 1 000 000 / 86 400), exact rationals."""
     exact = Fraction(seconds * 1_000_000, 86_400)
     return int(exact + Fraction(1, 2))  # floor(x + 1/2): int() truncates, x >= 0
 

@@ -1,4 +1,4 @@
-"""Rating one usage key for one UTC day from its events (DESIGN §5)."""
+"""Rating one usage key for one UTC day from its events (ARCHITECTURE.md §4)."""
 
 from __future__ import annotations
 
@@ -204,7 +204,7 @@ def test_assignment_carries_across_midnight_into_the_next_day():
 
 def walk_intervals(assigned_at_start, events, start, end):
     """Assigned intervals over [start, end) by walking the events in (time, eventId) order with
-    the DESIGN §5 ignore rules; also the state at `end`."""
+    the ARCHITECTURE.md §4 ignore rules; also the state at `end`."""
     intervals = []
     since = start if assigned_at_start else None
     for occurred_at, _, event_type in sorted(events, key=lambda e: (e[0], e[1])):

@@ -1,4 +1,4 @@
-"""Report ids: base64url("ciscospark://us/BILLING_REPORT/<uuid4>") without padding (DESIGN §3)."""
+"""Report ids: base64url("ciscospark://us/BILLING_REPORT/<uuid4>") without padding (ARCHITECTURE.md §2)."""
 
 from __future__ import annotations
 

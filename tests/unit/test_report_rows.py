@@ -1,4 +1,4 @@
-"""Report columns, rows, CSV rendering and the reference aggregation (DESIGN §4)."""
+"""Report columns, rows, CSV rendering and the reference aggregation (ARCHITECTURE.md §3)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,17 @@ from chalicelib.domain.report_rows import (
     GROUP_KEYS,
     AggregatedRow,
     CsvRenderer,
-    CustomerInfo,
-    PartnerInfo,
+    Customer,
+    Partner,
     RowContext,
-    SkuInfo,
+    Sku,
     aggregate_reference,
     columns_for,
     neutralise_cell,
 )
 from chalicelib.domain.reports import ReportType
 
-# DESIGN §4, written out literally: (columns, PARTNER, CUSTOMER, USER). This is the one place a
+# ARCHITECTURE.md §3, written out literally: (columns, PARTNER, CUSTOMER, USER). This is the one place a
 # test restates the contract instead of deriving it from the code.
 DESIGN_COLUMN_TABLE = [
     (
@@ -166,9 +166,9 @@ def test_the_domains_quoting_is_what_pythons_csv_writer_does(rows):
 
 # --- RowContext.cells ------------------------------------------------------------------------
 
-PARTNER = PartnerInfo("partner-org", "Acme Telecom")
-CUSTOMERS = {"cust-1": CustomerInfo("cust-1", "partner-org", "EXT-001")}
-SKUS = {"sku-call": SkuInfo("sku-call", "WEBEX_CALLING", "Webex Calling Professional")}
+PARTNER = Partner("partner-org", "Acme Telecom")
+CUSTOMERS = {"cust-1": Customer("cust-1", "partner-org", "EXT-001")}
+SKUS = {"sku-call": Sku("sku-call", "WEBEX_CALLING", "Webex Calling Professional")}
 FIRST, LAST = date(2026, 10, 3), date(2026, 10, 28)
 
 
@@ -249,7 +249,7 @@ def test_unknown_sku_and_customer_give_empty_names():
 
 
 def test_rows_name_the_sub_partner_when_the_context_is_for_it():
-    sub = PartnerInfo("sub-org", "Reseller One", parent_org_id="partner-org")
+    sub = Partner("sub-org", "Reseller One", parent_org_id="partner-org")
     row = AggregatedRow(("sub-1", "sku-call"), 1_000_000, FIRST, LAST)
     cells = RowContext(ReportType.PARTNER, sub, CUSTOMERS, SKUS).cells(row)
     assert cells[:2] == ["Reseller One", "sub-org"]

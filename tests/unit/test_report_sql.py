@@ -15,10 +15,10 @@ from chalicelib.adapters.report_sql import render_report_lines
 from chalicelib.adapters.usage_lake import USAGE_SCHEMA
 from chalicelib.domain.report_rows import (
     CsvRenderer,
-    CustomerInfo,
-    PartnerInfo,
+    Customer,
+    Partner,
     RowContext,
-    SkuInfo,
+    Sku,
     aggregate_reference,
 )
 from chalicelib.domain.reports import ReportType
@@ -81,14 +81,14 @@ usage_rows = st.lists(
 def test_engine_csv_equals_the_domain_rendering(rows, report_type, partner_name, external_ids, sku_texts):
     context = RowContext(
         report_type=report_type,
-        partner=PartnerInfo("P", partner_name),
+        partner=Partner("P", partner_name),
         customers={  # c2 is unknown to the directory: empty external id
-            org_id: CustomerInfo(org_id, "P", external_id)
+            org_id: Customer(org_id, "P", external_id)
             for org_id, external_id in zip(["c1", "=c3", "c,4"], external_ids, strict=False)
         },
         skus={
-            "SKU_A": SkuInfo("SKU_A", sku_texts[0], sku_texts[1]),
-            "SKU_B": SkuInfo("SKU_B", sku_texts[2], sku_texts[3]),
+            "SKU_A": Sku("SKU_A", sku_texts[0], sku_texts[1]),
+            "SKU_B": Sku("SKU_B", sku_texts[2], sku_texts[3]),
         },
     )
     expected_rows = list(aggregate_reference(report_type, rows))
@@ -112,7 +112,7 @@ def test_quantities_are_exact_decimals():
         }
         for index, units in enumerate([31_000_000, 15_500_000, 41_667, 1, 9_999_999_999_999])
     ]
-    context = RowContext(ReportType.CUSTOMER, PartnerInfo("P", "Partner"), {}, {})
+    context = RowContext(ReportType.CUSTOMER, Partner("P", "Partner"), {}, {})
     text, count = _render(rows, context)
     quantities = [line.split(",")[8] for line in text.split("\r\n") if line]
     assert count == 5 and quantities == ["31", "15.5", "0.041667", "0.000001", "9999999.999999"]

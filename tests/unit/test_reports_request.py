@@ -1,4 +1,4 @@
-"""Report values: the create request, the duplicate key, and the JSON a report is served as (DESIGN §3)."""
+"""Report values: the create request, the duplicate key, and the JSON a report is served as (ARCHITECTURE.md §2)."""
 
 from __future__ import annotations
 

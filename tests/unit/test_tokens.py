@@ -1,4 +1,4 @@
-"""Token verification: what the authorizer accepts and refuses (DESIGN §3 Auth)."""
+"""Token verification: what the authorizer accepts and refuses (ARCHITECTURE.md §2 Auth)."""
 
 from __future__ import annotations
 

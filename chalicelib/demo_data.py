@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from chalicelib.domain.proration import SECONDS_PER_DAY, Interval, day_start_epoch, units_by_day
-from chalicelib.domain.report_rows import USAGE_FIELDS, CustomerInfo, PartnerInfo, SkuInfo
+from chalicelib.domain.report_rows import USAGE_FIELDS, Customer, Partner, Sku
 from chalicelib.domain.timestamps import iso_seconds
 
 _NAMESPACE = uuid.UUID("6f1d8a1e-2b7c-4c1e-9a57-1f3f5e0b9c11")
@@ -31,11 +31,11 @@ def webex_id(kind: str, name: str) -> str:
 
 
 SKUS = [
-    SkuInfo("WXC-WHL-PRO", "WEBEX_CALLING", "Webex Calling Professional"),
-    SkuInfo("WXC-WHL-STD", "WEBEX_CALLING", "Webex Calling Standard"),
-    SkuInfo("WXM-WHL-MTG", "WEBEX_MEETINGS", "Webex Meetings"),
-    SkuInfo("WXS-WHL-SUITE", "WEBEX_SUITE", "Webex Suite (Calling and Meetings)"),
-    SkuInfo("WXC-WHL-CAW", "COMMON_AREA_CALLING", "Webex Calling Common Area Workspace"),
+    Sku("WXC-WHL-PRO", "WEBEX_CALLING", "Webex Calling Professional"),
+    Sku("WXC-WHL-STD", "WEBEX_CALLING", "Webex Calling Standard"),
+    Sku("WXM-WHL-MTG", "WEBEX_MEETINGS", "Webex Meetings"),
+    Sku("WXS-WHL-SUITE", "WEBEX_SUITE", "Webex Suite (Calling and Meetings)"),
+    Sku("WXC-WHL-CAW", "COMMON_AREA_CALLING", "Webex Calling Common Area Workspace"),
 ]
 USER_SKUS = ["WXC-WHL-PRO", "WXC-WHL-STD", "WXM-WHL-MTG", "WXS-WHL-SUITE"]
 WORKSPACE_SKU = "WXC-WHL-CAW"
@@ -64,9 +64,9 @@ class Assignment:
 
 @dataclass
 class DemoWorld:
-    partners: list[PartnerInfo]
-    customers: list[CustomerInfo]
-    skus: list[SkuInfo]
+    partners: list[Partner]
+    customers: list[Customer]
+    skus: list[Sku]
     assignments: list[Assignment] = field(default_factory=list)
     first_day: date = date(1970, 1, 1)
     last_day: date = date(1970, 1, 1)
@@ -76,9 +76,9 @@ def demo_world(today: date, days: int = 90, users: int = 320, workspaces: int = 
     """The demo partner tree with `days` of usage ending yesterday."""
     rng = random.Random(seed)
     partners = [
-        PartnerInfo(DEMO_PARTNER, "Acme Wholesale"),
-        PartnerInfo(DEMO_SUB_PARTNER, "Acme Reseller East", DEMO_PARTNER),
-        PartnerInfo(OTHER_PARTNER, "Globex Telecom"),
+        Partner(DEMO_PARTNER, "Acme Wholesale"),
+        Partner(DEMO_SUB_PARTNER, "Acme Reseller East", DEMO_PARTNER),
+        Partner(OTHER_PARTNER, "Globex Telecom"),
     ]
     customer_plan = [
         (DEMO_PARTNER, "Bluebird Dental", False),
@@ -94,7 +94,7 @@ def demo_world(today: date, days: int = 90, users: int = 320, workspaces: int = 
         (OTHER_PARTNER, "Kestrel Media", False),
     ]
     customers = [
-        CustomerInfo(webex_id("ORGANIZATION", name), partner, f"EXT-{index + 1:04d}", internal)
+        Customer(webex_id("ORGANIZATION", name), partner, f"EXT-{index + 1:04d}", internal)
         for index, (partner, name, internal) in enumerate(customer_plan)
     ]
     subscriptions = {
@@ -118,7 +118,7 @@ def demo_world(today: date, days: int = 90, users: int = 320, workspaces: int = 
         return (max(start, window_start - SECONDS_PER_DAY), min(end, window_end))
 
     def add(
-        customer: CustomerInfo,
+        customer: Customer,
         location: str,
         sku: str,
         subject: tuple[str, str, str, str],
@@ -324,10 +324,10 @@ def scaled_world(
     world into events as for the demo (with duplicate deliveries and redundant ASSIGNED events);
     nothing is unassigned, so there are no late events."""
     rng = random.Random(seed)
-    partner = PartnerInfo(SCALED_PARTNER, "Scale Wholesale")
+    partner = Partner(SCALED_PARTNER, "Scale Wholesale")
     customer_count = max(1, -(-subjects // subjects_per_customer))
     customers = [
-        CustomerInfo(webex_id("ORGANIZATION", f"scaled-customer-{n}"), SCALED_PARTNER, f"EXT-S{n + 1:07d}")
+        Customer(webex_id("ORGANIZATION", f"scaled-customer-{n}"), SCALED_PARTNER, f"EXT-S{n + 1:07d}")
         for n in range(customer_count)
     ]
     locations = [

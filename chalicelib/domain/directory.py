@@ -1,0 +1,29 @@
+"""The directory a report is named from: partners (a tree of sub-partners), their customers
+(external id, `internal`), SKUs. Provisioning events upsert it (latest `occurredAt` wins,
+adapters/dynamo_directory.py); `domain/partners.py` holds the tree's rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Partner:
+    org_id: str
+    name: str
+    parent_org_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Customer:
+    org_id: str
+    partner_org_id: str
+    external_id: str
+    internal: bool = False
+
+
+@dataclass(frozen=True)
+class Sku:
+    sku: str
+    service_name: str
+    description: str
