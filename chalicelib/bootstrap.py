@@ -21,6 +21,7 @@ from chalicelib.adapters.event_ids import S3EventIdIndex
 from chalicelib.adapters.event_log import S3DeadLetters, S3EventLog
 from chalicelib.adapters.jwt_tokens import JwtTokenVerifier
 from chalicelib.adapters.rating_sql import DuckDbDayReplay
+from chalicelib.adapters.report_sql import DuckDbReportRenderer
 from chalicelib.adapters.s3_blob_store import S3BlobStore
 from chalicelib.adapters.usage_calendar import DynamoUsageCalendar
 from chalicelib.adapters.usage_lake import S3ParquetUsageLake
@@ -198,6 +199,7 @@ class Container:
             self.directory,
             self.calendar,
             self.lake,
+            DuckDbReportRenderer(),
             GenerationPolicy(settings.data_wait_hours, settings.shard_rows),
             PointInTimeCounts(self.calendar, self.lake, self.event_log),
             on_finished=self.regeneration.after_run,

@@ -14,7 +14,16 @@ from typing import Any
 from chalicelib.domain.errors import ReportErrorCode
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.periods import BillingPeriod
-from chalicelib.domain.reports import Report, ReportCategory, ReportError, ReportRequest, ReportStatus, ReportType
+from chalicelib.domain.reports import (
+    Report,
+    ReportCategory,
+    ReportError,
+    ReportRequest,
+    ReportStatus,
+    ReportType,
+    by_day_from_json,
+    by_day_json,
+)
 from chalicelib.domain.timestamps import iso_millis as iso
 from chalicelib.domain.timestamps import parse_iso
 from chalicelib.services.ports import ReportFile
@@ -112,11 +121,6 @@ def file_attributes(file: ReportFile) -> dict[str, Any]:
     }
 
 
-def versions_attribute(day_versions: Mapping[date, int]) -> dict[str, int]:
-    """`dayVersions` as stored: the lake version by ISO day, in day order."""
-    return {day.isoformat(): int(version) for day, version in sorted(day_versions.items())}
-
-
-def versions_from(attribute: Mapping[str, Any]) -> dict[date, int]:
-    """A stored `dayVersions` attribute → the lake version of each day."""
-    return {date.fromisoformat(day): int(version) for day, version in attribute.items()}
+# `dayVersions` as stored: the lake version by ISO day, in day order (as the workflow carries it)
+versions_attribute = by_day_json
+versions_from = by_day_from_json

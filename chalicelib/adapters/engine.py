@@ -8,6 +8,8 @@ Sealed: extension install and autoload are off, so nothing is ever downloaded at
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import duckdb
 import pyarrow as pa
 
@@ -16,6 +18,15 @@ from chalicelib.domain.events import KEY_FIELDS
 # A day's closing state: the keys assigned at midnight and since when (epoch seconds; null in a
 # state written before the column existed).
 STATE_SCHEMA = pa.schema([*((name, pa.string()) for name in KEY_FIELDS), ("assigned_since", pa.int64())])
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal of `text` (quotes doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_literals(texts: Iterable[str]) -> str:
+    return ", ".join(sql_literal(text) for text in texts)
 
 
 def sealed_connection(threads: int) -> duckdb.DuckDBPyConnection:

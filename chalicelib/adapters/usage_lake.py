@@ -11,11 +11,11 @@ off, so nothing is ever downloaded at run time.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tempfile
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.engine import STATE_SCHEMA, sealed_connection
+from chalicelib.adapters.engine import STATE_SCHEMA, sql_literal, sql_literals
 from chalicelib.adapters.parquet_ranges import KeyRange, download_row_groups
-from chalicelib.adapters.report_sql import render_report_lines
 from chalicelib.domain.errors import LakeIncomplete
-from chalicelib.domain.report_rows import USAGE_FIELDS, RowContext
-from chalicelib.services.ports import UsageSlice
+from chalicelib.domain.report_rows import USAGE_FIELDS
+from chalicelib.services.ports import SliceFiles, UsageSlice
 
 USAGE_SCHEMA = pa.schema(
     [
@@ -78,10 +77,9 @@ def state_key(day: date, version: int) -> str:
 
 
 class S3ParquetUsageLake:
-    def __init__(self, s3: Any, bucket: str, duckdb_threads: int = 2) -> None:
+    def __init__(self, s3: Any, bucket: str) -> None:
         self._s3 = s3
         self._bucket = bucket
-        self._duckdb_threads = duckdb_threads
 
     def write_day(self, day: date, version: int, usage: pa.Table | list[dict[str, Any]]) -> int:
         """Write one day's rows (an Arrow table or dicts of USAGE_FIELDS) as version `version`;
@@ -148,20 +146,16 @@ class S3ParquetUsageLake:
             table = table.append_column("assigned_since", pa.nulls(table.num_rows, pa.int64()))
         return table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
 
-    def render_csv(
-        self, usage: UsageSlice, naming: Callable[[], tuple[RowContext, tuple[str, ...]]]
-    ) -> tuple[str, int]:
-        """The slice aggregated and rendered as report rows: (CSV text, rows). `naming()` (asked
-        once the files are here) gives the rows' context and customer ids to leave out.
-
-        Each day file gives only the row groups the slice can touch (ranged GETs, concurrently),
-        written as a sparse copy to a scratch folder (Lambda's /tmp); DuckDB's own Parquet reader
-        scans them with the same range conditions pushed down, so it prunes to the same row
-        groups, streams them and holds the report's groups, never the month's usage rows.
-        Filtering, grouping, naming, quoting and sorting all run in DuckDB, off the GIL."""
+    @contextlib.contextmanager
+    def fetch_slice(self, usage: UsageSlice) -> Iterator[SliceFiles]:
+        """The slice's usage as sparse local copies: each day file gives only the row groups the
+        slice can touch (ranged GETs, concurrently), written to a scratch folder (Lambda's /tmp)
+        that lives until the context ends. The row condition starts with the same bounds the
+        row groups were chosen by, so a reader pushing it down (DuckDB) prunes to exactly the
+        row groups fetched and never reads a hole."""
         if not usage.partner_org_ids:
-            naming()
-            return "", 0
+            yield SliceFiles((), "FALSE")
+            return
         wanted = _key_range(usage)
         with tempfile.TemporaryDirectory(prefix="wbr-slice-") as folder:
             keys = self._slice_keys(usage)
@@ -176,20 +170,8 @@ class S3ParquetUsageLake:
                 return path if fetched else None
 
             with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
-                paths = [path for path in pool.map(download, keys, paths) if path is not None]
-            context, excluded = naming()
-            if not paths:
-                return "", 0
-            usage = replace(usage, excluded_customer_ids=tuple(sorted({*usage.excluded_customer_ids, *excluded})))
-            connection = sealed_connection(self._duckdb_threads)
-            try:
-                connection.execute(
-                    f"CREATE TEMP VIEW usage AS SELECT * FROM read_parquet([{_literals(paths)}]) "
-                    f"WHERE {_slice_sql(usage)}"
-                )
-                return render_report_lines(connection, context)
-            finally:
-                connection.close()
+                fetched = tuple(path for path in pool.map(download, keys, paths) if path is not None)
+            yield SliceFiles(fetched, _slice_sql(usage))
 
     def _slice_keys(self, usage: UsageSlice) -> list[str]:
         """The Parquet objects of the slice's days at their versions, in day order: the ones
@@ -231,26 +213,18 @@ def _slice_sql(usage: UsageSlice) -> str:
     conditions = [
         # the bounds of `_key_range` first, as plain comparisons: DuckDB prunes row groups by them
         # exactly as download_row_groups chose them, so it never reads a row group not fetched
-        f"partner_org_id >= {_literal(min(usage.partner_org_ids))}",
-        f"partner_org_id <= {_literal(max(usage.partner_org_ids))}",
-        f"partner_org_id IN ({_literals(usage.partner_org_ids)})",
+        f"partner_org_id >= {sql_literal(min(usage.partner_org_ids))}",
+        f"partner_org_id <= {sql_literal(max(usage.partner_org_ids))}",
+        f"partner_org_id IN ({sql_literals(usage.partner_org_ids)})",
         "units > 0",
     ]
     if usage.customers_from is not None:
-        conditions.append(f"customer_org_id >= {_literal(usage.customers_from)}")
+        conditions.append(f"customer_org_id >= {sql_literal(usage.customers_from)}")
     if usage.customers_before is not None:
-        conditions.append(f"customer_org_id < {_literal(usage.customers_before)}")
+        conditions.append(f"customer_org_id < {sql_literal(usage.customers_before)}")
     if usage.excluded_customer_ids:
-        conditions.append(f"customer_org_id NOT IN ({_literals(usage.excluded_customer_ids)})")
+        conditions.append(f"customer_org_id NOT IN ({sql_literals(usage.excluded_customer_ids)})")
     return " AND ".join(conditions)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _literals(texts: Any) -> str:
-    return ", ".join(_literal(text) for text in texts)
 
 
 def _key_range(usage: UsageSlice) -> KeyRange:

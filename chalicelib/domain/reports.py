@@ -256,6 +256,17 @@ class Report:
         )
 
 
+def by_day_json(by_day: Mapping[date, int]) -> dict[str, int]:
+    """A number per day (a lake version, a row count) as the workflow state and the store carry
+    it: ISO day → number, in day order (`dayVersions`, `dayRows`)."""
+    return {day.isoformat(): int(number) for day, number in sorted(by_day.items())}
+
+
+def by_day_from_json(by_day: Mapping[str, Any]) -> dict[date, int]:
+    """`by_day_json` read back."""
+    return {date.fromisoformat(day): int(number) for day, number in by_day.items()}
+
+
 def report_object_key(partner_org_id: str, report_id: str, revision: int) -> str:
     """Where a report's CSV lives (ARCHITECTURE.md §3)."""
     return f"reports/{partner_org_id}/{report_id}/r{revision}.csv"

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from chalicelib.domain.commands import GenerationJob, StepFailure
@@ -35,6 +35,8 @@ from chalicelib.domain.reports import (
     ReportError,
     ReportStatus,
     ReportType,
+    by_day_from_json,
+    by_day_json,
     report_object_key,
     report_parts_prefix,
 )
@@ -44,6 +46,7 @@ from chalicelib.services.ports import (
     BlobStore,
     Directory,
     ReportFile,
+    ReportRenderer,
     ReportStore,
     UsageCalendar,
     UsageLake,
@@ -70,6 +73,7 @@ class GenerationSteps:
         directory: Directory,
         calendar: UsageCalendar,
         lake: UsageLake,
+        renderer: ReportRenderer,
         policy: GenerationPolicy,
         snapshots: PointInTimeCounts,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
@@ -83,6 +87,7 @@ class GenerationSteps:
         self._directory = directory
         self._calendar = calendar
         self._lake = lake
+        self._renderer = renderer
         self._policy = policy
         self._snapshots = snapshots
         self._clock = clock
@@ -145,8 +150,8 @@ class GenerationSteps:
         return {
             "gone": False,
             "ready": True,
-            "dayVersions": {day.isoformat(): version for day, version in sorted(versions.items())},
-            "dayRows": {day.isoformat(): rows for day, rows in sorted(day_rows.items())},
+            "dayVersions": by_day_json(versions),
+            "dayRows": by_day_json(day_rows),
             "shards": [shard.to_json() for shard in shards],
         }
 
@@ -162,15 +167,11 @@ class GenerationSteps:
         low, high = shard["customersFrom"], shard["customersBefore"]
         partner, org_ids = self._partner_scope(report)
         usage = UsageSlice(
-            day_versions={date.fromisoformat(day): version for day, version in state["dayVersions"].items()},
+            day_versions=by_day_from_json(state["dayVersions"]),
             partner_org_ids=tuple(org_ids),
             customers_from=low,
             customers_before=high,
-            day_rows=(
-                {date.fromisoformat(day): rows for day, rows in state["dayRows"].items()}
-                if "dayRows" in state
-                else None
-            ),
+            day_rows=by_day_from_json(state["dayRows"]) if "dayRows" in state else None,
         )
 
         def naming() -> tuple[RowContext, tuple[str, ...]]:
@@ -185,7 +186,10 @@ class GenerationSteps:
 
         # The directory is read while the lake's day files download: neither waits for the other.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            text, rows = self._lake.render_csv(usage, pool.submit(naming).result)
+            named = pool.submit(naming)
+            with self._lake.fetch_slice(usage) as files:
+                context, excluded = named.result()
+                text, rows = self._renderer.render(files, context, excluded)
         if shard["index"] == 0:  # the first part carries the header: one part is the whole file
             text = CsvRenderer().header(report.report_type) + text
         part_key = f"{_parts_prefix(job)}part-{shard['index']:05d}.csv"
@@ -243,7 +247,7 @@ class GenerationSteps:
             assembled["s3Key"],
             assembled["rowCount"],
             assembled["sha256"],
-            {date.fromisoformat(day): version for day, version in state["dayVersions"].items()},
+            by_day_from_json(state["dayVersions"]),
         )
         report = self._store.get(job.partner_org_id, job.report_id)
         now = self._clock()

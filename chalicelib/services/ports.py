@@ -5,7 +5,8 @@ calendar and lake, the event log and its eventId index (ingestion), rating's day
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -169,16 +170,22 @@ class UsageSlice:
     day_rows: dict[date, int] | None = None
 
 
+@dataclass(frozen=True)
+class SliceFiles:
+    """A slice's usage as local Parquet files (only the row groups it can touch) and the exact
+    row condition to read them with (SQL over the usage fields): what the lake hands over."""
+
+    paths: tuple[str, ...]
+    row_condition: str
+
+
 class UsageLake(Protocol):
     """What report generation reads from the lake."""
 
-    def render_csv(
-        self, usage: UsageSlice, naming: Callable[[], tuple[RowContext, tuple[str, ...]]]
-    ) -> tuple[str, int]:
-        """The slice's report rows (grouped and sorted by GROUP_KEYS of the type, zero rows
-        omitted) as CSV text without a header, and how many rows it holds. `naming()` gives the
-        rows' context and the customer ids to leave out (added to the slice's); it is called
-        only once the slice's data is at hand, so the caller may compute it meanwhile."""
+    def fetch_slice(self, usage: UsageSlice) -> AbstractContextManager[SliceFiles]:
+        """Fetch the slice's usage to local files, which live until the context ends. A day
+        object missing or holding other rows than its publication recorded raises
+        LakeIncomplete (never a silent zero)."""
 
     def customer_rows(self, usage: UsageSlice) -> list[tuple[str, int]]:
         """(customer id, usage rows) pairs of the slice, one per customer and day."""
@@ -273,6 +280,13 @@ class DayReplay(Protocol):
     def tables(
         self, day: date, touched: TouchedKeys, rated: Sequence[tuple[Key, KeyDay]]
     ) -> tuple[pa.Table, pa.Table]: ...
+
+
+class ReportRenderer(Protocol):
+    def render(self, files: SliceFiles, context: RowContext, excluded_customer_ids: tuple[str, ...]) -> tuple[str, int]:
+        """The report rows of the files' usage (grouped and sorted by GROUP_KEYS of the type,
+        zero rows and the excluded customers left out) as CSV text without a header, and how
+        many rows it holds."""
 
 
 class Workflow(Protocol):
