@@ -66,9 +66,11 @@ class DynamoDirectory:
     # ---- reads --------------------------------------------------------------------------
 
     def partners(self) -> list[Partner]:
-        """All partners (a small set), cached for `cache_seconds`."""
+        """All partners (a small set), cached for `cache_seconds`. An empty directory is never
+        cached: a stack that starts empty (and shows its partners at start) sees the first
+        partners as soon as they are upserted, not a cache period later."""
         with self._lock:
-            if self._partners and self._clock() - self._partners[0] < self._cache_seconds:
+            if self._partners and self._partners[1] and self._clock() - self._partners[0] < self._cache_seconds:
                 return self._partners[1]
         partners = [
             Partner(item["id"], item.get("name", ""), item.get("parentPartnerOrgId")) for item in self._query("PARTNER")
