@@ -1,9 +1,12 @@
 """The demo partner tree and its usage (for `make run`, tests and benchmarks).
 
-A deterministic generator (seeded) of a directory and of assignment intervals: users joining and
-leaving mid-day, moving between locations, upgrading SKUs, and workspaces. Until the event
-pipeline exists the loader rates those intervals with the domain's proration and writes the
-lake days through the same adapter that rating uses, then publishes them.
+A fixture generator, not a use case: a deterministic (seeded) directory and assignment
+intervals — users joining and leaving mid-day, moving between locations, upgrading SKUs,
+workspaces, a sub-partner and an internal customer. `demo_events` turns them into provisioning
+events (with duplicate deliveries, redundant ASSIGNED events and a batch of late events), and
+`load_demo` puts those through the real pipeline: ingestion, rating of every day, then the late
+events, which restate the last days. `usage_by_day` is the same intervals prorated directly by the
+domain: the expectation tests hold the pipeline's lake to.
 """
 
 from __future__ import annotations
