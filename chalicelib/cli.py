@@ -18,11 +18,19 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from chalicelib.cli_ingest import (
+    PARALLEL_INGEST_MIN_BYTES,
+    byte_ranges,
+    ingest_summary,
+    read_ranges,
+    share_counter,
+    shared_counter,
+)
+from chalicelib.cli_options import common_options, day_argument, print_json, wants_json
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.progress import progress_bar
 
@@ -75,8 +83,8 @@ def cmd_token(args: argparse.Namespace) -> int:
         scopes=args.scopes.split(),
         ttl_seconds=args.ttl,
     )
-    if _json(args):
-        _print_json(
+    if wants_json(args):
+        print_json(
             {"token": token, "orgId": partner.org_id, "name": partner.name, "scopes": args.scopes.split()}, indent=None
         )
     else:
@@ -91,8 +99,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
     world = demo_world(datetime.now(timezone.utc).date(), days=args.days, users=args.users, seed=args.seed)
     loaded = load_demo(world, container.ingestion, container.rating, progress=progress_bar("rating days"))
     summary = {"events": loaded.events, "daysRated": loaded.days_rated, "usageRows": loaded.usage_rows}
-    if _json(args):
-        _print_json(summary)
+    if wants_json(args):
+        print_json(summary)
     else:
         print(f"{loaded.events} events, {loaded.days_rated} days rated, {loaded.usage_rows} usage rows")
     return 0
@@ -109,67 +117,17 @@ def cmd_demo_events(args: argparse.Namespace) -> int:
     with open(args.out, "w", encoding="utf-8") as out:
         for event in on_time + late:
             out.write(json.dumps(event, separators=(",", ":")) + "\n")
-    if _json(args):
-        _print_json({"events": len(on_time) + len(late), "late": len(late), "out": args.out})
+    if wants_json(args):
+        print_json({"events": len(on_time) + len(late), "late": len(late), "out": args.out})
     else:
         print(f"{len(on_time) + len(late)} events written to {args.out} ({len(late)} late ones last)")
     return 0
 
 
-PARALLEL_INGEST_MIN_BYTES = 16 * 1024 * 1024
-
-
-def _byte_ranges(paths: list[str], parts: int) -> list[list[tuple[str, int, int]]]:
-    """Cut the files into `parts` line-aligned byte ranges of about equal size."""
-    sizes = {path: os.path.getsize(path) for path in paths}
-    target = max(1, sum(sizes.values()) // parts)
-    ranges: list[list[tuple[str, int, int]]] = [[]]
-    filled = 0
-    for path in paths:
-        start = 0
-        with open(path, "rb") as source:
-            while start < sizes[path]:
-                end = min(sizes[path], start + target - filled)
-                if end < sizes[path]:
-                    source.seek(end)
-                    source.readline()  # move the cut to the next line start
-                    end = source.tell()
-                ranges[-1].append((path, start, end))
-                filled += end - start
-                start = end
-                if filled >= target and len(ranges) < parts:
-                    ranges.append([])
-                    filled = 0
-    return [group for group in ranges if group]
-
-
-def _read_ranges(ranges: list[tuple[str, int, int]], counter: Any = None) -> Iterator[bytes]:
-    for path, start, end in ranges:
-        with open(path, "rb") as source:
-            source.seek(start)
-            position = start
-            for line in source:
-                position += len(line)
-                yield line
-                if counter is not None and position & 0xFFFF < len(line):
-                    with counter.get_lock():
-                        counter.value += 0x10000
-                if position >= end:
-                    break
-
-
-_bytes_done: Any = None  # a shared counter, inherited by the worker processes
-
-
-def _share_counter(counter: Any) -> None:
-    global _bytes_done
-    _bytes_done = counter
-
-
 def _ingest_worker(ranges: list[tuple[str, int, int]]) -> dict[str, Any]:
     """In a worker process: land one share of the input (restatement is done once, at the end)."""
     ingestion = _local_container().ingestion
-    report = ingestion.ingest_lines(_read_ranges(ranges, _bytes_done), source="cli", restate=False)
+    report = ingestion.ingest_lines(read_ranges(ranges, shared_counter()), source="cli", restate=False)
     return {
         "lines": report.lines,
         "accepted": report.accepted,
@@ -193,13 +151,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     show = progress_bar("ingesting", unit="bytes")
     context = multiprocessing.get_context("spawn")
     counter = context.Value("q", 0)
-    shares = _byte_ranges(args.files, workers)
-    _share_counter(counter)
+    shares = byte_ranges(args.files, workers)
+    share_counter(counter)
     if len(shares) == 1:
         results = [_ingest_worker(shares[0])]
     else:
         with ProcessPoolExecutor(
-            len(shares), mp_context=context, initializer=_share_counter, initargs=(counter,)
+            len(shares), mp_context=context, initializer=share_counter, initargs=(counter,)
         ) as pool:
             futures = [pool.submit(_ingest_worker, share) for share in shares]
             while not all(future.done() for future in futures):
@@ -225,33 +183,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         "deadLetters": [key for result in results for key in result["deadLetters"]],
         "workers": len(shares),
     }
-    if _json(args):
-        _print_json(summary)
+    if wants_json(args):
+        print_json(summary)
     else:
-        print(_ingest_summary(summary, container.settings.lake_bucket))
+        print(ingest_summary(summary, container.settings.lake_bucket))
     return 1 if summary["rejected"] and args.strict else 0
-
-
-def _ingest_summary(summary: dict[str, Any], lake_bucket: str) -> str:
-    """What `wbr ingest` did, for a person: the counts, each rejection reason, what follows."""
-    lines = [
-        f"{summary['lines']} lines: {summary['accepted']} accepted, {summary['rejected']} rejected, "
-        f"{summary['duplicatesInBatch']} repeated in the input, {summary['duplicatesIngested']} ingested before "
-        f"(ignored); {summary['directoryUpdates']} directory updates"
-    ]
-    if summary["rejections"]:
-        lines.append("rejected, by reason:")
-        lines += [f"  {count:>9}  {kind}" for kind, count in summary["rejections"].items()]
-        lines.append(
-            "each rejected line and its reason: "
-            + ", ".join(f"s3://{lake_bucket}/{key}" for key in summary["deadLetters"])
-        )
-    if summary["restatedFrom"]:
-        lines.append(
-            f"restatement requested from {summary['restatedFrom']}: the running stack re-rates those days "
-            "and regenerates the reports built on them"
-        )
-    return "\n".join(lines)
 
 
 def cmd_rate(args: argparse.Namespace) -> int:
@@ -284,8 +220,8 @@ def cmd_rate(args: argparse.Namespace) -> int:
         }
         for day in rated
     ]
-    if _json(args):
-        _print_json(days)
+    if wants_json(args):
+        print_json(days)
     elif not days:
         print("nothing to rate: every day through", last.isoformat(), "is published")
     else:
@@ -298,120 +234,6 @@ def cmd_rate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from chalicelib.client import ReportsClient
-    from chalicelib.devstack import load_env_file
-
-    load_env_file()
-    base_url = getattr(args, "base_url", None) or os.environ.get("WBR_BASE_URL")
-    token = getattr(args, "token", None) or os.environ.get("WBR_TOKEN")
-    if not base_url or not token:
-        raise SystemExit("wbr reports: give --base-url and --token (or WBR_BASE_URL and WBR_TOKEN)")
-    return ReportsClient(base_url, token)
-
-
-def _show_wait(report: dict, elapsed: float) -> None:
-    waiting = ""
-    if "waitingFor" in report:
-        waiting = f"  waiting for usage of {report['waitingFor']} (until {report.get('waitingUntil', '?')})"
-    sys.stderr.write(f"\r{report['id'][-12:]} {report['status']:<12} {elapsed:6.1f} s{waiting}")
-    if report["status"] != "IN_PROGRESS":
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
-def cmd_reports(args: argparse.Namespace) -> int:
-    from chalicelib.client import ApiError
-
-    client = _client(args)
-    try:
-        if args.action == "create":
-            body = {"type": args.type, "internal": args.internal}
-            if args.category:
-                body["category"] = args.category
-            # a POINT_IN_TIME snapshot needs no dates; for a period the API names what is missing
-            body.update(
-                {
-                    name: value
-                    for name, value in (("billingStartDate", args.start), ("billingEndDate", args.end))
-                    if value
-                }
-            )
-            if args.sub_partner:
-                body["subPartnerOrgId"] = args.sub_partner
-            report = client.create(body)
-            if args.wait or args.download:
-                report = client.wait(report["id"], on_poll=_show_wait)
-                if args.download and report["status"] == "COMPLETED":
-                    written = client.download(report, args.download)
-                    print(f"{written} bytes written to {args.download}", file=sys.stderr)
-            _print_json(report)
-            return 0 if report.get("status", "IN_PROGRESS") != "FAILED" else 1
-        if args.action == "list":
-            filters = {
-                "type": args.type,
-                "status": args.status,
-                "billingStartDate": args.start,
-                "billingEndDate": args.end,
-                "subPartnerOrgId": args.sub_partner,
-                "category": args.category,
-            }
-            items = list(client.list(**filters))
-            if _json(args):
-                _print_json(items)
-            else:
-                print(_report_table(items))
-            return 0
-        if args.action == "get":
-            _print_json(client.get(args.id))
-            return 0
-        if args.action == "download":
-            report = client.wait(args.id, on_poll=_show_wait) if args.wait else client.get(args.id)
-            out = args.out or f"{args.id[-12:]}.csv"
-            written = client.download(report, out)
-            if _json(args):
-                _print_json({"id": args.id, "out": out, "bytes": written})
-            else:
-                print(f"{written} bytes written to {out}", file=sys.stderr)
-            return 0
-        client.delete(args.id)
-        if _json(args):
-            _print_json({"id": args.id, "deleted": True})
-        return 0
-    except ApiError as error:
-        print(f"wbr reports: {error}", file=sys.stderr)
-        return 3 if error.status == 409 else 2
-
-
-def _report_table(items: list[dict]) -> str:
-    """The list as a table: whole ids (they are what `get`, `download` and `delete` take), and
-    what tells reports of one period apart (category, internal, sub-partner)."""
-    lines = [f"{'ID':<92} {'CATEGORY':<14} {'TYPE':<8} {'START':<10} {'END':<10} {'STATUS':<11} {'CREATED':<24} SCOPE"]
-    for item in items:
-        scope = ", ".join(
-            part
-            for part in (
-                "internal" if item.get("internal") else "",
-                f"sub-partner {item['subPartnerOrgId']}" if item.get("subPartnerOrgId") else "",
-                f"as of {item['asOf']}" if item.get("asOf") else "",
-            )
-            if part
-        )
-        lines.append(
-            f"{item['id']:<92} {item.get('category', ''):<14} {item['type']:<8} {item['billingStartDate']:<10} "
-            f"{item['billingEndDate']:<10} {item['status']:<11} {item['created']:<24} {scope}".rstrip()
-        )
-    return "\n".join(lines)
-
-
-def _json(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "json", False))
-
-
-def _print_json(value: Any, indent: int | None = 2) -> None:
-    print(json.dumps(value, indent=indent))
-
-
 def cmd_asl(args: argparse.Namespace) -> int:
     from chalicelib.workflow import to_asl
 
@@ -419,42 +241,19 @@ def cmd_asl(args: argparse.Namespace) -> int:
     return 0
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-30") from None
-
-
-def _options(*, api: bool, data: bool = True) -> list[argparse.ArgumentParser]:
-    """Options every level of the command line accepts, before or after the subcommand
-    (`wbr --json rate`, `wbr rate --json`; `wbr reports list --token T`). SUPPRESS keeps a
-    level that was not given the option from overwriting what an outer level parsed."""
-    common = argparse.ArgumentParser(add_help=False)
-    if data:
-        common.add_argument(
-            "--json", action="store_true", default=argparse.SUPPRESS, help="print the data as JSON, for scripts"
-        )
-    if api:
-        common.add_argument(
-            "--base-url", default=argparse.SUPPRESS, help="the API (default: WBR_BASE_URL, from .local/env)"
-        )
-        common.add_argument("--token", default=argparse.SUPPRESS, help="bearer token (default: WBR_TOKEN)")
-    return [common]
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from chalicelib.cli_reports import cmd_reports
     from chalicelib.demo_data import DEMO_ADMIN
 
     parser = argparse.ArgumentParser(
         prog="wbr",
         description="wholesale-billing-reports operator CLI: data on stdout, progress and logs on stderr",
-        parents=_options(api=True),
+        parents=common_options(api=True),
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, *, api: bool = False, data: bool = True, **kwargs: Any) -> argparse.ArgumentParser:
-        return commands.add_parser(name, parents=_options(api=api, data=data), **kwargs)
+        return commands.add_parser(name, parents=common_options(api=api, data=data), **kwargs)
 
     dev = command("dev", data=False, help="run the local stack (moto + API + worker) with demo data")
     dev.add_argument("--no-demo", action="store_true", help="start empty (same as WBR_DEMO=0)")
@@ -490,17 +289,17 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument(
         "--from",
         dest="from_",
-        type=_day,
+        type=day_argument,
         help="first day (YYYY-MM-DD): D..--to are published whatever was rated before",
     )
-    rate.add_argument("--to", type=_day, help="last day (default: yesterday)")
+    rate.add_argument("--to", type=day_argument, help="last day (default: yesterday)")
     rate.set_defaults(run=cmd_rate)
 
     reports = command("reports", api=True, help="call the reports API (create, list, get, download, delete)")
     actions = reports.add_subparsers(dest="action", required=True)
 
     def action(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        return actions.add_parser(name, parents=_options(api=True), **kwargs)
+        return actions.add_parser(name, parents=common_options(api=True), **kwargs)
 
     create = action("create", help="create a report and print it as JSON (exit 3 when it already exists: HTTP 409)")
     create.add_argument("--type", default="PARTNER", choices=["PARTNER", "CUSTOMER", "USER"])

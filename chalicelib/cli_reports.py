@@ -1,0 +1,116 @@
+"""`wbr reports …`: the bundled client of the reports API (create, list, get, download, delete);
+the report as JSON on stdout, polling progress on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from chalicelib.cli_options import print_json, wants_json
+
+
+def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from chalicelib.client import ReportsClient
+    from chalicelib.devstack import load_env_file
+
+    load_env_file()
+    base_url = getattr(args, "base_url", None) or os.environ.get("WBR_BASE_URL")
+    token = getattr(args, "token", None) or os.environ.get("WBR_TOKEN")
+    if not base_url or not token:
+        raise SystemExit("wbr reports: give --base-url and --token (or WBR_BASE_URL and WBR_TOKEN)")
+    return ReportsClient(base_url, token)
+
+
+def _show_wait(report: dict, elapsed: float) -> None:
+    waiting = ""
+    if "waitingFor" in report:
+        waiting = f"  waiting for usage of {report['waitingFor']} (until {report.get('waitingUntil', '?')})"
+    sys.stderr.write(f"\r{report['id'][-12:]} {report['status']:<12} {elapsed:6.1f} s{waiting}")
+    if report["status"] != "IN_PROGRESS":
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    from chalicelib.client import ApiError
+
+    client = _client(args)
+    try:
+        if args.action == "create":
+            body = {"type": args.type, "internal": args.internal}
+            if args.category:
+                body["category"] = args.category
+            # a POINT_IN_TIME snapshot needs no dates; for a period the API names what is missing
+            body.update(
+                {
+                    name: value
+                    for name, value in (("billingStartDate", args.start), ("billingEndDate", args.end))
+                    if value
+                }
+            )
+            if args.sub_partner:
+                body["subPartnerOrgId"] = args.sub_partner
+            report = client.create(body)
+            if args.wait or args.download:
+                report = client.wait(report["id"], on_poll=_show_wait)
+                if args.download and report["status"] == "COMPLETED":
+                    written = client.download(report, args.download)
+                    print(f"{written} bytes written to {args.download}", file=sys.stderr)
+            print_json(report)
+            return 0 if report.get("status", "IN_PROGRESS") != "FAILED" else 1
+        if args.action == "list":
+            filters = {
+                "type": args.type,
+                "status": args.status,
+                "billingStartDate": args.start,
+                "billingEndDate": args.end,
+                "subPartnerOrgId": args.sub_partner,
+                "category": args.category,
+            }
+            items = list(client.list(**filters))
+            if wants_json(args):
+                print_json(items)
+            else:
+                print(_report_table(items))
+            return 0
+        if args.action == "get":
+            print_json(client.get(args.id))
+            return 0
+        if args.action == "download":
+            report = client.wait(args.id, on_poll=_show_wait) if args.wait else client.get(args.id)
+            out = args.out or f"{args.id[-12:]}.csv"
+            written = client.download(report, out)
+            if wants_json(args):
+                print_json({"id": args.id, "out": out, "bytes": written})
+            else:
+                print(f"{written} bytes written to {out}", file=sys.stderr)
+            return 0
+        client.delete(args.id)
+        if wants_json(args):
+            print_json({"id": args.id, "deleted": True})
+        return 0
+    except ApiError as error:
+        print(f"wbr reports: {error}", file=sys.stderr)
+        return 3 if error.status == 409 else 2
+
+
+def _report_table(items: list[dict]) -> str:
+    """The list as a table: whole ids (they are what `get`, `download` and `delete` take), and
+    what tells reports of one period apart (category, internal, sub-partner)."""
+    lines = [f"{'ID':<92} {'CATEGORY':<14} {'TYPE':<8} {'START':<10} {'END':<10} {'STATUS':<11} {'CREATED':<24} SCOPE"]
+    for item in items:
+        scope = ", ".join(
+            part
+            for part in (
+                "internal" if item.get("internal") else "",
+                f"sub-partner {item['subPartnerOrgId']}" if item.get("subPartnerOrgId") else "",
+                f"as of {item['asOf']}" if item.get("asOf") else "",
+            )
+            if part
+        )
+        lines.append(
+            f"{item['id']:<92} {item.get('category', ''):<14} {item['type']:<8} {item['billingStartDate']:<10} "
+            f"{item['billingEndDate']:<10} {item['status']:<11} {item['created']:<24} {scope}".rstrip()
+        )
+    return "\n".join(lines)
