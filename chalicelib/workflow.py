@@ -19,7 +19,6 @@ hands on as JSON again (`task_output`), and `LocalWorkflow` starts a run from a 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -28,8 +27,9 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain.commands import GenerationJob, StepFailure
+from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.regeneration import run_prefix
+from chalicelib.workflow_edge import StepFunction, caught_error, error_name, run_step
 
 # Errors retried with backoff (Lambda throttling and our own Throttled from AWS clients).
 RETRYABLE_ERRORS = [
@@ -195,8 +195,6 @@ def _task_states(name: str, task: Task) -> dict[str, Any]:
 
 # ---- local runner -------------------------------------------------------------------------
 
-StepFunction = Callable[[dict[str, Any]], dict[str, Any]]
-
 
 def _get(document: dict[str, Any], path: str) -> Any:
     value: Any = document
@@ -212,61 +210,6 @@ def _put(document: dict[str, Any], path: str | None, value: Any) -> dict[str, An
     result = dict(document)
     result[path.removeprefix("$.")] = value  # only top-level paths are used in the definition
     return result
-
-
-def error_name(error: BaseException) -> str:
-    """The name Step Functions gives a Lambda error: the exception's class name."""
-    return type(error).__name__
-
-
-def caught_error(error: BaseException) -> dict[str, Any]:
-    """What a Catch puts at ``$.error`` for a Lambda that raised `error`."""
-    return {"Error": error_name(error), "Cause": json.dumps({"errorMessage": str(error)})}
-
-
-def failure_of(error: dict[str, Any]) -> StepFailure:
-    """A caught ``$.error`` as MarkFailed is told it: the error's name and, from the ``Cause``
-    (for a Lambda error, JSON text with an ``errorMessage``), its message."""
-    cause = error.get("Cause")
-    return StepFailure(str(error.get("Error", "")), _cause_message(cause) if cause else None)
-
-
-def _cause_message(cause: Any) -> str:
-    if isinstance(cause, str):
-        try:
-            parsed = json.loads(cause)
-            if isinstance(parsed, dict) and "errorMessage" in parsed:
-                return str(parsed["errorMessage"])
-        except ValueError:
-            return cause
-    return str(cause)
-
-
-def task_input(state: dict[str, Any]) -> dict[str, Any]:
-    """The state as a step function takes it: ``$.job`` as a `GenerationJob` and a caught
-    ``$.error`` as a `StepFailure`; everything else as it is."""
-    typed = {**state, "job": GenerationJob.from_json(state["job"])}
-    if isinstance(state.get("error"), dict):
-        typed["error"] = failure_of(state["error"])
-    return typed
-
-
-def task_output(state: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """A step's result as the state carries it: a job it hands on (Plan's) as JSON again — the
-    very JSON of `state`'s job when it is that job (an execution carries its input's job byte
-    for byte, one written before a field existed too), else the job's `to_json()`."""
-    if not isinstance(result.get("job"), GenerationJob):
-        return result
-    carried = state.get("job")
-    same = isinstance(carried, dict) and GenerationJob.from_json(carried) == result["job"]
-    return {**result, "job": carried if same else result["job"].to_json()}
-
-
-def run_step(function: StepFunction, state: dict[str, Any]) -> dict[str, Any]:
-    """Call a step function on a state as Step Functions carries it (a Task's input), and give
-    its result back as the state carries it: the one translation of the Lambda handlers and
-    `LocalExecution`."""
-    return task_output(state, function(task_input(state)))
 
 
 @dataclass

@@ -13,7 +13,7 @@ from chalice import Blueprint
 
 from chalicelib.bootstrap import get_container
 from chalicelib.observability import flushing_metrics
-from chalicelib.workflow import run_step
+from chalicelib.workflow_edge import run_step
 
 worker_api = Blueprint(__name__)
 

@@ -19,7 +19,8 @@ import pytest
 
 from chalicelib.domain.commands import StepFailure
 from chalicelib.domain.errors import Throttled
-from chalicelib.workflow import STEP_FUNCTIONS, LocalExecution, error_name, function_arn_placeholder, run_step, to_asl
+from chalicelib.workflow import STEP_FUNCTIONS, LocalExecution, function_arn_placeholder, to_asl
+from chalicelib.workflow_edge import error_name, run_step
 
 
 class AslFailed(Exception):

@@ -20,14 +20,11 @@ from chalicelib.workflow import (
     LocalExecution,
     Map,
     Task,
-    caught_error,
     definition,
     function_arn_placeholder,
-    run_step,
-    task_input,
-    task_output,
     to_asl,
 )
+from chalicelib.workflow_edge import caught_error, run_step, task_input, task_output
 
 # A job as executions carry it ($.job); JOB_JSON's `trigger` was not written before triggers existed.
 JOB = GenerationJob("org-1", "r", 1, "WBR_t")
