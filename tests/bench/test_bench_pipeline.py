@@ -76,7 +76,9 @@ def test_ingest_throughput(local_aws, tmp_path, record):
            baseline_json_loads_per_second=round(len(lines) / baseline),
            ratio_to_baseline=round(baseline / elapsed, 2), target_events_per_second=50_000,
            meets_target=rate >= 50_000)
-    assert summary["accepted"] + summary["duplicatesInBatch"] == len(lines) and summary["rejected"] == 0
+    # a redelivery in a later chunk of the same input is "ingested before" (the eventId index)
+    seen = summary["accepted"] + summary["duplicatesInBatch"] + summary["duplicatesIngested"]
+    assert seen == len(lines) and summary["rejected"] == 0, summary
 
 
 def test_rating_one_million_active_assignments(container, record):
