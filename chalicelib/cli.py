@@ -19,8 +19,8 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.cli_ingest import (
     PARALLEL_INGEST_MIN_BYTES,
@@ -33,6 +33,9 @@ from chalicelib.cli_ingest import (
 from chalicelib.cli_options import common_options, day_argument, print_json, wants_json
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.progress import progress_bar
+
+if TYPE_CHECKING:
+    from chalicelib.services.ingestion import IngestSummary
 
 
 def _int_env(name: str, default: int) -> int:
@@ -124,25 +127,16 @@ def cmd_demo_events(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest_worker(ranges: list[tuple[str, int, int]]) -> dict[str, Any]:
+def _ingest_worker(ranges: list[tuple[str, int, int]]) -> IngestSummary:
     """In a worker process: land one share of the input (restatement is done once, at the end)."""
     ingestion = _local_container().ingestion
-    report = ingestion.ingest_lines(read_ranges(ranges, shared_counter()), source="cli", restate=False)
-    return {
-        "lines": report.lines,
-        "accepted": report.accepted,
-        "rejected": report.rejected,
-        "duplicates": report.duplicates_in_batch,
-        "duplicatesIngested": report.duplicates_ingested,
-        "directory": report.directory_updates,
-        "days": [day.isoformat() for day in report.event_days],
-        "deadLetters": report.dead_letter_keys,
-        "rejections": dict(report.rejections),
-    }
+    return ingestion.ingest_lines(read_ranges(ranges, shared_counter()), source="cli", restate=False)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Validate and land NDJSON files; large inputs are split over one process per core."""
+    from chalicelib.services.ingestion import IngestSummary
+
     container = _local_container()
     total = sum(os.path.getsize(path) for path in args.files)
     # one process per core but one (left to the S3 endpoint and the rest of the machine)
@@ -165,22 +159,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 time.sleep(0.2)
             results = [future.result() for future in futures]
     show(total, total)
-    days = sorted({date.fromisoformat(day) for result in results for day in result["days"]})
-    restated_from = container.ingestion.restate_if_rated(days)
-    rejections: dict[str, int] = {}
+    landed = IngestSummary()
     for result in results:
-        for kind, count in result["rejections"].items():
-            rejections[kind] = rejections.get(kind, 0) + count
+        landed.merge(result)
+    restated_from = container.ingestion.restate_if_rated(sorted(landed.event_days))
     summary = {
-        "lines": sum(result["lines"] for result in results),
-        "accepted": sum(result["accepted"] for result in results),
-        "rejected": sum(result["rejected"] for result in results),
-        "rejections": dict(sorted(rejections.items(), key=lambda item: (-item[1], item[0]))),
-        "duplicatesInBatch": sum(result["duplicates"] for result in results),
-        "duplicatesIngested": sum(result["duplicatesIngested"] for result in results),
-        "directoryUpdates": sum(result["directory"] for result in results),
+        "lines": landed.lines,
+        "accepted": landed.accepted,
+        "rejected": landed.rejected,
+        "rejections": dict(sorted(landed.rejections.items(), key=lambda item: (-item[1], item[0]))),
+        "duplicatesInBatch": landed.duplicates_in_batch,
+        "duplicatesIngested": landed.duplicates_ingested,
+        "directoryUpdates": landed.directory_updates,
         "restatedFrom": restated_from.isoformat() if restated_from else None,
-        "deadLetters": [key for result in results for key in result["deadLetters"]],
+        "deadLetters": landed.dead_letter_keys,
         "workers": len(shares),
     }
     if wants_json(args):

@@ -179,9 +179,6 @@ def usage_by_day(assignments: Iterable[Assignment]) -> dict[date, list[dict[str,
     return days
 
 
-_iso = iso_seconds
-
-
 def _merged(intervals: Iterable[Interval]) -> list[Interval]:
     merged: list[list[int]] = []
     for start, end in sorted(intervals):
@@ -201,7 +198,7 @@ def demo_events(
     assigned, which rating must ignore. Late events are UNASSIGNED events of the last
     `late_days` days held back, so that ingesting them after rating restates those days."""
     rng = random.Random(seed)
-    directory_time = _iso(day_start_epoch(world.first_day) - 2 * SECONDS_PER_DAY)
+    directory_time = iso_seconds(day_start_epoch(world.first_day) - 2 * SECONDS_PER_DAY)
     counter = iter(range(10**9))
 
     def event_id() -> str:
@@ -260,18 +257,23 @@ def demo_events(
             "subject": subject,
         }
         for start, end in _merged(assignment.intervals):
-            assigned = {"eventId": event_id(), "eventType": "PACKAGE_ASSIGNED", "occurredAt": _iso(start), **common}
+            assigned = {
+                "eventId": event_id(),
+                "eventType": "PACKAGE_ASSIGNED",
+                "occurredAt": iso_seconds(start),
+                **common,
+            }
             events.append(assigned)
             if rng.random() < 0.03:
                 events.append(dict(assigned))  # delivered twice
             if rng.random() < 0.03 and end - start > 2:
                 moment = rng.randrange(start + 1, end)  # a redundant ASSIGNED while assigned
-                events.append({**assigned, "eventId": event_id(), "occurredAt": _iso(moment)})
+                events.append({**assigned, "eventId": event_id(), "occurredAt": iso_seconds(moment)})
             if end < usage_end:
                 unassigned = {
                     "eventId": event_id(),
                     "eventType": "PACKAGE_UNASSIGNED",
-                    "occurredAt": _iso(end),
+                    "occurredAt": iso_seconds(end),
                     **common,
                 }
                 (late if end >= late_after else events).append(unassigned)

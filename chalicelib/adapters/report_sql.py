@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from chalicelib.adapters.engine import sealed_connection, sql_literals
+from chalicelib.adapters.engine import sealed_connection, sql_literal, sql_literals
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT, QUANTITY_DECIMALS
 from chalicelib.domain.report_rows import (
     CSV_QUOTE,
@@ -31,7 +31,7 @@ from chalicelib.services.ports import SliceFiles
 def _char(character: str) -> str:
     """A one-character SQL string literal (control characters as chr(n))."""
     if character.isprintable():
-        return "'" + character.replace("'", "''") + "'"
+        return sql_literal(character)
     return f"chr({ord(character)})"
 
 

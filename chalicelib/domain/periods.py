@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.timestamps import parse_iso
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # How the Webex Python SDK sends list filters: an ISO-8601 UTC datetime.
@@ -47,7 +48,7 @@ def parse_filter_date(field: str, value: str) -> date:
     match = _UTC_DATETIME.match(value)
     if match:
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = parse_iso(value)
         except ValueError:
             raise InvalidRequest(
                 f"{field} is not a valid date", [f"{field}: {value!r} is not a valid datetime"]
