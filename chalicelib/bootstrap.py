@@ -17,19 +17,24 @@ from typing import Any
 from chalicelib.adapters.aws import is_throttling, make_client
 from chalicelib.adapters.dynamo_directory import DynamoDirectory
 from chalicelib.adapters.dynamo_report_store import DynamoReportStore
+from chalicelib.adapters.dynamo_webhook_store import DynamoWebhookStore
+from chalicelib.adapters.event_bus import EventBridgePublisher
 from chalicelib.adapters.event_ids import S3EventIdIndex
 from chalicelib.adapters.event_log import S3DeadLetters, S3EventLog
 from chalicelib.adapters.jwt_tokens import JwtTokenVerifier
 from chalicelib.adapters.rating_sql import DuckDbDayReplay
+from chalicelib.adapters.report_files import ReportFiles
 from chalicelib.adapters.report_sql import DuckDbReportRenderer
 from chalicelib.adapters.s3_blob_store import S3BlobStore
+from chalicelib.adapters.sqs_deliveries import SqsDeliveryQueue
 from chalicelib.adapters.usage_calendar import DynamoUsageCalendar
 from chalicelib.adapters.usage_lake import S3ParquetUsageLake
+from chalicelib.adapters.webhook_http import HttpWebhookSender
 from chalicelib.config import Settings, local_state_dir
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.listing import CursorCodec
-from chalicelib.local_events import LocalEventSources, usage_days_stream
+from chalicelib.local_events import LocalEventSources, reports_stream, usage_days_stream
 from chalicelib.observability import bind_tracking_id, logger, record_step
 from chalicelib.services.generation import GenerationPolicy, GenerationSteps
 from chalicelib.services.ingestion import IngestionService
@@ -37,9 +42,11 @@ from chalicelib.services.messagebus import MessageBus, event_handlers
 from chalicelib.services.point_in_time import PointInTimeCounts
 from chalicelib.services.rating import RatingService
 from chalicelib.services.regeneration import RegenerationService
+from chalicelib.services.report_diffs import ReportDiffService
 from chalicelib.services.reports import ReportPolicy, ReportService
 from chalicelib.services.sweeper import Sweeper
-from chalicelib.workflow import STEP_FUNCTIONS, LocalWorkflow
+from chalicelib.services.webhooks import WebhookPolicy, WebhookService
+from chalicelib.workflow import STEP_FUNCTIONS, LocalWorkflow, blob_item_reader
 
 
 class OverrideTooLate(RuntimeError):
@@ -105,6 +112,22 @@ class Container:
         `wbr dev` runs its own pollers of every source."""
         return usage_days_stream(self.dynamodb, self.dynamodb_streams, self.settings.usage_days_table)
 
+    @cached_property
+    def reports_stream(self) -> LocalEventSources:
+        """The reports table's stream and the webhook deliveries queue, delivered by hand to
+        their deployed handlers (tests, tools)."""
+        return reports_stream(
+            self.dynamodb, self.dynamodb_streams, self.sqs, self.settings.reports_table, self.deliveries.url
+        )
+
+    @cached_property
+    def sqs(self) -> Any:
+        return make_client("sqs", self.settings)
+
+    @cached_property
+    def eventbridge(self) -> Any:
+        return make_client("events", self.settings)
+
     # ---- adapters -----------------------------------------------------------------------
 
     @cached_property
@@ -134,6 +157,14 @@ class Container:
     @cached_property
     def dead_letters(self) -> S3DeadLetters:
         return S3DeadLetters(self.s3, self.settings.lake_bucket)
+
+    @cached_property
+    def webhook_store(self) -> DynamoWebhookStore:
+        return DynamoWebhookStore(self.dynamodb, self.settings.webhooks_table)
+
+    @cached_property
+    def deliveries(self) -> SqsDeliveryQueue:
+        return SqsDeliveryQueue(self.sqs, self.settings.webhook_deliveries_queue)
 
     @cached_property
     def token_verifier(self) -> JwtTokenVerifier:
@@ -168,6 +199,7 @@ class Container:
             {name: self.step(name) for name in STEP_FUNCTIONS},
             max_concurrency=min(self.settings.map_max_concurrency, os.cpu_count() or 1),
             logger=logger,
+            item_reader=blob_item_reader(self.blobs),
         )
 
     # ---- services -----------------------------------------------------------------------
@@ -191,6 +223,10 @@ class Container:
         )
 
     @cached_property
+    def report_diffs(self) -> ReportDiffService:
+        return ReportDiffService(self.reports, self.blobs, ReportFiles(), self.settings.download_url_ttl_seconds)
+
+    @cached_property
     def generation(self) -> GenerationSteps:
         settings = self.settings
         return GenerationSteps(
@@ -200,8 +236,9 @@ class Container:
             self.calendar,
             self.lake,
             DuckDbReportRenderer(),
-            GenerationPolicy(settings.data_wait_hours, settings.shard_rows),
+            GenerationPolicy(settings.data_wait_hours, settings.shard_rows, settings.inline_max_shards),
             PointInTimeCounts(self.calendar, self.lake, self.event_log),
+            encoder=ReportFiles(),
             on_finished=self.regeneration.after_run,
         )
 
@@ -219,6 +256,18 @@ class Container:
     @cached_property
     def bus(self) -> MessageBus:
         return MessageBus(event_handlers(self.rating, self.regeneration))
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        settings = self.settings
+        local = settings.stage == "local"
+        return WebhookService(
+            self.webhook_store,
+            self.deliveries,
+            EventBridgePublisher(self.eventbridge, settings.event_bus),
+            HttpWebhookSender(allow_loopback=local),
+            WebhookPolicy(local, settings.webhook_retry_base_seconds, settings.webhook_retry_max_seconds),
+        )
 
     @cached_property
     def sweeper(self) -> Sweeper:

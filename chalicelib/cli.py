@@ -6,7 +6,8 @@ wbr seed                         load the demo partner tree into the running loc
 wbr demo-events --out FILE       write the demo world's provisioning events as NDJSON
 wbr ingest FILE…                 ingest NDJSON provisioning events (with progress)
 wbr rate [--from D] [--to D]     rate usage days; by default every unrated day through yesterday
-wbr reports create|list|get|download|delete …   a client of the API (reads .local/env)
+wbr reports create|list|get|download|delete|manifest|diff …   a client of the API (reads .local/env)
+wbr webhooks create|list|get|delete …   completion webhooks (chalicelib/cli_webhooks.py)
 wbr asl                          print the report state machine as Amazon States Language
 """
 
@@ -32,6 +33,7 @@ from chalicelib.cli_ingest import (
 )
 from chalicelib.cli_options import common_options, day_argument, print_json, wants_json
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
+from chalicelib.domain.report_formats import ReportFormat
 from chalicelib.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -235,6 +237,7 @@ def cmd_asl(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from chalicelib.cli_reports import cmd_reports
+    from chalicelib.cli_webhooks import add_webhooks_command
     from chalicelib.demo_data import DEMO_ADMIN
 
     parser = argparse.ArgumentParser(
@@ -287,7 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("--to", type=day_argument, help="last day (default: yesterday)")
     rate.set_defaults(run=cmd_rate)
 
-    reports = command("reports", api=True, help="call the reports API (create, list, get, download, delete)")
+    reports = command(
+        "reports", api=True, help="call the reports API (create, list, get, download, delete, manifest, diff)"
+    )
     actions = reports.add_subparsers(dest="action", required=True)
 
     def action(name: str, **kwargs: Any) -> argparse.ArgumentParser:
@@ -304,8 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--sub-partner", help="subPartnerOrgId")
     create.add_argument("--internal", action="store_true", help="include internal customers")
+    create.add_argument(
+        "--format", choices=[file_format.value for file_format in ReportFormat], help="the file's format (default csv)"
+    )
     create.add_argument("--wait", action="store_true", help="poll until COMPLETED or FAILED")
-    create.add_argument("--download", metavar="PATH", help="wait, then save the CSV to PATH")
+    create.add_argument("--download", metavar="PATH", help="wait, then save the file to PATH")
     listing = action("list", help="list reports (all pages): a table, or JSON with --json")
     listing.add_argument("--type")
     listing.add_argument("--status")
@@ -315,11 +323,26 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--category", choices=["RECONCILIATION", "POINT_IN_TIME"])
     action("get", help="one report, as JSON").add_argument("id")
     action("delete", help="delete a report (its file and every URL to it)").add_argument("id")
-    download = action("download", help="save a COMPLETED report's CSV")
+    download = action("download", help="save a COMPLETED report's file")
     download.add_argument("id")
-    download.add_argument("--out", help="file to write (default: <id tail>.csv)")
+    download.add_argument("--out", help="file to write (default: the download's own file name)")
     download.add_argument("--wait", action="store_true")
+    action(
+        "manifest", help="what a COMPLETED report's file is (columns, rows, size, sha256, day versions)"
+    ).add_argument("id")
+    diff = action(
+        "diff",
+        help="what changed against another report (--against) or an earlier revision (--revision): CSV, or the "
+        "totals per SKU with --json",
+    )
+    diff.add_argument("id")
+    side = diff.add_mutually_exclusive_group(required=True)
+    side.add_argument("--against", metavar="ID", help="the report to compare with (e.g. last month's)")
+    side.add_argument("--revision", type=int, metavar="N", help="an earlier revision of this report")
+    diff.add_argument("--out", help="write the CSV to this file (default: stdout)")
     reports.set_defaults(run=cmd_reports)
+
+    add_webhooks_command(command)
 
     asl = command("asl", help="print the report state machine (Amazon States Language, JSON)")
     asl.add_argument("--max-concurrency", type=int, default=8)

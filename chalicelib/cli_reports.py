@@ -1,5 +1,5 @@
-"""`wbr reports …`: the bundled client of the reports API (create, list, get, download, delete);
-the report as JSON on stdout, polling progress on stderr."""
+"""`wbr reports …`: the bundled client of the reports API (create, list, get, download, delete,
+manifest, diff); the report as JSON on stdout, polling progress on stderr."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ def cmd_reports(args: argparse.Namespace) -> int:
             body = {"type": args.type, "internal": args.internal}
             if args.category:
                 body["category"] = args.category
+            if args.format:
+                body["format"] = args.format
             # a POINT_IN_TIME snapshot needs no dates; for a period the API names what is missing
             body.update(
                 {
@@ -79,12 +81,28 @@ def cmd_reports(args: argparse.Namespace) -> int:
             return 0
         if args.action == "download":
             report = client.wait(args.id, on_poll=_show_wait) if args.wait else client.get(args.id)
-            out = args.out or f"{args.id[-12:]}.csv"
+            out = args.out or download_filename(report)
             written = client.download(report, out)
             if wants_json(args):
                 print_json({"id": args.id, "out": out, "bytes": written})
             else:
                 print(f"{written} bytes written to {out}", file=sys.stderr)
+            return 0
+        if args.action == "manifest":
+            print_json(client.manifest(args.id))
+            return 0
+        if args.action == "diff":
+            if wants_json(args):
+                print_json(client.diff_summary(args.id, args.against, args.revision))
+                return 0
+            text = client.diff(args.id, args.against, args.revision)
+            if args.out:
+                with open(args.out, "wb") as out_file:
+                    out_file.write(text)
+                print(f"{len(text)} bytes written to {args.out}", file=sys.stderr)
+            else:
+                sys.stdout.buffer.write(text)
+                sys.stdout.flush()
             return 0
         client.delete(args.id)
         if wants_json(args):
@@ -93,6 +111,18 @@ def cmd_reports(args: argparse.Namespace) -> int:
     except ApiError as error:
         print(f"wbr reports: {error}", file=sys.stderr)
         return 3 if error.status == 409 else 2
+
+
+def download_filename(report: dict) -> str:
+    """The file name the download URL gives (its Content-Disposition), else one of the id's tail."""
+    from urllib.parse import parse_qs, urlparse
+
+    disposition = parse_qs(urlparse(report.get("tempDownloadURL") or "").query).get("response-content-disposition")
+    if disposition and 'filename="' in disposition[0]:
+        name = os.path.basename(disposition[0].split('filename="', 1)[1].rstrip('"'))
+        if name:
+            return name
+    return f"{report['id'][-12:]}.{report.get('format', 'csv')}"
 
 
 def _report_table(items: list[dict]) -> str:

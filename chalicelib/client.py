@@ -76,6 +76,21 @@ class ReportsClient:
                 return report
             self._sleep(poll_seconds)
 
+    def manifest(self, report_id: str) -> dict[str, Any]:
+        return self._call("GET", f"{BASE_PATH}/{report_id}/manifest")[1]
+
+    def diff(self, report_id: str, against: str | None = None, revision: int | None = None) -> bytes:
+        """The diff as CSV bytes (a large one is a 303 to S3, followed without the token)."""
+        return self._call("GET", self._diff_path(report_id, against, revision), accept="text/csv")[1]
+
+    def diff_summary(self, report_id: str, against: str | None = None, revision: int | None = None) -> dict[str, Any]:
+        return self._call("GET", self._diff_path(report_id, against, revision))[1]
+
+    @staticmethod
+    def _diff_path(report_id: str, against: str | None, revision: int | None) -> str:
+        query = urlencode({name: value for name, value in (("against", against), ("revision", revision)) if value})
+        return f"{BASE_PATH}/{report_id}/diff?{query}"
+
     def download(self, report: dict[str, Any], path: str) -> int:
         """Stream the report's CSV to `path`; returns the bytes written."""
         url = report.get("tempDownloadURL")
@@ -88,17 +103,24 @@ class ReportsClient:
                 written += len(chunk)
         return written
 
-    def _call(self, method: str, path_or_url: str, body: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    def _call(
+        self, method: str, path_or_url: str, body: dict[str, Any] | None = None, accept: str = "application/json"
+    ) -> tuple[Any, Any]:
+        """One call: the answer's headers and its JSON body (`accept` other than JSON: the raw
+        bytes). The token is never sent on to where a redirect points (a presigned URL)."""
         url = path_or_url if path_or_url.startswith("http") else self._base + path_or_url
         data = json.dumps(body).encode() if body is not None else None
         for attempt in range(self._max_429_retries + 1):
             request = urllib.request.Request(url, data=data, method=method)
-            request.add_header("Authorization", f"Bearer {self._token}")
+            request.add_unredirected_header("Authorization", f"Bearer {self._token}")
+            request.add_header("Accept", accept)
             if data is not None:
                 request.add_header("Content-Type", "application/json")
             try:
                 with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
                     raw = response.read()
+                    if accept != "application/json":
+                        return response.headers, raw
                     return response.headers, (json.loads(raw) if raw else {})
             except urllib.error.HTTPError as error:
                 raw = error.read()

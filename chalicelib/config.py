@@ -36,6 +36,8 @@ class Settings:
     state_machine_arn: str | None = None
     map_max_concurrency: int = 8
     shard_rows: int = 4_000_000
+    # More shards than this run as a Distributed Map (ARCHITECTURE.md §5; domain/sharding.py).
+    inline_max_shards: int = 40
     jwt_issuer: str = "https://idbroker.wbr.local"
     jwt_audience: str = "wholesale-billing-reports"
     jwks_url: str | None = None
@@ -43,6 +45,13 @@ class Settings:
     cursor_secret: str = DEV_CURSOR_SECRET
     public_base_url: str | None = None
     directory_cache_seconds: int = 30
+    # Completion webhooks (ARCHITECTURE.md §6): their table, the deliveries queue, the event bus;
+    # retries wait base × 2^(attempt-1) seconds, at most the max, until 24 h after the event.
+    webhooks_table: str = "wbr-webhooks"
+    webhook_deliveries_queue: str = "wbr-webhook-deliveries"
+    event_bus: str = "wbr-billing-events"
+    webhook_retry_base_seconds: float = 30.0
+    webhook_retry_max_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +88,7 @@ class Settings:
             state_machine_arn=text("WBR_STATE_MACHINE_ARN", None),
             map_max_concurrency=number("WBR_MAP_MAX_CONCURRENCY", defaults.map_max_concurrency),
             shard_rows=number("WBR_SHARD_ROWS", defaults.shard_rows),
+            inline_max_shards=number("WBR_INLINE_MAX_SHARDS", defaults.inline_max_shards),
             jwt_issuer=text("WBR_JWT_ISSUER", defaults.jwt_issuer) or defaults.jwt_issuer,
             jwt_audience=text("WBR_JWT_AUDIENCE", defaults.jwt_audience) or defaults.jwt_audience,
             jwks_url=text("WBR_JWKS_URL", None),
@@ -86,6 +96,16 @@ class Settings:
             cursor_secret=text("WBR_CURSOR_SECRET", defaults.cursor_secret) or defaults.cursor_secret,
             public_base_url=text("WBR_PUBLIC_BASE_URL", None),
             directory_cache_seconds=number("WBR_DIRECTORY_CACHE_SECONDS", defaults.directory_cache_seconds),
+            webhooks_table=text("WBR_WEBHOOKS_TABLE", defaults.webhooks_table) or defaults.webhooks_table,
+            webhook_deliveries_queue=text("WBR_WEBHOOK_DELIVERIES_QUEUE", defaults.webhook_deliveries_queue)
+            or defaults.webhook_deliveries_queue,
+            event_bus=text("WBR_EVENT_BUS", defaults.event_bus) or defaults.event_bus,
+            webhook_retry_base_seconds=float(
+                text("WBR_WEBHOOK_RETRY_BASE_SECONDS", None) or defaults.webhook_retry_base_seconds
+            ),
+            webhook_retry_max_seconds=float(
+                text("WBR_WEBHOOK_RETRY_MAX_SECONDS", None) or defaults.webhook_retry_max_seconds
+            ),
         )
 
     def endpoint_for(self, service: str) -> str | None:

@@ -75,8 +75,11 @@ class DemoWorld:
     last_day: date = date(1970, 1, 1)
 
 
-def demo_world(today: date, days: int = 90, users: int = 320, workspaces: int = 36, seed: int = 7) -> DemoWorld:
-    """The demo partner tree with `days` of usage ending yesterday."""
+def demo_world(
+    today: date, days: int = 90, users: int = 320, workspaces: int = 36, seed: int = 7, extra_customers: int = 0
+) -> DemoWorld:
+    """The demo partner tree with `days` of usage ending yesterday; `extra_customers` more
+    customers of the demo partner (a report of many shards: one customer is never split)."""
     rng = random.Random(seed)
     partners = [
         Partner(DEMO_PARTNER, "Acme Wholesale"),
@@ -96,6 +99,7 @@ def demo_world(today: date, days: int = 90, users: int = 320, workspaces: int = 
         (OTHER_PARTNER, "Juniper Hotels", False),
         (OTHER_PARTNER, "Kestrel Media", False),
     ]
+    customer_plan += [(DEMO_PARTNER, f"Customer {number:03d}", False) for number in range(extra_customers)]
     customers = [
         Customer(webex_id("ORGANIZATION", name), partner, f"EXT-{index + 1:04d}", internal)
         for index, (partner, name, internal) in enumerate(customer_plan)

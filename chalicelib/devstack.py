@@ -223,6 +223,9 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
             )
             os.environ["WBR_DEV_TOKEN"] = token  # the API explorer's page comes authorized with it
         stream_arn = container.dynamodb.describe_table(TableName=settings.usage_days_table)["Table"]["LatestStreamArn"]
+        reports_stream_arn = container.dynamodb.describe_table(TableName=settings.reports_table)["Table"][
+            "LatestStreamArn"
+        ]
         sources = LocalEventSources(
             make_client("dynamodbstreams", settings),
             sqs,
@@ -230,6 +233,8 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
             queues[settings.events_queue],
             queues[settings.incoming_notifications_queue],
             deployed_handlers(),
+            reports_stream_arn=reports_stream_arn,
+            deliveries_queue_url=container.deliveries.url,
         )
         sources.start()
         base_url = f"http://127.0.0.1:{api_port}"

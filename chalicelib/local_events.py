@@ -1,7 +1,8 @@
 """`wbr dev`'s event source mappings: the local AWS's sources, delivered to the deployed handlers.
 
-On AWS, Lambda polls the `usage_days` stream, the provisioning-events queue and receives the lake
-bucket's `incoming/` notifications, and calls the handlers of `chalicelib/api/events.py`. Here
+On AWS, Lambda polls the `usage_days` and reports streams, the provisioning-events and webhook
+deliveries queues and receives the lake bucket's `incoming/` notifications, and calls the
+handlers of `chalicelib/api/events.py`. Here
 one thread per source does the same against the local AWS and calls the very same handler
 objects with the same event shapes and the same batch semantics:
 - stream: batches of up to 10 records in order; a batch whose handler raises is retried (with
@@ -55,23 +56,34 @@ class LocalEventSources:
         events_queue_url: str | None,
         notifications_queue_url: str | None,
         handlers: dict[str, Handler],
+        reports_stream_arn: str | None = None,
+        deliveries_queue_url: str | None = None,
     ) -> None:
         self._streams = dynamodb_streams
         self._sqs = sqs
         self._stream_arn = usage_days_stream_arn
+        self._reports_stream_arn = reports_stream_arn
         self._events_queue = events_queue_url
         self._notifications_queue = notifications_queue_url
+        self._deliveries_queue = deliveries_queue_url
         self._handlers = handlers
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._iterators: dict[str, str | None] = {}  # stream shard id → next iterator
+        self._iterators: dict[tuple[str, str], str | None] = {}  # (stream, shard id) → next iterator
 
     def start(self) -> None:
-        for name, target in (
+        sources: list[tuple[str, Callable[[], None]]] = [
             ("local-stream-usage-days", self._poll_stream),
-            ("local-sqs-events", self._poll_events_queue),
+            ("local-sqs-events", lambda: self._poll_queue(self._events_queue, "on_provisioning_events")),
             ("local-s3-incoming", self._poll_notifications),
-        ):
+        ]
+        if self._reports_stream_arn:
+            sources.append(("local-stream-reports", self._poll_reports_stream))
+        if self._deliveries_queue:
+            sources.append(
+                ("local-sqs-webhooks", lambda: self._poll_queue(self._deliveries_queue, "on_webhook_delivery"))
+            )
+        for name, target in sources:
             thread = threading.Thread(target=self._forever, args=(name, target), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -88,25 +100,53 @@ class LocalEventSources:
 
     def deliver_stream_batch(self) -> int:
         """Hand the next batch of each shard's records to the stream handler; how many."""
-        description = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
+        return self._stream_batch(self._stream_arn, "on_usage_day_published")
+
+    def _stream_batch(self, stream_arn: str, handler: str) -> int:
+        description = self._streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
         for shard in description.get("Shards", []):
-            if shard["ShardId"] not in self._iterators:
-                self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
-                    StreamArn=self._stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            if (stream_arn, shard["ShardId"]) not in self._iterators:
+                self._iterators[(stream_arn, shard["ShardId"])] = self._streams.get_shard_iterator(
+                    StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
                 )["ShardIterator"]
         delivered = 0
-        for shard_id, iterator in list(self._iterators.items()):
-            if iterator is None:
+        for (arn, shard_id), iterator in list(self._iterators.items()):
+            if iterator is None or arn != stream_arn:
                 continue
             response = self._streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)
             records = response.get("Records", [])
             if records:
                 for record in records:
-                    record.setdefault("eventSourceARN", self._stream_arn)
-                self._deliver("on_usage_day_published", {"Records": records})
+                    record.setdefault("eventSourceARN", stream_arn)
+                self._deliver(handler, {"Records": records})
                 delivered += len(records)
-            self._iterators[shard_id] = response.get("NextShardIterator")
+            self._iterators[(arn, shard_id)] = response.get("NextShardIterator")
         return delivered
+
+    # ---- the reports stream (webhooks) -----------------------------------------------------
+
+    def _poll_reports_stream(self) -> None:
+        while not self._stopping.is_set():
+            if not self.deliver_reports_stream_batch():
+                self._stopping.wait(IDLE_SECONDS)
+
+    def deliver_reports_stream_batch(self) -> int:
+        """Hand the next batch of each shard of the reports stream to its handler; how many."""
+        assert self._reports_stream_arn is not None
+        return self._stream_batch(self._reports_stream_arn, "on_report_settled")
+
+    def drain_reports_stream(self) -> int:
+        """Deliver reports-stream records until none are left; how many. For tests and tools."""
+        total = 0
+        while delivered := self.deliver_reports_stream_batch():
+            total += delivered
+        return total
+
+    def deliver_webhook_batch(self) -> int:
+        """Receive the visible webhook deliveries once (waiting up to a second) and hand them to
+        their handler, with the queue's batch semantics; how many. For tests and tools."""
+        assert self._deliveries_queue is not None
+        return self.deliver_queue_batch(self._deliveries_queue, "on_webhook_delivery")
 
     def drain_stream(self) -> int:
         """Deliver stream records until none are left (records that handlers write, such as a
@@ -116,22 +156,29 @@ class LocalEventSources:
             total += delivered
         return total
 
-    # ---- SQS: provisioning events ---------------------------------------------------------
+    # ---- SQS: provisioning events, webhook deliveries --------------------------------------
 
-    def _poll_events_queue(self) -> None:
-        assert self._events_queue is not None
+    def _poll_queue(self, queue_url: str | None, handler: str) -> None:
+        assert queue_url is not None
         while not self._stopping.is_set():
-            messages = self._receive(self._events_queue)
-            if not messages:
-                continue
-            event = {"Records": [_sqs_record(message, self._events_queue) for message in messages]}
-            try:
-                response = self._handlers["on_provisioning_events"](event, LambdaContext("on_provisioning_events"))
-                failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
-            except Exception:  # noqa: BLE001 - as Lambda: the whole batch comes back
-                logger.exception("provisioning events batch failed; it will be delivered again")
-                continue
-            self._delete(self._events_queue, [message for message in messages if message["MessageId"] not in failed])
+            self.deliver_queue_batch(queue_url, handler)
+
+    def deliver_queue_batch(self, queue_url: str, handler: str) -> int:
+        """One receive of up to 10 messages handed to `handler` as Lambda's SQS event source
+        does: those it names in `batchItemFailures` (or all, if it raises) stay on the queue and
+        come back after the visibility timeout, the rest are deleted; how many were received."""
+        messages = self._receive(queue_url)
+        if not messages:
+            return 0
+        event = {"Records": [_sqs_record(message, queue_url) for message in messages]}
+        try:
+            response = self._handlers[handler](event, LambdaContext(handler))
+            failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
+        except Exception:  # noqa: BLE001 - as Lambda: the whole batch comes back
+            logger.exception("queue batch failed; it will be delivered again", extra={"handler": handler})
+            return len(messages)
+        self._delete(queue_url, [message for message in messages if message["MessageId"] not in failed])
+        return len(messages)
 
     # ---- S3: files dropped under incoming/ ------------------------------------------------
 
@@ -220,6 +267,8 @@ def deployed_handlers() -> dict[str, Handler]:
         "on_usage_day_published": events.on_usage_day_published,
         "on_provisioning_events": events.on_provisioning_events,
         "on_dropped_events": events.on_dropped_events,
+        "on_report_settled": events.on_report_settled,
+        "on_webhook_delivery": events.on_webhook_delivery,
     }
 
 
@@ -227,3 +276,21 @@ def usage_days_stream(dynamodb: Any, dynamodb_streams: Any, table: str) -> Local
     """Only the `usage_days` stream (no queues), to drain by hand: tests and tools."""
     arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
     return LocalEventSources(dynamodb_streams, None, arn, None, None, deployed_handlers())
+
+
+def reports_stream(
+    dynamodb: Any, dynamodb_streams: Any, sqs: Any, table: str, deliveries_queue_url: str
+) -> LocalEventSources:
+    """Only the reports stream and the webhook deliveries queue, to deliver by hand: tests and
+    tools (`drain_reports_stream`, `deliver_webhook_batch`)."""
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    return LocalEventSources(
+        dynamodb_streams,
+        sqs,
+        "",
+        None,
+        None,
+        deployed_handlers(),
+        reports_stream_arn=arn,
+        deliveries_queue_url=deliveries_queue_url,
+    )

@@ -15,13 +15,26 @@ from chalicelib.domain.commands import GenerationJob, StepFailure
 StepFunction = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+class StatesError(Exception):
+    """An error Step Functions raises itself (``States.*``, e.g. a Distributed Map whose child
+    execution failed), named as Step Functions names it; its Cause is plain text."""
+
+    def __init__(self, name: str, cause: str) -> None:
+        super().__init__(cause)
+        self.name = name
+
+
 def error_name(error: BaseException) -> str:
-    """The name Step Functions gives a Lambda error: the exception's class name."""
-    return type(error).__name__
+    """The name Step Functions gives an error: a `StatesError`'s own, else (a Lambda error) the
+    exception's class name."""
+    return error.name if isinstance(error, StatesError) else type(error).__name__
 
 
 def caught_error(error: BaseException) -> dict[str, Any]:
-    """What a Catch puts at ``$.error`` for a Lambda that raised `error`."""
+    """What a Catch puts at ``$.error`` for `error`: for a Lambda that raised it, a Cause that
+    is JSON with the ``errorMessage``; for a `StatesError`, its text."""
+    if isinstance(error, StatesError):
+        return {"Error": error.name, "Cause": str(error)}
     return {"Error": error_name(error), "Cause": json.dumps({"errorMessage": str(error)})}
 
 

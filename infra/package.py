@@ -9,9 +9,11 @@
      the Chalice function of that step, and the state machine role may invoke exactly those;
    - the key schema, attributes and indexes of each table come from the adapter's
      ``table_definition()`` (named in the table's ``Metadata``);
-   - every event handler the app registers is wired to the resource of this template: the SQS
-     handler to ``EventsQueue`` (with ``ReportBatchItemFailures``), a DynamoDB stream handler to
-     ``UsageDaysTable``'s stream, an S3 handler to ``LakeBucket``'s notification configuration;
+   - every event handler the app registers is wired to the resource of this template: each SQS
+     handler to the queue it names (``EventsQueue``, ``WebhookDeliveriesQueue``; with
+     ``ReportBatchItemFailures``), each DynamoDB stream handler to the stream of the table it
+     names (``UsageDaysTable``, ``ReportsTable``), an S3 handler to ``LakeBucket``'s
+     notification configuration;
    - every Lambda gets ``FunctionName: <stack name>-<function>``, so its log group is covered by
      the ``/aws/lambda/<stack name>-*`` statement of the policies in ``infra/policies/``;
    - the API's gateway responses (401/403/default 4XX/5XX …) give the Webex error body, as
@@ -63,6 +65,23 @@ EXTRA_GATEWAY_RESPONSES = {
     "INTEGRATION_TIMEOUT": 504,
 }
 TRACKING_HEADER_SOURCE = "method.request.header.TrackingID"
+
+
+def _queues() -> dict[str, str]:
+    """The queue name each SQS handler names (its default, chalicelib/config.py) → the queue of
+    this template."""
+    from chalicelib.config import Settings
+
+    defaults = Settings()
+    return {defaults.events_queue: "EventsQueue", defaults.webhook_deliveries_queue: "WebhookDeliveriesQueue"}
+
+
+def _streams() -> dict[str, str]:
+    """The table each DynamoDB stream handler's ARN names → the table of this template."""
+    from chalicelib.config import Settings
+
+    defaults = Settings()
+    return {defaults.usage_days_table: "UsageDaysTable", defaults.reports_table: "ReportsTable"}
 
 
 def _cfn(name: str) -> str:
@@ -212,26 +231,29 @@ def merge_template(app: Any, asl: dict[str, Any], log_groups: bool = True) -> di
     ]
 
     # Event sources: each handler to the resource of this template that it consumes.
-    sqs = [source for source in app.event_sources if isinstance(source, SQSEventConfig)]
-    if len(sqs) > 1:
-        raise SystemExit(f"one SQS handler expected (EventsQueue), found {[source.name for source in sqs]}")
+    queues, streams = _queues(), _streams()
     for source in app.event_sources:
         if isinstance(source, SQSEventConfig):
+            if source.queue not in queues:
+                raise SystemExit(f"{source.name}: queue {source.queue!r} is none of this template's {sorted(queues)}")
             function(source.name)["Events"] = {
                 _cfn(source.name + "-sqs-event-source"): {
                     "Properties": {
                         # Fn::Sub, as Chalice writes it: the merge replaces its value (a merge of
                         # two different intrinsic functions would keep both keys).
-                        "Queue": {"Fn::Sub": "${EventsQueue.Arn}"},
+                        "Queue": {"Fn::Sub": "${" + queues[source.queue] + ".Arn}"},
                         "FunctionResponseTypes": ["ReportBatchItemFailures"],
                     }
                 }
             }
         elif isinstance(source, DynamoDBEventConfig):
+            table = source.stream_arn.split(":table/", 1)[-1].split("/stream/", 1)[0]
+            if table not in streams:
+                raise SystemExit(f"{source.name}: stream of table {table!r}, none of this template's {sorted(streams)}")
             function(source.name)["Events"] = {
                 _cfn(source.name + "-dynamodb-event-source"): {
                     "Properties": {
-                        "Stream": {"Fn::Sub": "${UsageDaysTable.StreamArn}"},
+                        "Stream": {"Fn::Sub": "${" + streams[table] + ".StreamArn}"},
                         "MaximumRetryAttempts": 10,
                         "BisectBatchOnFunctionError": True,
                     }

@@ -19,10 +19,14 @@ from botocore.exceptions import ClientError
 from chalicelib.adapters.usage_lake import USAGE_SCHEMA, day_prefix
 
 
+def object_bytes(container: Any, key: str, bucket: str | None = None) -> bytes:
+    bucket = bucket or container.settings.reports_bucket
+    return container.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
 def object_text(container: Any, key: str, bucket: str | None = None) -> str:
     """The object's body as UTF-8 text."""
-    bucket = bucket or container.settings.reports_bucket
-    return container.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    return object_bytes(container, key, bucket).decode("utf-8")
 
 
 def object_exists(container: Any, key: str, bucket: str | None = None) -> bool:

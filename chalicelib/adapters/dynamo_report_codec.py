@@ -14,6 +14,7 @@ from typing import Any
 from chalicelib.domain.errors import ReportErrorCode
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.periods import BillingPeriod
+from chalicelib.domain.report_formats import ReportFormat
 from chalicelib.domain.reports import (
     Report,
     ReportCategory,
@@ -63,6 +64,8 @@ def report_item(report: Report) -> dict[str, Any]:
         "runResumes": report.resumes or None,
         "category": request.category.value,
         "asOf": iso(request.as_of) if request.as_of else None,
+        "format": None if request.file_format.is_default else request.file_format.value,
+        "sizeBytes": report.size,
         "listing": listing(report),
     }
 
@@ -75,6 +78,7 @@ def report_from(item: Mapping[str, Any]) -> Report:
         internal=bool(item.get("internal", False)),
         category=ReportCategory(item.get("category") or ReportCategory.RECONCILIATION.value),
         as_of=parse_iso(item["asOf"]) if item.get("asOf") else None,
+        file_format=ReportFormat(item.get("format") or ReportFormat.CSV.value),
     )
     return Report(
         partner_org_id=item["partnerOrgId"],
@@ -89,6 +93,7 @@ def report_from(item: Mapping[str, Any]) -> Report:
         s3_key=item.get("s3Key"),
         row_count=item.get("rowCount"),
         sha256=item.get("sha256"),
+        size=int(item["sizeBytes"]) if item.get("sizeBytes") is not None else None,
         completed=parse_iso(item["completed"]) if item.get("completed") else None,
         errors=tuple(
             ReportError(ReportErrorCode(int(error["code"])), str(error["description"]))
@@ -113,12 +118,15 @@ def sort_status(status: ReportStatus, report_id: str) -> str:
 
 def file_attributes(file: ReportFile) -> dict[str, Any]:
     """The attributes a report file sets (on completion, and on each regeneration)."""
-    return {
+    attributes: dict[str, Any] = {
         "s3Key": file.s3_key,
         "rowCount": file.row_count,
         "sha256": file.sha256,
         "dayVersions": versions_attribute(file.day_versions),
     }
+    if file.size is not None:
+        attributes["sizeBytes"] = file.size
+    return attributes
 
 
 # `dayVersions` as stored: the lake version by ISO day, in day order (as the workflow carries it)

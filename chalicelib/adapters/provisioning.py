@@ -9,16 +9,30 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters import dynamo_directory, dynamo_report_store, usage_calendar
+from chalicelib.adapters import dynamo_directory, dynamo_report_store, dynamo_webhook_store, usage_calendar
+from chalicelib.adapters.aws import make_client
 from chalicelib.config import Settings
+
+# The reports table's stream feeds the webhooks (api/events.py `on_report_settled`); infra/
+# template.json gives the deployed table the same.
+REPORTS_STREAM = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 
 def table_definitions(settings: Settings) -> list[dict[str, Any]]:
     return [
-        dynamo_report_store.table_definition(settings.reports_table),
+        {**dynamo_report_store.table_definition(settings.reports_table), "StreamSpecification": REPORTS_STREAM},
         usage_calendar.table_definition(settings.usage_days_table),
         dynamo_directory.table_definition(settings.directory_table),
+        dynamo_webhook_store.table_definition(settings.webhooks_table),
     ]
+
+
+def ensure_webhook_resources(settings: Settings, sqs: Any, events: Any) -> str:
+    """The webhook deliveries queue and the event bus (idempotent); the queue's URL."""
+    url = sqs.create_queue(QueueName=settings.webhook_deliveries_queue, Attributes={"VisibilityTimeout": "10"})
+    if settings.event_bus not in {bus["Name"] for bus in events.list_event_buses().get("EventBuses", [])}:
+        events.create_event_bus(Name=settings.event_bus)
+    return str(url["QueueUrl"])
 
 
 def ensure_event_sources(settings: Settings, sqs: Any, s3: Any) -> dict[str, str]:
@@ -43,13 +57,21 @@ def ensure_event_sources(settings: Settings, sqs: Any, s3: Any) -> dict[str, str
     return urls
 
 
-def ensure_resources(settings: Settings, dynamodb: Any, s3: Any) -> None:
-    """Create every table and bucket that does not exist yet (idempotent)."""
+def ensure_resources(settings: Settings, dynamodb: Any, s3: Any, sqs: Any = None, events: Any = None) -> None:
+    """Create every table, bucket, the webhook deliveries queue and the event bus that do not
+    exist yet (idempotent); a table kept from before its stream was defined gets it."""
     existing = set(dynamodb.list_tables().get("TableNames", []))
     for definition in table_definitions(settings):
         if definition["TableName"] not in existing:
             dynamodb.create_table(**definition)
             dynamodb.get_waiter("table_exists").wait(TableName=definition["TableName"])
+        elif "StreamSpecification" in definition:
+            table = dynamodb.describe_table(TableName=definition["TableName"])["Table"]
+            if not table.get("StreamSpecification", {}).get("StreamEnabled"):
+                dynamodb.update_table(
+                    TableName=definition["TableName"], StreamSpecification=definition["StreamSpecification"]
+                )
+    ensure_webhook_resources(settings, sqs or make_client("sqs", settings), events or make_client("events", settings))
     for bucket in (settings.lake_bucket, settings.reports_bucket):
         try:
             s3.head_bucket(Bucket=bucket)

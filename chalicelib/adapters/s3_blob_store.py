@@ -5,7 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 # S3 multipart parts must be at least 5 MiB (except the last).
 MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024
@@ -18,8 +21,17 @@ class S3BlobStore:
         self._bucket = bucket
         self._presign_s3 = presign_s3 or s3
 
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
     def put_text(self, key: str, text: str) -> None:
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=text.encode("utf-8"), **_ENCRYPTION)
+
+    def read_text(self, key: str) -> str:
+        """A small object as text (the local runner reads a shard list as a Distributed Map's
+        ItemReader does)."""
+        return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read().decode("utf-8")
 
     def delete(self, keys: Iterable[str]) -> None:
         batch = [{"Key": key} for key in keys]
@@ -85,14 +97,43 @@ class S3BlobStore:
         response = self._s3.upload_part(Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
         return {"ETag": response["ETag"], "PartNumber": number}
 
-    def presign_download(self, key: str, filename: str, ttl_seconds: int) -> str:
+    def download(self, key: str, path: Path) -> None:
+        """The object's bytes into a local file (a missing object raises KeyError)."""
+        try:
+            self._s3.download_file(self._bucket, key, str(path))
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise KeyError(key) from None
+            raise
+
+    def upload(self, path: Path, key: str, content_type: str) -> tuple[int, str]:
+        """A local file as the object `key`; returns its size and sha256."""
+        digest = hashlib.sha256()
+        with path.open("rb") as file:
+            for chunk in iter(functools.partial(file.read, 1024 * 1024), b""):
+                digest.update(chunk)
+        self._s3.upload_file(str(path), self._bucket, key, ExtraArgs={"ContentType": content_type, **_ENCRYPTION})
+        return path.stat().st_size, digest.hexdigest()
+
+    def size_of(self, key: str) -> int | None:
+        """The object's size in bytes; None when there is no such object."""
+        try:
+            return int(self._s3.head_object(Bucket=self._bucket, Key=key)["ContentLength"])
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+
+    def presign_download(
+        self, key: str, filename: str, ttl_seconds: int, content_type: str = "text/csv; charset=utf-8"
+    ) -> str:
         return self._presign_s3.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self._bucket,
                 "Key": key,
                 "ResponseContentDisposition": f'attachment; filename="{filename}"',
-                "ResponseContentType": "text/csv; charset=utf-8",
+                "ResponseContentType": content_type,
             },
             ExpiresIn=ttl_seconds,
         )

@@ -1,4 +1,5 @@
-"""Event entry points: provisioning events from SQS and S3 drops, and the daily rating schedule."""
+"""Event entry points: provisioning events from SQS and S3 drops, the daily rating schedule, and
+the webhooks (settled reports from the reports stream, deliveries from their queue)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice import Blueprint, Cron, Rate
 
+from chalicelib.adapters.report_stream import settled_of_stream_record
+from chalicelib.adapters.sqs_deliveries import delivery_from_json
 from chalicelib.adapters.usage_calendar import message_of_stream_record
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.messages import DayPublished, Message
@@ -27,9 +30,15 @@ USAGE_DAYS_STREAM_ARN = os.environ.get(
     "WBR_USAGE_DAYS_STREAM_ARN",
     "arn:aws:dynamodb:us-east-1:000000000000:table/wbr-usage-days/stream/1970-01-01T00:00:00.000",
 )
+REPORTS_STREAM_ARN = os.environ.get(
+    "WBR_REPORTS_STREAM_ARN",
+    "arn:aws:dynamodb:us-east-1:000000000000:table/wbr-reports/stream/1970-01-01T00:00:00.000",
+)
+WEBHOOK_DELIVERIES_QUEUE = os.environ.get("WBR_WEBHOOK_DELIVERIES_QUEUE", "wbr-webhook-deliveries")
 INCOMING_PREFIX = "incoming/"
 
 _sqs_processor = BatchProcessor(event_type=EventType.SQS)
+_deliveries_processor = BatchProcessor(event_type=EventType.SQS)  # its own: the pollers run at once
 
 
 def ingest_sqs_record(record: SQSRecord) -> None:
@@ -127,3 +136,55 @@ def rate_yesterday(event: Any) -> dict[str, Any]:
     rated = rating.rate_through(yesterday)
     logger.info("days rated", extra={"days": [day.day.isoformat() for day in rated]})
     return {"rated": [day.day.isoformat() for day in rated], "restated": [day.day.isoformat() for day in restated]}
+
+
+@events_api.on_dynamodb_record(stream_arn=REPORTS_STREAM_ARN, batch_size=10, starting_position="TRIM_HORIZON")
+@flushing_metrics
+def on_report_settled(event: Any) -> dict[str, Any]:
+    """The reports stream: a report that completed, failed or was regenerated (typed here;
+    other records are none) is queued for each subscribed webhook of its partner and published
+    on the event bus. Raising makes the event source retry the batch; a delivery queued again
+    has the same id, so receivers deduplicate. The report itself is settled already: nothing
+    here can hold it up."""
+    container = get_container()
+    handled = []
+    for record in event.to_dict().get("Records", []):
+        message = settled_of_stream_record(record)
+        if message is None:
+            continue
+        queued = container.webhooks.on_report_settled(message)
+        metrics.add_metric(name="WebhookDeliveriesQueued", unit="Count", value=len(queued))
+        handled.append({"event": message.event, "report_id": message.report_id, "deliveries": queued})
+    logger.info("settled reports handled", extra={"events": handled})
+    return {"events": handled}
+
+
+def deliver_webhook_record(record: SQSRecord) -> None:
+    """One queued delivery attempt. Raising leaves only this message on the queue (at least
+    once: the delivery id lets the receiver deduplicate); a failed POST is not raised, it is
+    retried by a delayed message of its own."""
+    delivery = delivery_from_json(record.body)
+    outcome = get_container().webhooks.deliver(delivery)
+    metrics.add_metric(name="WebhookDeliveries", unit="Count", value=1)
+    logger.info(
+        "webhook delivery",
+        extra={
+            "delivery_id": delivery.delivery_id,
+            "webhook_id": delivery.webhook_id,
+            "report_id": delivery.report_id,
+            "event": delivery.event.value,
+            "attempt": delivery.attempt,
+            "outcome": outcome.value,
+        },
+    )
+
+
+@events_api.on_sqs_message(queue=WEBHOOK_DELIVERIES_QUEUE, batch_size=10)
+@flushing_metrics
+def on_webhook_delivery(event: Any) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event.to_dict(),
+        record_handler=deliver_webhook_record,
+        processor=_deliveries_processor,
+        context=event.context,
+    )

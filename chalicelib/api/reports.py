@@ -148,3 +148,44 @@ def delete_report(report_id: str) -> Response:
     get_container().reports.delete(caller, report_id)
     logger.info("report deleted", extra={"report_id": report_id})
     return Response(body="", status_code=204)
+
+
+@reports_api.route(BASE_PATH + "/{report_id}/manifest", methods=["GET"], authorizer=jwt_authorizer)
+@maps_errors
+def get_report_manifest(report_id: str) -> Response:
+    caller = _caller()
+    return Response(body=get_container().reports.manifest(caller, report_id))
+
+
+@reports_api.route(BASE_PATH + "/{report_id}/diff", methods=["GET"], authorizer=jwt_authorizer)
+@maps_errors
+def get_report_diff(report_id: str) -> Response:
+    """CSV of the rows that changed (or, with `Accept: application/json`, the totals per SKU);
+    a CSV too large for a response body is a 303 to a presigned URL of it."""
+    caller = _caller()
+    request = reports_api.current_request
+    params = dict(request.query_params or {})
+    summary_only = _prefers_json(request.headers.get("accept") or "")
+    diff = get_container().report_diffs.diff(caller, report_id, params, with_rows=not summary_only)
+    if summary_only:
+        return Response(body=diff.summary)
+    if diff.download_url is not None:
+        return Response(body="", status_code=303, headers={"Location": diff.download_url})
+    return Response(
+        body=diff.csv or "",
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{diff.filename}"',
+        },
+    )
+
+
+def _prefers_json(accept: str) -> bool:
+    """JSON when the client asks for it and not for CSV first (no Accept, */*: CSV)."""
+    types = [part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()]
+    for media_type in types:
+        if media_type in ("text/csv", "text/*"):
+            return False
+        if media_type == "application/json":
+            return True
+    return False

@@ -6,8 +6,10 @@ frozen values in the entry point that received it; services never index the raw 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,20 @@ class RunLease:
 
     run: str
     since: datetime
+
+
+@dataclass(frozen=True)
+class ReportSettled:
+    """A report of `partner_org_id` settled: `event` is a webhook event value (`report.completed`,
+    `report.failed`, `report.regenerated`; domain/webhooks.py `settled_event`) at `revision`.
+    `summary` is its list item then (`Report.summary_json()`), `at` when the change was made."""
+
+    partner_org_id: str
+    report_id: str
+    event: str
+    revision: int
+    at: datetime
+    summary: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 Message = DayPublished | RestatementRequested

@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.domain.errors import InvalidRequest, ReportErrorCode
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.periods import BillingPeriod, parse_strict_date, utc_today
+from chalicelib.domain.report_formats import ReportFormat
 from chalicelib.domain.timestamps import iso_millis
 
 MAX_ORG_ID_LENGTH = 200
@@ -73,6 +74,8 @@ class ReportRequest:
     category: ReportCategory = ReportCategory.RECONCILIATION
     # POINT_IN_TIME: the instant the allocations are counted at (the create time, ARCHITECTURE.md §3).
     as_of: datetime | None = None
+    # The file's format (an extension; Webex clients never send it and get CSV).
+    file_format: ReportFormat = ReportFormat.CSV
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any], now: datetime) -> ReportRequest:
@@ -92,6 +95,7 @@ class ReportRequest:
             except InvalidRequest as error:
                 problems.extend(error.problems)
         report_type = _optional_enum(body, "type", ReportType.PARTNER, problems)
+        file_format = _optional_enum(body, "format", ReportFormat.CSV, problems)
         if point_in_time and report_type not in POINT_IN_TIME_TYPES:
             allowed = " or ".join(member.value for member in POINT_IN_TIME_TYPES)
             problems.append(f"type: a POINT_IN_TIME report counts allocations per customer or per user: use {allowed}")
@@ -116,8 +120,8 @@ class ReportRequest:
         if problems:
             raise InvalidRequest(problems[0], problems)
         if point_in_time:
-            return cls(period, report_type, sub_partner or None, bool(internal), category, as_of)
-        return cls(period, report_type, sub_partner or None, bool(internal))
+            return cls(period, report_type, sub_partner or None, bool(internal), category, as_of, file_format)
+        return cls(period, report_type, sub_partner or None, bool(internal), file_format=file_format)
 
     @property
     def point_in_time(self) -> bool:
@@ -128,17 +132,18 @@ class ReportRequest:
         a point-in-time report, which is never a duplicate of another (each is its own snapshot)."""
         if self.point_in_time:
             return None
-        # JSON keeps the parts apart whatever characters an org id holds.
-        return json.dumps(
-            [
-                self.report_type.value,
-                self.sub_partner_org_id,
-                self.period.start.isoformat(),
-                self.period.end.isoformat(),
-                self.internal,
-            ],
-            separators=(",", ":"),
-        )
+        # JSON keeps the parts apart whatever characters an org id holds. The format joins the
+        # key only when it is not the default, so the keys of CSV reports stay as they were.
+        parts: list[object] = [
+            self.report_type.value,
+            self.sub_partner_org_id,
+            self.period.start.isoformat(),
+            self.period.end.isoformat(),
+            self.internal,
+        ]
+        if not self.file_format.is_default:
+            parts.append(self.file_format.value)
+        return json.dumps(parts, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,7 @@ class Report:
     s3_key: str | None = None
     row_count: int | None = None
     sha256: str | None = None
+    size: int | None = None  # bytes of the file (reports completed before sizes were kept: None)
     completed: datetime | None = None
     errors: tuple[ReportError, ...] = field(default_factory=tuple)
     # The lake version of each day the current file was built from (COMPLETED reports).
@@ -203,6 +209,8 @@ class Report:
             body["subPartnerOrgId"] = self.request.sub_partner_org_id
         if self.request.as_of is not None:
             body["asOf"] = iso_millis(self.request.as_of)
+        if not self.request.file_format.is_default:
+            body["format"] = self.request.file_format.value
         return body
 
     def gives_up_waiting_at(self, data_wait: timedelta) -> datetime:
@@ -216,6 +224,7 @@ class Report:
         body = self.summary_json()
         body["internal"] = self.request.internal
         body["revision"] = self.revision
+        body["format"] = self.request.file_format.value
         if self.status is ReportStatus.COMPLETED:
             body["rowCount"] = self.row_count
             body["sha256"] = self.sha256
@@ -244,15 +253,18 @@ class Report:
         }
         if self.request.as_of is not None:
             body["asOf"] = iso_millis(self.request.as_of)
+        if not self.request.file_format.is_default:
+            body["format"] = self.request.file_format.value
         return body
 
     def download_filename(self) -> str:
+        extension = self.request.file_format.extension
         if self.request.as_of is not None:
             stamp = self.request.as_of.astimezone(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
-            return f"wholesale-billing_{self.report_type.value}_POINT_IN_TIME_{stamp}.csv"
+            return f"wholesale-billing_{self.report_type.value}_POINT_IN_TIME_{stamp}.{extension}"
         return (
             f"wholesale-billing_{self.report_type.value}_"
-            f"{self.period.start.isoformat()}_{self.period.end.isoformat()}.csv"
+            f"{self.period.start.isoformat()}_{self.period.end.isoformat()}.{extension}"
         )
 
 
@@ -267,9 +279,18 @@ def by_day_from_json(by_day: Mapping[str, Any]) -> dict[date, int]:
     return {date.fromisoformat(day): int(number) for day, number in by_day.items()}
 
 
-def report_object_key(partner_org_id: str, report_id: str, revision: int) -> str:
-    """Where a report's CSV lives (ARCHITECTURE.md §3)."""
-    return f"reports/{partner_org_id}/{report_id}/r{revision}.csv"
+def report_files_prefix(partner_org_id: str, report_id: str) -> str:
+    """Everything a report keeps in S3 (each revision's file, its diffs) is under this prefix,
+    removed with the report."""
+    return f"reports/{partner_org_id}/{report_id}/"
+
+
+def report_object_key(
+    partner_org_id: str, report_id: str, revision: int, file_format: ReportFormat = ReportFormat.CSV
+) -> str:
+    """Where revision `revision` of a report's file lives (ARCHITECTURE.md §3); earlier revisions'
+    files stay until the report is deleted (a diff reads them)."""
+    return f"{report_files_prefix(partner_org_id, report_id)}r{revision}.{file_format.extension}"
 
 
 def report_parts_prefix(partner_org_id: str, report_id: str, revision: int) -> str:

@@ -11,10 +11,13 @@ carries it as the JSON it came as.
 from __future__ import annotations
 
 import hashlib
+import json
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from chalicelib.domain.commands import GenerationJob, StepFailure
@@ -29,6 +32,7 @@ from chalicelib.domain.messages import RunLease
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.point_in_time import POINT_IN_TIME_COLUMNS, snapshot_cells
 from chalicelib.domain.regeneration import missing_days
+from chalicelib.domain.report_formats import ReportFormat
 from chalicelib.domain.report_rows import CsvRenderer, Customer, Partner, RowContext
 from chalicelib.domain.reports import (
     Report,
@@ -40,11 +44,19 @@ from chalicelib.domain.reports import (
     report_object_key,
     report_parts_prefix,
 )
-from chalicelib.domain.sharding import plan_shards
+from chalicelib.domain.sharding import (
+    INLINE_MAX_SHARDS,
+    StateBudget,
+    carries_shards_inline,
+    plan_shards,
+    shard_list_key,
+)
 from chalicelib.services.point_in_time import PointInTimeCounts
 from chalicelib.services.ports import (
     BlobStore,
     Directory,
+    DirectorySnapshots,
+    ReportEncoder,
     ReportFile,
     ReportRenderer,
     ReportStore,
@@ -63,6 +75,7 @@ EXPLAINED_ERRORS = frozenset({DataNotAvailable.__name__, LakeIncomplete.__name__
 class GenerationPolicy:
     data_wait_hours: int
     shard_rows: int
+    inline_max_shards: int = INLINE_MAX_SHARDS  # more shards: a Distributed Map (domain/sharding.py)
 
 
 class GenerationSteps:
@@ -76,8 +89,10 @@ class GenerationSteps:
         renderer: ReportRenderer,
         policy: GenerationPolicy,
         snapshots: PointInTimeCounts,
+        encoder: ReportEncoder,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_finished: Callable[[str, str], object] | None = None,
+        directory_snapshots: DirectorySnapshots | None = None,
     ) -> None:
         """`on_finished(partner_org_id, report_id)` is called after a run published its file (or
         found the numbers unchanged): a day restated while the run worked on the older version
@@ -90,8 +105,12 @@ class GenerationSteps:
         self._renderer = renderer
         self._policy = policy
         self._snapshots = snapshots
+        self._encoder = encoder
         self._clock = clock
         self._on_finished = on_finished
+        # Given: Plan pins one directory snapshot version in every shard (`directoryVersion`),
+        # and each shard names its rows from it; else each step reads `directory`.
+        self._directory_snapshots = directory_snapshots
 
     # ---- Plan ---------------------------------------------------------------------------
 
@@ -100,7 +119,11 @@ class GenerationSteps:
 
         Returns ``{"job", "gone": True}`` when the run is no longer wanted; ``"ready": False``
         when the report is parked until a day is published (its publication starts a new run);
-        or ``"ready": True`` with ``"dayVersions"`` (pinned) and ``"shards"``."""
+        or ``"ready": True`` with ``"dayVersions"`` (pinned) and ``"shards"``, or, past what an
+        inline Map carries (`carries_shards_inline`), ``"shardList": {"bucket", "key"}`` (the
+        shards as a JSON array in S3, under the run's parts prefix) and ``"shardCount"``. Each
+        shard carries the pinned directory snapshot version (``"directoryVersion"``) when the
+        steps have snapshots."""
         return {"job": state["job"], **self._plan(state["job"])}
 
     def _plan(self, job: GenerationJob) -> dict[str, Any]:
@@ -109,12 +132,13 @@ class GenerationSteps:
             return {"gone": True, "ready": False}
         assert report is not None
         if report.request.point_in_time:  # a snapshot waits for no day: one shard counts it
+            pinned = self._pin_directory()
             return {
                 "gone": False,
                 "ready": True,
                 "dayVersions": {},
                 "dayRows": {},
-                "shards": [shard.to_json() for shard in plan_shards([], self._policy.shard_rows)],
+                "shards": [{**shard.to_json(), **pinned} for shard in plan_shards([], self._policy.shard_rows)],
             }
         days = list(report.period.days())
         epoch = self._calendar.data_epoch()
@@ -140,20 +164,33 @@ class GenerationSteps:
         # Sizes count internal customers too: a shard may come out a little smaller, never wrong.
         versions = {day: version for day, (version, _) in published.items()}
         day_rows = {day: rows for day, (_, rows) in published.items()}
-        _, org_ids = self._partner_scope(report)
+        pinned = self._pin_directory()  # one directory version for the whole report
+        _, org_ids = self._partner_scope(report, self._directory_of(pinned))
         usage = UsageSlice(versions, tuple(org_ids), None, None, day_rows=day_rows)
-        if report.report_type is ReportType.PARTNER:
-            # PARTNER rows sum over customers: one shard holds them all.
-            shards = plan_shards([], self._policy.shard_rows)
-        else:
-            shards = plan_shards(self._lake.customer_rows(usage), self._policy.shard_rows)
-        return {
+        planned: dict[str, Any] = {
             "gone": False,
             "ready": True,
             "dayVersions": by_day_json(versions),
             "dayRows": by_day_json(day_rows),
-            "shards": [shard.to_json() for shard in shards],
         }
+        budget = StateBudget.of({"job": job.to_json(), **planned}, _parts_prefix(job))
+        if report.report_type is ReportType.PARTNER:
+            # PARTNER rows sum over customers: one shard holds them all.
+            shards = plan_shards([], self._policy.shard_rows)
+        else:
+            rows = self._lake.customer_rows(usage)
+            shards = plan_shards(rows, self._policy.shard_rows, max_shards=budget.max_shards())
+        items = [{**shard.to_json(), **pinned} for shard in shards]
+        if carries_shards_inline(items, budget, self._policy.inline_max_shards):
+            return {**planned, "shards": items}
+        # A Distributed Map reads the list from S3 (its ItemReader); MarkFailed, Finalize and a
+        # delete remove it with the parts.
+        key = shard_list_key(_parts_prefix(job))
+        self._blobs.put_text(key, json.dumps(items, separators=(",", ":")))
+        if not _is_run_of(self._store.get(job.partner_org_id, job.report_id), job):
+            self._blobs.delete([key])  # deleted meanwhile: its run may be stopped before any cleanup
+            return {"gone": True, "ready": False}
+        return {**planned, "shardList": {"bucket": self._blobs.bucket, "key": key}, "shardCount": len(items)}
 
     # ---- Aggregate (one shard) ----------------------------------------------------------
 
@@ -162,10 +199,11 @@ class GenerationSteps:
         job: GenerationJob = state["job"]
         shard = state["shard"]
         report = self._require(job)
+        directory = self._directory_of(shard)
         if report.request.point_in_time:
-            return self._count_snapshot(job, report)
+            return self._count_snapshot(job, report, directory)
         low, high = shard["customersFrom"], shard["customersBefore"]
-        partner, org_ids = self._partner_scope(report)
+        partner, org_ids = self._partner_scope(report, directory)
         usage = UsageSlice(
             day_versions=by_day_from_json(state["dayVersions"]),
             partner_org_ids=tuple(org_ids),
@@ -175,12 +213,12 @@ class GenerationSteps:
         )
 
         def naming() -> tuple[RowContext, tuple[str, ...]]:
-            customers, internal = self._customers(report, org_ids, low, high)
+            customers, internal = self._customers(report, org_ids, low, high, directory)
             context = RowContext(
                 report_type=report.report_type,
                 partner=partner,
                 customers={customer.org_id: customer for customer in customers},
-                skus={sku.sku: sku for sku in self._directory.skus()},
+                skus={sku.sku: sku for sku in directory.skus()},
             )
             return context, tuple(sorted(internal))
 
@@ -193,48 +231,64 @@ class GenerationSteps:
         if shard["index"] == 0:  # the first part carries the header: one part is the whole file
             text = CsvRenderer().header(report.report_type) + text
         part_key = f"{_parts_prefix(job)}part-{shard['index']:05d}.csv"
-        self._blobs.put_text(part_key, text)
-        self._still_wanted(job, [part_key])
-        return {"partKey": part_key, "rows": rows, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+        return self._put_part(job, part_key, text, rows)
 
-    def _count_snapshot(self, job: GenerationJob, report: Report) -> dict[str, Any]:
+    def _count_snapshot(self, job: GenerationJob, report: Report, directory: Directory) -> dict[str, Any]:
         """A point-in-time report's one part: the allocations open at its `asOf` (ARCHITECTURE.md §3)."""
         assert report.request.as_of is not None
-        partner, org_ids = self._partner_scope(report)
+        partner, org_ids = self._partner_scope(report, directory)
         open_now = self._snapshots.open_at(report.request.as_of, org_ids)
-        customers, internal = self._customers(report, org_ids, None, None)
+        customers, internal = self._customers(report, org_ids, None, None, directory)
         if internal:
             open_now = {key: since for key, since in open_now.items() if key[1] not in internal}
         context = RowContext(
             report_type=report.report_type,
             partner=partner,
             customers={customer.org_id: customer for customer in customers},
-            skus={sku.sku: sku for sku in self._directory.skus()},
+            skus={sku.sku: sku for sku in directory.skus()},
         )
         rows = snapshot_cells(context, open_now)
         renderer = CsvRenderer()
         text = renderer.render([list(POINT_IN_TIME_COLUMNS[report.report_type])]) + renderer.render(rows)
-        part_key = f"{_parts_prefix(job)}part-00000.csv"
+        return self._put_part(job, f"{_parts_prefix(job)}part-00000.csv", text, len(rows))
+
+    def _put_part(self, job: GenerationJob, part_key: str, text: str, rows: int) -> dict[str, Any]:
+        body = text.encode("utf-8")
         self._blobs.put_text(part_key, text)
         self._still_wanted(job, [part_key])
-        return {"partKey": part_key, "rows": len(rows), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+        return {"partKey": part_key, "rows": rows, "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}
 
     # ---- Assemble -----------------------------------------------------------------------
 
     def assemble(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Join header + parts in shard order into the report object; count rows, hash bytes."""
+        """Join header + parts in shard order into the report's CSV; count rows, hash bytes. A
+        report asked for in another format (csv.gz, parquet) is encoded from that CSV."""
         job: GenerationJob = state["job"]
-        self._require(job)
+        file_format = self._require(job).request.file_format
         parts = sorted(state["parts"], key=lambda part: part["partKey"])
-        key = _object_key(job)
+        key = _object_key(job, file_format)
+        csv_key = key if file_format.is_default else f"{_parts_prefix(job)}report.csv"
+        size: int | None
         if len(parts) == 1:  # already the whole file, hashed by its shard: copy it in S3
-            self._blobs.copy(parts[0]["partKey"], key)
-            sha256 = parts[0]["sha256"]
+            self._blobs.copy(parts[0]["partKey"], csv_key)
+            size, sha256 = parts[0].get("bytes"), parts[0]["sha256"]
         else:
-            _, sha256 = self._blobs.concatenate(key, b"", [part["partKey"] for part in parts])
+            size, sha256 = self._blobs.concatenate(csv_key, b"", [part["partKey"] for part in parts])
+        if not file_format.is_default:
+            size, sha256 = self._encode(csv_key, key, file_format)
+        elif size is None:  # a part made before parts carried their size (a run across an upgrade)
+            size = self._blobs.size_of(key)
         self._still_wanted(job, [key])
         # Parts stay until Finalize or MarkFailed, so a retried Assemble can read them again.
-        return {"s3Key": key, "rowCount": sum(part["rows"] for part in parts), "sha256": sha256}
+        return {"s3Key": key, "rowCount": sum(part["rows"] for part in parts), "sha256": sha256, "size": size}
+
+    def _encode(self, csv_key: str, key: str, file_format: ReportFormat) -> tuple[int, str]:
+        """The report's CSV encoded as `file_format` into object `key`: (size, sha256)."""
+        with tempfile.TemporaryDirectory(prefix="wbr-encode-") as folder:
+            source, target = Path(folder) / "report.csv", Path(folder) / f"report.{file_format.extension}"
+            self._blobs.download(csv_key, source)
+            self._encoder.encode(source, target, file_format)
+            return self._blobs.upload(target, key, file_format.content_type)
 
     # ---- Finalize -----------------------------------------------------------------------
 
@@ -248,6 +302,7 @@ class GenerationSteps:
             assembled["rowCount"],
             assembled["sha256"],
             by_day_from_json(state["dayVersions"]),
+            assembled.get("size"),
         )
         report = self._store.get(job.partner_org_id, job.report_id)
         now = self._clock()
@@ -261,9 +316,8 @@ class GenerationSteps:
                 regenerated = replace(report, revision=job.revision)
                 base = job.base_revision if job.base_revision is not None else report.revision
                 if self._store.replace_file(regenerated, base, file, now):
+                    # the old revision's file stays until the report is deleted: a diff reads it
                     outcome = "regenerated"
-                    if report.s3_key and report.s3_key != file.s3_key:
-                        self._blobs.delete([report.s3_key])  # the old revision's file
         elif report is not None and _is_run_of(report, job) and self._store.complete(report, file, now):
             outcome = "completed"
         if outcome not in ("completed", "regenerated"):
@@ -294,15 +348,14 @@ class GenerationSteps:
             if report is not None and _is_run_of(report, job):
                 self._store.release_regeneration(report, job.run_name)
             # its file may exist if Finalize failed: it never became the report's file
-            self._blobs.delete([_object_key(job)])
+            self._blobs.delete(_object_keys(job))
         else:
             if report is not None and report.revision == job.revision:
                 failed = self._store.fail(report, [ReportError(code, description)])
             # an assembled file that never became the report's (Finalize failed after Assemble)
-            key = _object_key(job)
             current = self._store.get(job.partner_org_id, job.report_id) if not failed else None
-            if current is None or current.status is not ReportStatus.COMPLETED or current.s3_key != key:
-                self._blobs.delete([key])
+            kept = current.s3_key if current is not None and current.status is ReportStatus.COMPLETED else None
+            self._blobs.delete([key for key in _object_keys(job) if key != kept])
         self._blobs.delete(self._blobs.list_keys(_parts_prefix(job)))
         return {"failed": failed, "code": int(code)}
 
@@ -321,19 +374,34 @@ class GenerationSteps:
             raise ReportGone(job.report_id)
         return report
 
-    def _partner_scope(self, report: Report) -> tuple[Partner, list[str]]:
+    def _pin_directory(self) -> dict[str, Any]:
+        """What Plan adds to every shard: the directory snapshot version the report names from
+        (pinned like `dayVersions`), or nothing when steps read the directory itself."""
+        if self._directory_snapshots is None:
+            return {}
+        return {"directoryVersion": self._directory_snapshots.pin()}
+
+    def _directory_of(self, shard: dict[str, Any]) -> Directory:
+        """The directory a shard names from: its pinned snapshot, else the directory itself (a
+        shard planned without a pin, e.g. by an older Plan)."""
+        version = shard.get("directoryVersion")
+        if self._directory_snapshots is None or version is None:
+            return self._directory
+        return self._directory_snapshots.at(int(version))
+
+    def _partner_scope(self, report: Report, directory: Directory | None = None) -> tuple[Partner, list[str]]:
         """The partner the report names (the caller's, or its sub-partner) and the org ids of its
         subtree, which the report covers."""
-        tree = PartnerTree(self._directory.partners())
+        tree = PartnerTree((self._directory if directory is None else directory).partners())
         partner = tree.report_scope(report.partner_org_id, report.request.sub_partner_org_id)
         return partner, tree.subtree(partner.org_id)
 
     def _customers(
-        self, report: Report, org_ids: list[str], low: str | None, high: str | None
+        self, report: Report, org_ids: list[str], low: str | None, high: str | None, directory: Directory | None = None
     ) -> tuple[list[Customer], set[str]]:
         """The customers of `org_ids` with ids in [low, high) the report names (internal ones only
         with `internal: true`), and the internal ids it leaves out."""
-        customers = self._directory.customers_of(org_ids, low, high)
+        customers = (self._directory if directory is None else directory).customers_of(org_ids, low, high)
         if report.request.internal:
             return customers, set()
         left_out = {customer.org_id for customer in customers if customer.internal}
@@ -366,5 +434,10 @@ def _parts_prefix(job: GenerationJob) -> str:
     return report_parts_prefix(job.partner_org_id, job.report_id, job.revision)
 
 
-def _object_key(job: GenerationJob) -> str:
-    return report_object_key(job.partner_org_id, job.report_id, job.revision)
+def _object_key(job: GenerationJob, file_format: ReportFormat) -> str:
+    return report_object_key(job.partner_org_id, job.report_id, job.revision, file_format)
+
+
+def _object_keys(job: GenerationJob) -> list[str]:
+    """The run's file in every format: what a failed run removes (its report may be gone)."""
+    return [_object_key(job, file_format) for file_format in ReportFormat]

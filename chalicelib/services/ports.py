@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.commands import GenerationJob
@@ -16,6 +17,7 @@ from chalicelib.domain.events import Registered
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.messages import RestatementRequested, RunLease
 from chalicelib.domain.rating import KeyDay
+from chalicelib.domain.report_formats import ReportFormat
 from chalicelib.domain.report_rows import Customer, Partner, RowContext, Sku
 from chalicelib.domain.reports import Report, ReportError
 
@@ -49,6 +51,7 @@ class ReportFile:
     row_count: int
     sha256: str
     day_versions: dict[date, int]
+    size: int | None = None  # bytes (None: a file assembled before sizes were kept)
 
 
 class ReportStore(Protocol):
@@ -112,8 +115,12 @@ class ReportStore(Protocol):
 
 
 class BlobStore(Protocol):
-    """The report files (the reports bucket): written, copied, joined, listed, deleted and
-    presigned for download; a service never reads one back."""
+    """The report files (the reports bucket): written, copied, joined, listed, deleted,
+    presigned for download, and fetched into local files (encoding a format, a diff)."""
+
+    @property
+    def bucket(self) -> str:
+        """The bucket's name (a Distributed Map's ItemReader names it)."""
 
     def put_text(self, key: str, text: str) -> None: ...
 
@@ -126,7 +133,29 @@ class BlobStore(Protocol):
     def concatenate(self, target_key: str, header: bytes, part_keys: list[str]) -> tuple[int, str]:
         """Write header + parts as one object; returns (bytes written, sha256 hex)."""
 
-    def presign_download(self, key: str, filename: str, ttl_seconds: int) -> str: ...
+    def download(self, key: str, path: Path) -> None:
+        """The object into a local file; KeyError when it does not exist."""
+
+    def upload(self, path: Path, key: str, content_type: str) -> tuple[int, str]:
+        """A local file as object `key`: (size, sha256)."""
+
+    def size_of(self, key: str) -> int | None: ...
+
+    def presign_download(self, key: str, filename: str, ttl_seconds: int, content_type: str = ...) -> str: ...
+
+
+class ReportEncoder(Protocol):
+    """A report's CSV (as computed) → the file in the format the partner asked for."""
+
+    def encode(self, source: Path, target: Path, file_format: ReportFormat) -> None: ...
+
+
+class ReportRowsReader(Protocol):
+    """A report file's rows as (row key, micro-units of QUANTITY), for a diff."""
+
+    def quantities(
+        self, path: Path, file_format: ReportFormat, key_columns: Sequence[str]
+    ) -> dict[tuple[str, ...], int]: ...
 
 
 class Directory(Protocol):
@@ -137,6 +166,17 @@ class Directory(Protocol):
     ) -> list[Customer]: ...
 
     def skus(self) -> list[Sku]: ...
+
+
+class DirectorySnapshots(Protocol):
+    """The directory as one immutable snapshot per version (adapters/directory_snapshot.py):
+    Plan pins a version at least as new as the directory, and every shard names from it."""
+
+    def pin(self) -> int:
+        """The version of a snapshot holding at least every upsert made so far."""
+
+    def at(self, version: int) -> Directory:
+        """That snapshot (or, if it was lost, a newer one), in memory."""
 
 
 class UsageCalendar(Protocol):

@@ -23,6 +23,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.lifecycle import DuplicateAnswer, duplicate_answer
 from chalicelib.domain.listing import KNOWN_PARAMETERS, Cursor, CursorCodec, ListQuery
+from chalicelib.domain.manifest import manifest_json
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.report_ids import is_report_id, new_report_id
@@ -31,7 +32,7 @@ from chalicelib.domain.reports import (
     ReportError,
     ReportRequest,
     ReportStatus,
-    report_object_key,
+    report_files_prefix,
     report_parts_prefix,
 )
 from chalicelib.services.ports import (
@@ -162,7 +163,10 @@ class ReportService:
         url = None
         if report.status is ReportStatus.COMPLETED and report.s3_key:
             url = self._blobs.presign_download(
-                report.s3_key, report.download_filename(), self._policy.download_url_ttl_seconds
+                report.s3_key,
+                report.download_filename(),
+                self._policy.download_url_ttl_seconds,
+                report.request.file_format.content_type,
             )
         return report, url
 
@@ -171,6 +175,23 @@ class ReportService:
         report that waits for usage days will wait."""
         report, url = self.get(caller, report_id)
         return report.detail_json(url, data_wait=timedelta(hours=self._policy.data_wait_hours))
+
+    def manifest(self, caller: Caller, report_id: str) -> dict[str, Any]:
+        """GET /{id}/manifest: what the report's current file is (a COMPLETED report only)."""
+        report = self.completed(caller, report_id)
+        size = report.size
+        if size is None and report.s3_key:  # completed before sizes were kept
+            size = self._blobs.size_of(report.s3_key)
+        return manifest_json(report, size)
+
+    def completed(self, caller: Caller, report_id: str) -> Report:
+        """The caller's report (read scope), which must be COMPLETED (409 otherwise: it has no
+        file yet)."""
+        caller.require_read()
+        report = self._find(caller, report_id)
+        if report.status is not ReportStatus.COMPLETED or not report.s3_key:
+            raise Conflict(f"The report is {report.status.value}: it has a file once it is COMPLETED")
+        return report
 
     def list(self, caller: Caller, params: Mapping[str, str]) -> ReportPage:
         caller.require_read()
@@ -216,15 +237,15 @@ class ReportService:
             logging.getLogger(__name__).warning("could not stop the generation of a deleted report", exc_info=True)
 
     def _files_of(self, report: Report) -> builtins.list[str]:
-        """Every S3 object of a report: its file at this revision, the one it names, its parts."""
-        # this revision and the next (a regeneration may be running), and the file it names
-        revisions = (report.revision, report.revision + 1)
-        keys = {report_object_key(report.partner_org_id, report.report_id, revision) for revision in revisions}
+        """Every S3 object of a report: the files of all its revisions (and diffs) under its
+        prefix, the file it names, and the parts of this revision's run and the next's (a
+        regeneration may be running)."""
+        keys = set(self._blobs.list_keys(report_files_prefix(report.partner_org_id, report.report_id)))
         if report.s3_key:
             keys.add(report.s3_key)
         parts = [
             key
-            for revision in revisions
+            for revision in (report.revision, report.revision + 1)
             for key in self._blobs.list_keys(report_parts_prefix(report.partner_org_id, report.report_id, revision))
         ]
         return sorted(keys) + parts

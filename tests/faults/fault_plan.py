@@ -270,6 +270,8 @@ class FaultPlan:
                 result = function(state)
                 if name == "plan" and isinstance(result, dict) and isinstance(result.get("shards"), list):
                     self.shard_count = len(result["shards"])
+                elif name == "plan" and isinstance(result, dict) and isinstance(result.get("shardCount"), int):
+                    self.shard_count = result["shardCount"]  # the list is in S3 (a Distributed Map)
                 with self._lock:
                     self.step_done.append((name, shard))
                 self.around_step(name, shard, "after")

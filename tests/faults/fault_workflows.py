@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.commands import GenerationJob
-from chalicelib.workflow import STEP_FUNCTIONS, LocalExecution, LocalWorkflow, StepFunction
+from chalicelib.workflow import STEP_FUNCTIONS, LocalExecution, LocalWorkflow, StepFunction, blob_item_reader
 from tests.faults.fault_plan import FaultPlan
 
 RETRY_INTERVAL_SECONDS = 0.001
@@ -32,7 +32,11 @@ def instrumented_steps(container: Any, plan: FaultPlan) -> dict[str, StepFunctio
 def local_workflow(container: Any, plan: FaultPlan, max_concurrency: int = 4) -> LocalWorkflow:
     """The project's own LocalWorkflow (threads, execution names, stop on delete) over the
     instrumented steps: what `wbr dev` runs, with gates and faults in it."""
-    return LocalWorkflow(instrumented_steps(container, plan), max_concurrency=max_concurrency)
+    return LocalWorkflow(
+        instrumented_steps(container, plan),
+        max_concurrency=max_concurrency,
+        item_reader=blob_item_reader(container.blobs),
+    )
 
 
 @dataclass
@@ -54,6 +58,7 @@ class FaultWorkflow:
 
     def __init__(self, container: Any, plan: FaultPlan, max_concurrency: int = 4, hold: bool = False) -> None:
         self.functions = instrumented_steps(container, plan)
+        self.item_reader = blob_item_reader(container.blobs)  # a Distributed Map's shard list
         self.runs: list[Run] = []
         self.fail_start: BaseException | None = None
         self.hold = hold
@@ -106,6 +111,7 @@ class FaultWorkflow:
             sleep=lambda seconds: not self._stopping.wait(seconds),
             retry_interval_seconds=RETRY_INTERVAL_SECONDS,
             cancelled=lambda: self._stopping.is_set() or run.cancel.is_set(),
+            item_reader=self.item_reader,
         )
         try:
             run.status, run.state = execution.run({"job": run.job.to_json()})

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from chalicelib import cli
-from chalicelib.adapters import dynamo_directory, dynamo_report_store, usage_calendar
+from chalicelib.adapters import dynamo_directory, dynamo_report_store, dynamo_webhook_store, usage_calendar
 from chalicelib.adapters.event_log import S3DeadLetters
 from chalicelib.api import events
 from chalicelib.api.gateway import GATEWAY_DESCRIPTIONS
@@ -222,6 +222,7 @@ def test_schedules_are_packaged(template: dict[str, Any]) -> None:
         ("ReportsTable", dynamo_report_store.table_definition),
         ("UsageDaysTable", usage_calendar.table_definition),
         ("DirectoryTable", dynamo_directory.table_definition),
+        ("WebhooksTable", dynamo_webhook_store.table_definition),
     ],
 )
 def test_tables_are_the_adapters_definitions(template: dict[str, Any], logical_id: str, definition: Any) -> None:
@@ -251,8 +252,46 @@ def test_usage_days_stream_feeds_its_handler(template: dict[str, Any]) -> None:
         for event in function["Properties"].get("Events", {}).values()
         if event["Type"] == "DynamoDB"
     ]
-    for event in stream_events:  # the publication handler, once the app registers it
-        assert event["Properties"]["Stream"] == {"Fn::Sub": "${UsageDaysTable.StreamArn}"}
+    (event,) = _functions(template)["OnUsageDayPublished"]["Properties"]["Events"].values()
+    assert event["Properties"]["Stream"] == {"Fn::Sub": "${UsageDaysTable.StreamArn}"}
+    assert {json.dumps(event["Properties"]["Stream"]) for event in stream_events} == {
+        json.dumps({"Fn::Sub": "${UsageDaysTable.StreamArn}"}),
+        json.dumps({"Fn::Sub": "${ReportsTable.StreamArn}"}),
+    }
+
+
+def test_webhooks_are_packaged(template: dict[str, Any]) -> None:
+    """The reports stream feeds the settled-report handler; deliveries have their own queue
+    (partial batch failures, a DLQ) and handler; events reach the stack's bus."""
+    resources, functions = template["Resources"], _functions(template)
+    assert resources["ReportsTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    (stream,) = functions["OnReportSettled"]["Properties"]["Events"].values()
+    assert stream["Type"] == "DynamoDB"
+    assert stream["Properties"]["Stream"] == {"Fn::Sub": "${ReportsTable.StreamArn}"}
+    delivery = functions["OnWebhookDelivery"]
+    (queued,) = delivery["Properties"]["Events"].values()
+    assert queued["Type"] == "SQS" and queued["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert queued["Properties"]["Queue"] == {"Fn::Sub": "${WebhookDeliveriesQueue.Arn}"}
+    queue = resources["WebhookDeliveriesQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * delivery["Properties"]["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["WebhookDeliveriesDeadLetterQueue", "Arn"]}
+    assert resources["EventBus"]["Type"] == "AWS::Events::EventBus"
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["WBR_EVENT_BUS"] == {"Ref": "EventBus"}
+    assert variables["WBR_WEBHOOKS_TABLE"] == {"Ref": "WebhooksTable"}
+    assert variables["WBR_WEBHOOK_DELIVERIES_QUEUE"] == {"Fn::GetAtt": ["WebhookDeliveriesQueue", "QueueName"]}
+
+    def actions(role: str) -> set[str]:
+        return {action for statement in _statements(resources[role]) for action in _as_list(statement["Action"])}
+
+    assert {"events:PutEvents", "sqs:SendMessage", "dynamodb:Query", "dynamodb:GetRecords"} <= actions(
+        "OnReportSettledRole"
+    )
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:SendMessage", "dynamodb:UpdateItem"} <= actions(
+        "OnWebhookDeliveryRole"
+    )
+    assert "events:PutEvents" not in actions("OnWebhookDeliveryRole")
+    assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= actions("ApiHandlerRole")
 
 
 class _RecordingS3:
@@ -362,3 +401,26 @@ def test_gateway_errors_that_could_quote_the_request_say_the_local_gateways_fixe
         "THROTTLED",
         "QUOTA_EXCEEDED",
     }, kept
+
+
+def test_state_machine_may_run_its_distributed_map(template: dict[str, Any]) -> None:
+    """The Distributed Map (workflow.py, past 40 shards) reads the shard list Plan writes under
+    the parts prefix, and starts, describes and stops its child executions: the role may do
+    exactly that, on this bucket's parts and this state machine's executions."""
+    machine = template["Resources"]["ReportStateMachine"]["Properties"]
+    distributed = machine["Definition"]["States"]["AggregateDistributed"]
+    assert distributed["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert distributed["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    statements = {
+        statement.get("Sid"): statement for statement in _statements(template["Resources"]["ReportStateMachineRole"])
+    }
+    assert statements["ReadShardLists"]["Action"] == "s3:GetObject"
+    assert statements["ReadShardLists"]["Resource"] == {
+        "Fn::Sub": "${ReportsBucket.Arn}/" + report_parts_prefix("*", "", 0).split("/")[0] + "/*"
+    }
+    name = machine["StateMachineName"]["Fn::Sub"]
+    start = statements["StartChildExecutions"]
+    assert start["Action"] == "states:StartExecution" and start["Resource"]["Fn::Sub"].endswith(":stateMachine:" + name)
+    children = statements["ManageChildExecutions"]
+    assert sorted(children["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
+    assert children["Resource"]["Fn::Sub"].endswith(":execution:" + name + "/*")

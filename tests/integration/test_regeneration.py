@@ -331,14 +331,15 @@ def test_restatement_regenerates_exactly_the_reports_whose_numbers_changed(seede
     new_version = seeded.calendar.published_versions([LAST_DAY])[LAST_DAY]
     assert new_version == old_version + 1
 
-    # The report over the user: same id, revision 2, a new file; the r1 file is gone.
+    # The report over the user: same id, revision 2, a new file; the r1 file stays (a diff
+    # against revision 1 reads it) until the report is deleted.
     regenerated, url = seeded.reports.get(CALLER, changed_id)
     assert regenerated.status is ReportStatus.COMPLETED, regenerated.errors
     assert regenerated.revision == 2
     assert regenerated.s3_key == report_object_key(DEMO_PARTNER, changed_id, 2)
     assert regenerated.s3_key.endswith("/r2.csv")
-    assert not object_exists(seeded, before[changed_id].s3_key)
-    assert _objects_of(seeded, changed_id) == [regenerated.s3_key]
+    assert object_exists(seeded, before[changed_id].s3_key)
+    assert _objects_of(seeded, changed_id) == [before[changed_id].s3_key, regenerated.s3_key]
     assert url and regenerated.s3_key in url
     text = object_text(seeded, regenerated.s3_key)
     assert regenerated.sha256 == hashlib.sha256(text.encode()).hexdigest() != before[changed_id].sha256
@@ -359,6 +360,15 @@ def test_restatement_regenerates_exactly_the_reports_whose_numbers_changed(seede
         c for i, c in enumerate(new) if i != quantity_column
     ]
     assert new[quantity_column] == format_quantity(_units(old[quantity_column]) - 500_000)
+
+    # What the restatement changed, as the diff against revision 1 says it: that row, -0.5.
+    diff = seeded.report_diffs.diff(CALLER, changed_id, {"revision": "1"})
+    lines = list(csv.reader(io.StringIO(diff.csv)))
+    assert lines[0][0] == "CHANGE" and lines[0][-3:] == ["OLD_QUANTITY", "NEW_QUANTITY", "DIFFERENCE"]
+    assert len(lines) == 2 and lines[1][0] == "CHANGED" and user.user_id in lines[1]
+    assert lines[1][-3:] == [old[quantity_column], new[quantity_column], "-0.5"]
+    assert diff.summary["rowsChanged"] == 1 and diff.summary["rowsAdded"] == diff.summary["rowsRemoved"] == 0
+    assert diff.summary["difference"] == "-0.5" and diff.summary["against"] == {"id": changed_id, "revision": 1}
 
     # A report not covering the day: untouched.
     untouched = _stored(seeded, not_covering_id)
@@ -389,7 +399,8 @@ def test_restatement_regenerates_exactly_the_reports_whose_numbers_changed(seede
     assert (replay.started, replay.regenerated) == ([], [])
     seeded.workflow.join(JOIN_SECONDS)
     assert _stored(seeded, changed_id) == regenerated
-    assert _objects_of(seeded, changed_id) == [regenerated.s3_key]
+    files = [before[changed_id].s3_key, regenerated.s3_key]  # every revision's file is kept
+    assert _objects_of(seeded, changed_id) == files
     # ... and so does the whole stream delivered once more from its start (the marker included).
     replayed = usage_days_stream(seeded.dynamodb, seeded.dynamodb_streams, seeded.settings.usage_days_table)
     assert replayed.drain_stream() > 0
@@ -397,7 +408,10 @@ def test_restatement_regenerates_exactly_the_reports_whose_numbers_changed(seede
     assert seeded.calendar.published_versions([LAST_DAY]) == {LAST_DAY: new_version}
     assert _stored(seeded, changed_id) == regenerated
     assert _stored(seeded, sub_partner_id) == same
-    assert _objects_of(seeded, changed_id) == [regenerated.s3_key]
+    assert _objects_of(seeded, changed_id) == files
+    # Deleting the report removes every revision's file.
+    seeded.reports.delete(CALLER, changed_id)
+    assert _objects_of(seeded, changed_id) == []
 
 
 def test_restatement_of_several_days_leaves_the_report_on_the_latest_versions(seeded, world):
@@ -426,7 +440,10 @@ def test_restatement_of_several_days_leaves_the_report_on_the_latest_versions(se
     stale = {d: (after.day_versions.get(d), v) for d, v in published.items() if after.day_versions.get(d) != v}
     assert stale == {}, f"built on superseded versions (recorded, published): {stale}"
     assert _rows(seeded, after) == _expected_rows(world, truth, after)
-    assert _objects_of(seeded, report_id) == [after.s3_key]
+    # the file of every revision it went through stays (a diff against any of them works)
+    assert _objects_of(seeded, report_id) == [
+        report_object_key(DEMO_PARTNER, report_id, revision) for revision in range(1, after.revision + 1)
+    ]
     assert seeded.blobs.list_keys("parts/") == []
 
 

@@ -33,7 +33,8 @@ from chalicelib.demo_data import (
     webex_id,
 )
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
-from chalicelib.domain.reports import Report, report_object_key
+from chalicelib.domain.report_rows import CsvRenderer, columns_for
+from chalicelib.domain.reports import Report, ReportType, report_object_key
 from chalicelib.services.ports import ReportFile
 from tests.conftest import TODAY
 
@@ -111,7 +112,15 @@ class SecurityStack:
         report, created = self.container.reports.create(caller, {**self.fresh_period(), **body}, "WBR_security")
         assert created
         key = report_object_key(org_id, report.report_id, report.revision)
-        text = "PARTNER_NAME\r\nsecret of " + org_id + "\r\n"
+        # a PARTNER report's columns with one row, so a diff or a manifest of it is a real one
+        columns = columns_for(ReportType.PARTNER)
+        row = {column: "" for column in columns} | {
+            "PARTNER_NAME": "secret of " + org_id,
+            "PARTNER_ORG_ID": org_id,
+            "SKU": "SKU-1",
+            "QUANTITY": "1",
+        }
+        text = CsvRenderer().render([list(columns), [row[column] for column in columns]])
         self.container.blobs.put_text(key, text)
         file = ReportFile(key, 1, sha256(text.encode()).hexdigest(), {})
         assert self.container.report_store.complete(report, file, datetime.now(timezone.utc))

@@ -39,7 +39,7 @@ from tests.security.conftest import (
     error_text,
 )
 
-ROUTES = ("create", "list", "get", "delete")
+ROUTES = ("create", "list", "get", "delete", "manifest", "diff")
 
 
 @pytest.fixture(scope="session")
@@ -107,8 +107,8 @@ def forge(tokens: Tokens, dev_keys: DevKeyPair, foreign_keys: DevKeyPair) -> For
     return Forge(tokens, dev_keys, foreign_keys)
 
 
-ALL_OK = {"create": 200, "list": 200, "get": 200, "delete": 204}
-READ_ONLY = {"create": 403, "list": 200, "get": 200, "delete": 403}
+ALL_OK = {"create": 200, "list": 200, "get": 200, "delete": 204, "manifest": 200, "diff": 200}
+READ_ONLY = {"create": 403, "list": 200, "get": 200, "delete": 403, "manifest": 200, "diff": 200}
 FORBIDDEN = dict.fromkeys(ROUTES, 403)
 UNAUTHENTICATED = dict.fromkeys(ROUTES, 401)
 
@@ -177,6 +177,10 @@ def send(
         return client.get(BASE + ("?" + urlencode(query) if query else ""), headers=headers)
     if route == "get":
         return client.get(f"{BASE}/{report_id}", headers=headers)
+    if route == "manifest":
+        return client.get(f"{BASE}/{report_id}/manifest", headers=headers)
+    if route == "diff":
+        return client.get(f"{BASE}/{report_id}/diff?revision=1", headers=headers)
     return client.delete(f"{BASE}/{report_id}", headers=headers)
 
 
@@ -203,6 +207,10 @@ def test_credential_matrix(stack: SecurityStack, forge: Forge, route: str, crede
     elif route == "get":
         body = response.json()
         assert body["id"] == own.report_id and body["status"] == "COMPLETED" and body["tempDownloadURL"]
+    elif route == "manifest":
+        assert response.json()["id"] == own.report_id and response.json()["sha256"] == own.sha256
+    elif route == "diff":
+        assert response.body.decode().startswith("CHANGE,") and response.body.count(b"\r\n") == 1
     else:
         stack.forget(own)
         assert store.get(DEMO_PARTNER, own.report_id) is None
@@ -222,7 +230,7 @@ class Target:
     expected: dict[str, int]
 
 
-NOT_YOURS = {"create": 403, "list": 200, "get": 404, "delete": 404}
+NOT_YOURS = {"create": 403, "list": 200, "get": 404, "delete": 404, "manifest": 404, "diff": 404}
 TARGETS = [
     Target(
         "another partner's report", DEMO_PARTNER, OTHER_PARTNER, {}, {"subPartnerOrgId": OTHER_PARTNER}, {}, NOT_YOURS
@@ -312,7 +320,7 @@ def test_another_partners_id_is_indistinguishable_from_an_unknown_id(stack: Secu
     """404 for another partner's id says exactly what it says for an id that never existed."""
     victim = stack.completed_report(OTHER_PARTNER)
     token = f"Bearer {forge.tokens.mint()}"
-    for route in ("get", "delete"):
+    for route in ("get", "delete", "manifest", "diff"):
         foreign = assert_webex_error(send(stack, route, token, report_id=victim.report_id), 404)
         unknown = assert_webex_error(send(stack, route, token, report_id=new_report_id()), 404)
         assert (foreign["message"], foreign["errors"]) == (unknown["message"], unknown["errors"])

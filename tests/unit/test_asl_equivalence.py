@@ -1,12 +1,21 @@
 """The emitted ASL and the local runner walk the same states (ARCHITECTURE.md §5: one definition).
 
 `AslInterpreter` below executes the *emitted JSON* with the semantics Step Functions documents
-for the features it uses (Task + Retry/Catch/ResultPath, Choice on booleans, Map with
-ItemsPath/ItemSelector/ResultPath, Succeed, Fail), knowing nothing of workflow.py's Python
-definition. Each scenario runs the same step functions through both and compares the states
-visited, the retries slept, the final status and the final state. Its Tasks call each step as
-the Lambda handlers of api/worker.py do, through `run_step` (the job typed on the way in, JSON
-again on the way out), and carry only what JSON carries, as Step Functions does.
+for the features it uses (Task + Retry/Catch/ResultPath, Choice on booleans and IsPresent, Map
+with ItemsPath/ItemSelector/ResultPath, a Distributed Map with an S3 JSON ItemReader, Succeed,
+Fail), knowing nothing of workflow.py's Python definition. Each scenario runs the same step
+functions through both and compares the states visited, the retries slept, the final status and
+the final state. Its Tasks call each step as the Lambda handlers of api/worker.py do, through
+`run_step` (the job typed on the way in, JSON again on the way out), and carry only what JSON
+carries, as Step Functions does.
+
+A Distributed Map (``ProcessorConfig.Mode: DISTRIBUTED``) reads its items with
+``s3:getObject`` from the object its ``Parameters`` name (``InputType: JSON``: the object is a
+JSON array), runs each item's ItemSelector output as a child execution of the ItemProcessor,
+returns the children's outputs as an array (no ResultWriter), and with
+``ToleratedFailurePercentage`` 0 fails as ``States.ExceedToleratedFailureThreshold`` once a
+child fails. The scenarios' S3 is a dict both runners read: the interpreter directly, the local
+runner through `blob_item_reader`, as the deployed stack's does over the reports bucket.
 """
 
 from __future__ import annotations
@@ -19,19 +28,31 @@ import pytest
 
 from chalicelib.domain.commands import StepFailure
 from chalicelib.domain.errors import Throttled
-from chalicelib.workflow import STEP_FUNCTIONS, LocalExecution, function_arn_placeholder, to_asl
+from chalicelib.workflow import STEP_FUNCTIONS, LocalExecution, blob_item_reader, function_arn_placeholder, to_asl
 from chalicelib.workflow_edge import error_name, run_step
+
+BUCKET = "reports-bucket"
+Objects = dict[tuple[str, str], str]  # (bucket, key) → the object's text
 
 
 class AslFailed(Exception):
     pass
 
 
+class ServiceError(Exception):
+    """An error Step Functions raises itself: its name and its (plain text) cause."""
+
+    def __init__(self, name: str, cause: str) -> None:
+        super().__init__(cause)
+        self.name, self.cause = name, cause
+
+
 class AslInterpreter:
-    def __init__(self, asl: dict[str, Any], functions: dict[str, Any], sleep: Any) -> None:
+    def __init__(self, asl: dict[str, Any], functions: dict[str, Any], sleep: Any, objects: Objects) -> None:
         self.asl = json.loads(json.dumps(asl))  # only what survives serialisation
         self.functions = {function_arn_placeholder(name): function for name, function in functions.items()}
         self.sleep = sleep
+        self.objects = objects
         self.visited: list[str] = []
 
     def run(self, state: Any) -> tuple[str, Any]:
@@ -68,7 +89,10 @@ class AslInterpreter:
                 )
                 if catcher is None:
                     raise
-                cause = {"Error": error_name(error), "Cause": json.dumps({"errorMessage": str(error)})}
+                if isinstance(error, ServiceError):
+                    cause = {"Error": error.name, "Cause": error.cause}
+                else:  # a Lambda error: its Cause is JSON with the errorMessage
+                    cause = {"Error": error_name(error), "Cause": json.dumps({"errorMessage": str(error)})}
                 data = _put(data, catcher["ResultPath"], cause)
                 current = catcher["Next"]
                 continue
@@ -92,16 +116,49 @@ class AslInterpreter:
     def _map(self, spec: dict[str, Any], data: Any) -> list[Any]:
         results = []
         processor = spec["ItemProcessor"]
-        for item in _get(data, spec["ItemsPath"]):
+        distributed = processor["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+        if distributed:
+            assert processor["ProcessorConfig"]["ExecutionType"] == "STANDARD"
+            assert "ItemsPath" not in spec and "ResultWriter" not in spec
+            items = self._read_items(spec["ItemReader"], data)
+        else:
+            assert processor["ProcessorConfig"]["Mode"] == "INLINE" and "ItemReader" not in spec
+            items = _get(data, spec["ItemsPath"])
+        for item in items:
             selected = {
                 key.removesuffix(".$"): (item if path == "$$.Map.Item.Value" else _get(data, path))
                 for key, path in spec["ItemSelector"].items()
             }
-            status, output = self._machine(processor["StartAt"], processor["States"], selected, top=False)
+            try:
+                status, output = self._machine(processor["StartAt"], processor["States"], selected, top=False)
+            except Exception:
+                if not distributed:
+                    raise  # an inline iteration's error is the Map's
+                status, output = "FAILED", None
             if status != "SUCCEEDED":
+                if distributed and spec.get("ToleratedFailurePercentage", 0) == 0:
+                    raise ServiceError(
+                        "States.ExceedToleratedFailureThreshold",
+                        "The specified tolerated failure threshold was exceeded",
+                    )
                 raise AslFailed("iteration failed")
             results.append(output)
         return results
+
+    def _read_items(self, reader: dict[str, Any], data: Any) -> list[Any]:
+        assert reader["Resource"] == "arn:aws:states:::s3:getObject"
+        assert reader["ReaderConfig"] == {"InputType": "JSON"}
+        parameters = {
+            key.removesuffix(".$"): _get(data, value) if key.endswith(".$") else value
+            for key, value in reader["Parameters"].items()
+        }
+        try:
+            text = self.objects[(parameters["Bucket"], parameters["Key"])]
+        except KeyError:
+            raise ServiceError("States.ItemReaderFailed", "the object does not exist") from None
+        items = json.loads(text)
+        assert isinstance(items, list)
+        return items
 
     @staticmethod
     def _choose(spec: dict[str, Any], data: Any) -> str:
@@ -109,8 +166,13 @@ class AslInterpreter:
             try:
                 value = _get(data, rule["Variable"])
             except KeyError:
+                if rule.get("IsPresent") is False:
+                    return rule["Next"]
                 continue
-            if value is rule["BooleanEquals"]:
+            if "IsPresent" in rule:
+                if rule["IsPresent"] is True:
+                    return rule["Next"]
+            elif value is rule["BooleanEquals"]:
                 return rule["Next"]
         return spec["Default"]
 
@@ -130,8 +192,22 @@ def _put(data: Any, path: str, value: Any) -> Any:
     return result
 
 
-def _steps(log: list[str], scenario: dict[str, Any]) -> dict[str, Any]:
-    """Step functions scripted by a scenario; both runners call the same ones."""
+class Blobs:
+    """The reports bucket of a scenario, as the local runner's ItemReader reads it."""
+
+    bucket = BUCKET
+
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
+
+    def read_text(self, key: str) -> str:
+        return self.objects[(self.bucket, key)]
+
+
+def _steps(log: list[str], scenario: dict[str, Any], objects: Objects) -> dict[str, Any]:
+    """Step functions scripted by a scenario; both runners call the same ones. A "distributed"
+    scenario's Plan writes the shard list to `objects` (the reports bucket) as Plan does past
+    40 shards, and hands over where it is."""
     budget = {"throttles": scenario.get("throttles", 0)}
 
     def step(name: str):
@@ -148,15 +224,23 @@ def _steps(log: list[str], scenario: dict[str, Any]) -> dict[str, Any]:
                 if scenario.get("waiting"):
                     return {"job": state["job"], "gone": False, "ready": False, "waitingFor": "2026-10-31"}
                 shards = [{"index": index} for index in range(scenario.get("shards", 3))]
-                return {
+                planned = {
                     "job": state["job"],
                     "gone": False,
                     "ready": True,
                     "dayVersions": {"2026-10-01": 1},
                     "dayRows": {"2026-10-01": 3},
-                    "shards": shards,
                 }
+                if not scenario.get("distributed"):
+                    return {**planned, "shards": shards}
+                key = "parts/p/r/r1/shards.json"
+                if not scenario.get("list_lost"):
+                    objects[(BUCKET, key)] = json.dumps(shards)
+                return {**planned, "shardList": {"bucket": BUCKET, "key": key}, "shardCount": len(shards)}
             if name == "aggregate_shard":
+                if scenario.get("fail_shard") == state["shard"]["index"]:
+                    raise RuntimeError("aggregate_shard broke")
+                assert set(state) == {"job", "dayVersions", "dayRows", "shard"}, state  # the ItemSelector's
                 return {"partKey": f"part-{state['shard']['index']}", "rows": state["shard"]["index"] + 1}
             if name == "assemble":
                 return {"s3Key": "k", "rowCount": sum(part["rows"] for part in state["parts"]), "sha256": "h"}
@@ -184,29 +268,63 @@ SCENARIOS = {
     "plan throttled then ok": {"throttle_at": "plan", "throttles": 2},
     "assemble throttled then ok": {"throttle_at": "assemble", "throttles": 4},
     "finalize throttled for good": {"throttle_at": "finalize", "throttles": 99},
+    # The shard list in S3, read by a Distributed Map.
+    "distributed completes": {"distributed": True, "shards": 45},
+    "distributed no shards": {"distributed": True, "shards": 0},
+    "distributed shard fails": {"distributed": True, "shards": 45, "fail_shard": 44},
+    "distributed first shard fails": {"distributed": True, "shards": 41, "fail_shard": 0},
+    "distributed every shard fails": {"distributed": True, "fail_at": "aggregate_shard"},
+    "distributed shard throttled then ok": {"distributed": True, "throttle_at": "aggregate_shard", "throttles": 3},
+    "distributed shard throttled for good": {"distributed": True, "throttle_at": "aggregate_shard", "throttles": 99},
+    "distributed shard list missing": {"distributed": True, "list_lost": True},
+    "distributed assemble fails": {"distributed": True, "fail_at": "assemble"},
 }
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_emitted_asl_and_local_runner_walk_the_same_states(scenario):
     job = {"job": {"partnerOrgId": "p", "reportId": "r", "revision": 1, "trackingId": "t"}}
-    asl_log, asl_sleeps = [], []
-    interpreter = AslInterpreter(to_asl(max_concurrency=1), _steps(asl_log, scenario), asl_sleeps.append)
+    asl_log, asl_sleeps, asl_objects = [], [], {}
+    asl_steps = _steps(asl_log, scenario, asl_objects)
+    interpreter = AslInterpreter(to_asl(max_concurrency=1), asl_steps, asl_sleeps.append, asl_objects)
     asl_status, asl_state = interpreter.run(copy.deepcopy(job))
 
-    local_log, local_sleeps = [], []
+    local_log, local_sleeps, local_objects = [], [], {}
     local = LocalExecution(
-        _steps(local_log, scenario),
+        _steps(local_log, scenario, local_objects),
         max_concurrency=1,
         sleep=lambda seconds: local_sleeps.append(seconds) or True,
+        item_reader=blob_item_reader(Blobs(local_objects)),
     )
     local_status, local_state = local.run(copy.deepcopy(job))
+    if scenario.get("list_lost"):  # S3's words for a missing object are its own: compare the rest
+        for state in (asl_state, local_state):
+            state["error"]["Cause"] = state["result"]["told"][1] = "(the reader's)"
 
     assert local.visited == interpreter.visited
     assert (local_status, local_log, local_sleeps) == (asl_status, asl_log, asl_sleeps)
     assert local_state == asl_state
     # and the scenario did what it says, so the comparison is not vacuous
-    if "fail_at" in scenario or scenario.get("throttles", 0) > 10:
+    aggregate, other = (
+        ("AggregateDistributed", "Aggregate") if scenario.get("distributed") else ("Aggregate", "AggregateDistributed")
+    )
+    plan_fails = scenario.get("fail_at") == "plan" or (
+        scenario.get("throttle_at") == "plan" and scenario["throttles"] > 10
+    )
+    reaches_map = not (scenario.get("waiting") or scenario.get("gone") or plan_fails)
+    assert (aggregate in local.visited) is bool(reaches_map) and other not in local.visited
+    shard_failed = "fail_shard" in scenario or scenario.get("fail_at") == "aggregate_shard"
+    if scenario.get("distributed") and (shard_failed or scenario.get("throttles", 0) > 10):
+        # a failed child execution fails the Distributed Map as a map run, whatever its error
+        assert local.visited[-3:] == [aggregate, "MarkFailed", "GenerationFailed"] and local_status == "FAILED"
+        told = ["States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded"]
+        assert local_state["result"]["told"] == told
+    elif scenario.get("list_lost"):
+        assert local.visited[-3:] == [aggregate, "MarkFailed", "GenerationFailed"]
+        assert local_state["result"]["told"][0] == "States.ItemReaderFailed"
+    elif "fail_shard" in scenario:
+        assert local.visited[-2:] == ["MarkFailed", "GenerationFailed"] and local_status == "FAILED"
+    elif "fail_at" in scenario or scenario.get("throttles", 0) > 10:
         assert local.visited[-2:] == ["MarkFailed", "GenerationFailed"] and local_status == "FAILED"
         told = ["RuntimeError", f"{scenario['fail_at']} broke"] if "fail_at" in scenario else ["Throttled", "slow down"]
         assert local_state["result"]["told"] == told

@@ -1,0 +1,81 @@
+"""`wbr webhooks …`: the bundled client of the webhooks extension (create, list, get, delete); the
+webhook as JSON on stdout (the secret is never answered), one line on stderr for an error."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.cli_options import common_options, print_json, wants_json
+
+BASE_PATH = "/v1/wholesale/billing/webhooks"
+
+
+def add_webhooks_command(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """`wbr webhooks create|list|get|delete`, added through cli.py's `command` factory."""
+    webhooks = command("webhooks", api=True, help="manage completion webhooks (create, list, get, delete)")
+    actions = webhooks.add_subparsers(dest="action", required=True)
+
+    def action(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return actions.add_parser(name, parents=common_options(api=True), **kwargs)
+
+    create = action("create", help="register a webhook and print it as JSON (exit 3 at the cap: HTTP 409)")
+    create.add_argument("--url", required=True, help="targetUrl: where deliveries are POSTed (https outside local)")
+    create.add_argument("--secret", required=True, help="signs each delivery (X-Spark-Signature); never shown again")
+    create.add_argument("--events", help="comma-separated: report.completed,report.failed,report.regenerated (all)")
+    create.add_argument("--name", help="a name of your choosing (at most 100 characters)")
+    action("list", help="list the webhooks: a table, or JSON with --json")
+    action("get", help="one webhook with its last delivery, as JSON").add_argument("id")
+    action("delete", help="delete a webhook (queued deliveries to it are dropped)").add_argument("id")
+    webhooks.set_defaults(run=cmd_webhooks)
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from chalicelib.cli_reports import _client
+    from chalicelib.client import ApiError
+
+    try:
+        client = _client(args)
+    except SystemExit as missing:  # its one line names `wbr reports`
+        raise SystemExit(str(missing.code).replace("wbr reports:", "wbr webhooks:")) from None
+    call = client._call  # noqa: SLF001 - the reports client's request, retry and error handling
+    try:
+        if args.action == "create":
+            body: dict[str, Any] = {"targetUrl": args.url, "secret": args.secret}
+            if args.events:
+                body["events"] = [event.strip() for event in args.events.split(",") if event.strip()]
+            if args.name is not None:
+                body["name"] = args.name
+            print_json(call("POST", BASE_PATH, body)[1])
+            return 0
+        if args.action == "list":
+            items = call("GET", BASE_PATH)[1].get("items", [])
+            if wants_json(args):
+                print_json(items)
+            else:
+                print(_webhook_table(items))
+            return 0
+        if args.action == "get":
+            print_json(call("GET", f"{BASE_PATH}/{args.id}")[1])
+            return 0
+        call("DELETE", f"{BASE_PATH}/{args.id}")
+        if wants_json(args):
+            print_json({"id": args.id, "deleted": True})
+        return 0
+    except ApiError as error:
+        print(f"wbr webhooks: {error}", file=sys.stderr)
+        return 3 if error.status == 409 else 2
+
+
+def _webhook_table(items: list[dict[str, Any]]) -> str:
+    lines = [f"{'ID':<80} {'NAME':<20} {'EVENTS':<52} {'LAST DELIVERY':<24} TARGET"]
+    for item in items:
+        last = item.get("lastDelivery") or {}
+        delivered = f"{last.get('status', '')} {last.get('at', '')}".strip() or "-"
+        lines.append(
+            f"{item['id']:<80} {item.get('name', ''):<20} {','.join(item.get('events', [])):<52} "
+            f"{delivered:<24} {item['targetUrl']}"
+        )
+    return "\n".join(lines)
