@@ -1,7 +1,12 @@
 """Directory data (partners and their tree, customers, SKUs) in DynamoDB.
 
 Items: PK ``entity`` = ``PARTNER`` | ``CUSTOMER#<partnerOrgId>`` | ``SKU``, SK ``id``.
-Written by directory upserts; read by the API (partner checks) and the worker (row names).
+Written by directory upserts; read by the API (partner checks) and, through its snapshot
+(adapters/directory_snapshot.py), by the worker (row names).
+
+Bookkeeping lives under PK ``#DIRECTORY`` (`META_ENTITY`): ``version`` holds the directory's
+version, a counter every upsert that changed an item adds 1 to (after its write), and
+``snapshot`` the version of the newest published snapshot and its S3 key.
 """
 
 from __future__ import annotations
@@ -9,17 +14,36 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.directory_index import DirectoryIndex
 from chalicelib.domain.report_rows import Customer, Partner, Sku
 
 from .dynamo_codec import from_item, to_item
 from .dynamo_conditions import conditionally
 from .dynamo_tables import string_keyed_table
 
+META_ENTITY = "#DIRECTORY"  # the bookkeeping partition (never an entity: those have no '#' lead)
+VERSION_ID = "version"  # {version}: bumped by every upsert that wrote
+SNAPSHOT_ID = "snapshot"  # {version, key}: the newest published snapshot
+
 
 def table_definition(table_name: str) -> dict[str, Any]:
     return string_keyed_table(table_name, "entity", "id")
+
+
+@dataclass(frozen=True)
+class DirectoryState:
+    """The directory's version and the newest published snapshot's (None: none yet)."""
+
+    version: int
+    snapshot_version: int | None
+    snapshot_key: str | None
+
+    @property
+    def snapshot_is_current(self) -> bool:
+        return self.snapshot_version is not None and self.snapshot_version >= self.version
 
 
 class DynamoDirectory:
@@ -72,9 +96,7 @@ class DynamoDirectory:
         with self._lock:
             if self._partners and self._partners[1] and self._clock() - self._partners[0] < self._cache_seconds:
                 return self._partners[1]
-        partners = [
-            Partner(item["id"], item.get("name", ""), item.get("parentPartnerOrgId")) for item in self._query("PARTNER")
-        ]
+        partners = [_partner(item) for item in self._query("PARTNER")]
         with self._lock:
             self._partners = (self._clock(), partners)
         return partners
@@ -87,27 +109,86 @@ class DynamoDirectory:
         customers: list[Customer] = []
         for partner_org_id in partner_org_ids:
             customers.extend(
-                Customer(item["id"], partner_org_id, item.get("externalId", ""), bool(item.get("internal")))
+                _customer(item, partner_org_id)
                 for item in self._query(f"CUSTOMER#{partner_org_id}", customers_from, customers_before)
             )
         return sorted(customers, key=lambda customer: customer.org_id)
 
     def skus(self) -> list[Sku]:
-        return [
-            Sku(item["id"], item.get("serviceName", ""), item.get("description", "")) for item in self._query("SKU")
-        ]
+        return [_sku(item) for item in self._query("SKU")]
+
+    # ---- the snapshot's bookkeeping (adapters/directory_snapshot.py) ----------------------
+
+    def state(self) -> DirectoryState:
+        """The directory's version and the published snapshot's: one strongly consistent Query."""
+        page = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="entity = :e",
+            ExpressionAttributeValues={":e": {"S": META_ENTITY}},
+            ConsistentRead=True,
+        )
+        items = {values["id"]: values for values in map(from_item, page.get("Items", []))}
+        version, snapshot = items.get(VERSION_ID, {}), items.get(SNAPSHOT_ID, {})
+        return DirectoryState(
+            int(version.get("version", 0)),
+            int(snapshot["version"]) if "version" in snapshot else None,
+            snapshot.get("key"),
+        )
+
+    def publish_snapshot(self, version: int, key: str) -> bool:
+        """Point at the snapshot of `version`, unless a newer one is published (False then)."""
+        return conditionally(
+            self._db.put_item,
+            TableName=self._table,
+            Item=to_item({"entity": META_ENTITY, "id": SNAPSHOT_ID, "version": version, "key": key}),
+            ConditionExpression="attribute_not_exists(version) OR version <= :v",
+            ExpressionAttributeValues=to_item({":v": version}),
+        )
+
+    def read_all(self) -> DirectoryIndex:
+        """Every partner, customer and SKU: one strongly consistent, paged Scan (a handful of 1 MB
+        pages for 20 000 customers), never one read per customer. Read after `state()`, it holds
+        at least every upsert that version counts."""
+        partners: list[Partner] = []
+        customers: list[Customer] = []
+        skus: list[Sku] = []
+        arguments: dict[str, Any] = {"TableName": self._table, "ConsistentRead": True}
+        while True:
+            page = self._db.scan(**arguments)
+            for item in page.get("Items", []):
+                values = from_item(item)
+                entity = values["entity"]
+                if entity == "PARTNER":
+                    partners.append(_partner(values))
+                elif entity == "SKU":
+                    skus.append(_sku(values))
+                elif entity.startswith("CUSTOMER#"):
+                    customers.append(_customer(values, entity.removeprefix("CUSTOMER#")))
+            if "LastEvaluatedKey" not in page:
+                return DirectoryIndex.of(partners, customers, skus)
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _put(self, values: dict[str, Any], as_of: int | None) -> None:
-        """Write an upsert; with `as_of` (event time) an older upsert never overwrites a newer one."""
+        """Write an upsert; with `as_of` (event time) an older upsert never overwrites a newer one.
+        A write that happened then adds 1 to the directory's version, after the write, so a
+        snapshot built from a Scan after reading version V holds every change V counts. A crash
+        between the two leaves the version behind until the upsert is applied again, which its
+        redelivery does (ingestion applies a chunk's directory events on every delivery)."""
         if as_of is None:
             self._db.put_item(TableName=self._table, Item=to_item(values))
-            return
-        conditionally(  # False: a newer upsert is stored, and stays
+        elif not conditionally(  # False: a newer upsert is stored, and stays
             self._db.put_item,
             TableName=self._table,
             Item=to_item({**values, "asOf": as_of}),
             ConditionExpression="attribute_not_exists(asOf) OR asOf <= :t",
             ExpressionAttributeValues=to_item({":t": as_of}),
+        ):
+            return
+        self._db.update_item(
+            TableName=self._table,
+            Key=to_item({"entity": META_ENTITY, "id": VERSION_ID}),
+            UpdateExpression="ADD version :one",
+            ExpressionAttributeValues=to_item({":one": 1}),
         )
 
     def _query(self, entity: str, id_from: str | None = None, id_before: str | None = None) -> list[dict[str, Any]]:
@@ -144,3 +225,15 @@ class DynamoDirectory:
             if "LastEvaluatedKey" not in page:
                 return items
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _partner(values: dict[str, Any]) -> Partner:
+    return Partner(values["id"], values.get("name", ""), values.get("parentPartnerOrgId"))
+
+
+def _customer(values: dict[str, Any], partner_org_id: str) -> Customer:
+    return Customer(values["id"], partner_org_id, values.get("externalId", ""), bool(values.get("internal")))
+
+
+def _sku(values: dict[str, Any]) -> Sku:
+    return Sku(values["id"], values.get("serviceName", ""), values.get("description", ""))
