@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from chalicelib.domain.events import EVENT_FIELDS, FIELDS_BY_TYPE, WIRE_NAMES
+from chalicelib.domain.events import EVENT_FIELDS, EVENT_SCHEMA, FIELDS_BY_TYPE, WIRE_NAMES
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 
 _WIRE_SCHEMA = pa.schema(
@@ -38,14 +38,6 @@ def _wire_column(wire: pa.Table, name: str) -> pa.ChunkedArray:
         parent, child = name.split(".")
         return pc.struct_field(wire[parent], child)
     return wire[name]
-
-
-EVENT_SCHEMA = pa.schema(
-    [
-        (name, pa.int64() if name == "occurred_at" else pa.bool_() if name == "internal" else pa.string())
-        for name in EVENT_FIELDS
-    ]
-)
 
 
 class S3EventLog:
@@ -68,6 +60,12 @@ class S3EventLog:
             return []
         table = pa.table({name: [record[name] for record in records] for name in EVENT_FIELDS}, schema=EVENT_SCHEMA)
         return self._write_by_day(table, batch_id)
+
+    def append_table(self, table: pa.Table, batch_id: str | None = None) -> list[date]:
+        """Append validated event records (EVENT_SCHEMA columns); returns the days they occurred on."""
+        if not table.num_rows:
+            return []
+        return self._write_by_day(table.select(list(EVENT_FIELDS)).cast(EVENT_SCHEMA), batch_id)
 
     def _write_by_day(self, table: pa.Table, batch_id: str | None = None) -> list[date]:
         """One Parquet object per UTC day of occurrence (rows of a day are one slice once sorted)."""

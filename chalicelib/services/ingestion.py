@@ -10,27 +10,58 @@ each event once however often it landed.
 
 from __future__ import annotations
 
+import io
 import itertools
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
 
 from chalicelib.domain.events import (
     ASSIGNMENT_TYPES,
+    EVENT_SCHEMA,
+    WIRE_SCHEMA,
     EventType,
     InvalidEvent,
     Verdict,
-    screen_event_line,
+    assignment_records,
+    parse_event_line,
+    record_digests,
+    screen_wire,
+    subject_keys_all_valued,
 )
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 from chalicelib.domain.report_rows import Customer, Partner, Sku
 from chalicelib.services.ports import DeadLetters, DirectoryWriter, EventIdIndex, EventLog, RatingLedger
 
-DEFAULT_CHUNK_LINES = 50_000
+DEFAULT_CHUNK_LINES = 100_000
+_LINE_BY_LINE = 512  # a piece of a chunk this small that Arrow cannot screen goes line by line
+_WIRE_OPTIONS = pj.ParseOptions(explicit_schema=WIRE_SCHEMA, unexpected_field_behavior="error")
+
+
+def _one_object_per_line(chunk: list[str | bytes], start: int, end: int) -> bytes | None:
+    """Lines start..end as one ASCII byte string in which every line is exactly one `{…}\\n`
+    text per line start (so that Arrow's rows are the lines, in order), or None."""
+    if not all(isinstance(line, bytes) for line in chunk[start:end]):
+        return None
+    lines = cast(list[bytes], chunk[start:end])
+    if not all(map(bytes.endswith, lines[:-1], itertools.repeat(b"\n"))):
+        return None
+    last = lines[-1]
+    data = b"".join(lines) if last.endswith(b"\n") else b"".join(lines) + b"\n"
+    if not (data.isascii() and data.startswith(b"{")):
+        return None
+    # every line ends with its only newline, and each next line starts with "{": no blank lines
+    if data.count(b"\n") != end - start or data.count(b"\n{") != end - start - 1:
+        return None
+    return data
 
 
 @dataclass
@@ -46,6 +77,9 @@ class IngestSummary:
     dead_letter_keys: list[str] = field(default_factory=list)
     # rejected lines per kind of reason (InvalidEvent.kind, or an eventId conflict)
     rejections: Counter[str] = field(default_factory=Counter)
+    # where the time went, per stage (summed over chunks and worker processes; the stages of a
+    # chunk's validation overlap the landing of the previous chunk)
+    stage_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def merge(self, other: IngestSummary) -> None:
         self.lines += other.lines
@@ -57,24 +91,34 @@ class IngestSummary:
         self.event_days |= other.event_days
         self.dead_letter_keys += other.dead_letter_keys
         self.rejections.update(other.rejections)
+        for stage, seconds in other.stage_seconds.items():
+            self.stage_seconds[stage] += seconds
 
 
 @dataclass
 class _Validated:
-    """One chunk after validation: what to land, and what to say about it."""
+    """One chunk after validation: the records to land (ids unique), and what to say about it."""
 
     report: IngestSummary
-    lines: list[bytes] = field(default_factory=list)
-    occurred_at: list[int] = field(default_factory=list)
-    event_ids: list[str] = field(default_factory=list)
-    digests: list[bytes] = field(default_factory=list)
-    is_assignment: list[bool] = field(default_factory=list)
+    records: pa.Table  # EVENT_SCHEMA
+    digests: list[bytes]  # record_digests(records)
+    positions: list[int]  # each record's line in the chunk
+    lines: list[str | bytes]  # the chunk
     directory_records: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
 
     def reject(self, line: str | bytes, reason: str, kind: str) -> None:
         self.rejected.append((_as_dead_letter(line), reason))
         self.report.rejections[kind] += 1
+
+
+@dataclass
+class _Screened:
+    """A chunk split by the vector screen: record tables (with their lines) and lines left over."""
+
+    tables: list[pa.Table] = field(default_factory=list)
+    positions: list[pa.Array] = field(default_factory=list)
+    line_by_line: list[int] = field(default_factory=list)
 
 
 class IngestionService:
@@ -146,73 +190,160 @@ class IngestionService:
         return days[0]
 
     def _validate(self, chunk: list[str | bytes]) -> _Validated:
-        validated = _Validated(IngestSummary())
+        """Screen the chunk in Arrow (`screen_wire`), the lines it cannot approve one by one
+        (`parse_event_line`, the one statement of the rules); then one record per eventId."""
+        report = IngestSummary()
         now = int(self._clock())
-        seen: dict[str, bytes] = {}  # event id → content digest, within the chunk
-        for line in chunk:
+        started = time.perf_counter()
+        screened = _Screened()
+        self._screen(chunk, 0, len(chunk), now, screened)
+        report.stage_seconds["screen (Arrow)"] += time.perf_counter() - started
+        started = time.perf_counter()
+        rejected: list[tuple[int, str, str]] = []
+        records, positions = [], []
+        for position in screened.line_by_line:
+            line = chunk[position]
             if not line.strip():
                 continue
-            validated.report.lines += 1
             try:
-                event_id, event_type, occurred_at, record, digest = screen_event_line(line, now)
+                records.append(parse_event_line(line, now))
+                positions.append(position)
             except InvalidEvent as error:
-                validated.reject(line, error.reason, error.kind)
-                continue
-            if event_id in seen:
-                if seen[event_id] == digest:
-                    validated.report.duplicates_in_batch += 1
-                else:
-                    validated.reject(line, _conflict_reason(event_id, "this input"), CONFLICT_KIND)
-                continue
-            seen[event_id] = digest
-            validated.lines.append(line if isinstance(line, bytes) else line.encode("utf-8"))
-            validated.occurred_at.append(occurred_at)
-            validated.event_ids.append(event_id)
-            validated.digests.append(digest)
-            validated.is_assignment.append(event_type in ASSIGNMENT_TYPES)
-            if event_type not in ASSIGNMENT_TYPES and record is not None:
-                validated.directory_records.append(record)
+                rejected.append((position, error.reason, error.kind))
+        if records:
+            screened.tables.append(pa.Table.from_pylist(records, schema=EVENT_SCHEMA))
+            screened.positions.append(pa.array(positions, pa.int64()))
+        report.stage_seconds["validate line by line"] += time.perf_counter() - started
+        report.lines = sum(table.num_rows for table in screened.tables) + len(rejected)
+        started = time.perf_counter()
+        table = pa.concat_tables(screened.tables) if screened.tables else EVENT_SCHEMA.empty_table()
+        position_of = pa.concat_arrays(screened.positions).to_pylist() if screened.positions else []
+        digests = record_digests(table)
+        report.stage_seconds["digest"] += time.perf_counter() - started
+        started = time.perf_counter()
+        keep = self._first_of_each_id(table, digests, position_of, report, rejected)
+        if keep is not None:
+            table = table.take(keep)
+            digests = [digests[row] for row in keep]
+            position_of = [position_of[row] for row in keep]
+        validated = _Validated(report, table, digests, position_of, chunk)
+        for position, reason, kind in sorted(rejected):
+            validated.reject(chunk[position], reason, kind)
+        directory = pc.invert(pc.is_in(table["event_type"], pa.array(sorted(ASSIGNMENT_TYPES))))
+        if pc.any(directory).as_py():
+            validated.directory_records = table.filter(directory).to_pylist()
+        report.stage_seconds["one record per eventId"] += time.perf_counter() - started
         return validated
+
+    def _screen(self, chunk: list[str | bytes], start: int, end: int, now: int, into: _Screened) -> None:
+        """Lines start..end of the chunk through the vector screen, halving a piece Arrow cannot
+        read as one row per line (a bad line, a blank one, an unusual spelling) down to
+        `_LINE_BY_LINE` lines, which go line by line, as do the rows the screen cannot approve."""
+        if end - start <= _LINE_BY_LINE:
+            into.line_by_line.extend(range(start, end))
+            return
+        data = _one_object_per_line(chunk, start, end)
+        wire = None
+        if data is not None:
+            try:
+                wire = pj.read_json(io.BytesIO(data), parse_options=_WIRE_OPTIONS)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+                wire = None
+            if wire is not None and (wire.num_rows != end - start or not subject_keys_all_valued(data, wire)):
+                wire = None
+        if wire is None:
+            middle = (start + end) // 2
+            self._screen(chunk, start, middle, now, into)
+            self._screen(chunk, middle, end, now, into)
+            return
+        approved_chunks, occurred_at = screen_wire(wire, now)
+        approved = approved_chunks.combine_chunks()
+        positions = pa.array(range(start, end), pa.int64())
+        into.tables.append(assignment_records(wire.filter(approved), occurred_at.filter(approved)))
+        into.positions.append(positions.filter(approved))
+        if not pc.all(approved).as_py():
+            missed = pc.indices_nonzero(pc.invert(approved)).to_pylist()
+            into.line_by_line.extend(start + row for row in missed)
+
+    @staticmethod
+    def _first_of_each_id(
+        table: pa.Table,
+        digests: list[bytes],
+        position_of: list[int],
+        report: IngestSummary,
+        rejected: list[tuple[int, str, str]],
+    ) -> list[int] | None:
+        """Rows to keep so that each eventId is once (its first line); None when it already is.
+        A repeat with the same digest is counted, one with another is a conflict."""
+        ids = table["event_id"]
+        if len(pc.unique(ids)) == table.num_rows:
+            return None
+        counts = table.group_by("event_id").aggregate([("event_id", "count")])
+        repeated = counts.filter(pc.greater(counts["event_id_count"], 1))["event_id"]
+        rows = pc.indices_nonzero(pc.is_in(ids, value_set=repeated)).to_pylist()
+        id_of = dict(zip(rows, ids.take(pa.array(rows, pa.int64())).to_pylist(), strict=True))
+        first: dict[str, int] = {}
+        dropped = set()
+        for row in sorted(rows, key=position_of.__getitem__):
+            event_id = id_of[row]
+            if event_id not in first:
+                first[event_id] = row
+                continue
+            dropped.add(row)
+            if digests[first[event_id]] == digests[row]:
+                report.duplicates_in_batch += 1
+            else:
+                rejected.append((position_of[row], _conflict_reason(event_id, "this input"), CONFLICT_KIND))
+        return [row for row in range(table.num_rows) if row not in dropped]
 
     def _land(self, validated: _Validated, source: str) -> IngestSummary:
         """Register the ids (across all days), then land the new events in the log before
         anything is applied; the same event again is ignored, the same id with other content is
         dead-lettered as a conflict."""
         report = validated.report
+        records = validated.records
+        started = time.perf_counter()
         batch_id = self._log.new_batch_id()
-        verdicts = self._event_ids.register(
-            (event_id, digest, self._log.object_key(epoch_day(at), batch_id))
-            for event_id, digest, at in zip(validated.event_ids, validated.digests, validated.occurred_at, strict=True)
+        day_numbers = pc.divide(records["occurred_at"], SECONDS_PER_DAY)  # integer division: days since 1970
+        days = pc.unique(day_numbers)
+        keys = pa.array(
+            [self._log.object_key(epoch_day(number * SECONDS_PER_DAY), batch_id) for number in days.to_pylist()]
         )
-        lines, occurred_at, day_numbers = [], [], set()
-        for position, event_id in enumerate(validated.event_ids):
-            registered = verdicts[event_id]
-            if registered.verdict is Verdict.NEW:
-                lines.append(validated.lines[position])
-                occurred_at.append(validated.occurred_at[position])
-                if validated.is_assignment[position]:
-                    day_numbers.add(validated.occurred_at[position] // SECONDS_PER_DAY)
-            elif registered.verdict is Verdict.DUPLICATE:
-                report.duplicates_ingested += 1
-                if validated.is_assignment[position]:
-                    # its first delivery may have died before asking for the restatement: ask
-                    # again (idempotent; at worst a re-rating that changes no number)
-                    day_numbers.add(validated.occurred_at[position] // SECONDS_PER_DAY)
-            else:
-                validated.reject(
-                    validated.lines[position], _conflict_reason(event_id, str(registered.landed_in)), CONFLICT_KIND
-                )
-        self._log.append_lines(lines, occurred_at, batch_id)  # logged before anything is applied
-        report.accepted = len(lines)
+        object_keys = keys.take(pc.index_in(day_numbers, value_set=days))
+        registrations = self._event_ids.register_rows(records["event_id"], validated.digests, object_keys.to_pylist())
+        report.stage_seconds["eventId index"] += time.perf_counter() - started
+        started = time.perf_counter()
+        codes = {Verdict.NEW: 0, Verdict.DUPLICATE: 1, Verdict.CONFLICT: 2}
+        verdicts = pa.array([codes[verdict] for verdict in registrations.verdicts], pa.int8())
+        new, duplicate = pc.equal(verdicts, 0), pc.equal(verdicts, 1)
+        assignment = pc.is_in(records["event_type"], pa.array(sorted(ASSIGNMENT_TYPES)))
+        for row, landed_in in registrations.landed_in.items():
+            validated.reject(
+                validated.lines[validated.positions[row]],
+                _conflict_reason(records["event_id"][row].as_py(), landed_in),
+                CONFLICT_KIND,
+            )
+        landing = records.filter(new)
+        self._log.append_table(landing, batch_id)  # logged before anything is applied
+        report.stage_seconds["event log (Parquet, S3)"] += time.perf_counter() - started
+        started = time.perf_counter()
+        report.accepted = landing.num_rows
+        report.duplicates_ingested = pc.sum(duplicate).as_py() or 0
         report.rejected = len(validated.rejected)
         key = self._dead_letters.put(validated.rejected, source)
         if key:
             report.dead_letter_keys.append(key)
-        report.event_days = {epoch_day(number * SECONDS_PER_DAY) for number in day_numbers}
-        conflicted = {event_id for event_id, registered in verdicts.items() if registered.verdict is Verdict.CONFLICT}
+        # a duplicate's first delivery may have died before asking for the restatement: ask
+        # again (idempotent; at worst a re-rating that changes no number)
+        touched = pc.and_(assignment, pc.or_(new, duplicate))
+        report.event_days = {
+            epoch_day(number * SECONDS_PER_DAY) for number in pc.unique(day_numbers.filter(touched)).to_pylist()
+        }
+        conflicted = {records["event_id"][row].as_py() for row in registrations.landed_in}
         report.directory_updates = self._apply_directory(
             [record for record in validated.directory_records if record["event_id"] not in conflicted]
         )
+        report.stage_seconds["dead letters, directory"] += time.perf_counter() - started
         return report
 
     def _apply_directory(self, records: list[dict[str, Any]]) -> int:

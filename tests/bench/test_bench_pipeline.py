@@ -1,25 +1,26 @@
-"""Pipeline figures (README "Figures"): ingest ≥ 50 000 events/s; rating 1 M active assignments ≤ 10 s."""
+"""Pipeline figures (README "Figures"): ingest ≥ 100 000 events/s through `wbr ingest` (rating: test_bench_rating.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
+import threading
 import time
-from datetime import date, timedelta
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.json as pj
+import pyarrow.parquet as pq
 import pytest
 
 from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.bootstrap import Container
 from chalicelib.config import Settings
 from chalicelib.demo_data import demo_events, demo_world
-from chalicelib.domain.events import KEY_FIELDS
-from chalicelib.domain.proration import day_start_epoch
 from tests.bench.conftest import best_of
 from tests.conftest import TODAY
 
@@ -52,79 +53,114 @@ def local_aws(tmp_path):
         server.wait(10)
 
 
-def test_ingest_throughput(local_aws, tmp_path, record):
-    """`wbr ingest` (a real process) of a scaled demo file into the local stack;
-    baseline: json.loads of every line in one process, the floor of any Python ingester."""
+INGEST_EVENTS = int(os.environ.get("WBR_BENCH_INGEST_EVENTS", "1000000"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _ingest_file(events: int) -> Path:
+    """`events` lines of the demo world scaled (about 1.63 events per user), cached under
+    `.local/bench-data/` by the generator's code and today's date (the events are relative to it)."""
+    digest = hashlib.sha256(f"{events}:{TODAY.isoformat()}".encode())
+    digest.update((ROOT / "chalicelib" / "demo_data.py").read_bytes())
+    cache = Path(os.environ.get("WBR_BENCH_DATA", ROOT / ".local" / "bench-data"))
+    path = cache / f"ingest-{events}-{digest.hexdigest()[:12]}.ndjson"
+    if not path.exists():
+        users = events * 100 // 162
+        world = demo_world(TODAY, days=30, users=users, workspaces=users // 30, seed=3)
+        on_time, late = demo_events(world, seed=3)
+        assert len(on_time) + len(late) >= events, "the scaled world has too few events"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with partial.open("w") as out:
+            for event in (on_time + late)[:events]:
+                out.write(json.dumps(event, separators=(",", ":")) + "\n")
+        partial.rename(path)
+    return path
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its descendants (from /proc)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) * 1024
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def _run_ingest(env: dict[str, str], path: Path) -> tuple[float, int, dict]:
+    """`wbr ingest --json FILE` as a process: (seconds, peak RSS of its process tree, summary)."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "chalicelib.cli", "ingest", "--json", str(path)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+
+    def sample() -> None:
+        while process.poll() is None:
+            peak[0] = max(peak[0], _tree_rss(process.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = process.communicate()
+    elapsed = time.perf_counter() - started
+    sampler.join()
+    assert process.returncode == 0, err[-3000:]
+    return elapsed, peak[0], json.loads(out)
+
+
+def _event_log_rows(container) -> int:
+    s3, bucket, rows = container.s3, container.settings.lake_bucket, 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="events/"):
+        for entry in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+            rows += pq.ParquetFile(pa.BufferReader(body)).metadata.num_rows
+    return rows
+
+
+def test_ingest_throughput(local_aws, record):
+    """`wbr ingest` (a real process) of a 1 M-event demo file into a fresh local stack (moto server),
+    then the same file again (every event ingested before). Baselines over the same bytes, same run:
+    Arrow's C++ JSON reader into typed columns (the fastest parse a Python ingester can call) and a
+    `json.loads` loop."""
     env, container = local_aws
-    world = demo_world(TODAY, days=30, users=240_000, workspaces=8_000, seed=3)
-    on_time, late = demo_events(world, seed=3)
-    path = tmp_path / "events.ndjson"
-    with path.open("w") as out:
-        for event in on_time + late:
-            out.write(json.dumps(event, separators=(",", ":")) + "\n")
-    lines = path.read_bytes().splitlines()
-    baseline = best_of(3, lambda: [json.loads(line) for line in lines])
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "chalicelib.cli", "ingest", "--json", str(path)], env=env,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    elapsed = time.perf_counter() - started
-    summary = json.loads(done.stdout)
-    rate = len(lines) / elapsed
-    record("ingest", events=len(lines), megabytes=round(path.stat().st_size / 2**20, 1), seconds=round(elapsed, 2),
-           events_per_second=round(rate), workers=summary["workers"],
-           baseline_json_loads_per_second=round(len(lines) / baseline),
-           ratio_to_baseline=round(baseline / elapsed, 2), target_events_per_second=50_000,
-           meets_target=rate >= 50_000)
-    # a redelivery in a later chunk of the same input is "ingested before" (the eventId index)
+    path = _ingest_file(INGEST_EVENTS)
+    data = path.read_bytes()
+    lines = data.splitlines()
+    arrow = best_of(3, lambda: pj.read_json(pa.BufferReader(data)))
+    loads = best_of(2, lambda: [json.loads(line) for line in lines])
+    lines.clear()  # (the ingest process needs the memory more)
+    elapsed, rss, summary = _run_ingest(env, path)
+    landed = _event_log_rows(container)
+    again, rss_again, summary_again = _run_ingest(env, path)
+    events = summary["lines"]
+    rate = events / elapsed
+    stages = {stage: round(seconds, 2) for stage, seconds in sorted(summary["stageSeconds"].items())}
+    record("ingest", events=events, megabytes=round(len(data) / 2**20, 1), seconds=round(elapsed, 2),
+           events_per_second=round(rate), workers=summary["workers"], peak_rss_mib=round(rss / 2**20),
+           baseline_arrow_read_json_seconds=round(arrow, 2),
+           baseline_arrow_read_json_per_second=round(events / arrow),
+           ratio_to_arrow_read_json=round(arrow / elapsed, 2),
+           baseline_json_loads_seconds=round(loads, 2), baseline_json_loads_per_second=round(events / loads),
+           ratio_to_json_loads=round(loads / elapsed, 2),
+           stage_seconds_summed_over_workers=stages,
+           event_id_index_seconds=stages.get("eventId index"),
+           again_all_ingested_before_seconds=round(again, 2),
+           again_events_per_second=round(events / again), again_peak_rss_mib=round(rss_again / 2**20),
+           again_event_id_index_seconds=round(summary_again["stageSeconds"].get("eventId index", 0), 2),
+           target_events_per_second=100_000, meets_target=rate >= 100_000,
+           target_ratio_to_bare_parse=0.9, meets_ratio_to_arrow=arrow / elapsed >= 0.9)
+    # every event once: a redelivery in the same chunk is "repeated", in another chunk (or another
+    # worker's share) "ingested before"; nothing is rejected
     seen = summary["accepted"] + summary["duplicatesInBatch"] + summary["duplicatesIngested"]
-    assert seen == len(lines) and summary["rejected"] == 0, summary
+    assert summary["rejected"] == 0 and seen == events, summary
+    assert landed == summary["accepted"], (landed, summary["accepted"])
+    assert summary_again["accepted"] == 0 and summary_again["rejected"] == 0, summary_again
+    assert summary_again["duplicatesIngested"] + summary_again["duplicatesInBatch"] == events, summary_again
+    assert _event_log_rows(container) == landed
 
-
-def test_rating_one_million_active_assignments(container, record):
-    """rate_day with 1 M keys open at midnight and 20 000 events that day."""
-    n_keys, n_events = 1_000_000, 20_000
-    day = date(2026, 10, 15)
-    start_of_time = day_start_epoch(day) - 86_400
-    rng = random.Random(1)
-    state = pa.table({
-        "partner_org_id": pa.array(["partner-1"] * n_keys),
-        "customer_org_id": pa.array([f"customer-{i % 5000:05d}" for i in range(n_keys)]),
-        "location_id": pa.array([f"location-{i % 7}" for i in range(n_keys)]),
-        "subscription_id": pa.array(["sub-1"] * n_keys),
-        "sku": pa.array([("WXC-WHL-PRO", "WXM-WHL-MTG")[i % 2] for i in range(n_keys)]),
-        "subject_type": pa.array(["USER"] * n_keys),
-        "user_id": pa.array([f"user-{i:07d}" for i in range(n_keys)]),
-        "subscriber_id": pa.array([f"sub-{i:07d}" for i in range(n_keys)]),
-        "workspace_id": pa.array([""] * n_keys),
-        "assigned_since": pa.array([start_of_time] * n_keys, pa.int64()),  # open since before the day
-    })
-    previous = day - timedelta(days=1)
-    container.lake.write_state(previous, 1, state)
-    container.calendar.publish(previous, 1, 0)
-    start = day_start_epoch(day)
-    events = []
-    for number in range(n_events):
-        row = rng.randrange(n_keys)
-        key = {name: state[name][row].as_py() for name in KEY_FIELDS} if number % 2 else None
-        subject = {"type": "USER", "userId": f"new-{number}", "subscriberId": f"nsub-{number}"}
-        body = {"partnerOrgId": "partner-1", "customerOrgId": "customer-00001", "locationId": "location-1",
-                "subscriptionId": "sub-1", "sku": "WXC-WHL-PRO", "subject": subject}
-        if key:
-            body = {"partnerOrgId": key["partner_org_id"], "customerOrgId": key["customer_org_id"],
-                    "locationId": key["location_id"], "subscriptionId": key["subscription_id"], "sku": key["sku"],
-                    "subject": {"type": "USER", "userId": key["user_id"], "subscriberId": key["subscriber_id"]}}
-        moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + rng.randrange(86_400)))
-        events.append(json.dumps({"eventId": f"e{number}", "occurredAt": moment,
-                                  "eventType": "PACKAGE_UNASSIGNED" if key else "PACKAGE_ASSIGNED", **body}))
-    container.ingestion.ingest_lines(events, source="bench")
-    keys_only = state.select(KEY_FIELDS)
-    baseline = best_of(1, lambda: container.lake.write_day(day, 99, keys_only.append_column(
-        "units", pa.array([1] * n_keys, pa.int64())).add_column(0, "usage_date", pa.array([day] * n_keys, pa.date32()))))
-    started = time.perf_counter()
-    rated = container.rating.rate_day(day)
-    elapsed = time.perf_counter() - started
-    record("rating_1M_assignments", keys=n_keys, events=n_events, seconds=round(elapsed, 2),
-           baseline_write_day_only_seconds=round(baseline, 2), ratio_to_baseline=round(elapsed / baseline, 2),
-           target_seconds=10, meets_target=elapsed <= 10, usage_rows=rated.usage_rows, open_keys=rated.open_keys)
-    assert rated.usage_rows >= n_keys - n_events and rated.open_keys >= n_keys - n_events

@@ -64,3 +64,52 @@ def test_an_id_whose_landing_never_happened_is_new_again_then_a_duplicate_once_l
     )
     conflict = index.register([("ev-1", b"other", key)])["ev-1"]
     assert conflict.verdict is Verdict.CONFLICT and conflict.landed_in == key
+
+
+def test_writers_in_separate_processes_each_get_one_new_per_id(s3_server):
+    """Each writer its own index (as two `wbr ingest` workers, or an ingest beside the SQS handler):
+    nothing shared in memory, only the conditional PUT of each bucket's next segment."""
+    bucket = "wbr-index-test"
+    ids = [f"ev-{n}" for n in range(200)]
+    s3_server.put_object(Bucket=bucket, Key="events/date=2026-11-01/b.parquet", Body=b"landed")  # (else: land again)
+
+    def writer(name: str) -> dict:
+        index = S3EventIdIndex(s3_server, bucket)
+        first = index.register((event_id, b"same", "events/date=2026-11-01/b.parquet") for event_id in ids[:100])
+        second = index.register((event_id, name.encode(), "events/date=2026-11-01/b.parquet") for event_id in ids[100:])
+        return {**first, **second}
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(writer, ["w1", "w2", "w3", "w4"]))
+    for event_id in ids[:100]:  # the same content from every writer: one registers it, the rest see it
+        verdicts = sorted(result[event_id].verdict.value for result in results)
+        assert verdicts.count("new") == 1 and set(verdicts) <= {"new", "duplicate"}, (event_id, verdicts)
+    for event_id in ids[100:]:  # other content from every writer: one registers it, the rest conflict
+        verdicts = sorted(result[event_id].verdict.value for result in results)
+        assert verdicts == ["conflict", "conflict", "conflict", "new"], (event_id, verdicts)
+
+
+def test_compaction_keeps_every_id_and_the_newest_entry(s3_server, monkeypatch):
+    import chalicelib.adapters.event_ids as event_ids
+
+    monkeypatch.setattr(event_ids, "COMPACT_AFTER", 3)
+    bucket = "wbr-index-test"
+    writer = S3EventIdIndex(s3_server, bucket)
+    for batch in range(7):
+        key = f"events/date=2026-11-0{batch + 1}/b.parquet"
+        s3_server.put_object(Bucket=bucket, Key=key, Body=b"landed")
+        verdicts = writer.register((f"ev-{batch}-{n}", b"d", key) for n in range(50))
+        assert {registered.verdict for registered in verdicts.values()} == {Verdict.NEW}
+    # an id registered but never landed, registered again: its newest entry is the one that landed
+    assert writer.register([("ev-lost", b"d", "events/date=2026-11-09/lost.parquet")])["ev-lost"].verdict is Verdict.NEW
+    s3_server.put_object(Bucket=bucket, Key="events/date=2026-11-09/found.parquet", Body=b"landed")
+    assert writer.register([("ev-lost", b"d", "events/date=2026-11-09/found.parquet")])["ev-lost"].verdict is Verdict.NEW
+    for _ in range(3):  # compact past it
+        writer.register([(f"ev-pad-{_}", b"d", "events/date=2026-11-09/found.parquet")])
+    keys = [entry["Key"] for entry in s3_server.list_objects_v2(Bucket=bucket, Prefix="event-ids/v2/")["Contents"]]
+    assert any("/base-" in key for key in keys)
+    reader = S3EventIdIndex(s3_server, bucket)  # a new process: reads bases and later segments only
+    again = reader.register((f"ev-{batch}-{n}", b"d", "x") for batch in range(7) for n in range(50))
+    assert {registered.verdict for registered in again.values()} == {Verdict.DUPLICATE}
+    assert reader.register([("ev-lost", b"d", "y")])["ev-lost"].verdict is Verdict.DUPLICATE
+    assert reader.register([("ev-0-1", b"other", "y")])["ev-0-1"].landed_in == "events/date=2026-11-01/b.parquet"

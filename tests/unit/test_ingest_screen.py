@@ -1,0 +1,160 @@
+"""The vector screen (`screen_wire`, Arrow) against line-by-line validation (`validate_event`):
+the same chunk, as bytes lines (screened in Arrow) and as text lines (never screened in Arrow,
+every line through the validator), gives the same records, digests, rejections and counts."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from chalicelib.domain.events import record_digests
+from chalicelib.services.ingestion import IngestionService
+
+NOW = int(time.time())
+STAMP = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - 86_400))
+USER = {"type": "USER", "userId": "u-1", "subscriberId": "s-1"}
+
+
+def assignment(number: int, **changes) -> dict:
+    event = {
+        "eventId": f"e-{number}",
+        "eventType": "PACKAGE_ASSIGNED",
+        "occurredAt": STAMP,
+        "partnerOrgId": "p-1",
+        "customerOrgId": "c-1",
+        "locationId": "l-1",
+        "subscriptionId": "sub-1",
+        "sku": "WXC-WHL-PRO",
+        "subject": {**USER, "userId": f"u-{number}"},
+    }
+    return {**event, **changes}
+
+
+ODD_LINES = [
+    json.dumps(assignment(1, subject={**USER, "workspaceId": None})),  # a null key the contract refuses
+    json.dumps(assignment(2, subject={"type": "WORKSPACE", "workspaceId": "w", "userId": None})),
+    json.dumps(assignment(3, occurredAt=STAMP[:8] + "30T00:00:00Z")),  # maybe not a real day
+    json.dumps(assignment(4, occurredAt=STAMP[:17] + "60Z")),
+    json.dumps(assignment(5, occurredAt=STAMP[:-1] + "+00:00")),
+    json.dumps(assignment(6, occurredAt=STAMP[:-1] + ".250Z")),
+    json.dumps(assignment(7, eventId=" e-7")),
+    json.dumps(assignment(8, partnerOrgId="p" * 201)),
+    json.dumps(assignment(9, sku="")),
+    json.dumps(assignment(10, eventId=10)),
+    json.dumps(assignment(11, unknownField=[1, 2])),
+    json.dumps(assignment(12, occurredAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW + 3600)))),
+    json.dumps(assignment(13, occurredAt="2001-01-01T00:00:00Z")),
+    json.dumps(
+        {
+            "eventType": "PARTNER_UPSERTED",
+            "eventId": "d-1",
+            "occurredAt": STAMP,
+            "partnerOrgId": "p-1",
+            "name": "Société Générale",
+            "parentPartnerOrgId": None,
+        }
+    ),
+    json.dumps(
+        {
+            "eventType": "CUSTOMER_UPSERTED",
+            "eventId": "d-2",
+            "occurredAt": STAMP,
+            "customerOrgId": "c-1",
+            "partnerOrgId": "p-1",
+            "internal": "yes",
+        }
+    ),
+    json.dumps({"eventType": "SKU_UPSERTED", "eventId": "d-3", "occurredAt": STAMP, "sku": "X", "serviceName": "S"}),
+    json.dumps(assignment(14, subject={**USER, "note": 'has a "workspaceId" inside'})),
+    json.dumps(assignment(15, name="ignored on an assignment", internal=True)),
+    '{"eventId":"e-16","eventId":"e-16b","eventType":"PACKAGE_ASSIGNED"}',
+    '{"eventId":"e-17","eventType":"PACKAGE_ASSIGNED","n":NaN}',
+    "\ufeff" + json.dumps(assignment(18)),
+    json.dumps(assignment(19)) + json.dumps(assignment(20)),
+    "",
+    "   ",
+    "not json",
+    "[1, 2]",
+    json.dumps(assignment(21, subject="USER")),
+    json.dumps(assignment(22, eventType="PACKAGE_MOVED")),
+    json.dumps(assignment(100), sort_keys=True, indent=None, separators=(", ", ": ")),  # e-100 again, respelt
+    json.dumps(assignment(101, sku="OTHER")),  # e-101 again, other content: a conflict
+    json.dumps(
+        {
+            "eventId": "e-23",
+            "eventType": "PACKAGE_UNASSIGNED",
+            "occurredAt": STAMP,
+            "partnerOrgId": "p",
+            "customerOrgId": "c",
+            "locationId": "l",
+            "subscriptionId": "s",
+            "sku": "k",
+            "subject": {"type": "WORKSPACE", "workspaceId": "w-23"},
+        }
+    ),
+]
+
+
+def _service() -> IngestionService:
+    return IngestionService(None, None, None, None, None, clock=lambda: NOW)  # type: ignore[arg-type]
+
+
+def _outcome(chunk: list) -> tuple:
+    validated = _service()._validate(chunk)
+    records = validated.records.to_pylist()
+    order = sorted(range(len(records)), key=lambda row: validated.positions[row])
+    return (
+        [records[row] for row in order],
+        [validated.digests[row] for row in order],
+        sorted(validated.rejected),
+        dict(validated.report.rejections),
+        validated.report.lines,
+        validated.report.duplicates_in_batch,
+        sorted(record["event_id"] for record in validated.directory_records),
+    )
+
+
+@pytest.mark.parametrize("where", [0, 700, 1500, 2999])
+def test_the_vector_screen_decides_every_line_as_the_validator_does(where, monkeypatch):
+    import chalicelib.services.ingestion as ingestion
+
+    good = [json.dumps(assignment(number)) for number in range(100, 3100)]
+    text = good[:where] + ODD_LINES + good[where:]
+    as_bytes = [(line + "\n").encode() for line in text]
+    validated_alone = []
+    original = ingestion.parse_event_line
+
+    def counted(line, now):
+        validated_alone.append(line)
+        return original(line, now)
+
+    monkeypatch.setattr(ingestion, "parse_event_line", counted)
+    vector = _outcome(as_bytes)
+    # the odd lines and the pieces of at most 512 lines around them, not the chunk
+    assert len(validated_alone) <= 3 * 512, "the vector screen approved too few lines"
+    monkeypatch.undo()
+    line_by_line = _outcome(text)
+    assert vector == line_by_line
+    records, digests, rejected, kinds, lines, repeated, directory = vector
+    assert lines == len([line for line in text if line.strip()])
+    assert repeated == 1 and any("e-101" in reason for _, reason in rejected)
+    assert directory == ["d-1", "d-3"]  # d-2's internal is not a boolean
+    assert len(records) > 3000 - 2
+
+
+def test_the_last_line_may_lack_its_newline_and_text_lines_work_too():
+    good = [json.dumps(assignment(number)) for number in range(2000)]
+    as_bytes = [(line + "\n").encode() for line in good]
+    as_bytes[-1] = as_bytes[-1].rstrip(b"\n")
+    assert _outcome(as_bytes) == _outcome(good)
+
+
+def test_a_record_digest_ignores_spelling_not_content():
+    service = _service()
+    first = service._validate([json.dumps(assignment(1)).encode()])
+    respelt = service._validate([json.dumps(assignment(1), sort_keys=True, indent=2).replace("\n", " ").encode()])
+    other = service._validate([json.dumps(assignment(1, sku="OTHER")).encode()])
+    assert first.digests == respelt.digests != other.digests
+    assert record_digests(first.records) == first.digests
