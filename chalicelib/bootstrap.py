@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.aws import is_throttling, make_client
+from chalicelib.adapters.directory_snapshot import SnapshotDirectory
 from chalicelib.adapters.dynamo_directory import DynamoDirectory
 from chalicelib.adapters.dynamo_report_store import DynamoReportStore
 from chalicelib.adapters.dynamo_webhook_store import DynamoWebhookStore
@@ -143,12 +144,18 @@ class Container:
         return DynamoDirectory(self.dynamodb, self.settings.directory_table, self.settings.directory_cache_seconds)
 
     @cached_property
+    def directory_snapshots(self) -> SnapshotDirectory:
+        """The directory as report generation reads it: one snapshot object per version in the
+        lake bucket, kept in memory per process (the API and the upserts use `directory`)."""
+        return SnapshotDirectory(self.directory, self.s3, self.settings.lake_bucket, logger=logger)
+
+    @cached_property
     def calendar(self) -> DynamoUsageCalendar:
         return DynamoUsageCalendar(self.dynamodb, self.settings.usage_days_table)
 
     @cached_property
     def lake(self) -> S3ParquetUsageLake:
-        return S3ParquetUsageLake(self.s3, self.settings.lake_bucket)
+        return S3ParquetUsageLake(self.s3, self.settings.lake_bucket, self.settings.lake_partition_customers)
 
     @cached_property
     def event_log(self) -> S3EventLog:
@@ -240,6 +247,7 @@ class Container:
             PointInTimeCounts(self.calendar, self.lake, self.event_log),
             encoder=ReportFiles(),
             on_finished=self.regeneration.after_run,
+            directory_snapshots=self.directory_snapshots,
         )
 
     @cached_property

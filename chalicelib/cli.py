@@ -165,6 +165,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for result in results:
         landed.merge(result)
     restated_from = container.ingestion.restate_if_rated(sorted(landed.event_days))
+    if landed.directory_updates:  # publish the directory snapshot now, not in the next report's Plan
+        container.directory_snapshots.refresh()
     summary = {
         "lines": landed.lines,
         "accepted": landed.accepted,
@@ -176,6 +178,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         "restatedFrom": restated_from.isoformat() if restated_from else None,
         "deadLetters": landed.dead_letter_keys,
         "workers": len(shares),
+        "stageSeconds": {stage: round(seconds, 3) for stage, seconds in sorted(landed.stage_seconds.items())},
     }
     if wants_json(args):
         print_json(summary)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from chalicelib.domain.lake_partitions import CUSTOMERS_PER_PARTITION
+
 DEV_CURSOR_SECRET = "local-dev-cursor-secret-not-for-production"
 
 
@@ -36,6 +38,8 @@ class Settings:
     state_machine_arn: str | None = None
     map_max_concurrency: int = 8
     shard_rows: int = 4_000_000
+    # about this many customers per lake partition (domain/lake_partitions.py); rating only
+    lake_partition_customers: int = CUSTOMERS_PER_PARTITION
     # More shards than this run as a Distributed Map (ARCHITECTURE.md §5; domain/sharding.py).
     inline_max_shards: int = 40
     jwt_issuer: str = "https://idbroker.wbr.local"
@@ -88,6 +92,7 @@ class Settings:
             state_machine_arn=text("WBR_STATE_MACHINE_ARN", None),
             map_max_concurrency=number("WBR_MAP_MAX_CONCURRENCY", defaults.map_max_concurrency),
             shard_rows=number("WBR_SHARD_ROWS", defaults.shard_rows),
+            lake_partition_customers=number("WBR_LAKE_PARTITION_CUSTOMERS", defaults.lake_partition_customers),
             inline_max_shards=number("WBR_INLINE_MAX_SHARDS", defaults.inline_max_shards),
             jwt_issuer=text("WBR_JWT_ISSUER", defaults.jwt_issuer) or defaults.jwt_issuer,
             jwt_audience=text("WBR_JWT_AUDIENCE", defaults.jwt_audience) or defaults.jwt_audience,

@@ -7,6 +7,7 @@ code: the reports bucket unless told another.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.usage_lake import USAGE_SCHEMA, day_prefix
+from chalicelib.adapters.usage_lake import MANIFEST, USAGE_SCHEMA, day_prefix
 
 
 def object_bytes(container: Any, key: str, bucket: str | None = None) -> bytes:
@@ -46,9 +47,9 @@ def usage_rows(container: Any, day_versions: Mapping[date, int], partner_org_ids
     wanted = pc.field("partner_org_id").isin(sorted(set(partner_org_ids))) & (pc.field("units") > 0)
     tables = []
     for day, version in sorted(day_versions.items()):
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=day_prefix(day, version))
-        keys = sorted(entry["Key"] for page in pages for entry in page.get("Contents", []))
-        for key in (key for key in keys if key.endswith(".parquet")):
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=day_prefix(day, version) + MANIFEST)["Body"].read())
+        keys = sorted(partition["key"] for partition in manifest["partitions"])  # some of an earlier version
+        for key in keys:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             table = pq.read_table(pa.BufferReader(body)).select(USAGE_SCHEMA.names).cast(USAGE_SCHEMA)
             tables.append(table.filter(wanted))

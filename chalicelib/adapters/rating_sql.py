@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from chalicelib.adapters.engine import STATE_SCHEMA, sealed_connection
 from chalicelib.domain.events import KEY_FIELDS
@@ -27,6 +28,12 @@ ReplayEvent = tuple[int, str, str]  # (occurred_at, event_id, event_type)
 
 _KEYS = ", ".join(KEY_FIELDS)
 _WIDTH = len(KEY_FIELDS)
+_KEY_SEPARATOR = "\x1f"  # joins a key's fields into one string (ids never hold it)
+
+
+def _joined_key(table: pa.Table) -> pa.ChunkedArray:
+    """Each row's usage key as one string, for set membership in Arrow."""
+    return pc.binary_join_element_wise(*(table[name] for name in KEY_FIELDS), _KEY_SEPARATOR)
 
 
 @dataclass(frozen=True)
@@ -67,22 +74,22 @@ class DuckDbDayReplay:
                 f"CREATE TEMP TABLE day_events AS SELECT DISTINCT ON (event_id) {_KEYS}, occurred_at, event_id, "
                 "event_type FROM events"
             )
-            connection.execute(f"CREATE TEMP TABLE touched AS SELECT DISTINCT {_KEYS} FROM day_events")
-            untouched = connection.sql(
-                f"SELECT {_KEYS}, assigned_since FROM state ANTI JOIN touched USING ({_KEYS})"
-            ).to_arrow_table()
-            open_before = {
-                tuple(row[:-1]): row[-1]
-                for row in connection.sql(
-                    f"SELECT {_KEYS}, assigned_since FROM state SEMI JOIN touched USING ({_KEYS})"
-                ).fetchall()
-            }
+            touched_keys = connection.sql(f"SELECT DISTINCT {_KEYS} FROM day_events").to_arrow_table()
             walked = connection.sql(
                 f"SELECT {_KEYS}, occurred_at, event_id, event_type FROM day_events "
                 f"ORDER BY {_KEYS}, occurred_at, event_id"
             ).fetchall()
         finally:
             connection.close()
+        # The state's rows keep their order (a filter, not a join): equal inputs give the lake
+        # equal partitions, which a restatement then keeps (usage_lake.py compares hashes).
+        is_touched = pc.is_in(_joined_key(state), value_set=_joined_key(touched_keys))
+        untouched = state.filter(pc.invert(is_touched)).select([*KEY_FIELDS, "assigned_since"])
+        before = state.filter(is_touched)
+        open_before = {
+            tuple(row[:-1]): row[-1]
+            for row in zip(*(before[name].to_pylist() for name in (*KEY_FIELDS, "assigned_since")), strict=True)
+        }
         return TouchedKeys(untouched, open_before, walked)
 
     @staticmethod

@@ -1,21 +1,32 @@
-"""The usage lake: one Parquet dataset per day and version, ``usage/date=D/v=N/part-*.parquet``.
+"""The usage lake: each day version is a set of partitions, ``usage/date=D/v=N/<partition>.parquet``.
 
 Rows are per (partner, customer, location, subscription, sku, subject) and day, with integer
-micro-units. A day version is written with pyarrow as one object sorted by partner and customer
-in small row groups, beside its counts (usage rows per partner and customer: what Plan sizes
-shards by) and the day's closing rating state. A report shard fetches through boto3 (S3, the
-local moto server and moto's mock alike) only the row groups its range can touch, as a sparse
-local copy that DuckDB's own Parquet reader aggregates and renders, with extension autoloading
-off, so nothing is ever downloaded at run time.
+micro-units. The partitions follow the partner tree (`domain/lake_partitions.py`): each org has
+its own, a large org's customers are cut into content-defined id ranges. A day version's
+`_partitions.json` names every partition's object, rows and SHA-256; a restatement writes only
+the partitions whose rows changed and names the older version's object for the others. The
+day's closing rating state is partitioned the same way (`state/date=D/v=N/`).
+
+A report shard reads whole objects (no ranged reads): the partitions of its orgs whose customer
+range meets the shard's, fetched through boto3 (S3, the local moto server and moto's mock alike)
+concurrently into a scratch folder, each checked against the row count its manifest recorded;
+DuckDB's own Parquet reader aggregates them, with extension autoloading off, so nothing is ever
+downloaded at run time. A day written before partitions (one `part-00000.parquet` with a counts
+object beside it) is still read, whole; `wbr rate --from <first day>` rewrites such a lake in
+partitions (ARCHITECTURE.md §4).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,10 +37,10 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.engine import STATE_SCHEMA, sql_literal, sql_literals
-from chalicelib.adapters.parquet_ranges import KeyRange, download_row_groups
 from chalicelib.domain.errors import LakeIncomplete
+from chalicelib.domain.lake_partitions import CUSTOMERS_PER_PARTITION, Partition, cut_points, overlaps
 from chalicelib.domain.report_rows import USAGE_FIELDS
-from chalicelib.services.ports import SliceFiles, UsageSlice
+from chalicelib.services.ports import DayWritten, SliceFiles, UsageSlice
 
 USAGE_SCHEMA = pa.schema(
     [
@@ -47,177 +58,335 @@ USAGE_SCHEMA = pa.schema(
     ]
 )
 assert tuple(USAGE_SCHEMA.names) == USAGE_FIELDS
-# Small enough that a shard (a customer range) skips most row groups of a day's file.
-ROW_GROUP_SIZE = 16 * 1024
-_DOWNLOAD_THREADS = 8
-# Row-group min/max kept for what a shard's reads prune by (parquet_ranges, DuckDB); per-subject
-# ids would only bloat the footer (read first by every shard, for every day file).
+ROW_GROUP_SIZE = 128 * 1024
+_THREADS = 8  # concurrent S3 transfers and Parquet encodings (pyarrow releases the GIL)
+# Row-group min/max kept for what readers prune by; per-subject ids would only bloat the footer.
 STATISTICS_COLUMNS = ("usage_date", "partner_org_id", "customer_org_id", "units")
-
-
-DAY_OBJECT = "part-00000.parquet"  # the one object a day version is written as
-
-
-def _day_of(key: str) -> str:
-    return key.split("date=", 1)[1].split("/", 1)[0]
+MANIFEST = "_partitions.json"
+LEGACY_DAY_OBJECT = "part-00000.parquet"  # a day version written before partitions
+_MANIFEST_CACHE_SIZE = 4096
 
 
 def day_prefix(day: date, version: int) -> str:
     return f"usage/date={day.isoformat()}/v={version}/"
 
 
-def counts_key(day: date, version: int) -> str:
-    """Usage rows per (partner, customer) of a day version: what Plan sizes shards by."""
+def state_prefix(day: date, version: int) -> str:
+    """The rating state at the end of a day (the usage keys assigned at midnight), partitioned."""
+    return f"state/date={day.isoformat()}/v={version}/"
+
+
+def _legacy_counts_key(day: date, version: int) -> str:
     return f"counts/date={day.isoformat()}/v={version}/customers.parquet"
 
 
-def state_key(day: date, version: int) -> str:
-    """The rating state at the end of a day: the usage keys assigned at midnight."""
-    return f"state/date={day.isoformat()}/v={version}/open.parquet"
+@dataclass(frozen=True)
+class PartitionEntry:
+    """One partition of a day version, as its manifest names it."""
+
+    partition: Partition
+    key: str  # the object (this version's, or the older version's it was kept from)
+    rows: int
+    sha256: str
+    end: str | None  # the next partition start of the same org; None: through the last id
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.partition.partition_id,
+            "partnerOrgId": self.partition.partner_org_id,
+            "start": self.partition.start,
+            "key": self.key,
+            "rows": self.rows,
+            "sha256": self.sha256,
+        }
+
+
+def _entries(listed: list[dict[str, Any]]) -> list[PartitionEntry]:
+    """Manifest items → entries, each knowing where its org's next partition starts."""
+    ordered = sorted(listed, key=lambda item: (item["partnerOrgId"], item["start"]))
+    entries = []
+    for index, item in enumerate(ordered):
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        end = following["start"] if following and following["partnerOrgId"] == item["partnerOrgId"] else None
+        entries.append(
+            PartitionEntry(
+                Partition(item["partnerOrgId"], item["start"]), item["key"], int(item["rows"]), item["sha256"], end
+            )
+        )
+    return entries
 
 
 class S3ParquetUsageLake:
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: Any, bucket: str, customers_per_partition: int = CUSTOMERS_PER_PARTITION) -> None:
         self._s3 = s3
         self._bucket = bucket
+        self._customers_per_partition = customers_per_partition
+        self._manifests: dict[str, list[PartitionEntry] | None] = {}  # immutable once written
+        self._lock = threading.Lock()
 
-    def write_day(self, day: date, version: int, usage: pa.Table | list[dict[str, Any]]) -> int:
-        """Write one day's rows (an Arrow table or dicts of USAGE_FIELDS) as version `version`;
-        returns the row count."""
+    # ---- writing (rating) ---------------------------------------------------------------
+
+    def write_day(
+        self,
+        day: date,
+        version: int,
+        usage: pa.Table | list[dict[str, Any]],
+        previous_version: int | None = None,
+    ) -> DayWritten:
+        """Write one day's rows (an Arrow table or dicts of USAGE_FIELDS) as version `version`:
+        every partition whose rows differ from `previous_version`'s is a new object, the others
+        are named as they were."""
         if isinstance(usage, list):
             usage = pa.Table.from_pylist(usage, schema=USAGE_SCHEMA)
         table = usage.select(USAGE_FIELDS).cast(USAGE_SCHEMA)
-        table = table.sort_by([("partner_org_id", "ascending"), ("customer_org_id", "ascending")])
-        sink = io.BytesIO()
-        pq.write_table(
-            table, sink, row_group_size=ROW_GROUP_SIZE, compression="zstd", write_statistics=list(STATISTICS_COLUMNS)
+        previous = self._manifest(day_prefix(day, previous_version)) if previous_version else None
+        return self._write_partitions(day_prefix(day, version), table, previous, statistics=True)
+
+    def write_state(self, day: date, version: int, state: pa.Table, previous_version: int | None = None) -> DayWritten:
+        table = state.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
+        previous = self._manifest(state_prefix(day, previous_version)) if previous_version else None
+        return self._write_partitions(state_prefix(day, version), table, previous, statistics=False)
+
+    def _write_partitions(
+        self, prefix: str, table: pa.Table, previous: list[PartitionEntry] | None, statistics: bool
+    ) -> DayWritten:
+        kept = {entry.partition: entry for entry in previous or []}
+
+        def write(piece: tuple[Partition, pa.Table]) -> tuple[PartitionEntry, int]:
+            partition, rows = piece
+            sink = io.BytesIO()
+            pq.write_table(
+                rows,
+                sink,
+                row_group_size=ROW_GROUP_SIZE,
+                compression="zstd",
+                write_statistics=list(STATISTICS_COLUMNS) if statistics else False,
+            )
+            body = sink.getvalue()
+            digest = hashlib.sha256(body).hexdigest()
+            old = kept.get(partition)
+            if old is not None and old.sha256 == digest and old.rows == rows.num_rows:
+                return PartitionEntry(partition, old.key, rows.num_rows, digest, None), 0
+            key = f"{prefix}{partition.partition_id}.parquet"
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ServerSideEncryption="AES256")
+            return PartitionEntry(partition, key, rows.num_rows, digest, None), len(body)
+
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            written = list(pool.map(write, self._partitioned(table)))
+        manifest = {"rows": table.num_rows, "partitions": [entry.to_json() for entry, _ in written]}
+        body = json.dumps(manifest, separators=(",", ":")).encode()
+        self._s3.put_object(Bucket=self._bucket, Key=prefix + MANIFEST, Body=body, ServerSideEncryption="AES256")
+        return DayWritten(
+            rows=table.num_rows,
+            partitions=len(written),
+            partitions_written=sum(1 for _, size in written if size),
+            bytes_written=sum(size for _, size in written) + len(body),
         )
-        self._s3.put_object(
-            Bucket=self._bucket,
-            Key=day_prefix(day, version) + DAY_OBJECT,
-            Body=sink.getvalue(),
-            ServerSideEncryption="AES256",
+
+    def _partitioned(self, table: pa.Table) -> list[tuple[Partition, pa.Table]]:
+        """The rows cut into their partitions, keeping their order within each (the order rating
+        produced them in: the previous state's, then the day's touched keys sorted), so equal
+        inputs make equal bytes and a restatement recognises an unchanged partition by its hash.
+        The cut is decided once per (partner, customer) pair; rows are gathered per partition in
+        parallel threads."""
+        if table.num_rows == 0:
+            return []
+        partners = pc.dictionary_encode(table["partner_org_id"]).combine_chunks()
+        customers = pc.dictionary_encode(table["customer_org_id"]).combine_chunks()
+        width = len(customers.dictionary)
+        pair_of_row = pc.add(pc.multiply(partners.indices.cast(pa.int64()), width), customers.indices.cast(pa.int64()))
+        pairs = pc.unique(pair_of_row)
+        partner_names, customer_names = partners.dictionary.to_pylist(), customers.dictionary.to_pylist()
+        by_partner: dict[str, list[str]] = {}
+        for pair in pairs.to_pylist():
+            by_partner.setdefault(partner_names[pair // width], []).append(customer_names[pair % width])
+        partitions: list[Partition] = []
+        number_of_pair: dict[tuple[str, str], int] = {}
+        for partner in sorted(by_partner):
+            customer_ids = sorted(by_partner[partner])
+            starts = set(cut_points(customer_ids, self._customers_per_partition))
+            partitions.append(Partition(partner, ""))
+            for customer in customer_ids:
+                if customer in starts:
+                    partitions.append(Partition(partner, customer))
+                number_of_pair[(partner, customer)] = len(partitions) - 1
+        numbers = pa.array(
+            [number_of_pair[(partner_names[p // width], customer_names[p % width])] for p in pairs.to_pylist()],
+            pa.int32(),
         )
-        counts = table.group_by(["partner_org_id", "customer_org_id"]).aggregate([("units", "count")])
-        sink = io.BytesIO()
-        pq.write_table(counts.rename_columns(["partner_org_id", "customer_org_id", "rows"]), sink)
-        self._s3.put_object(
-            Bucket=self._bucket, Key=counts_key(day, version), Body=sink.getvalue(), ServerSideEncryption="AES256"
-        )
-        return table.num_rows
+        row_numbers = numbers.take(pc.index_in(pair_of_row, value_set=pairs))
+        order = pc.sort_indices(row_numbers)  # stable: rows keep their order within a partition
+        sorted_numbers = row_numbers.take(order)
+        changed = pc.indices_nonzero(pc.not_equal(sorted_numbers.slice(1), sorted_numbers.slice(0, len(order) - 1)))
+        bounds = [0, *(int(at) + 1 for at in changed.to_pylist()), len(order)]
+        firsts = sorted_numbers.take(bounds[:-1]).to_pylist()
+
+        def gather(span: tuple[int, int, int]) -> tuple[Partition, pa.Table]:
+            number, start, end = span
+            return partitions[number], table.take(order.slice(start, end - start))
+
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            return list(pool.map(gather, zip(firsts, bounds[:-1], bounds[1:], strict=True)))
+
+    # ---- reading: state (rating, point-in-time) -----------------------------------------
+
+    def read_state(self, day: date, version: int, partner_org_ids: Iterable[str] | None = None) -> pa.Table:
+        """The keys open at the end of `day` (of `partner_org_ids` only, when given)."""
+        entries = self._manifest(state_prefix(day, version))
+        if entries is None:  # written before partitions
+            body = self._get(state_prefix(day, version) + "open.parquet")
+            table = pq.read_table(pa.BufferReader(body))
+            if "assigned_since" not in table.column_names:
+                table = table.append_column("assigned_since", pa.nulls(table.num_rows, pa.int64()))
+            return table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
+        wanted = None if partner_org_ids is None else set(partner_org_ids)
+        chosen = [entry for entry in entries if wanted is None or entry.partition.partner_org_id in wanted]
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            tables = list(pool.map(lambda entry: self._read_entry(entry, day), chosen))
+        if not tables:
+            return STATE_SCHEMA.empty_table()
+        return pa.concat_tables([table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA) for table in tables])
+
+    def _read_entry(self, entry: PartitionEntry, day: date) -> pa.Table:
+        try:
+            table = pq.read_table(pa.BufferReader(self._get(entry.key)))
+        except KeyError:
+            raise LakeIncomplete(f"state for {day.isoformat()} is missing {entry.key}") from None
+        if table.num_rows != entry.rows:
+            raise LakeIncomplete(f"{entry.key} holds {table.num_rows} rows, its manifest recorded {entry.rows}")
+        return table
+
+    # ---- reading: usage (reports) -------------------------------------------------------
 
     def customer_rows(self, usage: UsageSlice) -> list[tuple[str, int]]:
-        """(customer, usage rows) of the slice's partners over its days, one pair per day."""
-        filters = _slice_filters(usage)
-
-        def day_counts(day_version: tuple[date, int]) -> pa.Table:
-            day, version = day_version
-            try:
-                body = self._s3.get_object(Bucket=self._bucket, Key=counts_key(day, version))["Body"].read()
-            except ClientError as error:
-                if usage.day_rows is not None and error.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                    raise LakeIncomplete(f"usage for {day.isoformat()} (version {version}) is missing") from None
-                raise
-            table = pq.read_table(pa.BufferReader(body))
-            expected = (usage.day_rows or {}).get(day, -1)
-            if expected >= 0 and (pc.sum(table["rows"]).as_py() or 0) != expected:
-                raise LakeIncomplete(
-                    f"usage for {day.isoformat()} (version {version}) holds other rows than were published"
-                )
-            return table.filter(pq.filters_to_expression(filters))
-
+        """Where a shard of the slice may start, and the usage rows from there: (partition start,
+        rows) of every partition of the slice's orgs, one pair per day (a legacy day gives its
+        rows per customer)."""
         pairs: list[tuple[str, int]] = []
-        with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
-            for table in pool.map(day_counts, sorted(usage.day_versions.items())):
-                pairs.extend(zip(table["customer_org_id"].to_pylist(), table["rows"].to_pylist(), strict=True))
+        wanted = set(usage.partner_org_ids)
+        for day, version in sorted(usage.day_versions.items()):
+            entries = self._day_entries(day, version, usage)
+            if entries is None:
+                pairs.extend(self._legacy_customer_rows(day, version, usage))
+                continue
+            pairs.extend(
+                (entry.partition.start, entry.rows) for entry in entries if entry.partition.partner_org_id in wanted
+            )
         return pairs
-
-    def write_state(self, day: date, version: int, state: pa.Table) -> None:
-        sink = io.BytesIO()
-        pq.write_table(state.select(STATE_SCHEMA.names).cast(STATE_SCHEMA), sink, compression="zstd")
-        self._s3.put_object(
-            Bucket=self._bucket, Key=state_key(day, version), Body=sink.getvalue(), ServerSideEncryption="AES256"
-        )
-
-    def read_state(self, day: date, version: int) -> pa.Table:
-        body = self._s3.get_object(Bucket=self._bucket, Key=state_key(day, version))["Body"].read()
-        table = pq.read_table(pa.BufferReader(body))
-        if "assigned_since" not in table.column_names:
-            table = table.append_column("assigned_since", pa.nulls(table.num_rows, pa.int64()))
-        return table.select(STATE_SCHEMA.names).cast(STATE_SCHEMA)
 
     @contextlib.contextmanager
     def fetch_slice(self, usage: UsageSlice) -> Iterator[SliceFiles]:
-        """The slice's usage as sparse local copies: each day file gives only the row groups the
-        slice can touch (ranged GETs, concurrently), written to a scratch folder (Lambda's /tmp)
-        that lives until the context ends. The row condition starts with the same bounds the
-        row groups were chosen by, so a reader pushing it down (DuckDB) prunes to exactly the
-        row groups fetched and never reads a hole."""
+        """The slice's usage as local files, whole objects: every partition of the slice's orgs
+        whose customer range meets the slice's, of each day at its version, fetched concurrently
+        into a scratch folder (Lambda's /tmp) that lives until the context ends."""
         if not usage.partner_org_ids:
             yield SliceFiles((), "FALSE")
             return
-        wanted = _key_range(usage)
+        wanted = set(usage.partner_org_ids)
+        objects: list[tuple[str, int | None, date]] = []
+        for day, version in sorted(usage.day_versions.items()):
+            entries = self._day_entries(day, version, usage)
+            if entries is None:
+                expected = (usage.day_rows or {}).get(day) if usage.day_rows is not None else None
+                objects.append((day_prefix(day, version) + LEGACY_DAY_OBJECT, expected, day))
+                continue
+            objects.extend(
+                (entry.key, entry.rows, day)
+                for entry in entries
+                if entry.partition.partner_org_id in wanted
+                and overlaps(entry.partition.start, entry.end, usage.customers_from, usage.customers_before)
+            )
         with tempfile.TemporaryDirectory(prefix="wbr-slice-") as folder:
-            keys = self._slice_keys(usage)
-            paths = [str(Path(folder) / f"{index:05d}.parquet") for index in range(len(keys))]
 
-            def download(key: str, path: str) -> str | None:
-                expected = self._expected_rows(usage, key)
+            def download(numbered: tuple[int, tuple[str, int | None, date]]) -> str:
+                index, (key, rows, day) = numbered
+                path = str(Path(folder) / f"{index:05d}.parquet")
                 try:
-                    fetched = download_row_groups(self._s3, self._bucket, key, wanted, path, expected)
-                except LakeIncomplete as error:
-                    raise LakeIncomplete(f"usage for {_day_of(key)} is incomplete in the lake: {error}") from None
-                return path if fetched else None
+                    self._s3.download_file(self._bucket, key, path)
+                except ClientError as error:
+                    if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                        raise LakeIncomplete(f"usage for {day.isoformat()} is missing {key}") from None
+                    raise
+                found = pq.read_metadata(path).num_rows
+                if rows is not None and rows >= 0 and found != rows:
+                    raise LakeIncomplete(
+                        f"usage for {day.isoformat()} is incomplete in the lake: {key} holds {found} rows, "
+                        f"its publication recorded {rows}"
+                    )
+                return path
 
-            with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
-                fetched = tuple(path for path in pool.map(download, keys, paths) if path is not None)
-            yield SliceFiles(fetched, _slice_sql(usage))
+            with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+                paths = tuple(pool.map(download, enumerate(objects)))
+            yield SliceFiles(paths, _slice_sql(usage))
 
-    def _slice_keys(self, usage: UsageSlice) -> list[str]:
-        """The Parquet objects of the slice's days at their versions, in day order: the ones
-        their publications wrote (when the slice knows them), else what is listed."""
-        days = sorted(usage.day_versions.items())
-        if usage.day_rows is not None:
-            return [day_prefix(day, version) + DAY_OBJECT for day, version in days]
-        with ThreadPoolExecutor(max_workers=_DOWNLOAD_THREADS) as pool:
-            listed = list(pool.map(lambda day_version: self._keys(day_prefix(*day_version)), days))
-        return [key for keys in listed for key in keys]
-
-    @staticmethod
-    def _expected_rows(usage: UsageSlice, key: str) -> int | None:
-        if usage.day_rows is None:
+    def _day_entries(self, day: date, version: int, usage: UsageSlice) -> list[PartitionEntry] | None:
+        """The day version's partitions (None: a legacy day), checked against the rows its
+        publication recorded."""
+        prefix = day_prefix(day, version)
+        entries = self._manifest(prefix)
+        if entries is None:
+            if usage.day_rows is not None and not self._exists(prefix + LEGACY_DAY_OBJECT):
+                raise LakeIncomplete(f"usage for {day.isoformat()} (version {version}) is missing")
             return None
-        return usage.day_rows.get(date.fromisoformat(_day_of(key)), -1)
+        expected = (usage.day_rows or {}).get(day, -1)
+        if expected >= 0 and sum(entry.rows for entry in entries) != expected:
+            raise LakeIncomplete(
+                f"usage for {day.isoformat()} (version {version}) holds other rows than were published"
+            )
+        return entries
 
-    def _keys(self, prefix: str) -> list[str]:
-        keys: list[str] = []
-        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix):
-            keys.extend(entry["Key"] for entry in page.get("Contents", []) if entry["Key"].endswith(".parquet"))
-        return sorted(keys)
+    def _manifest(self, prefix: str) -> list[PartitionEntry] | None:
+        """A day version's partitions, None when it has no manifest (legacy or absent). Cached:
+        a version never changes once its manifest is written."""
+        with self._lock:
+            if prefix in self._manifests and self._manifests[prefix] is not None:
+                return self._manifests[prefix]
+        try:
+            listed = json.loads(self._get(prefix + MANIFEST))["partitions"]
+        except KeyError:
+            return None
+        entries = _entries(listed)
+        with self._lock:
+            if len(self._manifests) >= _MANIFEST_CACHE_SIZE:
+                self._manifests.clear()
+            self._manifests[prefix] = entries
+        return entries
 
+    def _legacy_customer_rows(self, day: date, version: int, usage: UsageSlice) -> list[tuple[str, int]]:
+        try:
+            table = pq.read_table(pa.BufferReader(self._get(_legacy_counts_key(day, version))))
+        except KeyError:
+            raise LakeIncomplete(f"usage for {day.isoformat()} (version {version}) is missing") from None
+        expected = (usage.day_rows or {}).get(day, -1)
+        if expected >= 0 and (pc.sum(table["rows"]).as_py() or 0) != expected:
+            raise LakeIncomplete(
+                f"usage for {day.isoformat()} (version {version}) holds other rows than were published"
+            )
+        table = table.filter(pc.is_in(table["partner_org_id"], value_set=pa.array(sorted(usage.partner_org_ids))))
+        return list(zip(table["customer_org_id"].to_pylist(), table["rows"].to_pylist(), strict=True))
 
-def _slice_filters(usage: UsageSlice) -> list[tuple[str, str, Any]]:
-    """Parquet row filters selecting a slice's partners and customer range (in a day's counts)."""
-    filters: list[tuple[str, str, Any]] = [("partner_org_id", "in", sorted(usage.partner_org_ids))]
-    if usage.customers_from is not None:
-        filters.append(("customer_org_id", ">=", usage.customers_from))
-    if usage.customers_before is not None:
-        filters.append(("customer_org_id", "<", usage.customers_before))
-    if usage.excluded_customer_ids:
-        filters.append(("customer_org_id", "not in", sorted(usage.excluded_customer_ids)))
-    return filters
+    def _get(self, key: str) -> bytes:
+        try:
+            return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                raise KeyError(key) from None
+            raise
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise
+        return True
 
 
 def _slice_sql(usage: UsageSlice) -> str:
-    """The exact row condition of a slice in SQL (`_slice_filters` and units > 0, for DuckDB)."""
-    conditions = [
-        # the bounds of `_key_range` first, as plain comparisons: DuckDB prunes row groups by them
-        # exactly as download_row_groups chose them, so it never reads a row group not fetched
-        f"partner_org_id >= {sql_literal(min(usage.partner_org_ids))}",
-        f"partner_org_id <= {sql_literal(max(usage.partner_org_ids))}",
-        f"partner_org_id IN ({sql_literals(usage.partner_org_ids)})",
-        "units > 0",
-    ]
+    """The exact row condition of a slice in SQL (its orgs, customer range, units > 0): a
+    partition object may hold customers of a neighbouring shard, which this leaves out."""
+    conditions = [f"partner_org_id IN ({sql_literals(usage.partner_org_ids)})", "units > 0"]
     if usage.customers_from is not None:
         conditions.append(f"customer_org_id >= {sql_literal(usage.customers_from)}")
     if usage.customers_before is not None:
@@ -225,15 +394,3 @@ def _slice_sql(usage: UsageSlice) -> str:
     if usage.excluded_customer_ids:
         conditions.append(f"customer_org_id NOT IN ({sql_literals(usage.excluded_customer_ids)})")
     return " AND ".join(conditions)
-
-
-def _key_range(usage: UsageSlice) -> KeyRange:
-    """The slice as the bounds row-group statistics are compared with (see `_slice_sql`)."""
-    return KeyRange(
-        "partner_org_id",
-        min(usage.partner_org_ids),
-        max(usage.partner_org_ids),
-        "customer_org_id",
-        usage.customers_from,
-        usage.customers_before,
-    )

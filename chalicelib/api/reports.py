@@ -175,7 +175,7 @@ def get_report_diff(report_id: str) -> Response:
         body=diff.csv or "",
         headers={
             "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{diff.filename}"',
+            "Content-Disposition": f'inline; filename="{diff.filename}"',  # shown, e.g. in the explorer
         },
     )
 

@@ -35,7 +35,7 @@ class PointInTimeCounts:
         start: dict[Key, int | None] = {}
         if base_day is not None:
             version = self._calendar.published_versions([base_day])[base_day]
-            state = self._states.read_state(base_day, version)
+            state = self._states.read_state(base_day, version, partner_org_ids)  # only their partitions
             state = state.filter(pc.is_in(state["partner_org_id"], value_set=partners))
             keys = zip(*(state[name].to_pylist() for name in KEY_FIELDS), strict=True)
             start = dict(zip(keys, state["assigned_since"].to_pylist(), strict=True))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.commands import GenerationJob
-from chalicelib.domain.events import Registered
+from chalicelib.domain.events import Registrations
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.messages import RestatementRequested, RunLease
 from chalicelib.domain.rating import KeyDay
@@ -228,22 +228,38 @@ class UsageLake(Protocol):
         LakeIncomplete (never a silent zero)."""
 
     def customer_rows(self, usage: UsageSlice) -> list[tuple[str, int]]:
-        """(customer id, usage rows) pairs of the slice, one per customer and day."""
+        """Where a shard may start and the usage rows from there: (customer id, rows) pairs of
+        the slice, one per lake partition (or customer) and day; shards cut at these ids read
+        whole partition objects."""
 
 
 # ---- the usage pipeline: ingestion, rating, point-in-time -------------------------------
 
 
+@dataclass(frozen=True)
+class DayWritten:
+    """What writing a day version (its usage, or its closing state) wrote: a restatement writes
+    only the partitions whose rows changed and names the others' earlier objects."""
+
+    rows: int
+    partitions: int
+    partitions_written: int
+    bytes_written: int
+
+
 class ClosingStates(Protocol):
-    def read_state(self, day: date, version: int) -> pa.Table:
-        """The keys assigned at the end of `day` (version `version`) and since when."""
+    def read_state(self, day: date, version: int, partner_org_ids: Iterable[str] | None = None) -> pa.Table:
+        """The keys assigned at the end of `day` (version `version`) and since when, of the
+        orgs `partner_org_ids` only when given (their partitions alone are read)."""
 
 
 class RatingLake(ClosingStates, Protocol):
-    def write_day(self, day: date, version: int, usage: pa.Table) -> int:
+    def write_day(self, day: date, version: int, usage: pa.Table, previous_version: int | None = None) -> DayWritten:
         """Write a day's usage rows as version `version`; returns the rows written."""
 
-    def write_state(self, day: date, version: int, state: pa.Table) -> None: ...
+    def write_state(
+        self, day: date, version: int, state: pa.Table, previous_version: int | None = None
+    ) -> DayWritten: ...
 
 
 class DayEvents(Protocol):
@@ -263,10 +279,19 @@ class EventLog(Protocol):
 
     def append_lines(self, lines: list[bytes], occurred_at: list[int], batch_id: str | None = None) -> list[date]: ...
 
+    def append_table(self, table: pa.Table, batch_id: str | None = None) -> list[date]:
+        """Validated event records (EVENT_SCHEMA columns)."""
+
 
 class EventIdIndex(Protocol):
-    def register(self, events: Iterable[tuple[str, bytes, str]]) -> dict[str, Registered]:
-        """(event_id, content digest, object it will land in) → NEW, DUPLICATE or CONFLICT."""
+    def register_rows(
+        self,
+        event_ids: Sequence[str] | pa.Array | pa.ChunkedArray,
+        digests: Sequence[bytes],
+        object_keys: Sequence[str],
+    ) -> Registrations:
+        """Rows of (event_id, record digest, object it will land in), ids unique → NEW,
+        DUPLICATE or CONFLICT each."""
 
 
 class DeadLetters(Protocol):

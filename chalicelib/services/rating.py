@@ -41,6 +41,10 @@ class RatedDay:
     usage_rows: int
     open_keys: int
     ignored_events: int
+    # what the lake wrote (a restatement writes only the partitions whose rows changed)
+    partitions: int = 0
+    partitions_written: int = 0
+    bytes_written: int = 0
 
 
 class RatingService:
@@ -133,12 +137,24 @@ class RatingService:
         version = versions.get(day, 0) + 1
         while not self._calendar.claim(day, version):  # another run rates this day too
             version += 1
-        rows = self._lake.write_day(day, version, usage)
-        self._lake.write_state(day, version, new_state)
-        self._calendar.publish(day, version, rows)  # a newer claim's result wins; its stream record announces it
+        earlier = versions.get(day)  # a restatement keeps the partitions whose rows did not change
+        written = self._lake.write_day(day, version, usage, earlier)
+        state_written = self._lake.write_state(day, version, new_state, earlier)
+        self._calendar.publish(
+            day, version, written.rows
+        )  # a newer claim's result wins; its stream record announces it
         if attempts > 1 and self._calendar.published_versions([previous]).get(previous) != versions.get(previous):
             return self._rate_day(day, first_event_day, attempts - 1)  # D-1 was restated meanwhile
-        return RatedDay(day, version, rows, new_state.num_rows, ignored)
+        return RatedDay(
+            day,
+            version,
+            written.rows,
+            new_state.num_rows,
+            ignored,
+            written.partitions,
+            written.partitions_written,
+            written.bytes_written + state_written.bytes_written,
+        )
 
     # ---- internals ----------------------------------------------------------------------
 

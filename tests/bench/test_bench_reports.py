@@ -57,10 +57,11 @@ pytestmark = pytest.mark.bench
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURE_SUBJECTS = 100_000
-TARGET_SECONDS = 5.0
+TARGET_SECONDS = 3.0
 TARGET_RSS_MIB = 1024
-TARGET_BARE_RATIO = 1.3
-TARGET_PYTHON_RATIO = 30.0
+TARGET_BARE_RATIO = 1.5
+SMALL_SUBJECTS = 1_000  # a small partner's report, in a lake of 1 M others and alone
+SMALL_PARTNER = "Y2lzY29zcGFyazovL3VzL09SR0FOSVpBVElPTi9zbWFsbC13aG9sZXNhbGU"  # ciscospark://us/ORGANIZATION/small-wholesale
 GENERATOR = {"subjects_per_customer": 50, "workspace_share": 0.1, "seed": 17, "events_seed": 7}
 # The code whose behaviour shapes the data set (a change re-generates it).
 DATA_SOURCES = [
@@ -118,9 +119,22 @@ def _log(message: str) -> None:
 # ---- the data set: generated through the pipeline once, cached per size ------------------------
 
 
-def _data_key(subjects: int, first: date, last: date) -> str:
-    digest = hashlib.sha256(json.dumps({"subjects": subjects, "first": first.isoformat(), "last": last.isoformat(),
-                                        **GENERATOR}, sort_keys=True).encode())
+def _spec(subjects: int, first: date, last: date, small: int = 0) -> dict[str, Any]:
+    """A data set: the scaled partner with `subjects`, and (when `small`) another partner with
+    `small` subjects in the same lake, over first..last."""
+    worlds = [{"subjects": subjects, "partner": None, "seed": GENERATOR["seed"]}]
+    if small:
+        worlds.append({"subjects": small, "partner": SMALL_PARTNER, "seed": GENERATOR["seed"] + 1})
+    return {"worlds": worlds, "first": first.isoformat(), "last": last.isoformat()}
+
+
+def _spec_label(spec: dict[str, Any]) -> str:
+    days = (date.fromisoformat(spec["last"]) - date.fromisoformat(spec["first"])).days + 1
+    return "+".join(_label(world["subjects"]) for world in spec["worlds"]) + f"-{days}d"
+
+
+def _data_key(spec: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps({**spec, **GENERATOR}, sort_keys=True).encode())
     for source in DATA_SOURCES:
         digest.update(source.encode() + b"\0" + (ROOT / source).read_bytes())
     return digest.hexdigest()[:16]
@@ -130,13 +144,18 @@ def _tables(settings: Any) -> list[str]:
     return [settings.directory_table, settings.usage_days_table]
 
 
-def _generate(container: Any, subjects: int, first: date, last: date) -> dict[str, Any]:
-    from chalicelib.demo_data import load_demo, scaled_world
+def _generate(container: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.demo_data import SCALED_PARTNER, load_demo, merge_worlds, scaled_world
 
     started = time.perf_counter()
-    world = scaled_world(first, last, subjects, GENERATOR["subjects_per_customer"], GENERATOR["workspace_share"],
-                         GENERATOR["seed"])
-    _log(f"{subjects} subjects: world of {len(world.customers)} customers built in "
+    first, last = date.fromisoformat(spec["first"]), date.fromisoformat(spec["last"])
+    world = merge_worlds(*(
+        scaled_world(first, last, part["subjects"], GENERATOR["subjects_per_customer"], GENERATOR["workspace_share"],
+                     part["seed"], part["partner"] or SCALED_PARTNER,
+                     "Scale Wholesale" if part["partner"] is None else "Small Wholesale")
+        for part in spec["worlds"]))
+    label = _spec_label(spec)
+    _log(f"{label}: world of {len(world.customers)} customers built in "
          f"{time.perf_counter() - started:.1f} s; events → ingestion → rating (load_demo) …")
     rating_started: list[float] = []
 
@@ -144,7 +163,7 @@ def _generate(container: Any, subjects: int, first: date, last: date) -> dict[st
         if not rating_started:
             rating_started.append(time.perf_counter())
             _log(f"  events ingested after {rating_started[0] - started:.1f} s; rating {total} days …")
-        if done == total or done % 5 == 0:
+        if done == total or done % max(5, total // 20) == 0:
             _log(f"  rated {done}/{total} days ({time.perf_counter() - rating_started[0]:.1f} s)")
 
     loaded = load_demo(world, container.ingestion, container.rating, progress)
@@ -194,63 +213,88 @@ def _restore(container: Any, directory: Path) -> None:
                 pending = container.dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
 
-def _data_set(env: dict[str, str], subjects: int, first: date, last: date) -> dict[str, Any]:
-    """Put the data set of `subjects` into the moto server at `env` (restored from the cache or
-    generated through the pipeline); returns what was done and the period's lake objects."""
+def _data_set(env: dict[str, str], spec: dict[str, Any], partner_org_id: str | None = None) -> dict[str, Any]:
+    """Put the data set `spec` into the moto server at `env` (restored from the cache or
+    generated through the pipeline); returns what was done and the lake objects of the period
+    that hold `partner_org_id`'s usage (default: the scaled partner), as the day versions'
+    manifests name them."""
     from chalicelib.adapters.provisioning import ensure_resources
+    from chalicelib.adapters.usage_lake import MANIFEST
     from chalicelib.bootstrap import Container
     from chalicelib.config import Settings
+    from chalicelib.demo_data import SCALED_PARTNER
 
     container = Container(Settings.from_env(env))
     ensure_resources(container.settings, container.dynamodb, container.s3)
     cache_root = Path(os.environ.get("WBR_BENCH_DATA", ROOT / ".local" / "bench-data"))
-    key = _data_key(subjects, first, last)
-    directory = cache_root / f"{subjects}-{key}"
+    label = _spec_label(spec)
+    directory = cache_root / f"{label}-{_data_key(spec)}"
     started = time.perf_counter()
     if (directory / "manifest.json").exists():
         manifest = json.loads((directory / "manifest.json").read_text())
         _restore(container, directory)
         setup = {"data": "restored from cache", "restore_seconds": round(time.perf_counter() - started, 1),
                  **manifest["generated"]}
-        _log(f"{subjects} subjects: data set restored from {directory} in {setup['restore_seconds']} s")
+        _log(f"{label}: data set restored from {directory} in {setup['restore_seconds']} s")
     else:
-        generated = _generate(container, subjects, first, last)
-        for stale in cache_root.glob(f"{subjects}-*"):
+        generated = _generate(container, spec)
+        for stale in cache_root.glob(f"{label}-*"):
             shutil.rmtree(stale, ignore_errors=True)
-        _save(container, directory, {"subjects": subjects, "first": first.isoformat(), "last": last.isoformat(),
-                                     "generator": GENERATOR, "sources": DATA_SOURCES, "generated": generated})
+        _save(container, directory, {"spec": spec, "generator": GENERATOR, "sources": DATA_SOURCES,
+                                     "generated": generated})
         setup = {"data": "generated through ingestion + rating", **generated,
                  "setup_seconds": round(time.perf_counter() - started, 1)}
-        _log(f"{subjects} subjects: generated in {setup['setup_seconds']} s, cached in {directory}")
+        _log(f"{label}: generated in {setup['setup_seconds']} s, cached in {directory}")
+    first, last = date.fromisoformat(spec["first"]), date.fromisoformat(spec["last"])
     days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
     versions = container.calendar.published_versions(days)
     assert sorted(versions) == days, "every day of the period is published"
-    objects = []
+    partner_org_id = partner_org_id or SCALED_PARTNER
+    bucket = container.settings.lake_bucket
+    objects, lake_objects = [], 0
     for day in days:
         prefix = f"usage/date={day.isoformat()}/v={versions[day]}/"
-        for page in container.s3.get_paginator("list_objects_v2").paginate(Bucket=container.settings.lake_bucket,
-                                                                           Prefix=prefix):
-            objects.extend((entry["Key"], entry["Size"]) for entry in page.get("Contents", [])
-                           if entry["Key"].endswith(".parquet"))
-    from chalicelib.demo_data import SCALED_PARTNER
-
+        listed = json.loads(container.s3.get_object(Bucket=bucket, Key=prefix + MANIFEST)["Body"].read())
+        lake_objects += len(listed["partitions"])
+        objects.extend((entry["key"], entry["rows"]) for entry in listed["partitions"]
+                       if entry["partnerOrgId"] == partner_org_id)
+    sizes = {}
     started = time.perf_counter()
-    for key, _ in objects:  # the floor of any reader: every byte of the period once, boto3 as the service
-        container.s3.get_object(Bucket=container.settings.lake_bucket, Key=key)["Body"].read()
+    for key, _ in objects:  # the floor of any reader: every byte of the partner's objects once, boto3
+        sizes[key] = len(container.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     read_once = time.perf_counter() - started
-    partner = next(p for p in container.directory.partners() if p.org_id == SCALED_PARTNER)
+    partner = next(p for p in container.directory.partners() if p.org_id == partner_org_id)
     return {
         "setup": setup,
         "keys": [key for key, _ in objects],
-        "lake_megabytes": round(sum(size for _, size in objects) / 2**20, 1),
+        "usage_rows": sum(rows for _, rows in objects),
+        "lake_objects": lake_objects,
+        "lake_megabytes": round(sum(sizes.values()) / 2**20, 1),
         "read_objects_once_seconds": round(read_once, 2),
-        "bucket": container.settings.lake_bucket,
+        "bucket": bucket,
         "reports_bucket": container.settings.reports_bucket,
         "partner": {"org_id": partner.org_id, "name": partner.name},
         "skus": {sku.sku: [sku.service_name, sku.description] for sku in container.directory.skus()},
         "customers": {customer.org_id: customer.external_id
                       for customer in container.directory.customers_of([partner.org_id])},
     }
+
+
+def _local_copies(arguments: dict[str, Any]) -> list[str]:
+    """The baselines' input: local copies of the very same lake objects (fetched before the clock
+    starts: the compute limit of this machine, no S3)."""
+    import boto3
+
+    folder = Path(arguments["csv"]).parent / "local-lake"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    paths = []
+    for index, key in enumerate(arguments["keys"]):
+        path = folder / f"{index:06d}.parquet"
+        s3.download_file(arguments["bucket"], key, str(path))
+        paths.append(str(path))
+    return paths
 
 
 # ---- measured processes ---------------------------------------------------------------------------
@@ -413,16 +457,6 @@ def _child_report(arguments: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _s3fs(arguments: dict[str, Any]) -> Any:
-    from urllib.parse import urlsplit
-
-    from pyarrow.fs import S3FileSystem
-
-    endpoint = urlsplit(os.environ["AWS_ENDPOINT_URL"])
-    return S3FileSystem(access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-                        endpoint_override=endpoint.netloc, scheme=endpoint.scheme, region="us-east-1")
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -431,9 +465,8 @@ def _child_bare(arguments: dict[str, Any]) -> dict[str, Any]:
     """A bare DuckDB GROUP BY … COPY TO 'x.csv' computing the same USER rows."""
     import duckdb
     import pyarrow as pa
-    import pyarrow.dataset as ds
 
-    filesystem = _s3fs(arguments)
+    paths = _local_copies(arguments)
     connection = duckdb.connect(config={"autoinstall_known_extensions": False,
                                         "autoload_known_extensions": False})
     skus = pa.table({"sku": list(arguments["skus"]), "service_name": [v[0] for v in arguments["skus"].values()],
@@ -444,9 +477,7 @@ def _child_bare(arguments: dict[str, Any]) -> dict[str, Any]:
     keys = ", ".join(f"g.{name}" for name in USER_KEY)
     rss_before = _status_kib("VmRSS")
     started = time.perf_counter()
-    usage = ds.dataset([f"{arguments['bucket']}/{key}" for key in arguments["keys"]], filesystem=filesystem,
-                       format="parquet")
-    connection.register("usage", usage)
+    connection.execute(f"CREATE VIEW usage AS SELECT * FROM read_parquet([{', '.join(map(_literal, paths))}])")
     connection.execute(
         f"""COPY (
           SELECT {_literal(arguments["partner_name"])} AS PARTNER_NAME, {_literal(arguments["partner"])} AS PARTNER_ORG_ID, g.subscription_id AS SUBSCRIPTION_ID,
@@ -476,13 +507,13 @@ def _child_python(arguments: dict[str, Any]) -> dict[str, Any]:
     """A straightforward pure-Python row loop: rows to dicts, sums in a dict, the csv module."""
     import pyarrow.parquet as pq
 
-    filesystem = _s3fs(arguments)
+    paths = _local_copies(arguments)
     rss_before = _status_kib("VmRSS")
     started = time.perf_counter()
     partner = arguments["partner"]
     totals: dict[tuple[str, ...], list[Any]] = {}
-    for key in arguments["keys"]:
-        with filesystem.open_input_file(f"{arguments['bucket']}/{key}") as source:
+    for path in paths:
+        with open(path, "rb") as source:
             for batch in pq.ParquetFile(source).iter_batches(batch_size=65_536):
                 for row in batch.to_pylist():
                     if row["partner_org_id"] != partner or row["units"] <= 0:
@@ -549,14 +580,15 @@ def curve(record):
         return
     lines = [
         "",
-        "USER report, 31-day month, one partner (create → COMPLETED, own process; baselines over the same objects)",
+        "USER report, 31-day month, one partner (create → COMPLETED, own process; baselines over local copies "
+        "of the same objects)",
         f"{'subjects':>9} {'usage rows':>11} {'lake MiB':>8} {'report rows':>11} {'ours s':>7} {'peak RSS MiB':>12} "
         f"{'bare DuckDB s':>13} {'ours/bare':>9} {'bare RSS':>8} {'python s':>9} {'python/ours':>11} {'shards':>6}",
     ]
     for subjects, row in sorted(rows.items()):
         python = row.get("python_seconds")
         lines.append(
-            f"{subjects:>9,} {row['usage_rows']:>11,} {row['lake_megabytes']:>8} {row['report_rows']:>11,} "
+            f"{subjects:>9,} {row['usage_rows']:>11,} {row['partner_megabytes']:>8} {row['report_rows']:>11,} "
             f"{row['seconds']:>7} {row['peak_rss_mib']:>12} {row['bare_duckdb_seconds']:>13} "
             f"{row['ratio_ours_to_bare']:>9} {row['bare_duckdb_peak_rss_mib']:>8} "
             f"{python if python is not None else '-':>9} {row.get('ratio_python_to_ours', '-'):>11} "
@@ -574,81 +606,132 @@ def curve(record):
         for subjects, row in sorted(rows.items())])
 
 
+def _measure(env: dict[str, str], data: dict[str, Any], first: date, last: date, subjects: int, runs: int,
+             dev_keys: Any, tmp_path: Path, python: bool = False) -> tuple[dict[str, Any], dict[str, Any], dict]:
+    """`runs` × (ours, bare DuckDB) of the USER report of `data`'s partner over first..last,
+    and once the pure-Python loop when `python`; the files checked against each other."""
+    child_env = {**env, "WBR_STAGE": "local", "WBR_JWT_PUBLIC_KEY_FILE": str(dev_keys.public_path),
+                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
+                 "AWS_EC2_METADATA_DISABLED": "true"}
+    common = {"partner": data["partner"]["org_id"], "partner_name": data["partner"]["name"],
+              "first": first.isoformat(), "last": last.isoformat(), "bucket": data["bucket"],
+              "keys": data["keys"], "skus": data["skus"], "customers": data["customers"],
+              "keys_dir": str(dev_keys.public_path.parent)}
+    ours_csv, bare_csv, python_csv = tmp_path / "ours.csv", tmp_path / "bare.csv", tmp_path / "python.csv"
+    ours: list[dict[str, Any]] = []
+    bare: list[dict[str, Any]] = []
+    label = _label(subjects)
+    for run in range(runs):
+        _log(f"{label}: report run {run + 1}/{runs} (create → COMPLETED) …")
+        ours.append(_run_child("report", {**common, "csv": str(ours_csv)}, child_env, tmp_path / "work"))
+        _log(f"  {ours[-1]['seconds']:.2f} s, peak RSS {ours[-1]['peak_rss_mib']} MiB, steps {ours[-1]['steps']}")
+        assert ours[-1]["rows"] == subjects
+        _log(f"{label}: bare DuckDB run {run + 1}/{runs} (local copies of the same objects) …")
+        bare.append(_run_child("bare", {**common, "csv": str(bare_csv)}, child_env, tmp_path / "work"))
+        _log(f"  {bare[-1]['seconds']:.2f} s, peak RSS {bare[-1]['peak_rss_mib']} MiB")
+    assert _sha256(ours_csv) == ours[-1]["sha256"]
+    assert _same_rows(ours_csv, bare_csv), "the bare DuckDB baseline computes the same rows"
+    best, best_bare = min(ours, key=lambda r: r["seconds"]), min(bare, key=lambda r: r["seconds"])
+    figures: dict[str, Any] = {
+        "subjects": subjects,
+        "customers": len(data["customers"]),
+        "period": f"{first.isoformat()}..{last.isoformat()}",
+        "days": (last - first).days + 1,
+        "usage_rows": data["usage_rows"],
+        "partner_objects": len(data["keys"]),
+        "lake_objects": data["lake_objects"],
+        "partner_megabytes": data["lake_megabytes"],
+        "report_rows": best["rows"],
+        "seconds": round(best["seconds"], 2),
+        "runs_seconds": [round(r["seconds"], 2) for r in ours],
+        "runs_load_1min_before": [r["load_1min_before"] for r in ours],
+        "create_accepted_ms": best["accepted_ms"],
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in ours),
+        "rss_before_create_mib": best["rss_before_mib"],
+        "steps": best["steps"],
+        "bare_duckdb_seconds": round(best_bare["seconds"], 2),
+        "bare_duckdb_runs_seconds": [round(r["seconds"], 2) for r in bare],
+        "bare_duckdb_peak_rss_mib": max(r["peak_rss_mib"] for r in bare),
+        "ratio_ours_to_bare": round(best["seconds"] / best_bare["seconds"], 2),
+        "bare_duckdb_runs_load_1min_before": [r["load_1min_before"] for r in bare],
+        "baselines_read": "local copies of the very same lake objects (fetched before the clock starts)",
+        "read_objects_once_seconds": data["read_objects_once_seconds"],
+        "cores": os.cpu_count(),
+        "code": _code_version(),
+        "setup": data["setup"],
+    }
+    if python:
+        _log(f"{label}: pure-Python baseline …")
+        loop = _run_child("python", {**common, "csv": str(python_csv)}, child_env, tmp_path / "work")
+        _log(f"  {loop['seconds']:.2f} s, peak RSS {loop['peak_rss_mib']} MiB")
+        assert _sha256(python_csv) == best["sha256"], "the Python baseline writes the very same file"
+        figures.update(python_seconds=round(loop["seconds"], 2), python_peak_rss_mib=loop["peak_rss_mib"],
+                       ratio_python_to_ours=round(loop["seconds"] / best["seconds"], 1))
+    return figures, common, child_env
+
+
 @pytest.mark.parametrize("subjects", _sizes(), ids=_label)
 def test_user_report_month(subjects, curve, record, tmp_path, dev_keys):
-    today = datetime.now(timezone.utc).date()
-    first, last = _month(today)
+    """The month curve; the 1 M lake also holds the small partner (its own test reads it)."""
+    first, last = _month(datetime.now(timezone.utc).date())
     runs = int(os.environ.get("WBR_BENCH_REPORT_RUNS", "3")) if subjects < 1_000_000 else 1
     python_max = int(os.environ.get("WBR_BENCH_PYTHON_MAX", str(FIGURE_SUBJECTS)))
     with moto_server() as env:
-        data = _data_set(env, subjects, first, last)
-        usage_rows = subjects * 31
-        child_env = {**env, "WBR_STAGE": "local", "WBR_JWT_PUBLIC_KEY_FILE": str(dev_keys.public_path),
-                     "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
-                     "AWS_EC2_METADATA_DISABLED": "true"}
-        common = {"partner": data["partner"]["org_id"], "partner_name": data["partner"]["name"],
-                  "first": first.isoformat(), "last": last.isoformat(), "bucket": data["bucket"],
-                  "keys": data["keys"], "skus": data["skus"], "customers": data["customers"],
-                  "keys_dir": str(dev_keys.public_path.parent)}
-        ours_csv, bare_csv, python_csv = tmp_path / "ours.csv", tmp_path / "bare.csv", tmp_path / "python.csv"
-        ours: list[dict[str, Any]] = []
-        bare: list[dict[str, Any]] = []
-        for run in range(runs):
-            _log(f"{_label(subjects)}: report run {run + 1}/{runs} (create → COMPLETED) …")
-            ours.append(_run_child("report", {**common, "csv": str(ours_csv)}, child_env, tmp_path / "work"))
-            _log(f"  {ours[-1]['seconds']:.2f} s, peak RSS {ours[-1]['peak_rss_mib']} MiB, steps {ours[-1]['steps']}")
-            assert ours[-1]["rows"] == subjects
-            _log(f"{_label(subjects)}: bare DuckDB run {run + 1}/{runs} …")
-            bare.append(_run_child("bare", {**common, "csv": str(bare_csv)}, child_env, tmp_path / "work"))
-            _log(f"  {bare[-1]['seconds']:.2f} s, peak RSS {bare[-1]['peak_rss_mib']} MiB")
-        assert _sha256(ours_csv) == ours[-1]["sha256"]
-        assert _same_rows(ours_csv, bare_csv), "the bare DuckDB baseline computes the same rows"
-        best, best_bare = min(ours, key=lambda r: r["seconds"]), min(bare, key=lambda r: r["seconds"])
-        figures: dict[str, Any] = {
-            "subjects": subjects,
-            "customers": len(data["customers"]),
-            "period": f"{first.isoformat()}..{last.isoformat()}",
-            "usage_rows": usage_rows,
-            "lake_objects": len(data["keys"]),
-            "lake_megabytes": data["lake_megabytes"],
-            "report_rows": best["rows"],
-            "seconds": round(best["seconds"], 2),
-            "runs_seconds": [round(r["seconds"], 2) for r in ours],
-            "runs_load_1min_before": [r["load_1min_before"] for r in ours],
-            "create_accepted_ms": best["accepted_ms"],
-            "peak_rss_mib": max(r["peak_rss_mib"] for r in ours),
-            "rss_before_create_mib": best["rss_before_mib"],
-            "steps": best["steps"],
-            "bare_duckdb_seconds": round(best_bare["seconds"], 2),
-            "bare_duckdb_runs_seconds": [round(r["seconds"], 2) for r in bare],
-            "bare_duckdb_peak_rss_mib": max(r["peak_rss_mib"] for r in bare),
-            "ratio_ours_to_bare": round(best["seconds"] / best_bare["seconds"], 2),
-            "bare_duckdb_runs_load_1min_before": [r["load_1min_before"] for r in bare],
-            "baselines_read": "pyarrow S3FileSystem from the same moto server, same objects",
-            "read_objects_once_seconds": data["read_objects_once_seconds"],
-            "cores": os.cpu_count(),
-            "code": _code_version(),
-            "setup": data["setup"],
-        }
-        if subjects <= python_max:
-            _log(f"{_label(subjects)}: pure-Python baseline …")
-            python = _run_child("python", {**common, "csv": str(python_csv)}, child_env, tmp_path / "work")
-            _log(f"  {python['seconds']:.2f} s, peak RSS {python['peak_rss_mib']} MiB")
-            assert _sha256(python_csv) == best["sha256"], "the Python baseline writes the very same file"
-            figures.update(python_seconds=round(python["seconds"], 2), python_peak_rss_mib=python["peak_rss_mib"],
-                           ratio_python_to_ours=round(python["seconds"] / best["seconds"], 1))
+        spec = _spec(subjects, first, last, small=SMALL_SUBJECTS if subjects >= 1_000_000 else 0)
+        data = _data_set(env, spec)
+        figures, common, child_env = _measure(env, data, first, last, subjects, runs, dev_keys, tmp_path,
+                                              python=subjects <= python_max)
+        figures.update(target_ratio_ours_to_bare=TARGET_BARE_RATIO,
+                       meets_ratio_to_bare=figures["ratio_ours_to_bare"] <= TARGET_BARE_RATIO,
+                       target_rss_mib=TARGET_RSS_MIB, meets_rss=figures["peak_rss_mib"] <= TARGET_RSS_MIB)
         if subjects == FIGURE_SUBJECTS:
-            figures.update(target_seconds=TARGET_SECONDS, target_rss_mib=TARGET_RSS_MIB,
-                           target_ratio_ours_to_bare=TARGET_BARE_RATIO, target_ratio_python_to_ours=TARGET_PYTHON_RATIO,
-                           meets_seconds=figures["seconds"] <= TARGET_SECONDS,
-                           meets_rss=figures["peak_rss_mib"] <= TARGET_RSS_MIB,
-                           meets_ratio_to_bare=figures["ratio_ours_to_bare"] <= TARGET_BARE_RATIO)
-            if "ratio_python_to_ours" in figures:
-                figures["meets_ratio_python"] = figures["ratio_python_to_ours"] >= TARGET_PYTHON_RATIO
+            figures.update(target_seconds=TARGET_SECONDS, meets_seconds=figures["seconds"] <= TARGET_SECONDS)
             if os.environ.get("WBR_BENCH_PROFILE", "1") != "0":
                 figures["profile"] = _profile(common, child_env, tmp_path)
         record(f"report_user_{_label(subjects)}", **figures)
         curve[subjects] = figures
+
+
+def test_a_small_partners_report_follows_the_partner_not_the_lake(record, tmp_path, dev_keys):
+    """The 1 000-subject partner's USER month in the lake of the 1 M figure (which holds it
+    beside the 1 000 000 subjects of another partner), against the same report in a lake
+    holding only that partner."""
+    first, last = _month(datetime.now(timezone.utc).date())
+    runs = int(os.environ.get("WBR_BENCH_REPORT_RUNS", "3"))
+    results = {}
+    big = max(_sizes() + [1_000_000])
+    for name, spec in (("in_large_lake", _spec(big, first, last, small=SMALL_SUBJECTS)),
+                       ("alone", {"worlds": [{"subjects": SMALL_SUBJECTS, "partner": SMALL_PARTNER,
+                                              "seed": GENERATOR["seed"] + 1}],
+                                  "first": first.isoformat(), "last": last.isoformat()})):
+        with moto_server() as env:
+            data = _data_set(env, spec, SMALL_PARTNER)
+            figures, _, _ = _measure(env, data, first, last, SMALL_SUBJECTS, runs, dev_keys, tmp_path / name)
+            figures["data_set"] = _spec_label(spec)
+            results[name] = figures
+    ratio = results["in_large_lake"]["seconds"] / results["alone"]["seconds"]
+    record("report_small_partner_in_large_lake", in_large_lake=results["in_large_lake"], alone=results["alone"],
+           ratio_in_large_lake_to_alone=round(ratio, 2), target_ratio=TARGET_BARE_RATIO,
+           meets_ratio=ratio <= TARGET_BARE_RATIO)
+    print(f"\n1 000-subject partner: {results['in_large_lake']['seconds']} s in the lake of "
+          f"{results['in_large_lake']['lake_objects']} objects, {results['alone']['seconds']} s alone "
+          f"({results['alone']['lake_objects']} objects): ×{ratio:.2f}")
+
+
+def test_user_report_over_five_years(record, tmp_path, dev_keys):
+    """10 000 subjects over the longest period the API accepts that ends last month (start on or
+    after the same date five years ago)."""
+    today = datetime.now(timezone.utc).date()
+    _, last = _month(today)
+    first = date(today.year - 5, today.month, today.day) + timedelta(days=1)
+    subjects = int(os.environ.get("WBR_BENCH_FIVE_YEAR_SUBJECTS", "10000"))
+    with moto_server() as env:
+        data = _data_set(env, _spec(subjects, first, last), None)
+        figures, _, _ = _measure(env, data, first, last, subjects, 1, dev_keys, tmp_path)
+    figures.update(target_rss_mib=TARGET_RSS_MIB, meets_rss=figures["peak_rss_mib"] <= TARGET_RSS_MIB)
+    record("report_user_five_years", **figures)
+    print(f"\n5 years ({figures['days']} days), {subjects} subjects, {figures['usage_rows']:,} usage rows: "
+          f"{figures['seconds']} s, peak RSS {figures['peak_rss_mib']} MiB; bare {figures['bare_duckdb_seconds']} s")
 
 
 def _profile(common: dict[str, Any], child_env: dict[str, str], tmp_path: Path) -> dict[str, Any]:

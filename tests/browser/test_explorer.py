@@ -10,6 +10,7 @@ emulation, demo data), with the explorer authorized by the dev token as `make ru
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -28,7 +29,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from chalicelib.api.docs import DEV_TOKEN_VARIABLE, EXPLORER_ROUTE
+from chalicelib.api.docs import DEV_TOKEN_VARIABLE, EXPLORER_ROUTE, openapi_document
 from chalicelib.domain.report_ids import is_report_id
 from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import ReportType
@@ -37,6 +38,7 @@ from tests.conftest import TODAY
 pytestmark = pytest.mark.browser
 
 TAG = "Wholesale_Billing_Reports"  # Swagger UI's element ids: operations-<tag>-<operationId>
+FILES_TAG = "Report_files"
 WAIT_SECONDS = 30
 
 
@@ -55,10 +57,10 @@ class UiResponse:
 class Operation:
     """One operation block of Swagger UI, driven like a person does: Try it out, fill, Execute."""
 
-    def __init__(self, driver: WebDriver, operation_id: str) -> None:
+    def __init__(self, driver: WebDriver, operation_id: str, tag: str = TAG) -> None:
         self.driver = driver
         self.element = WebDriverWait(driver, WAIT_SECONDS).until(
-            lambda d: d.find_element(By.ID, f"operations-{TAG}-{operation_id}")
+            lambda d: d.find_element(By.ID, f"operations-{tag}-{operation_id}")
         )
 
     def try_it_out(self) -> Operation:
@@ -161,7 +163,12 @@ def test_partner_admin_flow_in_the_explorer(live_stack, chromium, downloads_dir,
     start, end = (TODAY - timedelta(days=20)).isoformat(), (TODAY - timedelta(days=1)).isoformat()
 
     driver.get(base_url + EXPLORER_ROUTE)
-    WebDriverWait(driver, WAIT_SECONDS).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) == 4)
+    operations = sum(
+        1 for item in openapi_document()["paths"].values() for method in item if method in ("get", "post", "delete")
+    )
+    WebDriverWait(driver, WAIT_SECONDS).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) == operations  # every route, extensions too
+    )
     assert "Wholesale Billing Reports API" in driver.find_element(By.CSS_SELECTOR, ".info .title").text
     _authorize_by_hand(driver, token)
 
@@ -207,6 +214,20 @@ def test_partner_admin_flow_in_the_explorer(live_stack, chromium, downloads_dir,
     rows = list(csv.reader(io.StringIO(_download(driver, url, downloads_dir, filename))))
     assert rows[0] == list(columns_for(ReportType.USER))
     assert len(rows) > 1 and len(rows) - 1 == detail_json["rowCount"]
+
+    # The extensions in the same explorer: the file's manifest, and a diff against its own revision.
+    manifest_operation = Operation(driver, "getReportManifest", FILES_TAG).try_it_out()
+    manifest_operation.set_parameter("id", report_id)
+    manifest = manifest_operation.execute()
+    assert manifest.status == 200, manifest.body
+    saved = (downloads_dir / filename).read_bytes()  # the bytes the browser downloaded
+    assert manifest.json()["sha256"] == hashlib.sha256(saved).hexdigest() == detail_json["sha256"]
+    assert manifest.json()["size"] == len(saved) and manifest.json()["rowCount"] == len(rows) - 1
+    diff_operation = Operation(driver, "getReportDiff", FILES_TAG).try_it_out()
+    diff_operation.set_parameter("id", report_id)
+    diff_operation.set_parameter("revision", "1")
+    diff = diff_operation.execute()
+    assert diff.status == 200 and diff.body.startswith("CHANGE,"), diff.body[:300]
 
     # Paging: a second report, then pages of one, following the Link header's cursor.
     create.set_body({"billingStartDate": start, "billingEndDate": end, "type": "PARTNER"})

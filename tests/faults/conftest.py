@@ -95,6 +95,7 @@ def fault_world(dev_keys: DevKeyPair) -> Iterator[FaultWorld]:
             jwt_public_key_file=str(dev_keys.public_path),
             map_max_concurrency=4,
             shard_rows=40,  # three shards for a CUSTOMER report
+            lake_partition_customers=1,  # shards may cut at every customer (a partition each)
         )
         world = demo_world(TODAY, days=4, users=40, workspaces=4, seed=23)
         plan = FaultPlan()

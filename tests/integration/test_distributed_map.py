@@ -56,7 +56,10 @@ def _generate(container: Container) -> tuple[Report, str]:
 def test_more_than_40_shards_run_as_a_distributed_map_to_the_single_shard_file(dev_keys):
     # 45 more customers than the demo's: with a shard per customer, 54 shards.
     world = demo_world(TODAY, days=3, users=150, workspaces=6, seed=5, extra_customers=45)
-    base = Settings(stage="local", jwt_public_key_file=str(dev_keys.public_path), map_max_concurrency=2)
+    # every customer a lake partition of its own, so shards can cut at every customer
+    base = Settings(
+        stage="local", jwt_public_key_file=str(dev_keys.public_path), map_max_concurrency=2, lake_partition_customers=1
+    )
     many = dataclasses.replace(base, shard_rows=1)  # every customer a shard of its own
     one = dataclasses.replace(base, shard_rows=10**9, reports_table="wbr-reports-one", reports_bucket="wbr-one")
     with mock_aws():

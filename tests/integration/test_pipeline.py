@@ -91,19 +91,19 @@ def test_sqs_ingestion_reports_partial_failures_and_lands_good_lines(container, 
     ]
 
     # A fault while landing one message fails only that message.
-    original = container.event_log.append_lines
+    original = container.event_log.append_table
     calls = {"n": 0}
 
-    def flaky(lines_, occurred_, *batch):
+    def flaky(table_, *batch):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("S3 unavailable")
-        return original(lines_, occurred_, *batch)
+        return original(table_, *batch)
 
-    container.event_log.append_lines = flaky
+    container.event_log.append_table = flaky
     result = on_provisioning_events({"Records": records}, None)
     assert [failure["itemIdentifier"] for failure in result["batchItemFailures"]] == [records[1]["messageId"]]
-    container.event_log.append_lines = original
+    container.event_log.append_table = original
     retry = on_provisioning_events({"Records": [records[1]]}, None)  # SQS redelivers it
     assert retry["batchItemFailures"] == []
     dead = container.dead_letters.read_all()

@@ -551,3 +551,29 @@ def test_a_failed_start_releases_the_regeneration_claim(seeded, monkeypatch):
     # and that claim, now held by a started run, keeps a second start out
     assert seeded.regeneration.regenerate_stale("regen-test", LAST_DAY) == []
     assert _stored(seeded, report_id).status is ReportStatus.COMPLETED
+
+
+def test_restating_one_partners_day_rewrites_only_its_partitions(seeded, world):
+    """A late event of one partner restates the day as a new version that writes that partner's
+    partitions (usage and closing state) and names every other partition's earlier object."""
+    from chalicelib.adapters.usage_lake import MANIFEST, day_prefix, state_prefix
+
+    user = _steady_user(world, since=LAST_DAY, day=LAST_DAY)
+    old = seeded.calendar.published_versions([LAST_DAY])[LAST_DAY]
+
+    def manifest(prefix: str) -> list[dict]:
+        body = seeded.s3.get_object(Bucket=seeded.settings.lake_bucket, Key=prefix + MANIFEST)["Body"].read()
+        return json.loads(body)["partitions"]
+
+    before = {p["id"]: p for p in manifest(day_prefix(LAST_DAY, old))}
+    assert len({p["partnerOrgId"] for p in before.values()}) >= 3  # the demo tree: three orgs with usage
+    _unassign_at_noon(seeded, world, user, LAST_DAY, "late-unassign-one-partition")
+    new = seeded.calendar.published_versions([LAST_DAY])[LAST_DAY]
+    assert new == old + 1
+    for prefix in (day_prefix, state_prefix):
+        after = manifest(prefix(LAST_DAY, new))
+        rewritten = {p["partnerOrgId"] for p in after if p["key"].startswith(prefix(LAST_DAY, new))}
+        assert rewritten == {user.partner_org_id}, prefix.__name__
+        if prefix is day_prefix:
+            kept = [p for p in after if p["partnerOrgId"] != user.partner_org_id]
+            assert kept and all(p == before[p["id"]] for p in kept)  # the same objects, rows, hashes

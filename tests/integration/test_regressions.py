@@ -118,13 +118,13 @@ def test_concurrent_rating_runs_never_publish_stale_usage(seeded, monkeypatch, s
     lake, real_write = seeded.lake, seeded.lake.write_day
     calls = []
 
-    def write_day(day, version, usage):
+    def write_day(day, version, usage, previous_version=None):
         calls.append(version)
         if len(calls) == 1:  # run A computed its usage; the late event arrives now (SQS Lambda B)
             assert seeded.ingestion.ingest_lines([json.dumps(event)], source="sqs:b").restated_from == D
             # ... and its restatement marker reaches the stream handler (Lambda C), which re-rates D
             seeded.usage_days_stream.drain_stream()
-        return real_write(day, version, usage)
+        return real_write(day, version, usage, previous_version)
 
     monkeypatch.setattr(lake, "write_day", write_day)
     seeded.rating.rate_day(D)  # run A (schedule / `wbr rate --from D`)

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.demo_data import demo_events, demo_world
+from chalicelib.demo_data import DEMO_PARTNER, demo_events, demo_world
 from tests.stack import BASE, PROJECT, Stack
 
 pytestmark = pytest.mark.live
@@ -230,8 +230,13 @@ def test_a_deleted_lake_object_fails_the_report_with_1002(stack):
     keys = [
         entry["Key"] for entry in s3.list_objects_v2(Bucket=bucket, Prefix=f"usage/date={day.isoformat()}/")["Contents"]
     ]
-    latest = max(keys, key=lambda key: int(key.split("/v=")[1].split("/")[0]))
-    s3.delete_object(Bucket=bucket, Key=latest)
+    latest = max(int(key.split("/v=")[1].split("/")[0]) for key in keys)
+    manifest = json.loads(
+        s3.get_object(Bucket=bucket, Key=f"usage/date={day.isoformat()}/v={latest}/_partitions.json")["Body"].read()
+    )
+    # the object of the demo partner's usage that day (the report reads it; other orgs' it does not)
+    victim = next(entry["key"] for entry in manifest["partitions"] if entry["partnerOrgId"] == DEMO_PARTNER)
+    s3.delete_object(Bucket=bucket, Key=victim)
     status, created = stack.request(
         "POST", BASE, {"billingStartDate": day.isoformat(), "billingEndDate": day.isoformat(), "type": "USER"}
     )
