@@ -1,6 +1,7 @@
 """Report figures (README "Figures"): a USER report over a 31-day month for a partner with 100 000
-subjects (3.1 M usage rows) — create → COMPLETED ≤ 5 s on 2 cores, peak RSS ≤ 1 GiB — beside two
-baselines measured in the same run over the same lake objects, and the curve 10 k / 100 k / 1 M.
+subjects (3.1 M usage rows) — create → COMPLETED ≤ 3 s and ≤ 1.5× a bare DuckDB run on 2 cores,
+peak RSS ≤ 1 GiB — beside two baselines measured in the same run over the same lake objects,
+and the curve 10 k / 100 k / 1 M.
 
 The data: `demo_data.scaled_world` (one partner, N subjects over N/50 customers with 1–3
 locations, 10 % workspaces, every subject assigned from the day before the month through its
@@ -15,23 +16,28 @@ Every measured run is a separate process (`python -m tests.bench.test_bench_repo
 started once the data is in place, so neither the set-up's time nor its memory counts: peak RSS
 is that process's VmHWM.
 - ours: the service in-process as `wbr dev` runs it (Container from the environment, local
-  workflow runner = threads, default settings). After one warm-up list request, the clock runs
-  from POST /v1/wholesale/billing/reports (through the local API Gateway emulation, with a
-  token) until GET answers COMPLETED (the worker thread is joined, then GET confirms it).
-- bare DuckDB: the same period's Parquet objects (the published day versions), read through
-  pyarrow's S3FileSystem from the same moto server as a pyarrow dataset that DuckDB scans with
-  the partner filter pushed down; one GROUP BY over the USER key with the same naming joins and
-  QUANTITY formatting, ``COPY … TO 'x.csv'``. (The service itself fetches only its shard's
-  row groups with boto3 ranged GETs and lets DuckDB's own reader scan them; the baseline uses the
-  design's other sanctioned path.)
-- pure Python: the same objects through the same S3FileSystem, every row to a Python dict
-  (`to_pylist` per 64 k batch), summed into a dict keyed by the USER key, written with `csv`.
+  workflow runner = threads, default settings), reading the lake from the moto server. After one
+  warm-up list request, the clock runs from POST /v1/wholesale/billing/reports (through the local
+  API Gateway emulation, with a token) until GET answers COMPLETED (the worker thread is joined,
+  then GET confirms it).
+- bare DuckDB: local copies of the very same partition objects (the period's published day
+  versions, as their `_partitions.json` manifests name the partner's partitions), fetched before
+  the clock starts — the compute limit of this machine, no S3 — and one
+  ``GROUP BY … ORDER BY … COPY TO 'x.csv'`` with the same naming joins and QUANTITY formatting.
+- pure Python: the same local copies, every row to a Python dict (`to_pylist` per 64 k batch),
+  summed into a dict keyed by the USER key, written with `csv`.
 Both baselines' files are checked against the report the service wrote (same rows; the Python
-one byte for byte).
+one byte for byte). At 100 k the same report is also created as csv.gz and parquet (time and
+size of each, checked against the CSV's rows) and profiled once.
+
+The tests: the month curve (the 1 M lake also holds a 1 000-subject partner), that small
+partner's report in the 1 M lake against the same report in a lake of its own, and 10 000
+subjects over five years.
 
 Knobs: WBR_BENCH_REPORT_SIZES (default "10000,100000,1000000"), WBR_BENCH_REPORT_RUNS (best of,
 default 3; 1 at 1 M), WBR_BENCH_PYTHON_MAX (largest size the slow Python baseline runs at,
-default 100000), WBR_BENCH_DATA (cache directory, default .local/bench-data).
+default 100000), WBR_BENCH_FIVE_YEAR_SUBJECTS (default 10000), WBR_BENCH_PROFILE (0: no profiled
+run), WBR_BENCH_DATA (cache directory, default .local/bench-data).
 """
 
 from __future__ import annotations
@@ -413,6 +419,8 @@ def _child_report(arguments: dict[str, Any]) -> dict[str, Any]:
 
     rss_before = _status_kib("VmRSS")
     body = {"billingStartDate": arguments["first"], "billingEndDate": arguments["last"], "type": "USER"}
+    if arguments.get("format"):
+        body["format"] = arguments["format"]
     if main_profile is not None:
         main_profile.enable()
     clock[0] = started = time.perf_counter()
@@ -447,6 +455,7 @@ def _child_report(arguments: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mib": _mib(peak),
         "rows": stored.row_count,
         "sha256": stored.sha256,
+        "file_bytes": os.path.getsize(arguments["csv"]),
         "steps": {
             **steps,
             "aggregate_wall": round(max(end for _, end in shards) - min(start for start, _ in shards), 3),
@@ -686,6 +695,7 @@ def test_user_report_month(subjects, curve, record, tmp_path, dev_keys):
                        target_rss_mib=TARGET_RSS_MIB, meets_rss=figures["peak_rss_mib"] <= TARGET_RSS_MIB)
         if subjects == FIGURE_SUBJECTS:
             figures.update(target_seconds=TARGET_SECONDS, meets_seconds=figures["seconds"] <= TARGET_SECONDS)
+            figures["formats"] = _formats(figures, common, child_env, tmp_path, runs)
             if os.environ.get("WBR_BENCH_PROFILE", "1") != "0":
                 figures["profile"] = _profile(common, child_env, tmp_path)
         record(f"report_user_{_label(subjects)}", **figures)
@@ -732,6 +742,46 @@ def test_user_report_over_five_years(record, tmp_path, dev_keys):
     record("report_user_five_years", **figures)
     print(f"\n5 years ({figures['days']} days), {subjects} subjects, {figures['usage_rows']:,} usage rows: "
           f"{figures['seconds']} s, peak RSS {figures['peak_rss_mib']} MiB; bare {figures['bare_duckdb_seconds']} s")
+
+
+def _formats(figures: dict[str, Any], common: dict[str, Any], child_env: dict[str, str], tmp_path: Path,
+             runs: int) -> dict[str, Any]:
+    """The same report delivered as csv.gz and parquet (create → COMPLETED, best of `runs`), beside
+    the CSV runs above: time and file size of each; both checked against the CSV's rows."""
+    import gzip
+
+    import pyarrow.parquet as pq
+
+    ours_csv = tmp_path / "ours.csv"
+    with ours_csv.open(newline="", encoding="utf-8") as source:
+        expected = list(csv.reader(source))
+    formats: dict[str, Any] = {"csv": {"seconds": figures["seconds"], "bytes": ours_csv.stat().st_size}}
+    for file_format in ("csv.gz", "parquet"):
+        target = tmp_path / f"ours.{file_format}"
+        results = []
+        for run in range(runs):
+            _log(f"100k: report as {file_format}, run {run + 1}/{runs} …")
+            results.append(_run_child("report", {**common, "csv": str(target), "format": file_format},
+                                      child_env, tmp_path / "work"))
+            _log(f"  {results[-1]['seconds']:.2f} s, {results[-1]['file_bytes']:,} bytes")
+        if file_format == "csv.gz":
+            with gzip.open(target, "rt", newline="", encoding="utf-8") as source:
+                assert list(csv.reader(source)) == expected, "csv.gz holds the CSV's rows"
+        else:
+            table = pq.read_table(target)
+            assert table.num_rows == len(expected) - 1 and table.column_names == expected[0]
+            assert [str(value) for value in table.column("USER_ID").to_pylist()] == \
+                [row[expected[0].index("USER_ID")] for row in expected[1:]], "parquet holds the CSV's rows in order"
+        best = min(results, key=lambda r: r["seconds"])
+        formats[file_format] = {"seconds": round(best["seconds"], 2), "bytes": best["file_bytes"],
+                                "runs_seconds": [round(r["seconds"], 2) for r in results]}
+    for entry in formats.values():
+        entry["ratio_bytes_to_csv"] = round(entry["bytes"] / formats["csv"]["bytes"], 3)
+        entry["ratio_seconds_to_csv"] = round(entry["seconds"] / formats["csv"]["seconds"], 2)
+    print("\n100k USER report by format: " + "; ".join(
+        f"{name} {entry['seconds']} s, {entry['bytes'] / 2**20:.1f} MiB (×{entry['ratio_bytes_to_csv']} of csv)"
+        for name, entry in formats.items()))
+    return formats
 
 
 def _profile(common: dict[str, Any], child_env: dict[str, str], tmp_path: Path) -> dict[str, Any]:
