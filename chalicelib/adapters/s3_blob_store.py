@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,10 @@ from botocore.exceptions import ClientError
 
 # S3 multipart parts must be at least 5 MiB (except the last).
 MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024
+# S3's bounds on a part of a multipart upload (but the last): parts in them are copied in S3.
+COPY_PART_MIN_BYTES = 5 * 1024 * 1024
+COPY_PART_MAX_BYTES = 5 * 1024 * 1024 * 1024
+_COPY_THREADS = 8
 _ENCRYPTION = {"ServerSideEncryption": "AES256"}
 
 
@@ -55,8 +60,55 @@ class S3BlobStore:
             **_ENCRYPTION,
         )
 
-    def concatenate(self, target_key: str, header: bytes, part_keys: list[str]) -> tuple[int, str]:
-        """Stream header + parts into one object (multipart once large), hashing as it goes."""
+    def concatenate(
+        self, target_key: str, header: bytes, part_keys: list[str], part_sizes: Sequence[int | None] = ()
+    ) -> tuple[int, str]:
+        """Header + parts as one object: copied part by part inside S3 (UploadPartCopy, in
+        parallel) while the parts are read once to hash them, when there is no header and the
+        parts' sizes (`part_sizes`) are within S3's part bounds; else streamed through here
+        (multipart once large), hashing as it goes."""
+        if (
+            not header
+            and len(part_keys) > 1
+            and len(part_sizes) == len(part_keys)
+            and all(size is not None and COPY_PART_MIN_BYTES <= size <= COPY_PART_MAX_BYTES for size in part_sizes[:-1])
+            and (part_sizes[-1] or 0) <= COPY_PART_MAX_BYTES
+        ):
+            return self._copy_parts(target_key, part_keys)
+        return self._stream_parts(target_key, header, part_keys)
+
+    def _copy_parts(self, target_key: str, part_keys: list[str]) -> tuple[int, str]:
+        upload_id = self._s3.create_multipart_upload(
+            Bucket=self._bucket, Key=target_key, ContentType="text/csv", **_ENCRYPTION
+        )["UploadId"]
+
+        def copy(numbered: tuple[int, str]) -> dict[str, Any]:
+            number, part_key = numbered
+            response = self._s3.upload_part_copy(
+                Bucket=self._bucket, Key=target_key, UploadId=upload_id, PartNumber=number,
+                CopySource={"Bucket": self._bucket, "Key": part_key},
+            )
+            return {"ETag": response["CopyPartResult"]["ETag"], "PartNumber": number}
+
+        try:
+            with ThreadPoolExecutor(max_workers=_COPY_THREADS) as pool:
+                copied = pool.map(copy, enumerate(part_keys, start=1))
+                digest, total = hashlib.sha256(), 0
+                for part_key in part_keys:  # meanwhile: the bytes once, in order, for the file's hash
+                    body = self._s3.get_object(Bucket=self._bucket, Key=part_key)["Body"]
+                    for chunk in body.iter_chunks(1024 * 1024):
+                        digest.update(chunk)
+                        total += len(chunk)
+                parts = list(copied)
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket, Key=target_key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except Exception:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=target_key, UploadId=upload_id)
+            raise
+        return total, digest.hexdigest()
+
+    def _stream_parts(self, target_key: str, header: bytes, part_keys: list[str]) -> tuple[int, str]:
         digest = hashlib.sha256()
         buffer = bytearray(header)
         digest.update(header)

@@ -60,6 +60,7 @@ USAGE_SCHEMA = pa.schema(
 assert tuple(USAGE_SCHEMA.names) == USAGE_FIELDS
 ROW_GROUP_SIZE = 128 * 1024
 _THREADS = 8  # concurrent S3 transfers and Parquet encodings (pyarrow releases the GIL)
+_CHUNK_BYTES = 1 << 20  # how a downloaded object is streamed to its file
 # Row-group min/max kept for what readers prune by; per-subject ids would only bloat the footer.
 STATISTICS_COLUMNS = ("usage_date", "partner_org_id", "customer_org_id", "units")
 MANIFEST = "_partitions.json"
@@ -264,8 +265,7 @@ class S3ParquetUsageLake:
         rows per customer)."""
         pairs: list[tuple[str, int]] = []
         wanted = set(usage.partner_org_ids)
-        for day, version in sorted(usage.day_versions.items()):
-            entries = self._day_entries(day, version, usage)
+        for (day, version), entries in self._entries_of_days(usage):
             if entries is None:
                 pairs.extend(self._legacy_customer_rows(day, version, usage))
                 continue
@@ -284,8 +284,7 @@ class S3ParquetUsageLake:
             return
         wanted = set(usage.partner_org_ids)
         objects: list[tuple[str, int | None, date]] = []
-        for day, version in sorted(usage.day_versions.items()):
-            entries = self._day_entries(day, version, usage)
+        for (day, version), entries in self._entries_of_days(usage):
             if entries is None:
                 expected = (usage.day_rows or {}).get(day) if usage.day_rows is not None else None
                 objects.append((day_prefix(day, version) + LEGACY_DAY_OBJECT, expected, day))
@@ -301,8 +300,11 @@ class S3ParquetUsageLake:
             def download(numbered: tuple[int, tuple[str, int | None, date]]) -> str:
                 index, (key, rows, day) = numbered
                 path = str(Path(folder) / f"{index:05d}.parquet")
-                try:
-                    self._s3.download_file(self._bucket, key, path)
+                try:  # one GET per object (download_file would HEAD it first)
+                    body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+                    with open(path, "wb") as out:
+                        for chunk in body.iter_chunks(_CHUNK_BYTES):
+                            out.write(chunk)
                 except ClientError as error:
                     if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
                         raise LakeIncomplete(f"usage for {day.isoformat()} is missing {key}") from None
@@ -318,6 +320,15 @@ class S3ParquetUsageLake:
             with ThreadPoolExecutor(max_workers=_THREADS) as pool:
                 paths = tuple(pool.map(download, enumerate(objects)))
             yield SliceFiles(paths, _slice_sql(usage))
+
+    def _entries_of_days(
+        self, usage: UsageSlice
+    ) -> list[tuple[tuple[date, int], list[PartitionEntry] | None]]:
+        """`_day_entries` of every day of the slice, in day order, the manifests read concurrently."""
+        days = sorted(usage.day_versions.items())
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            found = list(pool.map(lambda pair: self._day_entries(pair[0], pair[1], usage), days))
+        return list(zip(days, found, strict=True))
 
     def _day_entries(self, day: date, version: int, usage: UsageSlice) -> list[PartitionEntry] | None:
         """The day version's partitions (None: a legacy day), checked against the rows its

@@ -181,6 +181,9 @@ class GenerationSteps:
             rows = self._lake.customer_rows(usage)
             shards = plan_shards(rows, self._policy.shard_rows, max_shards=budget.max_shards())
         items = [{**shard.to_json(), **pinned} for shard in shards]
+        if len(items) == 1 and report.request.file_format.is_default:
+            # One shard writes the whole file: straight to the report's key, Assemble copies nothing.
+            items[0]["fileKey"] = _object_key(job, report.request.file_format)
         if carries_shards_inline(items, budget, self._policy.inline_max_shards):
             return {**planned, "shards": items}
         # A Distributed Map reads the list from S3 (its ItemReader); MarkFailed, Finalize and a
@@ -230,7 +233,7 @@ class GenerationSteps:
                 text, rows = self._renderer.render(files, context, excluded)
         if shard["index"] == 0:  # the first part carries the header: one part is the whole file
             text = CsvRenderer().header(report.report_type) + text
-        part_key = f"{_parts_prefix(job)}part-{shard['index']:05d}.csv"
+        part_key = shard.get("fileKey") or f"{_parts_prefix(job)}part-{shard['index']:05d}.csv"
         return self._put_part(job, part_key, text, rows)
 
     def _count_snapshot(self, job: GenerationJob, report: Report, directory: Directory) -> dict[str, Any]:
@@ -269,11 +272,14 @@ class GenerationSteps:
         key = _object_key(job, file_format)
         csv_key = key if file_format.is_default else f"{_parts_prefix(job)}report.csv"
         size: int | None
-        if len(parts) == 1:  # already the whole file, hashed by its shard: copy it in S3
-            self._blobs.copy(parts[0]["partKey"], csv_key)
+        if len(parts) == 1:  # already the whole file, hashed by its shard: copy it in S3 unless it is there
+            if parts[0]["partKey"] != csv_key:
+                self._blobs.copy(parts[0]["partKey"], csv_key)
             size, sha256 = parts[0].get("bytes"), parts[0]["sha256"]
         else:
-            size, sha256 = self._blobs.concatenate(csv_key, b"", [part["partKey"] for part in parts])
+            size, sha256 = self._blobs.concatenate(
+                csv_key, b"", [part["partKey"] for part in parts], [part.get("bytes") for part in parts]
+            )
         if not file_format.is_default:
             size, sha256 = self._encode(csv_key, key, file_format)
         elif size is None:  # a part made before parts carried their size (a run across an upgrade)

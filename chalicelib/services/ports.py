@@ -130,8 +130,11 @@ class BlobStore(Protocol):
 
     def copy(self, source_key: str, target_key: str) -> None: ...
 
-    def concatenate(self, target_key: str, header: bytes, part_keys: list[str]) -> tuple[int, str]:
-        """Write header + parts as one object; returns (bytes written, sha256 hex)."""
+    def concatenate(
+        self, target_key: str, header: bytes, part_keys: list[str], part_sizes: Sequence[int | None] = ()
+    ) -> tuple[int, str]:
+        """Write header + parts as one object; returns (bytes written, sha256 hex). The parts'
+        sizes, when known, let an implementation copy them where they are."""
 
     def download(self, key: str, path: Path) -> None:
         """The object into a local file; KeyError when it does not exist."""
