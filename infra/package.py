@@ -65,6 +65,10 @@ EXTRA_GATEWAY_RESPONSES = {
     "INTEGRATION_TIMEOUT": 504,
 }
 TRACKING_HEADER_SOURCE = "method.request.header.TrackingID"
+# Lambda's /tmp (MiB; 512 by default, which Chalice cannot set): a shard fetches its slice of the
+# lake there whole and Assemble encodes the report's CSV there; README "Beyond this machine"
+# sizes both for the largest partner (a 5-year shard reads ~3.6 GB, a 10 M-row CSV is ~4.8 GB).
+EPHEMERAL_STORAGE_MIB = {"aggregate_shard": 10240, "assemble": 10240}
 
 
 def _queues() -> dict[str, str]:
@@ -207,6 +211,8 @@ def merge_template(app: Any, asl: dict[str, Any], log_groups: bool = True) -> di
     functions = function_names(app)
     for name in functions:
         function(name)["FunctionName"] = {"Fn::Sub": "${AWS::StackName}-" + name}
+        if name in EPHEMERAL_STORAGE_MIB:
+            function(name)["EphemeralStorage"] = {"Size": EPHEMERAL_STORAGE_MIB[name]}
         if log_groups:
             log_group = _cfn(name + "-log-group")  # as Chalice names it (also for the API handler)
             resources[log_group] = {

@@ -424,3 +424,14 @@ def test_state_machine_may_run_its_distributed_map(template: dict[str, Any]) -> 
     children = statements["ManageChildExecutions"]
     assert sorted(children["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
     assert children["Resource"]["Fn::Sub"].endswith(":execution:" + name + "/*")
+
+
+def test_the_steps_that_hold_whole_files_in_tmp_get_the_room(template):
+    """A shard fetches its lake slice into /tmp and Assemble encodes the CSV there: 10 GiB each."""
+    functions = _functions(template)
+    sizes = {
+        properties["FunctionName"]["Fn::Sub"].split("-", 1)[1]: properties.get("EphemeralStorage", {}).get("Size")
+        for properties in (resource["Properties"] for resource in functions.values())
+    }
+    assert sizes["aggregate_shard"] == 10240 and sizes["assemble"] == 10240
+    assert sizes["api_handler"] is None  # the rest keep Lambda's default
