@@ -58,3 +58,24 @@ def is_throttling(error: BaseException) -> bool:
     if isinstance(error, (ReadTimeoutError, ConnectionError)):
         return True
     return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in _THROTTLING_CODES
+
+
+# What S3 answers for an object that is not there (GET: NoSuchKey; HEAD: a bare 404 or NotFound).
+_MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# What S3 answers a conditional write (If-None-Match: *) that lost to an existing object.
+_PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412"})
+
+
+def _code(error: BaseException) -> str | None:
+    response = getattr(error, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
+def is_missing_object(error: BaseException) -> bool:
+    """True for an S3 error that says the object does not exist."""
+    return _code(error) in _MISSING_OBJECT_CODES
+
+
+def is_precondition_failed(error: BaseException) -> bool:
+    """True for an S3 error that says a conditional write found the object already there."""
+    return _code(error) in _PRECONDITION_CODES

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.aws import is_missing_object, is_precondition_failed
 from chalicelib.domain.directory import Customer, Partner, Sku
 from chalicelib.domain.directory_index import DirectoryIndex
 
@@ -46,8 +47,6 @@ SCHEMA = pa.schema(
     ],
     metadata={"wbr.directory.format": FORMAT},
 )
-_LOST = ("NoSuchKey", "404", "NotFound")
-_TAKEN = ("PreconditionFailed", "ConditionalRequestConflict", "412")
 
 
 class EmptyDirectory(RuntimeError):
@@ -230,7 +229,7 @@ class SnapshotDirectory:
             body: bytes = self._s3.get_object(Bucket=self._bucket, Key=snapshot_key(version))["Body"].read()
             return body
         except ClientError as error:
-            if error.response["Error"]["Code"] in _LOST:
+            if is_missing_object(error):
                 raise UnreadableSnapshot("missing") from None
             raise
 
@@ -282,7 +281,7 @@ class SnapshotDirectory:
             )
             return True
         except ClientError as error:
-            if create_only and error.response["Error"]["Code"] in _TAKEN:
+            if create_only and is_precondition_failed(error):
                 return False
             raise
 

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.aws import is_missing_object, is_precondition_failed
 from chalicelib.domain.events import Registered, Registrations, Verdict
 
 BUCKETS = 16
@@ -45,8 +46,6 @@ PREFIX = "event-ids/v2"
 _SCHEMA = pa.schema([("event_id", pa.string()), ("digest", pa.binary()), ("object_key", pa.string())])
 _THREADS = 16
 _ATTEMPTS = 50
-_MISSING = ("NoSuchKey", "404", "NotFound")
-_LOST_RACE = ("PreconditionFailed", "ConditionalRequestConflict", "412")
 _NUMBERED = re.compile(r"(base|seg)-([0-9]{10})\.parquet$")
 
 
@@ -232,7 +231,7 @@ class S3EventIdIndex:
             self._s3.head_object(Bucket=self._bucket, Key=object_key)
             return True
         except ClientError as error:
-            if error.response["Error"]["Code"] not in _MISSING:
+            if not is_missing_object(error):
                 raise
             return False
 
@@ -298,7 +297,7 @@ class S3EventIdIndex:
         try:
             body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         except ClientError as error:
-            if error.response["Error"]["Code"] in _MISSING:
+            if is_missing_object(error):
                 return None
             raise
         return pq.read_table(pa.BufferReader(body)).cast(_SCHEMA)
@@ -313,6 +312,6 @@ class S3EventIdIndex:
             )
             return True
         except ClientError as error:
-            if exclusive and error.response["Error"]["Code"] in _LOST_RACE:
+            if exclusive and is_precondition_failed(error):
                 return False
             raise

@@ -11,6 +11,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.aws import is_missing_object
+
 # S3 multipart parts must be at least 5 MiB (except the last).
 MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024
 # S3's bounds on a part of a multipart upload (but the last): parts in them are copied in S3.
@@ -172,7 +174,7 @@ class S3BlobStore:
         try:
             return int(self._s3.head_object(Bucket=self._bucket, Key=key)["ContentLength"])
         except ClientError as error:
-            if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+            if is_missing_object(error):
                 return None
             raise
 

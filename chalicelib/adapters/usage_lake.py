@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.aws import is_missing_object
 from chalicelib.adapters.engine import STATE_SCHEMA, sql_literal, sql_literals
 from chalicelib.domain.errors import LakeIncomplete
 from chalicelib.domain.lake_partitions import CUSTOMERS_PER_PARTITION, Partition, cut_points, overlaps
@@ -122,7 +123,7 @@ class S3ParquetUsageLake:
         self._s3 = s3
         self._bucket = bucket
         self._customers_per_partition = customers_per_partition
-        self._manifests: dict[str, list[PartitionEntry] | None] = {}  # immutable once written
+        self._manifests: dict[str, list[PartitionEntry]] = {}  # a version's, immutable once written
         self._lock = threading.Lock()
 
     # ---- writing (rating) ---------------------------------------------------------------
@@ -306,7 +307,7 @@ class S3ParquetUsageLake:
                         for chunk in body.iter_chunks(_CHUNK_BYTES):
                             out.write(chunk)
                 except ClientError as error:
-                    if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                    if is_missing_object(error):
                         raise LakeIncomplete(f"usage for {day.isoformat()} is missing {key}") from None
                     raise
                 found = pq.read_metadata(path).num_rows
@@ -350,8 +351,9 @@ class S3ParquetUsageLake:
         """A day version's partitions, None when it has no manifest (legacy or absent). Cached:
         a version never changes once its manifest is written."""
         with self._lock:
-            if prefix in self._manifests and self._manifests[prefix] is not None:
-                return self._manifests[prefix]
+            cached = self._manifests.get(prefix)
+        if cached is not None:
+            return cached
         try:
             listed = json.loads(self._get(prefix + MANIFEST))["partitions"]
         except KeyError:
@@ -380,7 +382,7 @@ class S3ParquetUsageLake:
         try:
             return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         except ClientError as error:
-            if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+            if is_missing_object(error):
                 raise KeyError(key) from None
             raise
 
@@ -388,7 +390,7 @@ class S3ParquetUsageLake:
         try:
             self._s3.head_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
-            if error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+            if is_missing_object(error):
                 return False
             raise
         return True
