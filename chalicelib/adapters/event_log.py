@@ -17,27 +17,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from chalicelib.domain.events import EVENT_FIELDS, EVENT_SCHEMA, FIELDS_BY_TYPE, WIRE_NAMES
+from chalicelib.domain.events import EVENT_FIELDS, EVENT_SCHEMA
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
-
-_WIRE_SCHEMA = pa.schema(
-    [
-        (wire, pa.bool_() if wire == "internal" else pa.string())
-        for wire in WIRE_NAMES.values()
-        if "." not in wire and wire != "occurredAt"
-    ]
-    + [("subject", pa.struct([(wire.split(".")[1], pa.string()) for wire in WIRE_NAMES.values() if "." in wire]))]
-)
-
-
-def _wire_column(wire: pa.Table, name: str) -> pa.ChunkedArray:
-    if "." in name:
-        parent, child = name.split(".")
-        return pc.struct_field(wire[parent], child)
-    return wire[name]
 
 
 class S3EventLog:
@@ -97,45 +80,6 @@ class S3EventLog:
             for upload in uploads:
                 upload.result()  # any failed put fails the append (the caller retries the input)
         return days
-
-    def append_lines(self, lines: list[bytes], occurred_at: list[int], batch_id: str | None = None) -> list[date]:
-        """Append validated NDJSON lines (with their parsed `occurredAt`) as event records.
-
-        The columnar conversion runs in Arrow's JSON reader (C++, off the GIL), so it overlaps
-        the validation of the next lines; it yields exactly the table `append` builds from
-        records, and falls back to that if Arrow cannot read the lines."""
-        if not lines:
-            return []
-        try:
-            wire = pj.read_json(
-                io.BytesIO(b"\n".join(lines)),
-                parse_options=pj.ParseOptions(explicit_schema=_WIRE_SCHEMA, unexpected_field_behavior="ignore"),
-            )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            from chalicelib.domain.events import parse_event_line
-
-            # validated already: judged as of their own time, the window cannot refuse them here
-            records = [parse_event_line(line, at) for line, at in zip(lines, occurred_at, strict=True)]
-            return self.append(records, batch_id)
-        if wire.num_rows != len(lines):
-            raise ValueError("the JSON reader and the validator disagree on the number of events")
-        event_types = wire["eventType"]
-        columns = {}
-        for field in EVENT_FIELDS:
-            if field == "occurred_at":
-                columns[field] = pa.array(occurred_at, pa.int64())
-                continue
-            column = _wire_column(wire, WIRE_NAMES[field])
-            empty = pa.scalar(False) if field == "internal" else pa.scalar("")
-            if field not in ("event_id", "event_type"):
-                carriers = [kind for kind, fields in FIELDS_BY_TYPE.items() if field in fields]
-                carried = pc.is_in(event_types, pa.array(carriers))
-                # a field sent on an event type that does not carry it is dropped, as `validate_event` does
-                if pc.any(pc.and_not(pc.is_valid(column), carried)).as_py():
-                    column = pc.if_else(carried, column, None)
-            column = pc.fill_null(column, empty)
-            columns[field] = column
-        return self._write_by_day(pa.table(columns, schema=EVENT_SCHEMA), batch_id)
 
     def read_day(self, day: date, event_types: Iterable[str] | None = None) -> pa.Table:
         """Every event logged for `day` (duplicates included), optionally of some types."""

@@ -11,7 +11,7 @@ import re
 from calendar import timegm
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -272,28 +272,6 @@ def _subject_text(subject: dict[str, Any], name: str, event_id: str) -> str:
         ) from None
 
 
-_TIME_DIGITS = re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}")
-
-
-def _plain_id(value: Any) -> bool:
-    return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and not value[0].isspace()
-
-
-def _quick_timestamp(value: Any) -> int | None:
-    """`YYYY-MM-DDTHH:MM:SSZ` exactly (the common spelling) → epoch seconds; None for anything else."""
-    if type(value) is not str or len(value) != 20 or value[19] != "Z" or value[10] != "T":
-        return None
-    if value[13] != ":" or value[16] != ":" or not _TIME_DIGITS.fullmatch(value, 11, 19):
-        return None
-    day_epoch = _day_epochs.get(value[:10])
-    if day_epoch is None:
-        return None  # a day not seen yet: the full parser validates it (and caches it)
-    hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
-    if hour >= 24 or minute >= 60 or second >= 60:
-        return None
-    return day_epoch + hour * 3600 + minute * 60 + second
-
-
 class Verdict(str, Enum):
     """What ingestion does with an event, given every event ever ingested (ARCHITECTURE.md §4)."""
 
@@ -317,62 +295,6 @@ class Registrations:
 
     def registered(self, row: int) -> Registered:
         return Registered(self.verdicts[row], self.landed_in.get(row))
-
-
-def event_digest(event: dict[str, Any]) -> bytes:
-    """A digest of an event's content, the same however its keys are ordered or spaced: the
-    same eventId with another digest is another event (a conflict, ARCHITECTURE.md §4)."""
-    return hashlib.blake2b(orjson.dumps(event, option=orjson.OPT_SORT_KEYS), digest_size=12).digest()
-
-
-def screen_event_line(line: str | bytes, now_epoch: int) -> tuple[str, str, int, dict[str, Any] | None, bytes]:
-    """(event_id, event_type, occurred_at, record, content digest) of a valid line; raises
-    InvalidEvent.
-
-    The everyday assignment event is approved by a quick check that accepts a strict subset of
-    what `validate_event` accepts, without building its record (None); every other line —
-    directory upserts, unusual spellings, anything wrong — goes through `validate_event`, the
-    one statement of the rules, which returns the record or says what is wrong."""
-    try:
-        event = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        raise InvalidEvent("not valid JSON") from None
-    if type(event) is dict:
-        event_type = event.get("eventType")
-        subject = event.get("subject")
-        if event_type in ASSIGNMENT_TYPES and type(subject) is dict:
-            event_id = event.get("eventId")
-            occurred_at = _quick_timestamp(event.get("occurredAt"))
-            kind = subject.get("type")
-            if kind == "USER":
-                subject_ok = (
-                    _plain_id(subject.get("userId"))
-                    and _plain_id(subject.get("subscriberId"))
-                    and "workspaceId" not in subject
-                )
-            else:
-                subject_ok = (
-                    kind == "WORKSPACE"
-                    and _plain_id(subject.get("workspaceId"))
-                    and "userId" not in subject
-                    and "subscriberId" not in subject
-                )
-            if (
-                subject_ok
-                and occurred_at is not None
-                and now_epoch - MAX_AGE_SECONDS <= occurred_at <= now_epoch + MAX_FUTURE_SECONDS
-                and _plain_id(event_id)
-                and _plain_id(event.get("partnerOrgId"))
-                and _plain_id(event.get("customerOrgId"))
-                and _plain_id(event.get("locationId"))
-                and _plain_id(event.get("subscriptionId"))
-                and _plain_id(event.get("sku"))
-            ):
-                return cast(str, event_id), cast(str, event_type), occurred_at, None, event_digest(event)
-    elif not isinstance(event, dict):
-        raise InvalidEvent("not a JSON object")
-    record = validate_event(event, now_epoch)
-    return record["event_id"], record["event_type"], record["occurred_at"], record, event_digest(event)
 
 
 # ---- the vector screen: a whole chunk of lines at once (ARCHITECTURE.md §4.1) ---------------

@@ -280,8 +280,6 @@ class EventLog(Protocol):
 
     def object_key(self, day: date, batch_id: str) -> str: ...
 
-    def append_lines(self, lines: list[bytes], occurred_at: list[int], batch_id: str | None = None) -> list[date]: ...
-
     def append_table(self, table: pa.Table, batch_id: str | None = None) -> list[date]:
         """Validated event records (EVENT_SCHEMA columns)."""
 
