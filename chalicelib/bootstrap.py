@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -285,7 +285,14 @@ class Container:
     def rating(self) -> RatingService:
         # A publication reaches the regeneration service only through the usage_days stream
         # (api/events.py), on AWS and under `wbr dev` alike: no in-process listener.
-        return RatingService(self.event_log, self.lake, self.calendar, DuckDbDayReplay())
+        return RatingService(
+            self.event_log,
+            self.lake,
+            self.calendar,
+            DuckDbDayReplay(),
+            logger=logger,
+            stale_landing_grace=timedelta(seconds=self.settings.stale_landing_seconds),
+        )
 
     @cached_property
     def ingestion(self) -> IngestionService:

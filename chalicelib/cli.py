@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.cli_ingest import (
     PARALLEL_INGEST_MIN_BYTES,
+    PAUSE_BEFORE_ASKING,
     byte_ranges,
     ingest_summary,
     read_ranges,
@@ -164,7 +165,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     landed = IngestSummary()
     for result in results:
         landed.merge(result)
-    restated_from = container.ingestion.restate_if_rated(sorted(landed.event_days))
+    if pause := float(os.environ.get(PAUSE_BEFORE_ASKING, "0") or 0):  # a fault point for tests/live
+        print(
+            f"wbr ingest: {landed.accepted} events landed; asking for their restatement in {pause:g} s", file=sys.stderr
+        )
+        time.sleep(pause)
+    asked = container.ingestion.restate_if_rated(landed)
     if landed.directory_updates:  # publish the directory snapshot now, not in the next report's Plan
         container.directory_snapshots.refresh()
     summary = {
@@ -175,7 +181,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         "duplicatesInBatch": landed.duplicates_in_batch,
         "duplicatesIngested": landed.duplicates_ingested,
         "directoryUpdates": landed.directory_updates,
-        "restatedFrom": restated_from.isoformat() if restated_from else None,
+        "restatedFrom": asked.requested_day.isoformat() if asked.requested_day else None,
+        "restatement": asked.as_json(),
         "deadLetters": landed.dead_letter_keys,
         "workers": len(shares),
         "stageSeconds": {stage: round(seconds, 3) for stage, seconds in sorted(landed.stage_seconds.items())},
@@ -187,10 +194,54 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if summary["rejected"] and args.strict else 0
 
 
+def _restatement_status(args: argparse.Namespace, container: Any) -> int:
+    """`wbr rate --status`: what late events still oblige rating to do, and where the latest
+    restatement pass is (days done / to do)."""
+    marker = container.calendar.restatement_marker()
+    latest = container.calendar.restatement_pass()
+    status = {
+        "publishedThrough": (day.isoformat() if (day := container.calendar.latest_published_day()) else None),
+        "pendingFrom": marker.from_day.isoformat() if marker.pending else None,
+        "pendingRequests": [{"request": o.seq, "fromDay": o.from_day.isoformat()} for o in marker.obligations],
+        "lastPass": None
+        if latest is None
+        else {
+            "id": latest.pass_id,
+            "fromDay": latest.from_day.isoformat(),
+            "through": latest.through.isoformat(),
+            "daysDone": latest.days_done,
+            "daysTotal": latest.days_total,
+            "sawRequestsThrough": latest.snapshot,
+            "startedAt": latest.started_at.isoformat(),
+            "updatedAt": latest.updated_at.isoformat(),
+            "finished": latest.finished,
+        },
+    }
+    if wants_json(args):
+        print_json(status)
+        return 0
+    print(f"published through {status['publishedThrough']}")
+    if marker.pending:
+        print(
+            f"restatement pending from {status['pendingFrom']} ({len(marker.obligations)} request(s) not yet re-rated)"
+        )
+    else:
+        print("no restatement pending")
+    if latest is not None:
+        state = "finished" if latest.finished else "running (or died: the next request or sweep resumes it)"
+        print(
+            f"last pass {latest.pass_id}: {latest.from_day}..{latest.through}, {latest.days_done}/{latest.days_total} "
+            f"days, {state}, updated {latest.updated_at.isoformat(timespec='seconds')}"
+        )
+    return 0
+
+
 def cmd_rate(args: argparse.Namespace) -> int:
     from chalicelib.services.rating import RatingGap
 
     container = _local_container()
+    if args.status:
+        return _restatement_status(args, container)
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
     last = args.to or yesterday
     if last > yesterday:
@@ -291,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="first day (YYYY-MM-DD): D..--to are published whatever was rated before",
     )
     rate.add_argument("--to", type=day_argument, help="last day (default: yesterday)")
+    rate.add_argument(
+        "--status",
+        action="store_true",
+        help="rate nothing: show the pending restatement (from which day, how many requests) and the latest pass",
+    )
     rate.set_defaults(run=cmd_rate)
 
     reports = command(

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 PARALLEL_INGEST_MIN_BYTES = 16 * 1024 * 1024
+# Fault point (tests/live): seconds `wbr ingest` waits between landing its events and asking for
+# their restatement, so that a test can kill -9 it there.
+PAUSE_BEFORE_ASKING = "WBR_FAULT_PAUSE_BEFORE_ASKING"
 
 
 def byte_ranges(paths: list[str], parts: int) -> list[list[tuple[str, int, int]]]:
@@ -76,9 +79,24 @@ def ingest_summary(summary: dict[str, Any], lake_bucket: str) -> str:
             "each rejected line and its reason: "
             + ", ".join(f"s3://{lake_bucket}/{key}" for key in summary["deadLetters"])
         )
+    asked = summary.get("restatement") or {}
     if summary["restatedFrom"]:
+        running = asked.get("runningPass")
         lines.append(
-            f"restatement requested from {summary['restatedFrom']}: the running stack re-rates those days "
-            "and regenerates the reports built on them"
+            f"restatement requested from {summary['restatedFrom']} (request #{asked.get('request')}; re-rating is "
+            f"pending from {asked.get('pendingFrom')}): the running stack re-rates those days and regenerates the "
+            "reports built on them"
         )
+        if running and asked.get("coveredByRunningPass"):
+            lines.append(
+                f"the pass under way ({running['fromDay']}..{running['through']}, {running['daysDone']}/"
+                f"{running['daysTotal']} days) takes these events"
+            )
+        elif running:
+            lines.append(
+                f"a pass is under way ({running['fromDay']}..{running['through']}, {running['daysDone']}/"
+                f"{running['daysTotal']} days) that started before these events: the next pass takes them"
+            )
+    elif summary["accepted"]:
+        lines.append("no restatement needed: the days these events touch are not rated yet")
     return "\n".join(lines)

@@ -49,6 +49,9 @@ class Settings:
     cursor_secret: str = DEV_CURSOR_SECRET
     public_base_url: str | None = None
     directory_cache_seconds: int = 30
+    # An ingest that landed events this long ago and never asked for their restatement died: the
+    # sweep asks for it (domain/restatement.py).
+    stale_landing_seconds: int = 600
     # Completion webhooks (ARCHITECTURE.md §6): their table, the deliveries queue, the event bus;
     # retries wait base × 2^(attempt-1) seconds, at most the max, until 24 h after the event.
     webhooks_table: str = "wbr-webhooks"
@@ -101,6 +104,7 @@ class Settings:
             cursor_secret=text("WBR_CURSOR_SECRET", defaults.cursor_secret) or defaults.cursor_secret,
             public_base_url=text("WBR_PUBLIC_BASE_URL", None),
             directory_cache_seconds=number("WBR_DIRECTORY_CACHE_SECONDS", defaults.directory_cache_seconds),
+            stale_landing_seconds=number("WBR_STALE_LANDING_SECONDS", defaults.stale_landing_seconds),
             webhooks_table=text("WBR_WEBHOOKS_TABLE", defaults.webhooks_table) or defaults.webhooks_table,
             webhook_deliveries_queue=text("WBR_WEBHOOK_DELIVERIES_QUEUE", defaults.webhook_deliveries_queue)
             or defaults.webhook_deliveries_queue,

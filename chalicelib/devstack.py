@@ -254,7 +254,7 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
         )
         # The deployed schedules, in-process: the sweeper (also at once: it resumes or fails the
         # reports whose run died with a previous process) and the daily rating.
-        _every(LOCAL_SWEEP_SECONDS, container.sweeper.sweep)
+        _every(LOCAL_SWEEP_SECONDS, lambda: event_handlers.sweep_overdue_reports({}, None))
         _every(LOCAL_RATING_SECONDS, lambda: event_handlers.rate_yesterday({}, None), first_delay=LOCAL_RATING_SECONDS)
         server = LocalDevServer(
             _load_app(), config, "127.0.0.1", api_port, handler_cls=WebexRequestHandler, server_cls=_ApiServer

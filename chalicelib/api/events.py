@@ -49,7 +49,12 @@ def ingest_sqs_record(record: SQSRecord) -> None:
     metrics.add_metric(name="EventsRejected", unit="Count", value=report.rejected)
     logger.info(
         "sqs message ingested",
-        extra={"message_id": record.message_id, "accepted": report.accepted, "rejected": report.rejected},
+        extra={
+            "message_id": record.message_id,
+            "accepted": report.accepted,
+            "rejected": report.rejected,
+            "restatement": report.restatement.as_json() if report.restatement else None,
+        },
     )
 
 
@@ -67,7 +72,13 @@ def ingest_dropped_object(key: str) -> dict[str, Any]:
     archived = container.event_log.archive_incoming(key)
     logger.info(
         "dropped file ingested",
-        extra={"key": key, "archived": archived, "accepted": report.accepted, "rejected": report.rejected},
+        extra={
+            "key": key,
+            "archived": archived,
+            "accepted": report.accepted,
+            "rejected": report.rejected,
+            "restatement": report.restatement.as_json() if report.restatement else None,
+        },
     )
     return {"accepted": report.accepted, "rejected": report.rejected, "archived": archived}
 
@@ -82,7 +93,13 @@ def on_dropped_events(event: Any) -> dict[str, Any]:
 @flushing_metrics
 def sweep_overdue_reports(event: Any) -> dict[str, Any]:
     """Every 10 minutes: fail reports stuck past their deadline; start or regenerate reports a
-    lost publication event left waiting or stale."""
+    lost publication event left waiting or stale; ask for the restatement of events whose ingest
+    died between landing them and asking."""
+    asked = get_container().rating.ask_for_stale_landings()
+    if asked:
+        logger.warning(
+            "restatement asked for landings whose ingest died", extra={"days": [d.isoformat() for d in asked]}
+        )
     result = get_container().sweeper.sweep()
     if result.failed:
         logger.warning("overdue reports failed", extra={"report_ids": result.failed})

@@ -39,6 +39,7 @@ from chalicelib.domain.events import (
 )
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 from chalicelib.domain.report_rows import Customer, Partner, Sku
+from chalicelib.domain.restatement import RestatementAsked
 from chalicelib.services.ports import DeadLetters, DirectoryWriter, EventIdIndex, EventLog, RatingLedger
 
 DEFAULT_CHUNK_LINES = 100_000
@@ -74,6 +75,9 @@ class IngestSummary:
     directory_updates: int = 0
     event_days: set[date] = field(default_factory=set)
     restated_from: date | None = None
+    restatement: RestatementAsked | None = None  # what asking for it did (None: not asked yet)
+    # landings announced to the calendar (forgotten once their restatement is asked for)
+    landing_ids: list[str] = field(default_factory=list)
     dead_letter_keys: list[str] = field(default_factory=list)
     # rejected lines per kind of reason (InvalidEvent.kind, or an eventId conflict)
     rejections: Counter[str] = field(default_factory=Counter)
@@ -90,6 +94,7 @@ class IngestSummary:
         self.directory_updates += other.directory_updates
         self.event_days |= other.event_days
         self.dead_letter_keys += other.dead_letter_keys
+        self.landing_ids += other.landing_ids
         self.rejections.update(other.rejections)
         for stage, seconds in other.stage_seconds.items():
             self.stage_seconds[stage] += seconds
@@ -173,21 +178,34 @@ class IngestionService:
                 report.merge(landing.result())
                 progress(report.lines)
         if restate:
-            report.restated_from = self.restate_if_rated(report.event_days)
+            self.restate_if_rated(report)
         return report
 
-    def restate_if_rated(self, event_days: Iterable[date]) -> date | None:
-        """Ask for a re-rating from the earliest of `event_days` if that day is already rated;
-        that day. Also moves the data epoch back to it."""
-        days = sorted(event_days)
-        if not days:
-            return None
-        self._ledger.extend_epoch(days[0])
-        latest = self._ledger.latest_published_day()
-        if latest is None or days[0] > latest:
-            return None
-        self._ledger.request_restatement(days[0])
-        return days[0]
+    def restate_if_rated(self, landed: IngestSummary) -> RestatementAsked:
+        """Ask for a re-rating from the earliest day the landed assignment events touch if a rating
+        run has claimed that day already (a day claimed later reads the events itself); record the
+        answer on `landed`. Also moves the data epoch back to that day, and forgets the landings
+        once asked (an ingest that dies before this is asked for by the sweep)."""
+        days = sorted(landed.event_days)
+        asked = RestatementAsked(None, None, None)
+        if days:
+            self._ledger.extend_epoch(days[0])
+            latest = self._ledger.latest_claimed_day()
+            if latest is not None and days[0] <= latest:
+                request = self._ledger.request_restatement(days[0])
+                marker = self._ledger.restatement_marker()
+                running = self._ledger.restatement_pass()
+                asked = RestatementAsked(
+                    days[0],
+                    request,
+                    marker.from_day if marker.pending else None,
+                    running if running is not None and running.running else None,
+                )
+        if landed.landing_ids:
+            self._ledger.landings_asked(landed.landing_ids)
+        landed.restatement = asked
+        landed.restated_from = asked.requested_day
+        return asked
 
     def _validate(self, chunk: list[str | bytes]) -> _Validated:
         """Screen the chunk in Arrow (`screen_wire`), the lines it cannot approve one by one
@@ -324,6 +342,11 @@ class IngestionService:
                 CONFLICT_KIND,
             )
         landing = records.filter(new)
+        touched = pc.and_(assignment, pc.or_(new, duplicate))
+        if pc.any(touched).as_py():  # found by the sweep if this ingest dies before it asks
+            first_day = pc.min(day_numbers.filter(touched)).as_py()
+            self._ledger.announce_landing(batch_id, epoch_day(first_day * SECONDS_PER_DAY))
+            report.landing_ids.append(batch_id)
         self._log.append_table(landing, batch_id)  # logged before anything is applied
         report.stage_seconds["event log (Parquet, S3)"] += time.perf_counter() - started
         started = time.perf_counter()
@@ -335,7 +358,6 @@ class IngestionService:
             report.dead_letter_keys.append(key)
         # a duplicate's first delivery may have died before asking for the restatement: ask
         # again (idempotent; at worst a re-rating that changes no number)
-        touched = pc.and_(assignment, pc.or_(new, duplicate))
         report.event_days = {
             epoch_day(number * SECONDS_PER_DAY) for number in pc.unique(day_numbers.filter(touched)).to_pylist()
         }

@@ -20,6 +20,7 @@ from chalicelib.domain.rating import KeyDay
 from chalicelib.domain.report_formats import ReportFormat
 from chalicelib.domain.report_rows import Customer, Partner, RowContext, Sku
 from chalicelib.domain.reports import Report, ReportError
+from chalicelib.domain.restatement import RestatementMarker, RestatementPass
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -303,11 +304,23 @@ class DeadLetters(Protocol):
 class RatingLedger(Protocol):
     """What ingestion tells rating, durably (the `usage_days` table)."""
 
-    def latest_published_day(self) -> date | None: ...
+    def latest_claimed_day(self) -> date | None:
+        """The latest day a rating run has claimed (it reads the day's events after claiming)."""
 
-    def request_restatement(self, from_day: date) -> bool: ...
+    def request_restatement(self, from_day: date) -> int:
+        """Oblige a re-rating of every day from `from_day` on; the request's number."""
+
+    def restatement_marker(self) -> RestatementMarker: ...
+
+    def restatement_pass(self) -> RestatementPass | None: ...
 
     def extend_epoch(self, first_day: date) -> bool: ...
+
+    def announce_landing(self, landing_id: str, first_day: date) -> None:
+        """Events from `first_day` on are about to land (found by `stale_landings` if the ingest
+        dies before it asks for their restatement)."""
+
+    def landings_asked(self, landing_ids: Iterable[str]) -> None: ...
 
 
 class RatingCalendar(Protocol):
@@ -322,9 +335,20 @@ class RatingCalendar(Protocol):
 
     def publish(self, day: date, version: int, row_count: int) -> bool: ...
 
-    def pending_restatement(self) -> RestatementRequested | None: ...
+    def latest_claimed_day(self) -> date | None: ...
 
-    def advance_restatement(self, marker: RestatementRequested, next_day: date | None) -> bool: ...
+    def restatement_marker(self) -> RestatementMarker: ...
+
+    def settle_restatement(self, snapshot: int, through: date, finished: bool) -> RestatementMarker:
+        """What a pass that read the marker at `snapshot` re-rated (domain/restatement.py)."""
+
+    def record_restatement_pass(self, progress: RestatementPass) -> None: ...
+
+    def stale_landings(self, older_than: datetime) -> dict[str, date]: ...
+
+    def request_restatement(self, from_day: date) -> int: ...
+
+    def landings_asked(self, landing_ids: Iterable[str]) -> None: ...
 
 
 class DirectoryWriter(Protocol):

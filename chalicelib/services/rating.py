@@ -14,20 +14,27 @@ marker's own stream record, the schedule, `wbr rate`) resumes where this one sto
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import pyarrow as pa
 
 from chalicelib.domain.events import ASSIGNMENT_TYPES
 from chalicelib.domain.proration import day_start_epoch
 from chalicelib.domain.rating import rate_key_day
+from chalicelib.domain.restatement import RestatementPass
 from chalicelib.services.ports import DayEvents, DayReplay, RatingCalendar, RatingLake
 
 # Days re-rated per invocation: one rated day costs well under a second here, so a call stays
 # far inside a Lambda's limit; a longer restatement continues in the next call.
 RESTATE_DAYS_PER_RUN = 31
+# An ingest that announced a landing this long ago and never asked for its restatement died
+# (Settings.stale_landing_seconds).
+STALE_LANDING_GRACE = timedelta(minutes=10)
 
 
 class RatingGap(Exception):
@@ -48,7 +55,17 @@ class RatedDay:
 
 
 class RatingService:
-    def __init__(self, event_log: DayEvents, lake: RatingLake, calendar: RatingCalendar, replay: DayReplay) -> None:
+    def __init__(
+        self,
+        event_log: DayEvents,
+        lake: RatingLake,
+        calendar: RatingCalendar,
+        replay: DayReplay,
+        logger: Any = None,
+        stale_landing_grace: timedelta = STALE_LANDING_GRACE,
+    ) -> None:
+        self._stale_landing_grace = stale_landing_grace
+        self._log = logger if logger is not None else logging.getLogger(__name__)
         self._events = event_log
         self._lake = lake
         self._calendar = calendar
@@ -90,20 +107,67 @@ class RatingService:
     def restate_pending(
         self, max_days: int = RESTATE_DAYS_PER_RUN, progress: Callable[[int, int], None] = lambda d, t: None
     ) -> list[RatedDay]:
-        """Re-rate at most `max_days` days from the restatement marker, then move it on (or
-        remove it once the latest published day is re-rated). A marker moved earlier meanwhile
-        (more late events) stays for the next call."""
-        marker = self._calendar.pending_restatement()
-        if marker is None:
+        """One restatement pass: re-rate at most `max_days` days from the marker's earliest
+        obligation, then settle the requests it saw (domain/restatement.py); requests that
+        arrived while it ran stay for the next pass, whatever day they name. Landings whose
+        ingest died before asking are asked for first (`ask_for_stale_landings`)."""
+        self.ask_for_stale_landings()
+        marker = self._calendar.restatement_marker()
+        if not marker.pending:
             return []
-        latest = self._calendar.latest_published_day()
-        if latest is None or marker.from_day > latest:  # nothing rated there yet: rating will see the events
-            self._calendar.advance_restatement(marker, None)
+        latest = self._calendar.latest_claimed_day()  # read after the snapshot: see domain/restatement.py
+        if latest is None or marker.from_day > latest:  # nothing rated there yet: rating will read the events
+            self._calendar.settle_restatement(marker.seq, marker.from_day, finished=True)
             return []
+        first = self._first_needed(marker.from_day)
         last = min(marker.from_day + timedelta(days=max_days - 1), latest)
-        rated = self.rate_range(self._first_needed(marker.from_day), last, progress)
-        self._calendar.advance_restatement(marker, None if last >= latest else last + timedelta(days=1))
+        started = datetime.now(timezone.utc)
+        pass_id = f"{started.strftime('%Y%m%dT%H%M%S')}-{marker.seq}-{uuid.uuid4().hex[:8]}"
+        total = (last - first).days + 1
+
+        def report(done: int, _total: int, finished: bool = False) -> None:
+            now = datetime.now(timezone.utc)
+            self._calendar.record_restatement_pass(
+                RestatementPass(pass_id, marker.seq, first, last, done, total, started, now, finished)
+            )
+            self._log.info(
+                "restatement pass settled" if finished else "restatement pass progress",
+                extra={
+                    "pass": pass_id,
+                    "fromDay": first.isoformat(),
+                    "through": last.isoformat(),
+                    "daysDone": done,
+                    "daysTotal": total,
+                    "sawRequestsThrough": marker.seq,
+                },
+            )
+            progress(done, total)
+
+        report(0, total)
+        rated = self.rate_range(first, last, report)
+        settled = self._calendar.settle_restatement(marker.seq, last, finished=last >= latest)
+        report(total, total, finished=True)
+        if settled.pending:
+            self._log.info(
+                "restatement still pending",
+                extra={"pendingFrom": settled.from_day.isoformat(), "requests": len(settled.obligations)},
+            )
         return rated
+
+    def ask_for_stale_landings(self, grace: timedelta | None = None) -> list[date]:
+        """Ingests that landed events and died before asking for their restatement (kill -9,
+        a Lambda timeout): ask for them now (the sweep, every pass). An ingest still running
+        for longer than `grace` is asked for early, which costs a pass and loses nothing."""
+        grace = self._stale_landing_grace if grace is None else grace
+        stale = self._calendar.stale_landings(datetime.now(timezone.utc) - grace)
+        for day in sorted(set(stale.values())):
+            self._calendar.request_restatement(day)
+            self._log.warning(
+                "restatement asked for an ingest that died before asking", extra={"fromDay": day.isoformat()}
+            )
+        if stale:
+            self._calendar.landings_asked(stale)
+        return sorted(set(stale.values()))
 
     def _first_needed(self, day: date) -> date:
         """`day`, or the first unrated day with events before it (rating `day` needs the state
@@ -132,11 +196,13 @@ class RatingService:
             raise RatingGap(f"{previous.isoformat()} is not rated yet; rate the days before {day.isoformat()} first")
         else:
             state = self._replay.empty_state()
-        events = self._events.read_day(day, ASSIGNMENT_TYPES)
-        usage, new_state, ignored = self._rate(day, state, events)
         version = versions.get(day, 0) + 1
+        # claimed before the events are read: a run that claims later reads later, so the highest
+        # version has the latest events, and an ingest that lands after the claim asks for a pass
         while not self._calendar.claim(day, version):  # another run rates this day too
             version += 1
+        events = self._events.read_day(day, ASSIGNMENT_TYPES)
+        usage, new_state, ignored = self._rate(day, state, events)
         earlier = versions.get(day)  # a restatement keeps the partitions whose rows did not change
         written = self._lake.write_day(day, version, usage, earlier)
         state_written = self._lake.write_state(day, version, new_state, earlier)

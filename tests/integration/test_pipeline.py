@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -264,3 +264,115 @@ def test_report_over_pipeline_data_reconciles(seeded):
             total += int(whole) * 1_000_000 + int((fraction + "000000")[:6])
         totals[report_type] = total
     assert totals["USER"] == totals["CUSTOMER"] == totals["PARTNER"] > 0
+
+
+# ---- no late event left behind (issue 22; domain/restatement.py) ----------------------------------
+
+
+def _late_users(customer, late_day, count, prefix):
+    """`count` new users assigned 06:00-18:00 of `late_day`: 0.5 units each, on that day only."""
+    events = []
+    for n in range(count):
+        subject = {"type": "USER", "userId": f"{prefix}-{n}", "subscriberId": f"{prefix}-sub-{n}"}
+        common = {
+            "partnerOrgId": customer.partner_org_id,
+            "customerOrgId": customer.org_id,
+            "locationId": "loc-late",
+            "subscriptionId": "Sub-ACME-0001",
+            "sku": "WXC-WHL-PRO",
+            "subject": subject,
+        }
+        events.append(
+            {
+                **common,
+                "eventId": f"{prefix}-on-{n}",
+                "eventType": "PACKAGE_ASSIGNED",
+                "occurredAt": _iso(day_start_epoch(late_day) + 6 * 3600),
+            }
+        )
+        events.append(
+            {
+                **common,
+                "eventId": f"{prefix}-off-{n}",
+                "eventType": "PACKAGE_UNASSIGNED",
+                "occurredAt": _iso(day_start_epoch(late_day) + 18 * 3600),
+            }
+        )
+    return events
+
+
+def _late_units_on(container, day, prefix):
+    return sum(units for key, units in _lake_units(container, day).items() if key[3].startswith(prefix))
+
+
+def test_late_events_for_a_day_the_running_pass_already_rerated_are_rated_by_the_next(container, small_world):
+    """Issue 22, case 1: a wave lands while a pass holds the marker and has re-rated its day."""
+    on_time, late = demo_events(small_world, seed=5)
+    container.ingestion.ingest_lines(_lines(on_time + late), source="t")
+    container.rating.rate_through(YESTERDAY)
+    customer = small_world.customers[0]
+    late_day = YESTERDAY - timedelta(days=5)
+    first = container.ingestion.ingest_lines(_lines(_late_users(customer, late_day, 3, "wave1")), source="t")
+    assert first.restatement.request is not None and first.restatement.from_day == late_day
+
+    # A pass starts (its snapshot sees wave 1), and re-rates late_day; then wave 2 lands for the
+    # same day before the pass settles.
+    rating = container.rating
+    original = rating.rate_range
+    landed_during = {}
+
+    def rate_range_then_wave(first_day, last_day, progress=lambda d, t: None):
+        rated = original(first_day, last_day, progress)
+        if not landed_during:
+            landed_during["wave2"] = container.ingestion.ingest_lines(
+                _lines(_late_users(customer, late_day, 4, "wave2")), source="t"
+            )
+        return rated
+
+    rating.rate_range = rate_range_then_wave
+    rating.restate_pending()
+    rating.rate_range = original
+    wave2 = landed_during["wave2"]
+    assert wave2.restatement.running is not None and not wave2.restatement.covered_by_running_pass
+    # the pass rated wave 1 only; wave 2's request survived its end
+    assert _late_units_on(container, late_day, "wave1") == 1_500_000
+    assert _late_units_on(container, late_day, "wave2") == 0
+    assert container.calendar.pending_restatement().from_day == late_day
+    deliver_publications(container)  # the marker's stream record starts the next pass
+    assert container.calendar.pending_restatement() is None
+    assert _late_units_on(container, late_day, "wave2") == 2_000_000
+    assert _late_units_on(container, late_day, "wave1") == 1_500_000
+
+
+def test_an_ingest_that_dies_between_landing_and_asking_is_asked_for_by_its_rerun_or_the_sweep(container, small_world):
+    """Issue 22, case 2: the events landed, the request never came (kill -9): a rerun finds
+    them landed and still asks; without a rerun the sweep asks once the landing is stale."""
+    on_time, late = demo_events(small_world, seed=5)
+    container.ingestion.ingest_lines(_lines(on_time + late), source="t")
+    container.rating.rate_through(YESTERDAY)
+    customer = small_world.customers[0]
+    late_day = YESTERDAY - timedelta(days=4)
+    container.calendar.request_restatement(late_day)  # a marker already pending for that day
+    held = container.calendar.restatement_marker()
+
+    # 1. landed, died before asking; a pass that started before it finishes
+    killed = container.ingestion.ingest_lines(
+        _lines(_late_users(customer, late_day, 5, "killed")), source="t", restate=False
+    )
+    assert killed.accepted == 10 and killed.restatement is None
+    container.calendar.settle_restatement(held.seq, YESTERDAY, finished=True)
+    assert container.calendar.pending_restatement() is None
+    assert container.rating.ask_for_stale_landings(grace=timedelta(minutes=10)) == []  # too fresh to be dead
+    rerun = container.ingestion.ingest_lines(_lines(_late_users(customer, late_day, 5, "killed")), source="t")
+    assert rerun.duplicates_ingested == 10 and rerun.restatement.requested_day == late_day
+    deliver_publications(container)
+    assert _late_units_on(container, late_day, "killed") == 2_500_000
+
+    # 2. landed, died, never rerun: the sweep's stale landing asks for it
+    container.ingestion.ingest_lines(_lines(_late_users(customer, late_day, 2, "orphan")), source="t", restate=False)
+    assert container.calendar.pending_restatement() is None
+    assert container.rating.ask_for_stale_landings(grace=timedelta(0)) == [late_day]
+    deliver_publications(container)
+    assert container.calendar.pending_restatement() is None
+    assert _late_units_on(container, late_day, "orphan") == 1_000_000
+    assert container.calendar.stale_landings(datetime.now(timezone.utc)) == {}
