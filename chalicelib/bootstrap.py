@@ -1,12 +1,13 @@
 """The one place where settings, adapters and services meet.
 
 `get_container()` builds everything lazily on first use, so importing `app.py` costs nothing;
-tests install their own container with `set_container()`, steered through its overrides.
+tests install their own container with `set_container()`, steered through its overrides. What
+only a machine without AWS runs (the in-process state machine, the local event sources) is never
+built here: `wbr dev` and the tests give it as overrides (chalicelib/local/parts.py).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -35,7 +36,6 @@ from chalicelib.config import Settings, local_state_dir
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.listing import CursorCodec
-from chalicelib.local_events import LocalEventSources, reports_stream, usage_days_stream
 from chalicelib.observability import bind_tracking_id, logger, record_step
 from chalicelib.services.generation import GenerationPolicy, GenerationSteps
 from chalicelib.services.ingestion import IngestionService
@@ -47,7 +47,6 @@ from chalicelib.services.report_diffs import ReportDiffService
 from chalicelib.services.reports import ReportPolicy, ReportService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.services.webhooks import WebhookPolicy, WebhookService
-from chalicelib.workflow import STEP_FUNCTIONS, LocalWorkflow, blob_item_reader
 
 
 class OverrideTooLate(RuntimeError):
@@ -57,25 +56,56 @@ class OverrideTooLate(RuntimeError):
 class Container:
     """Every adapter and service, each built on first use from the settings and kept.
 
-    Overrides (tests, tools): the outer parts — the AWS clients ``dynamodb`` and ``s3`` and the
-    report ``workflow`` — may be given, each as an instance or as a factory that takes the
-    container (``workflow=lambda container: HeldWorkflow(container, plan)``; a callable is a
-    factory, an instance is not callable). Whatever the container builds then uses the given
+    Overrides (tests, tools): the outer parts — the AWS clients ``dynamodb`` and ``s3``, the
+    report ``workflow`` and the local event sources ``usage_days_stream`` and ``reports_stream``
+    — may be given, each as an instance or as a factory that takes the container
+    (``workflow=lambda container: HeldWorkflow(container, plan)``; a callable is a factory, an
+    instance is not callable). In local mode the workflow and the event sources must be given
+    (``**local_parts()``, chalicelib/local/parts.py): the container builds only what AWS runs. Whatever the container builds then uses the given
     part, since the part is in place before it is first used: pass it to the constructor, or to
     `override` before anything asked for the part. `override` raises `OverrideTooLate` for a part
     already built — every service takes its parts when it is built, so one built before would
     keep the old part."""
 
-    def __init__(self, settings: Settings, *, dynamodb: Any = None, s3: Any = None, workflow: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        dynamodb: Any = None,
+        s3: Any = None,
+        workflow: Any = None,
+        usage_days_stream: Any = None,
+        reports_stream: Any = None,
+    ) -> None:
         self.settings = settings
         self.created = datetime.now(timezone.utc)
         self._overrides: dict[str, Any] = {}
-        self.override(dynamodb=dynamodb, s3=s3, workflow=workflow)
+        self.override(
+            dynamodb=dynamodb,
+            s3=s3,
+            workflow=workflow,
+            usage_days_stream=usage_days_stream,
+            reports_stream=reports_stream,
+        )
 
-    def override(self, *, dynamodb: Any = None, s3: Any = None, workflow: Any = None) -> None:
+    def override(
+        self,
+        *,
+        dynamodb: Any = None,
+        s3: Any = None,
+        workflow: Any = None,
+        usage_days_stream: Any = None,
+        reports_stream: Any = None,
+    ) -> None:
         """Use these parts (instances or factories; None: leave the part as it is) instead of
         building them. Raises `OverrideTooLate`, overriding nothing, if one was built already."""
-        given = {"dynamodb": dynamodb, "s3": s3, "workflow": workflow}
+        given = {
+            "dynamodb": dynamodb,
+            "s3": s3,
+            "workflow": workflow,
+            "usage_days_stream": usage_days_stream,
+            "reports_stream": reports_stream,
+        }
         parts = {name: part for name, part in given.items() if part is not None}
         late = sorted(name for name in parts if self.built(name))
         if late:
@@ -108,18 +138,21 @@ class Container:
         return make_client("dynamodbstreams", self.settings)
 
     @cached_property
-    def usage_days_stream(self) -> LocalEventSources:
-        """The usage_days stream delivered by hand to its deployed handler (tests, tools);
-        `wbr dev` runs its own pollers of every source."""
-        return usage_days_stream(self.dynamodb, self.dynamodb_streams, self.settings.usage_days_table)
+    def usage_days_stream(self) -> Any:
+        """The usage_days stream delivered by hand to its deployed handler (tests, tools): a
+        given part (`usage_days_stream_of`, chalicelib/local/events.py); `wbr dev` runs its own
+        pollers of every source."""
+        return self._given("usage_days_stream", lambda: self._not_given("usage_days_stream"))
 
     @cached_property
-    def reports_stream(self) -> LocalEventSources:
+    def reports_stream(self) -> Any:
         """The reports table's stream and the webhook deliveries queue, delivered by hand to
-        their deployed handlers (tests, tools)."""
-        return reports_stream(
-            self.dynamodb, self.dynamodb_streams, self.sqs, self.settings.reports_table, self.deliveries.url
-        )
+        their deployed handlers (tests, tools): a given part (`reports_stream_of`)."""
+        return self._given("reports_stream", lambda: self._not_given("reports_stream"))
+
+    @staticmethod
+    def _not_given(name: str) -> Any:
+        raise RuntimeError(f"{name}: a local part the container does not build; give it (chalicelib/local/parts.py)")
 
     @cached_property
     def sqs(self) -> Any:
@@ -200,14 +233,7 @@ class Container:
             if not self.settings.state_machine_arn:
                 raise RuntimeError("WBR_STATE_MACHINE_ARN is required with WBR_WORKFLOW_MODE=stepfunctions")
             return StepFunctionsWorkflow(make_client("stepfunctions", self.settings), self.settings.state_machine_arn)
-        # In-process, the shards share this machine's cores (each shard's DuckDB already uses
-        # two threads): more at once than cores only adds contention and memory.
-        return LocalWorkflow(
-            {name: self.step(name) for name in STEP_FUNCTIONS},
-            max_concurrency=min(self.settings.map_max_concurrency, os.cpu_count() or 1),
-            logger=logger,
-            item_reader=blob_item_reader(self.blobs),
-        )
+        return self._not_given("workflow")  # WBR_WORKFLOW_MODE=local: the in-process state machine
 
     # ---- services -----------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ def _int_env(name: str, default: int) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from chalicelib.devstack import run_dev_stack
+    from chalicelib.local.stack import run_dev_stack
 
     demo = os.environ.get("WBR_DEMO", "1") != "0" and not args.no_demo
     aws_port = _int_env("WBR_AWS_PORT", 5000)
@@ -59,7 +59,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def _local_container():  # type: ignore[no-untyped-def]
     from chalicelib.bootstrap import Container
     from chalicelib.config import Settings
-    from chalicelib.devstack import load_env_file
+    from chalicelib.local.stack import load_env_file
 
     if not load_env_file() and not os.environ.get("AWS_ENDPOINT_URL"):
         raise SystemExit("no local stack found (.local/env is missing): start it with `make run`")
@@ -99,7 +99,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from chalicelib.demo_data import demo_world, load_demo
+    from chalicelib.local.demo import demo_world, load_demo
 
     container = _local_container()
     world = demo_world(datetime.now(timezone.utc).date(), days=args.days, users=args.users, seed=args.seed)
@@ -114,7 +114,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def cmd_demo_events(args: argparse.Namespace) -> int:
     """Write the demo world's provisioning events as NDJSON (late events last)."""
-    from chalicelib.demo_data import demo_events, demo_world
+    from chalicelib.local.demo import demo_events, demo_world
 
     world = demo_world(
         datetime.now(timezone.utc).date(), days=args.days, users=args.users, workspaces=args.users // 10, seed=args.seed
@@ -292,7 +292,7 @@ def cmd_asl(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from chalicelib.cli_reports import cmd_reports
     from chalicelib.cli_webhooks import add_webhooks_command
-    from chalicelib.demo_data import DEMO_ADMIN
+    from chalicelib.local.demo import DEMO_ADMIN
 
     parser = argparse.ArgumentParser(
         prog="wbr",

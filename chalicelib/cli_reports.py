@@ -12,7 +12,7 @@ from chalicelib.cli_options import print_json, wants_json
 
 def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from chalicelib.client import ReportsClient
-    from chalicelib.devstack import load_env_file
+    from chalicelib.local.stack import load_env_file
 
     load_env_file()
     base_url = getattr(args, "base_url", None) or os.environ.get("WBR_BASE_URL")

@@ -23,13 +23,14 @@ from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
 
 from chalicelib.adapters.jwt_tokens import DevKeyPair
-from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.api.gateway import WebexLocalGateway, WebexRequestHandler
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.config import Settings
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DemoWorld, demo_world, load_demo
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
-from chalicelib.local_dynamodb import speed_up as speed_up_local_dynamodb
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DemoWorld, demo_world, load_demo
+from chalicelib.local.dynamodb import speed_up as speed_up_local_dynamodb
+from chalicelib.local.parts import local_parts
+from chalicelib.local.provisioning import ensure_resources
 
 TODAY = datetime.now(timezone.utc).date()
 
@@ -39,7 +40,7 @@ speed_up_local_dynamodb()
 # The suite never reaches a running stack's endpoints, from a shell that sourced its env file:
 # moto's mock only intercepts AWS hosts, so a session fixture run with AWS_ENDPOINT_URL set
 # would write into the running stack.
-from chalicelib.devstack import ENV_FILE_KEYS  # noqa: E402
+from chalicelib.local.stack import ENV_FILE_KEYS  # noqa: E402
 
 for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL") or name in ENV_FILE_KEYS]:
     if not _name.startswith("AWS_") or _name.startswith("AWS_ENDPOINT_URL"):
@@ -81,7 +82,7 @@ def settings(dev_keys: DevKeyPair) -> Settings:
 @pytest.fixture
 def container(settings: Settings) -> Iterator[Container]:
     with mock_aws():
-        built = Container(settings)
+        built = Container(settings, **local_parts())
         ensure_resources(settings, built.dynamodb, built.s3)
         set_container(built)
         try:
@@ -111,7 +112,7 @@ def demo_snapshot(world: DemoWorld, dev_keys: DevKeyPair) -> Snapshot:
     """The demo loaded once per session through the real pipeline (ingest → rate → restate)."""
     settings = Settings(stage="local", jwt_public_key_file=str(dev_keys.public_path))
     with mock_aws():
-        built = Container(settings)
+        built = Container(settings, **local_parts())
         ensure_resources(settings, built.dynamodb, built.s3)
         load_demo(world, built.ingestion, built.rating)
         objects = {
@@ -196,7 +197,9 @@ def live_stack(settings: Settings, demo_snapshot: Snapshot, tokens: Tokens) -> I
     # moto keeps its state per process, not per server: start from nothing, leave nothing behind.
     reset = urllib.request.Request(f"http://127.0.0.1:{aws_port}/moto-api/reset", method="POST")
     urllib.request.urlopen(reset).close()
-    container = Container(type(settings)(**{**settings.__dict__, "aws_endpoint_url": f"http://127.0.0.1:{aws_port}"}))
+    container = Container(
+        type(settings)(**{**settings.__dict__, "aws_endpoint_url": f"http://127.0.0.1:{aws_port}"}), **local_parts()
+    )
     ensure_resources(container.settings, container.dynamodb, container.s3)
     restore(demo_snapshot, container.settings)
     set_container(container)

@@ -21,8 +21,8 @@ from pathlib import Path
 import boto3
 
 from chalicelib.adapters.jwt_tokens import DevKeyPair
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER
 
 PROJECT = Path(__file__).resolve().parents[1]
 WBR = [sys.executable, "-m", "chalicelib.cli"]

@@ -34,7 +34,6 @@ from urllib.parse import urlencode
 import pytest
 
 from chalicelib.adapters.dynamo_report_store import DynamoReportStore
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.domain.listing import ListQuery, SortBy
 from chalicelib.domain.periods import BillingPeriod
 from chalicelib.domain.report_ids import new_report_id
@@ -45,6 +44,7 @@ from chalicelib.domain.reports import (
     ReportStatus,
     ReportType,
 )
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.services.ports import ReportFile
 from tests.conftest import TODAY, ApiClient
 from tests.stack import BASE, Stack

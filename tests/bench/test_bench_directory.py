@@ -15,11 +15,12 @@ import pytest
 
 from chalicelib.adapters.directory_snapshot import SnapshotDirectory, snapshot_key
 from chalicelib.adapters.dynamo_directory import DynamoDirectory
-from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.bootstrap import Container
 from chalicelib.config import Settings
 from chalicelib.domain.directory import Partner
-from chalicelib.local_aws import LocalAws
+from chalicelib.local.aws import LocalAws
+from chalicelib.local.parts import local_parts
+from chalicelib.local.provisioning import ensure_resources
 from tests.bench.conftest import best_of
 
 pytestmark = pytest.mark.bench
@@ -56,7 +57,7 @@ def local_aws(tmp_path):
         env.pop("AWS_SESSION_TOKEN", None)
         env.pop("AWS_PROFILE", None)
         settings = Settings.from_env(env)
-        container = Container(settings)
+        container = Container(settings, **local_parts())
         ensure_resources(settings, container.dynamodb, container.s3)
         dynamodb_pid = json.loads((tmp_path / "aws.pids").read_text())["pids"][1]
         yield container, dynamodb_pid

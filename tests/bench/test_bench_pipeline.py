@@ -17,10 +17,11 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 import pytest
 
-from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.bootstrap import Container
 from chalicelib.config import Settings
-from chalicelib.demo_data import demo_events, demo_world
+from chalicelib.local.demo import demo_events, demo_world
+from chalicelib.local.parts import local_parts
+from chalicelib.local.provisioning import ensure_resources
 from tests.bench.conftest import best_of
 from tests.conftest import TODAY
 
@@ -45,7 +46,7 @@ def local_aws(tmp_path):
                     break
             time.sleep(0.1)
         settings = Settings.from_env(env)
-        container = Container(settings)
+        container = Container(settings, **local_parts())
         ensure_resources(settings, container.dynamodb, container.s3)
         yield env, container
     finally:
@@ -61,7 +62,7 @@ def _ingest_file(events: int) -> Path:
     """`events` lines of the demo world scaled (about 1.63 events per user), cached under
     `.local/bench-data/` by the generator's code and today's date (the events are relative to it)."""
     digest = hashlib.sha256(f"{events}:{TODAY.isoformat()}".encode())
-    digest.update((ROOT / "chalicelib" / "demo_data.py").read_bytes())
+    digest.update((ROOT / "chalicelib" / "local" / "demo.py").read_bytes())
     cache = Path(os.environ.get("WBR_BENCH_DATA", ROOT / ".local" / "bench-data"))
     path = cache / f"ingest-{events}-{digest.hexdigest()[:12]}.ndjson"
     if not path.exists():

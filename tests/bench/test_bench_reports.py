@@ -71,7 +71,7 @@ SMALL_PARTNER = "Y2lzY29zcGFyazovL3VzL09SR0FOSVpBVElPTi9zbWFsbC13aG9sZXNhbGU"  #
 GENERATOR = {"subjects_per_customer": 50, "workspace_share": 0.1, "seed": 17, "events_seed": 7}
 # The code whose behaviour shapes the data set (a change re-generates it).
 DATA_SOURCES = [
-    "chalicelib/demo_data.py",
+    "chalicelib/local/demo.py",
     "chalicelib/services/ingestion.py",
     "chalicelib/services/rating.py",
     "chalicelib/adapters/event_log.py",
@@ -151,7 +151,7 @@ def _tables(settings: Any) -> list[str]:
 
 
 def _generate(container: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.demo_data import SCALED_PARTNER, load_demo, merge_worlds, scaled_world
+    from chalicelib.local.demo import SCALED_PARTNER, load_demo, merge_worlds, scaled_world
 
     started = time.perf_counter()
     first, last = date.fromisoformat(spec["first"]), date.fromisoformat(spec["last"])
@@ -224,13 +224,14 @@ def _data_set(env: dict[str, str], spec: dict[str, Any], partner_org_id: str | N
     generated through the pipeline); returns what was done and the lake objects of the period
     that hold `partner_org_id`'s usage (default: the scaled partner), as the day versions'
     manifests name them."""
-    from chalicelib.adapters.provisioning import ensure_resources
     from chalicelib.adapters.usage_lake import MANIFEST
     from chalicelib.bootstrap import Container
     from chalicelib.config import Settings
-    from chalicelib.demo_data import SCALED_PARTNER
+    from chalicelib.local.demo import SCALED_PARTNER
+    from chalicelib.local.parts import local_parts
+    from chalicelib.local.provisioning import ensure_resources
 
-    container = Container(Settings.from_env(env))
+    container = Container(Settings.from_env(env), **local_parts())
     ensure_resources(container.settings, container.dynamodb, container.s3)
     cache_root = Path(os.environ.get("WBR_BENCH_DATA", ROOT / ".local" / "bench-data"))
     label = _spec_label(spec)
@@ -355,8 +356,9 @@ def _child_report(arguments: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.bootstrap import Container, set_container
     from chalicelib.config import Settings
     from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
+    from chalicelib.local.parts import local_parts
 
-    container = Container(Settings.from_env())
+    container = Container(Settings.from_env(), **local_parts())
     set_container(container)
     gateway = WebexLocalGateway(app_module.app, Config.create(chalice_stage="local"))
     settings = container.settings

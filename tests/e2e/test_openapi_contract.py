@@ -33,12 +33,12 @@ from referencing.jsonschema import DRAFT202012
 
 import app as app_module
 from chalicelib.api import docs
-from chalicelib.demo_data import DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.domain import listing
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.domain.errors import ReportErrorCode
 from chalicelib.domain.report_ids import new_report_id
 from chalicelib.domain.reports import ReportCategory, ReportError, ReportRequest, ReportStatus, ReportType
+from chalicelib.local.demo import DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.services.reports import ReportService
 from tests.conftest import TODAY, unpublish_day
 from tests.e2e.conftest import ApiClient, HttpResponse

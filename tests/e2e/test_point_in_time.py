@@ -13,11 +13,11 @@ import json
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from chalicelib.demo_data import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from chalicelib.domain.events import ASSIGNMENT_TYPES, KEY_FIELDS
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.point_in_time import POINT_IN_TIME_COLUMNS
 from chalicelib.domain.reports import ReportType
+from chalicelib.local.demo import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.conftest import TODAY
 from tests.e2e.test_reports_api import BASE, assert_webex_error
 from tests.readers import object_text

@@ -15,11 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from chalicelib.demo_data import DEMO_PARTNER, OTHER_PARTNER
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT
 from chalicelib.domain.report_diff import key_columns
 from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import ReportType
+from chalicelib.local.demo import DEMO_PARTNER, OTHER_PARTNER
 from chalicelib.services import report_diffs
 from tests.conftest import TODAY, unpublish_day
 from tests.e2e.test_reports_api import BASE, MONTH_AGO, YESTERDAY, assert_webex_error, period

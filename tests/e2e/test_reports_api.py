@@ -10,11 +10,11 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from chalicelib.domain.access import READ_SCOPE
 from chalicelib.domain.report_ids import is_report_id, new_report_id
 from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import ReportType
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.conftest import TODAY, unpublish_day
 from tests.e2e.conftest import ApiClient
 from tests.readers import object_exists, object_text

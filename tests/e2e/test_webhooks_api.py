@@ -15,9 +15,9 @@ import pytest
 
 from chalicelib.bootstrap import Container
 from chalicelib.config import Settings
-from chalicelib.demo_data import DEMO_PARTNER, OTHER_PARTNER
 from chalicelib.domain.access import READ_SCOPE
 from chalicelib.domain.webhooks import new_webhook_id
+from chalicelib.local.demo import DEMO_PARTNER, OTHER_PARTNER
 from tests.conftest import TODAY, ApiClient, Tokens
 from tests.e2e.test_openapi_contract import Contract
 from tests.webhook_receiver import Receiver

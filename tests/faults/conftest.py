@@ -24,14 +24,15 @@ from moto import mock_aws
 
 from chalicelib.adapters.aws import make_client
 from chalicelib.adapters.jwt_tokens import DevKeyPair
-from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.config import Settings
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DemoWorld, demo_world, load_demo
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.reports import Report, ReportStatus
-from chalicelib.local_events import LocalEventSources
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DemoWorld, demo_world, load_demo
+from chalicelib.local.events import LocalEventSources
+from chalicelib.local.parts import local_parts
+from chalicelib.local.provisioning import ensure_resources
 from chalicelib.services.sweeper import Sweeper
 from tests.conftest import TODAY
 from tests.faults.atomic_requests import AtomicRequests
@@ -74,7 +75,7 @@ def build_container(settings: Settings, plan: FaultPlan, workflow: Callable[[Con
     dynamodb, s3 = make_client("dynamodb", settings), make_client("s3", settings)
     plan.install(dynamodb, "dynamodb")
     plan.install(s3, "s3")
-    container = Container(settings, dynamodb=AtomicRequests(dynamodb), s3=s3, workflow=workflow)
+    container = Container(settings, dynamodb=AtomicRequests(dynamodb), s3=s3, **local_parts(workflow=workflow))
     ensure_resources(settings, container.dynamodb, container.s3)
     return container
 
@@ -230,7 +231,9 @@ class Pipeline:
         """The process crashed: everything it held in memory is gone. A new one, built afresh
         over the same AWS (the same clients: the plan's faults go on), takes its place."""
         crashed = self.container
-        self.container = Container(crashed.settings, dynamodb=crashed.dynamodb, s3=crashed.s3, workflow=self._held)
+        self.container = Container(
+            crashed.settings, dynamodb=crashed.dynamodb, s3=crashed.s3, **local_parts(workflow=self._held)
+        )
         set_container(self.container)
 
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.commands import GenerationJob
-from chalicelib.workflow import STEP_FUNCTIONS, LocalExecution, LocalWorkflow, StepFunction, blob_item_reader
+from chalicelib.local.step_functions import LocalExecution, LocalWorkflow, blob_item_reader
+from chalicelib.workflow import STEP_FUNCTIONS
+from chalicelib.workflow_edge import StepFunction
 from tests.faults.fault_plan import FaultPlan
 
 RETRY_INTERVAL_SECONDS = 0.001

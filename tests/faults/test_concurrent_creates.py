@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from chalicelib.demo_data import DEMO_PARTNER
 from chalicelib.domain.errors import Conflict, TooManyRequests
 from chalicelib.domain.reports import ReportStatus
+from chalicelib.local.demo import DEMO_PARTNER
 from tests.conftest import TODAY, ApiClient
 from tests.faults.conftest import CALLER, PERIOD, check_outcome
 

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from chalicelib.demo_data import DEMO_PARTNER
 from chalicelib.domain.errors import NotFound
+from chalicelib.local.demo import DEMO_PARTNER
 from tests.conftest import ApiClient
 from tests.faults.conftest import CALLER, check_identical_create
 

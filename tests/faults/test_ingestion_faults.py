@@ -18,8 +18,8 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.demo_data import demo_events, demo_world, usage_by_day
 from chalicelib.domain.events import KEY_FIELDS
+from chalicelib.local.demo import demo_events, demo_world, usage_by_day
 from tests.conftest import TODAY
 from tests.faults.fault_plan import ProcessCrash
 from tests.readers import usage_rows

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from chalicelib.demo_data import DEMO_PARTNER
 from chalicelib.domain.reports import ReportStatus
+from chalicelib.local.demo import DEMO_PARTNER
 from tests.conftest import TODAY
 from tests.faults.conftest import CALLER, check_identical_create, check_outcome
 from tests.faults.fault_plan import ProcessCrash

@@ -15,11 +15,11 @@ import pytest
 
 from chalicelib.adapters.directory_snapshot import EmptyDirectory, SnapshotDirectory, encode, snapshot_key
 from chalicelib.adapters.dynamo_directory import DynamoDirectory
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.directory import Customer, Partner, Sku
 from chalicelib.domain.directory_index import DirectoryIndex
 from chalicelib.domain.reports import ReportStatus
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from tests.conftest import TODAY
 from tests.readers import object_text
 

@@ -12,13 +12,14 @@ from typing import Any
 
 from moto import mock_aws
 
-from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.config import Settings
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_world, load_demo
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.reports import Report, ReportStatus
 from chalicelib.domain.sharding import INLINE_MAX_SHARDS, SHARD_LIST_NAME
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, demo_world, load_demo
+from chalicelib.local.parts import local_parts
+from chalicelib.local.provisioning import ensure_resources
 from tests.conftest import TODAY
 from tests.readers import object_text
 
@@ -69,7 +70,7 @@ def test_more_than_40_shards_run_as_a_distributed_map_to_the_single_shard_file(d
         load_demo(world, loader.ingestion, loader.rating)
         results = {}
         for name, settings in (("many", many), ("one", one)):
-            container = Container(settings)
+            container = Container(settings, **local_parts())
             calls = S3Calls(container.s3)
             set_container(container)
             try:

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_events, demo_world, usage_by_day
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.proration import day_start_epoch
 from chalicelib.domain.reports import ReportStatus
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, demo_events, demo_world, usage_by_day
 from tests.conftest import TODAY, deliver_publications
 from tests.readers import object_text, usage_rows
 
@@ -136,7 +136,8 @@ def test_s3_drop_is_ingested_and_archived(container, small_world):
 
 
 def test_cli_ingest_then_rate_then_report(container, small_world, tmp_path, monkeypatch, capsys):
-    from chalicelib import cli, devstack
+    from chalicelib import cli
+    from chalicelib.local import stack as devstack
 
     env = tmp_path / "env"
     env.write_text("")

@@ -27,14 +27,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.demo_data import (
-    DEMO_ADMIN,
-    DEMO_PARTNER,
-    DEMO_SUB_PARTNER,
-    Assignment,
-    demo_events,
-    usage_by_day,
-)
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import ReportErrorCode
@@ -43,7 +35,15 @@ from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.proration import SECONDS_PER_DAY, day_start_epoch, format_quantity
 from chalicelib.domain.report_rows import RowContext, aggregate_reference, neutralise_cell
 from chalicelib.domain.reports import ReportStatus, report_object_key
-from chalicelib.local_events import usage_days_stream
+from chalicelib.local.demo import (
+    DEMO_ADMIN,
+    DEMO_PARTNER,
+    DEMO_SUB_PARTNER,
+    Assignment,
+    demo_events,
+    usage_by_day,
+)
+from chalicelib.local.events import usage_days_stream
 from chalicelib.services.sweeper import Sweeper
 from tests.conftest import TODAY, deliver_publications, unpublish_day
 from tests.readers import object_exists, object_text

@@ -7,11 +7,11 @@ import io
 import json
 from datetime import timedelta
 
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.report_rows import Customer
 from chalicelib.domain.reports import ReportStatus
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from tests.conftest import TODAY
 from tests.readers import object_exists, object_text, usage_rows
 

@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, usage_by_day
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.errors import ReportErrorCode
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.proration import format_quantity
 from chalicelib.domain.report_rows import RowContext, aggregate_reference, columns_for, neutralise_cell
 from chalicelib.domain.reports import ReportStatus, ReportType
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, usage_by_day
 from tests.conftest import TODAY, unpublish_day
 from tests.readers import object_text
 

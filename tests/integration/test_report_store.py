@@ -14,7 +14,6 @@ from chalicelib.adapters.dynamo_codec import from_item, to_item
 from chalicelib.adapters.dynamo_report_locks import lock_item
 from chalicelib.adapters.dynamo_report_store import COUNTER_SK, LOCK_PREFIX
 from chalicelib.bootstrap import Container
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import Conflict, ReportErrorCode, TooManyRequests
@@ -23,6 +22,7 @@ from chalicelib.domain.messages import RunLease
 from chalicelib.domain.periods import BillingPeriod
 from chalicelib.domain.report_ids import new_report_id
 from chalicelib.domain.reports import Report, ReportCategory, ReportError, ReportRequest, ReportStatus, ReportType
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER
 from chalicelib.services.ports import DuplicateReport, InProgressLimitReached, ReportFile
 from tests.conftest import TODAY
 from tests.faults.atomic_requests import AtomicRequests

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from chalicelib.bootstrap import Container
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, OTHER_PARTNER
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.errors import Conflict, InvalidRequest, NotFound, ReportErrorCode
 from chalicelib.domain.reports import Report, ReportError
 from chalicelib.domain.webhooks import MAX_WEBHOOKS_PER_PARTNER, DeliveryRecord, DeliveryStatus, WebhookEvent
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, OTHER_PARTNER
 from chalicelib.services.ports import ReportFile
 from tests.conftest import TODAY
 from tests.webhook_receiver import Receiver

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import pytest
 
-from chalicelib.demo_data import DEMO_PARTNER, demo_events, demo_world
+from chalicelib.local.demo import DEMO_PARTNER, demo_events, demo_world
 from tests.stack import BASE, PROJECT, Stack
 
 pytestmark = pytest.mark.live

@@ -21,10 +21,12 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.adapters.jwt_tokens import DevKeyPair
-from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.config import Settings
-from chalicelib.demo_data import (
+from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
+from chalicelib.domain.report_rows import CsvRenderer, columns_for
+from chalicelib.domain.reports import Report, ReportType, report_object_key
+from chalicelib.local.demo import (
     DEMO_ADMIN,
     DEMO_PARTNER,
     OTHER_PARTNER,
@@ -32,9 +34,8 @@ from chalicelib.demo_data import (
     demo_world,
     webex_id,
 )
-from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
-from chalicelib.domain.report_rows import CsvRenderer, columns_for
-from chalicelib.domain.reports import Report, ReportType, report_object_key
+from chalicelib.local.parts import local_parts
+from chalicelib.local.provisioning import ensure_resources
 from chalicelib.services.ports import ReportFile
 from tests.conftest import TODAY
 
@@ -152,7 +153,7 @@ def moto_container(settings: Settings, workflow: Any = None) -> Iterator[Contain
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.delenv(name, raising=False)
         with mock_aws():
-            container = Container(settings, workflow=workflow)
+            container = Container(settings, **local_parts(workflow=workflow))
             ensure_resources(settings, container.dynamodb, container.s3)
             set_container(container)
             try:

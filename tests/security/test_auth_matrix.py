@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib.adapters.jwt_tokens import DevKeyPair
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.report_ids import new_report_id
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.conftest import ApiClient, Tokens
 from tests.readers import object_exists
 from tests.security.conftest import (

@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, quote, urlencode, urlparse
 
 import pytest
 
-from chalicelib.demo_data import DEMO_PARTNER, OTHER_PARTNER, webex_id
 from chalicelib.domain.periods import years_before
 from chalicelib.domain.report_ids import new_report_id
+from chalicelib.local.demo import DEMO_PARTNER, OTHER_PARTNER, webex_id
 from tests.conftest import TODAY, ApiClient, Tokens
 from tests.security.conftest import BASE, SecurityStack, assert_webex_error, error_text
 

@@ -19,8 +19,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from chalicelib.adapters.jwt_tokens import DevKeyPair, JwtTokenVerifier
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER
 from chalicelib.domain.errors import Unauthenticated
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER
 from tests.security.conftest import b64url
 
 ISSUER, AUDIENCE, KID = "https://idbroker.example", "wholesale-billing-reports", "key-1"

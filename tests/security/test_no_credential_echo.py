@@ -35,8 +35,8 @@ from chalicelib.adapters.jwt_tokens import DevKeyPair
 from chalicelib.api.docs import DEV_TOKEN_VARIABLE
 from chalicelib.api.gateway import GATEWAY_DESCRIPTIONS, WebexRequestHandler
 from chalicelib.config import Settings
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER
 from chalicelib.domain.access import READ_SCOPE
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER
 from chalicelib.observability import SERVICE, logger
 from tests.conftest import ApiClient, HttpResponse, Tokens
 from tests.security.conftest import BASE, SecurityStack, assert_webex_error

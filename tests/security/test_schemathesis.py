@@ -41,10 +41,10 @@ from schemathesis.specs.openapi.checks import (
 import chalicelib.api
 from chalicelib.adapters.jwt_tokens import DevKeyPair
 from chalicelib.api.gateway import WebexLocalGateway
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, OTHER_PARTNER
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.errors import REPORT_ERROR_DESCRIPTIONS, ReportErrorCode
 from chalicelib.domain.reports import ReportError
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, OTHER_PARTNER
 from tests.conftest import Tokens
 from tests.security.conftest import SecurityStack
 

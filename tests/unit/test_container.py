@@ -82,3 +82,23 @@ def test_none_leaves_the_part_to_the_settings():
     assert not container.built("dynamodb")
     container.override(dynamodb=RecordingClient(), s3=None)
     assert isinstance(container.dynamodb, RecordingClient)
+
+
+@pytest.mark.parametrize("part", ["workflow", "usage_days_stream", "reports_stream"])
+def test_a_local_container_builds_no_local_part_it_is_given_one(part):
+    """The in-process state machine and the local event sources live outside the Lambda code
+    path: a local-mode container given none refuses to build one, and uses the one given."""
+    with pytest.raises(RuntimeError, match=part):
+        getattr(Container(SETTINGS), part)
+    given = NoWorkflow()
+    assert getattr(Container(SETTINGS, **{part: given}), part) is given
+
+
+def test_the_local_parts_build_the_in_process_state_machine():
+    from chalicelib.local.parts import local_parts
+    from chalicelib.local.step_functions import LocalWorkflow
+
+    container = Container(SETTINGS, dynamodb=RecordingClient(), s3=RecordingClient(), **local_parts())
+    assert isinstance(container.workflow, LocalWorkflow)
+    with pytest.raises(TypeError, match="dynamodb"):
+        local_parts(dynamodb=RecordingClient())

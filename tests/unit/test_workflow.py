@@ -13,11 +13,11 @@ from chalicelib.adapters.step_functions import StepFunctionsWorkflow, execution_
 from chalicelib.domain.commands import GenerationJob, StepFailure, job_of, regeneration_job_of
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.regeneration import run_name, run_prefix
+from chalicelib.local.step_functions import LocalExecution
 from chalicelib.workflow import (
     RETRY_MAX_ATTEMPTS,
     START_AT,
     STEP_FUNCTIONS,
-    LocalExecution,
     Map,
     Task,
     definition,

@@ -21,9 +21,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.bootstrap import Container
 
 BATCH_SIZE = 10
 IDLE_SECONDS = 0.25
@@ -293,4 +296,21 @@ def reports_stream(
         deployed_handlers(),
         reports_stream_arn=arn,
         deliveries_queue_url=deliveries_queue_url,
+    )
+
+
+def usage_days_stream_of(container: Container) -> LocalEventSources:
+    """The container's `usage_days_stream` (tests, tools): its table's stream, drained by hand."""
+    return usage_days_stream(container.dynamodb, container.dynamodb_streams, container.settings.usage_days_table)
+
+
+def reports_stream_of(container: Container) -> LocalEventSources:
+    """The container's `reports_stream` (tests, tools): the reports table's stream and the
+    webhook deliveries queue, delivered by hand."""
+    return reports_stream(
+        container.dynamodb,
+        container.dynamodb_streams,
+        container.sqs,
+        container.settings.reports_table,
+        container.deliveries.url,
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_MARKER = "chalicelib.local_aws"
+_MARKER = "chalicelib.local.aws"
 
 
 def serve(host: str, port: int, threaded: bool) -> None:
@@ -35,9 +35,9 @@ def serve(host: str, port: int, threaded: bool) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import run_simple
 
-    from chalicelib import local_dynamodb
+    from chalicelib.local import dynamodb as local_dynamodb
 
-    local_dynamodb.speed_up()  # same answers, faster queries (see local_dynamodb.py)
+    local_dynamodb.speed_up()  # same answers, faster queries (see local/dynamodb.py)
     os.environ.setdefault("MOTO_PORT", str(port))
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     application = DomainDispatcherApplication(create_backend_app)

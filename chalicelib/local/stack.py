@@ -27,7 +27,7 @@ from chalicelib.progress import progress_bar
 if TYPE_CHECKING:
     from chalicelib.domain.report_rows import Partner
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -135,15 +135,16 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
 
     from chalicelib.adapters.aws import make_client
     from chalicelib.adapters.jwt_tokens import DevKeyPair
-    from chalicelib.adapters.provisioning import ensure_event_sources, ensure_resources
     from chalicelib.api import events as event_handlers
     from chalicelib.api.gateway import WebexRequestHandler
     from chalicelib.bootstrap import Container, set_container
-    from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, demo_world, load_demo
     from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
     from chalicelib.domain.partners import PartnerTree
-    from chalicelib.local_aws import LocalAws, port_free
-    from chalicelib.local_events import LocalEventSources, deployed_handlers
+    from chalicelib.local.aws import LocalAws, port_free
+    from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, demo_world, load_demo
+    from chalicelib.local.events import LocalEventSources, deployed_handlers
+    from chalicelib.local.parts import local_parts
+    from chalicelib.local.provisioning import ensure_event_sources, ensure_resources
 
     state_dir = local_state_dir(PROJECT_DIR)
     running = _running_dev_pid()
@@ -194,7 +195,7 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
             )
             local_aws.start()
         settings = Settings.from_env()
-        container = Container(settings)
+        container = Container(settings, **local_parts())
         set_container(container)
         ensure_resources(settings, container.dynamodb, container.s3)
         sqs = make_client("sqs", settings)
@@ -309,7 +310,7 @@ def _load_app():  # type: ignore[no-untyped-def]
 
 
 def _banner(values: Mapping[str, str], path: Path, demo: bool, partners: Sequence[Partner] = ()) -> str:
-    from chalicelib.demo_data import DEMO_PARTNER
+    from chalicelib.local.demo import DEMO_PARTNER
 
     base = values["WBR_BASE_URL"] + "/v1/wholesale/billing/reports"
     source = path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
