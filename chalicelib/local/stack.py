@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from chalice.local import ThreadedHTTPServer
 
 from chalicelib.config import Settings, local_state_dir
-from chalicelib.progress import progress_bar
 
 if TYPE_CHECKING:
     from chalicelib.domain.report_rows import Partner
@@ -129,7 +128,14 @@ def _running_dev_pid() -> int | None:
     return pid if "wbr" in command or "chalicelib" in command else None
 
 
-def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int | None = None) -> int:
+def run_dev_stack(
+    api_port: int,
+    aws_port: int,
+    demo: bool,
+    dynamodb_port: int | None = None,
+    progress: Callable[[str], Callable[[int, int], None]] | None = None,
+) -> int:
+    """`progress`: a progress line for a long step, by its label (the CLI's `progress_bar`)."""
     from chalice.cli.factory import CLIFactory
     from chalice.local import LocalDevServer
 
@@ -206,9 +212,8 @@ def run_dev_stack(api_port: int, aws_port: int, demo: bool, dynamodb_port: int |
                 print("demo data: kept from the adopted local AWS", file=sys.stderr)
             else:
                 world = demo_world(datetime.now(timezone.utc).date())
-                loaded = load_demo(
-                    world, container.ingestion, container.rating, progress=progress_bar("rating demo days")
-                )
+                shown = progress("rating demo days") if progress else lambda done, total: None
+                loaded = load_demo(world, container.ingestion, container.rating, progress=shown)
                 print(
                     f"demo data: {len(world.partners)} partners, {len(world.customers)} customers, "
                     f"{loaded.events} provisioning events, {loaded.days_rated} days rated "

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.client import ApiError, ReportsClient
+from chalicelib.cli.client import ApiError, ReportsClient
 from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import ReportType
 from tests.conftest import TODAY
@@ -23,7 +23,7 @@ def test_scripted_partner_flow_over_http(live_stack, tmp_path, capsys):
     base_url, token, container = live_stack
     client = ReportsClient(base_url, token)
     start, end = (TODAY - timedelta(days=20)).isoformat(), (TODAY - timedelta(days=1)).isoformat()
-    from chalicelib import cli
+    from chalicelib.cli import main as cli
 
     # `wbr reports create --wait --download`: 200, poll to COMPLETED, stream the CSV.
     out = tmp_path / "report.csv"

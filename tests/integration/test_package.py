@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib import cli
 from chalicelib.adapters import dynamo_directory, dynamo_report_store, dynamo_webhook_store, usage_calendar
 from chalicelib.adapters.event_log import S3DeadLetters
 from chalicelib.api import events
 from chalicelib.api.gateway import GATEWAY_DESCRIPTIONS
+from chalicelib.cli import main as cli
 from chalicelib.domain.reports import report_parts_prefix
 from chalicelib.workflow import STEP_FUNCTIONS, function_arn_placeholder, to_asl
 

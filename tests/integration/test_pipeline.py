@@ -136,7 +136,7 @@ def test_s3_drop_is_ingested_and_archived(container, small_world):
 
 
 def test_cli_ingest_then_rate_then_report(container, small_world, tmp_path, monkeypatch, capsys):
-    from chalicelib import cli
+    from chalicelib.cli import main as cli
     from chalicelib.local import stack as devstack
 
     env = tmp_path / "env"

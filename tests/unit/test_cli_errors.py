@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from chalicelib.cli import main
+from chalicelib.cli.main import main
 
 
 def test_an_api_that_cannot_be_reached_is_one_line_and_exit_2(capsys):
@@ -33,7 +33,7 @@ def test_a_date_that_is_not_one_is_refused_by_name_before_anything_runs(capsys):
 
 
 def test_a_file_that_is_not_there_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path):
-    from chalicelib import cli
+    from chalicelib.cli import main as cli
 
     monkeypatch.setattr(cli, "_local_container", lambda: object())
     missing = tmp_path / "events.ndjson"
@@ -44,7 +44,7 @@ def test_a_file_that_is_not_there_is_one_line_and_exit_2(capsys, monkeypatch, tm
 
 
 def test_an_unforeseen_error_is_one_line_and_exit_1_and_its_traceback_on_demand(capsys, monkeypatch):
-    from chalicelib import cli
+    from chalicelib.cli import main as cli
 
     def broken(args):
         raise RuntimeError("the directory answered nonsense")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.cli_options import common_options, print_json, wants_json
+from chalicelib.cli.options import common_options, print_json, wants_json
 
 BASE_PATH = "/v1/wholesale/billing/webhooks"
 
@@ -33,8 +33,8 @@ def add_webhooks_command(command: Callable[..., argparse.ArgumentParser]) -> Non
 
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
-    from chalicelib.cli_reports import _client
-    from chalicelib.client import ApiError
+    from chalicelib.cli.client import ApiError
+    from chalicelib.cli.reports import _client
 
     try:
         client = _client(args)

@@ -7,11 +7,11 @@ import argparse
 import os
 import sys
 
-from chalicelib.cli_options import print_json, wants_json
+from chalicelib.cli.options import print_json, wants_json
 
 
 def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from chalicelib.client import ReportsClient
+    from chalicelib.cli.client import ReportsClient
     from chalicelib.local.stack import load_env_file
 
     load_env_file()
@@ -33,7 +33,7 @@ def _show_wait(report: dict, elapsed: float) -> None:
 
 
 def cmd_reports(args: argparse.Namespace) -> int:
-    from chalicelib.client import ApiError
+    from chalicelib.cli.client import ApiError
 
     client = _client(args)
     try:

@@ -7,7 +7,7 @@ wbr demo-events --out FILE       write the demo world's provisioning events as N
 wbr ingest FILE…                 ingest NDJSON provisioning events (with progress)
 wbr rate [--from D] [--to D]     rate usage days; by default every unrated day through yesterday
 wbr reports create|list|get|download|delete|manifest|diff …   a client of the API (reads .local/env)
-wbr webhooks create|list|get|delete …   completion webhooks (chalicelib/cli_webhooks.py)
+wbr webhooks create|list|get|delete …   completion webhooks (chalicelib/cli/webhooks.py)
 wbr asl                          print the report state machine as Amazon States Language
 """
 
@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.cli_ingest import (
+from chalicelib.cli.ingest import (
     PARALLEL_INGEST_MIN_BYTES,
     PAUSE_BEFORE_ASKING,
     byte_ranges,
@@ -32,10 +32,10 @@ from chalicelib.cli_ingest import (
     share_counter,
     shared_counter,
 )
-from chalicelib.cli_options import common_options, day_argument, print_json, wants_json
+from chalicelib.cli.options import common_options, day_argument, print_json, wants_json
+from chalicelib.cli.progress import progress_bar
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.domain.report_formats import ReportFormat
-from chalicelib.progress import progress_bar
 
 if TYPE_CHECKING:
     from chalicelib.services.ingestion import IngestSummary
@@ -52,7 +52,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
     demo = os.environ.get("WBR_DEMO", "1") != "0" and not args.no_demo
     aws_port = _int_env("WBR_AWS_PORT", 5000)
     return run_dev_stack(
-        _int_env("WBR_API_PORT", 8000), aws_port, demo, dynamodb_port=_int_env("WBR_DYNAMODB_PORT", aws_port + 1)
+        _int_env("WBR_API_PORT", 8000),
+        aws_port,
+        demo,
+        dynamodb_port=_int_env("WBR_DYNAMODB_PORT", aws_port + 1),
+        progress=progress_bar,
     )
 
 
@@ -290,8 +294,8 @@ def cmd_asl(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chalicelib.cli_reports import cmd_reports
-    from chalicelib.cli_webhooks import add_webhooks_command
+    from chalicelib.cli.reports import cmd_reports
+    from chalicelib.cli.webhooks import add_webhooks_command
     from chalicelib.local.demo import DEMO_ADMIN
 
     parser = argparse.ArgumentParser(
