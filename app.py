@@ -9,7 +9,7 @@ from chalicelib.api.reports import reports_api
 from chalicelib.api.webhooks import webhooks_api
 from chalicelib.api.worker import worker_api
 
-# The app's logger is the Powertools one (same name: chalicelib/observability.py). Chalice must not
+# The app's logger is the Powertools one (same name: chalicelib/runtime/observability.py). Chalice must not
 # configure it: it would when that logger's handler is not on the sys.stdout of import time (after
 # `wbr`'s log_to_stderr, or under a test's capsys), setting it to ERROR and adding a plain handler.
 app = Chalice(app_name="wholesale-billing-reports", configure_logs=False)

@@ -36,7 +36,7 @@ from chalicelib.config import Settings, local_state_dir
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.listing import CursorCodec
-from chalicelib.observability import bind_tracking_id, logger, record_step
+from chalicelib.runtime.observability import bind_tracking_id, logger, record_step
 from chalicelib.services.generation import GenerationPolicy, GenerationSteps
 from chalicelib.services.ingestion import IngestionService
 from chalicelib.services.messagebus import MessageBus, event_handlers

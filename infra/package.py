@@ -368,7 +368,7 @@ def render_template(stage: str = "prod", asl: dict[str, Any] | None = None) -> d
     from chalice.deploy.deployer import DeploymentPackager, ManagedLayerDeploymentPackager
 
     if asl is None:
-        from chalicelib.workflow import to_asl
+        from chalicelib.runtime.workflow import to_asl
 
         asl = to_asl()
     with _in_project(), tempfile.TemporaryDirectory(prefix="wbr-package-") as scratch:

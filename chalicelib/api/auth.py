@@ -11,7 +11,7 @@ from chalice import AuthResponse, Blueprint
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.access import Caller
 from chalicelib.domain.errors import Unauthenticated
-from chalicelib.observability import logger
+from chalicelib.runtime.observability import logger
 
 auth_api = Blueprint(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 from chalice import Response
 
 from chalicelib.domain.errors import ServiceError, TooManyRequests
-from chalicelib.observability import logger
+from chalicelib.runtime.observability import logger
 
 TRACKING_HEADER = "TrackingID"
 _SANE_TRACKING_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")  # fullmatch: `$` lets a final newline in

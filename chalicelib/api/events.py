@@ -18,7 +18,7 @@ from chalicelib.adapters.sqs_deliveries import delivery_from_json
 from chalicelib.adapters.usage_calendar import message_of_stream_record
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.messages import DayPublished, Message
-from chalicelib.observability import flushing_metrics, logger, metrics
+from chalicelib.runtime.observability import flushing_metrics, logger, metrics
 from chalicelib.services.regeneration import RunsStarted
 
 events_api = Blueprint(__name__)

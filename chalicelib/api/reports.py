@@ -23,7 +23,7 @@ from chalicelib.api.errors import (
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.access import Caller
 from chalicelib.domain.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from chalicelib.observability import bind_tracking_id, logger, metrics
+from chalicelib.runtime.observability import bind_tracking_id, logger, metrics
 
 reports_api = Blueprint(__name__)
 

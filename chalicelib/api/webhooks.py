@@ -12,7 +12,7 @@ from chalicelib.api.auth import jwt_authorizer
 from chalicelib.api.errors import maps_errors
 from chalicelib.api.reports import JSON_CONTENT_TYPES, _caller, _json_object_body
 from chalicelib.bootstrap import get_container
-from chalicelib.observability import logger
+from chalicelib.runtime.observability import logger
 
 webhooks_api = Blueprint(__name__)
 

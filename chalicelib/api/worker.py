@@ -1,4 +1,4 @@
-"""The worker's Lambda functions: one per Task state of chalicelib/workflow.py.
+"""The worker's Lambda functions: one per Task state of chalicelib/runtime/workflow.py.
 
 Each takes the state Step Functions passes and hands it to its step as the local runner does
 (`workflow.run_step`: the job arrives as a `GenerationJob`, a caught ``$.error`` as a
@@ -12,8 +12,8 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.bootstrap import get_container
-from chalicelib.observability import flushing_metrics
-from chalicelib.workflow_edge import run_step
+from chalicelib.runtime.observability import flushing_metrics
+from chalicelib.runtime.workflow_edge import run_step
 
 worker_api = Blueprint(__name__)
 

@@ -287,7 +287,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
 
 
 def cmd_asl(args: argparse.Namespace) -> int:
-    from chalicelib.workflow import to_asl
+    from chalicelib.runtime.workflow import to_asl
 
     print(json.dumps(to_asl(args.max_concurrency), indent=2))
     return 0
@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     anything unforeseen (1; WBR_DEBUG=1 re-raises it), a reader that closed the pipe (0, quietly)."""
     import urllib.error
 
-    from chalicelib.observability import log_to_stderr
+    from chalicelib.runtime.observability import log_to_stderr
 
     args = build_parser().parse_args(argv)
     if argv is None:  # the command line itself (a caller passing argv keeps its own logging)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.observability import logger
+from chalicelib.runtime.observability import logger
 
 if TYPE_CHECKING:
     from chalicelib.bootstrap import Container

@@ -1,4 +1,4 @@
-"""The local Step Functions: the report state machine of chalicelib/workflow.py run in-process.
+"""The local Step Functions: the report state machine of chalicelib/runtime/workflow.py run in-process.
 
 `LocalExecution` walks `definition()` state by state with the same step functions the Lambdas
 call (through the same edge, `run_step`), with Step Functions' retries, catches and Map
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.regeneration import run_prefix
-from chalicelib.observability import logger as service_logger
-from chalicelib.workflow import (
+from chalicelib.runtime.observability import logger as service_logger
+from chalicelib.runtime.workflow import (
     ITEM_VALUE,
     RETRY_BACKOFF_RATE,
     RETRY_INTERVAL_SECONDS,
@@ -37,7 +37,7 @@ from chalicelib.workflow import (
     When,
     definition,
 )
-from chalicelib.workflow_edge import StatesError, StepFunction, caught_error, error_name, run_step
+from chalicelib.runtime.workflow_edge import StatesError, StepFunction, caught_error, error_name, run_step
 
 if TYPE_CHECKING:
     from chalicelib.bootstrap import Container

@@ -3,7 +3,7 @@ functions (`Container.step`: logging, throttling → Throttled) wrapped by the t
 A container takes one as its ``workflow`` override, as a factory:
 ``Container(settings, workflow=lambda container: FaultWorkflow(container, plan))``.
 
-- `FaultWorkflow`: the project's own `LocalExecution` (the state machine of chalicelib/workflow.py)
+- `FaultWorkflow`: the project's own `LocalExecution` (the state machine of chalicelib/runtime/workflow.py)
   in a background thread per run, with a millisecond retry interval so "retried with backoff"
   takes no wall time; it keeps every run (its final state, the states visited, what crashed it).
 - `HeldWorkflow`: records starts and runs nothing (a worker that never picked the job up).
@@ -19,8 +19,8 @@ from typing import Any
 
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.local.step_functions import LocalExecution, LocalWorkflow, blob_item_reader
-from chalicelib.workflow import STEP_FUNCTIONS
-from chalicelib.workflow_edge import StepFunction
+from chalicelib.runtime.workflow import STEP_FUNCTIONS
+from chalicelib.runtime.workflow_edge import StepFunction
 from tests.faults.fault_plan import FaultPlan
 
 RETRY_INTERVAL_SECONDS = 0.001

@@ -24,7 +24,7 @@ import math
 
 import pytest
 
-from chalicelib.workflow import RETRY_MAX_ATTEMPTS
+from chalicelib.runtime.workflow import RETRY_MAX_ATTEMPTS
 from tests.faults.conftest import check_identical_create, check_outcome
 
 # (step, shard) — shard "last" is resolved at run time from Plan's output.

@@ -25,7 +25,7 @@ from chalicelib.api import events
 from chalicelib.api.gateway import GATEWAY_DESCRIPTIONS
 from chalicelib.cli import main as cli
 from chalicelib.domain.reports import report_parts_prefix
-from chalicelib.workflow import STEP_FUNCTIONS, function_arn_placeholder, to_asl
+from chalicelib.runtime.workflow import STEP_FUNCTIONS, function_arn_placeholder, to_asl
 
 PROJECT = Path(__file__).resolve().parents[2]
 

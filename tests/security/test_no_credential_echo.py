@@ -37,7 +37,7 @@ from chalicelib.api.gateway import GATEWAY_DESCRIPTIONS, WebexRequestHandler
 from chalicelib.config import Settings
 from chalicelib.domain.access import READ_SCOPE
 from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER
-from chalicelib.observability import SERVICE, logger
+from chalicelib.runtime.observability import SERVICE, logger
 from tests.conftest import ApiClient, HttpResponse, Tokens
 from tests.security.conftest import BASE, SecurityStack, assert_webex_error
 

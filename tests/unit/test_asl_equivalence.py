@@ -29,8 +29,8 @@ import pytest
 from chalicelib.domain.commands import StepFailure
 from chalicelib.domain.errors import Throttled
 from chalicelib.local.step_functions import LocalExecution, blob_item_reader
-from chalicelib.workflow import STEP_FUNCTIONS, function_arn_placeholder, to_asl
-from chalicelib.workflow_edge import error_name, run_step
+from chalicelib.runtime.workflow import STEP_FUNCTIONS, function_arn_placeholder, to_asl
+from chalicelib.runtime.workflow_edge import error_name, run_step
 
 BUCKET = "reports-bucket"
 Objects = dict[tuple[str, str], str]  # (bucket, key) → the object's text

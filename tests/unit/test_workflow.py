@@ -14,7 +14,7 @@ from chalicelib.domain.commands import GenerationJob, StepFailure, job_of, regen
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.regeneration import run_name, run_prefix
 from chalicelib.local.step_functions import LocalExecution
-from chalicelib.workflow import (
+from chalicelib.runtime.workflow import (
     RETRY_MAX_ATTEMPTS,
     START_AT,
     STEP_FUNCTIONS,
@@ -24,7 +24,7 @@ from chalicelib.workflow import (
     function_arn_placeholder,
     to_asl,
 )
-from chalicelib.workflow_edge import caught_error, run_step, task_input, task_output
+from chalicelib.runtime.workflow_edge import caught_error, run_step, task_input, task_output
 
 # A job as executions carry it ($.job); JOB_JSON's `trigger` was not written before triggers existed.
 JOB = GenerationJob("org-1", "r", 1, "WBR_t")

@@ -186,7 +186,7 @@ def to_asl(max_concurrency: int = 8) -> dict[str, Any]:
         elif isinstance(state, Fail):
             states[name] = {"Type": "Fail", "Error": state.error, "Cause": state.cause}
     return {
-        "Comment": "wholesale-billing-reports: generate one report (chalicelib/workflow.py)",
+        "Comment": "wholesale-billing-reports: generate one report (chalicelib/runtime/workflow.py)",
         "StartAt": START_AT,
         "States": states,
     }
