@@ -27,15 +27,18 @@ from chalicelib.adapters.jwt_tokens import JwtTokenVerifier
 from chalicelib.adapters.rating_sql import DuckDbDayReplay
 from chalicelib.adapters.report_files import ReportFiles
 from chalicelib.adapters.report_sql import DuckDbReportRenderer
+from chalicelib.adapters.report_stream import settled_of_stream_record
 from chalicelib.adapters.s3_blob_store import S3BlobStore
-from chalicelib.adapters.sqs_deliveries import SqsDeliveryQueue
-from chalicelib.adapters.usage_calendar import DynamoUsageCalendar
+from chalicelib.adapters.sqs_deliveries import SqsDeliveryQueue, delivery_from_json
+from chalicelib.adapters.usage_calendar import DynamoUsageCalendar, message_of_stream_record
 from chalicelib.adapters.usage_lake import S3ParquetUsageLake
 from chalicelib.adapters.webhook_http import HttpWebhookSender
 from chalicelib.config import Settings, local_state_dir
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.listing import CursorCodec
+from chalicelib.domain.messages import Message, ReportSettled
+from chalicelib.domain.webhooks import WebhookDelivery
 from chalicelib.runtime.observability import bind_tracking_id, logger, record_step
 from chalicelib.services.generation import GenerationPolicy, GenerationSteps
 from chalicelib.services.ingestion import IngestionService
@@ -234,6 +237,24 @@ class Container:
                 raise RuntimeError("WBR_STATE_MACHINE_ARN is required with WBR_WORKFLOW_MODE=stepfunctions")
             return StepFunctionsWorkflow(make_client("stepfunctions", self.settings), self.settings.state_machine_arn)
         return self._not_given("workflow")  # WBR_WORKFLOW_MODE=local: the in-process state machine
+
+    # ---- the event sources' records, typed by the adapter that writes them -----------------
+    # (the entry points, api/events.py, reach the adapters only through the container)
+
+    @staticmethod
+    def usage_day_message(record: dict[str, Any]) -> Message | None:
+        """What a `usage_days` stream record announces (adapters/usage_calendar.py)."""
+        return message_of_stream_record(record)
+
+    @staticmethod
+    def settled_report(record: dict[str, Any]) -> ReportSettled | None:
+        """What a reports-table stream record announces (adapters/report_stream.py)."""
+        return settled_of_stream_record(record)
+
+    @staticmethod
+    def webhook_delivery(body: str) -> WebhookDelivery:
+        """A queued webhook delivery (adapters/sqs_deliveries.py); a malformed one raises."""
+        return delivery_from_json(body)
 
     # ---- services -----------------------------------------------------------------------
 

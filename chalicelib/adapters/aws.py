@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
-
-from chalicelib.config import Settings
 
 _lock = threading.Lock()
 _CLIENT_CONFIG = Config(
@@ -22,7 +20,16 @@ _CLIENT_CONFIG = Config(
 _session: boto3.session.Session | None = None
 
 
-def make_client(service: str, settings: Settings) -> Any:
+class ClientSettings(Protocol):
+    """What a client is built from: the settings (chalicelib/config.py `Settings`) as given."""
+
+    @property
+    def region(self) -> str: ...
+
+    def endpoint_for(self, service: str) -> str | None: ...
+
+
+def make_client(service: str, settings: ClientSettings) -> Any:
     """A new client; callers keep it (clients are thread-safe, their creation is not).
     One session per process, so service models are loaded once."""
     global _session

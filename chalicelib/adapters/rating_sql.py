@@ -11,8 +11,7 @@ service (`services/rating.py`) walks the touched keys through it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date
 
 import pyarrow as pa
@@ -22,38 +21,15 @@ from chalicelib.adapters.engine import STATE_SCHEMA, sealed_connection
 from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT
 from chalicelib.domain.rating import KeyDay
-
-Key = tuple[str, ...]
-ReplayEvent = tuple[int, str, str]  # (occurred_at, event_id, event_type)
+from chalicelib.services.ports import Key, TouchedKeys
 
 _KEYS = ", ".join(KEY_FIELDS)
-_WIDTH = len(KEY_FIELDS)
 _KEY_SEPARATOR = "\x1f"  # joins a key's fields into one string (ids never hold it)
 
 
 def _joined_key(table: pa.Table) -> pa.ChunkedArray:
     """Each row's usage key as one string, for set membership in Arrow."""
     return pc.binary_join_element_wise(*(table[name] for name in KEY_FIELDS), _KEY_SEPARATOR)
-
-
-@dataclass(frozen=True)
-class TouchedKeys:
-    """A day's events split against the state the day starts from."""
-
-    untouched: pa.Table  # state rows (KEY_FIELDS + assigned_since) no event of the day touches
-    open_before: dict[Key, int | None]  # touched keys open at midnight → since when
-    walked: list[tuple]  # (*key, occurred_at, event_id, event_type) of touched keys, replay order
-
-    def keys(self) -> Iterator[tuple[Key, list[ReplayEvent]]]:
-        """Each touched key with its events, in replay order."""
-        start = 0
-        while start < len(self.walked):
-            key = self.walked[start][:_WIDTH]
-            end = start
-            while end < len(self.walked) and self.walked[end][:_WIDTH] == key:
-                end += 1
-            yield key, [row[_WIDTH:] for row in self.walked[start:end]]
-            start = end
 
 
 class DuckDbDayReplay:

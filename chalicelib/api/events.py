@@ -13,9 +13,6 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalice import Blueprint, Cron, Rate
 
-from chalicelib.adapters.report_stream import settled_of_stream_record
-from chalicelib.adapters.sqs_deliveries import delivery_from_json
-from chalicelib.adapters.usage_calendar import message_of_stream_record
 from chalicelib.bootstrap import get_container
 from chalicelib.domain.messages import DayPublished, Message
 from chalicelib.runtime.observability import flushing_metrics, logger, metrics
@@ -117,7 +114,7 @@ def on_usage_day_published(event: Any) -> dict[str, Any]:
     container = get_container()
     handled = []
     for record in event.to_dict().get("Records", []):
-        message = message_of_stream_record(record)
+        message = container.usage_day_message(record)
         if message is None:
             continue
         outcomes = container.bus.handle(message)
@@ -166,7 +163,7 @@ def on_report_settled(event: Any) -> dict[str, Any]:
     container = get_container()
     handled = []
     for record in event.to_dict().get("Records", []):
-        message = settled_of_stream_record(record)
+        message = container.settled_report(record)
         if message is None:
             continue
         queued = container.webhooks.on_report_settled(message)
@@ -180,8 +177,9 @@ def deliver_webhook_record(record: SQSRecord) -> None:
     """One queued delivery attempt. Raising leaves only this message on the queue (at least
     once: the delivery id lets the receiver deduplicate); a failed POST is not raised, it is
     retried by a delayed message of its own."""
-    delivery = delivery_from_json(record.body)
-    outcome = get_container().webhooks.deliver(delivery)
+    container = get_container()
+    delivery = container.webhook_delivery(record.body)
+    outcome = container.webhooks.deliver(delivery)
     metrics.add_metric(name="WebhookDeliveries", unit="Count", value=1)
     logger.info(
         "webhook delivery",

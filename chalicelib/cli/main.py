@@ -50,14 +50,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from chalicelib.local.stack import run_dev_stack
 
     demo = os.environ.get("WBR_DEMO", "1") != "0" and not args.no_demo
-    aws_port = _int_env("WBR_AWS_PORT", 5000)
-    return run_dev_stack(
-        _int_env("WBR_API_PORT", 8000),
-        aws_port,
-        demo,
-        dynamodb_port=_int_env("WBR_DYNAMODB_PORT", aws_port + 1),
-        progress=progress_bar,
-    )
+    api_port, aws_port = _int_env("WBR_API_PORT", 8000), _int_env("WBR_AWS_PORT", 5000)
+    dynamodb_port = _int_env("WBR_DYNAMODB_PORT", aws_port + 1)
+    return run_dev_stack(api_port, aws_port, demo, dynamodb_port=dynamodb_port, progress=progress_bar)
 
 
 def _local_container():  # type: ignore[no-untyped-def]
