@@ -22,7 +22,8 @@
    difference: Chalice's SAM generator refuses ``@app.on_s3_event`` (it cannot add a notification
    to a bucket that already exists). Here the bucket is created by the same template and its
    ``NotificationConfiguration`` carries the subscription, so that one resource is skipped
-   instead of refused.
+   instead of refused; and the code package leaves out the wings the deployed code never
+   imports (`LEFT_OUT`: the CLI and the local stack).
 
 ``render_template()`` does the same without building the code package (no pip): the test
 ``tests/integration/test_package.py`` checks the template it returns.
@@ -69,6 +70,9 @@ TRACKING_HEADER_SOURCE = "method.request.header.TrackingID"
 # lake there whole and Assemble encodes the report's CSV there; README "Beyond this machine"
 # sizes both for the largest partner (a 5-year shard reads ~3.6 GB, a 10 M-row CSV is ~4.8 GB).
 EPHEMERAL_STORAGE_MIB = {"aggregate_shard": 10240, "assemble": 10240}
+# chalicelib's wings that no Lambda imports (`wbr` and `wbr dev`'s local stack, with its
+# in-process Step Functions): left out of the code package, which Chalice fills with all of chalicelib/.
+LEFT_OUT = ("chalicelib/cli/", "chalicelib/local/")
 
 
 def _queues() -> dict[str, str]:
@@ -332,6 +336,25 @@ def _s3_events_in_template(app: Any) -> Iterator[None]:
         SAMTemplateGenerator._generate_s3bucketnotification = original  # type: ignore[method-assign]
 
 
+@contextlib.contextmanager
+def _wings_left_out() -> Iterator[None]:
+    """Let Chalice's packager leave `LEFT_OUT` out of the code package (and of its hash)."""
+    from chalice.deploy.packager import BaseLambdaDeploymentPackager
+
+    original = BaseLambdaDeploymentPackager._iter_chalice_lib_if_needed
+
+    def shipped(self: Any, project_dir: str) -> Iterator[tuple[str, str]]:
+        for full_path, zip_path in original(self, project_dir):
+            if not zip_path.replace(os.sep, "/").startswith(LEFT_OUT):
+                yield full_path, zip_path
+
+    BaseLambdaDeploymentPackager._iter_chalice_lib_if_needed = shipped  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BaseLambdaDeploymentPackager._iter_chalice_lib_if_needed = original  # type: ignore[method-assign]
+
+
 def _write_merge_template(stage: str, asl: dict[str, Any], path: Path) -> Any:
     config = _factory().create_config_obj(stage)
     app = config.chalice_app
@@ -349,7 +372,7 @@ def package(stage: str, asl: dict[str, Any], out: Path) -> Path:
     with _in_project():
         merge_path = out / "merge-template.json"
         app = _write_merge_template(stage, asl, merge_path)
-        with _s3_events_in_template(app):
+        with _s3_events_in_template(app), _wings_left_out():
             argv = ["chalice", "--project-dir", str(PROJECT), "package", "--stage", stage]
             argv += ["--merge-template", str(merge_path), str(out)]
             previous, sys.argv = sys.argv, argv

@@ -435,3 +435,34 @@ def test_the_steps_that_hold_whole_files_in_tmp_get_the_room(template):
     }
     assert sizes["aggregate_shard"] == 10240 and sizes["assemble"] == 10240
     assert sizes["api_handler"] is None  # the rest keep Lambda's default
+
+
+def test_the_code_package_leaves_out_the_cli_and_the_local_stack_which_no_lambda_imports():
+    """What Chalice zips of chalicelib/ (`make package`) holds neither wing, and no module it
+    does hold imports one (anywhere, a function's own imports too): the Lambdas cannot need them."""
+    import ast
+
+    from chalice.deploy.packager import BaseLambdaDeploymentPackager
+    from chalice.utils import OSUtils
+
+    packager = _load_packager()
+
+    def zipped() -> dict[str, str]:
+        return dict(BaseLambdaDeploymentPackager(OSUtils(), None, None)._iter_app_filenames(str(PROJECT)))
+
+    with packager._wings_left_out():
+        shipped = zipped()
+    assert {"app.py", "chalicelib/bootstrap.py", "chalicelib/runtime/workflow.py"} <= set(shipped.values())
+    assert [path for path in shipped.values() if path.startswith(packager.LEFT_OUT)] == []
+    assert any(path.startswith("chalicelib/local/") for path in zipped().values())  # the patch is undone
+    wings = [prefix.rstrip("/").replace("/", ".") for prefix in packager.LEFT_OUT]  # chalicelib.cli, …
+    reaching = []
+    for full_path, path in shipped.items():
+        if not path.endswith(".py") or path.startswith("chalice/"):
+            continue
+        for node in ast.walk(ast.parse(Path(full_path).read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            reaching += [(path, name) for name in names for wing in wings if name == wing or name.startswith(wing + ".")]
+    assert reaching == []
