@@ -63,12 +63,12 @@ class Container:
     report ``workflow`` and the local event sources ``usage_days_stream`` and ``reports_stream``
     — may be given, each as an instance or as a factory that takes the container
     (``workflow=lambda container: HeldWorkflow(container, plan)``; a callable is a factory, an
-    instance is not callable). In local mode the workflow and the event sources must be given
-    (``**local_parts()``, chalicelib/local/parts.py): the container builds only what AWS runs. Whatever the container builds then uses the given
-    part, since the part is in place before it is first used: pass it to the constructor, or to
-    `override` before anything asked for the part. `override` raises `OverrideTooLate` for a part
-    already built — every service takes its parts when it is built, so one built before would
-    keep the old part."""
+    instance is not callable). Whatever the container builds then uses the given part, since the
+    part is in place before it is first used: pass it to the constructor, or to `override` before
+    anything asked for the part. `override` raises `OverrideTooLate` for a part already built —
+    every service takes its parts when it is built, so one built before would keep the old part.
+    In local mode the workflow and the event sources must be given (``**local_parts()``,
+    chalicelib/local/parts.py): the container builds only what runs on AWS."""
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ class Settings:
     stage: str = "local"
     region: str = "us-east-1"
     aws_endpoint_url: str | None = None
-    # The local stack serves DynamoDB (and its streams) from a server of its own (local_aws.py).
+    # The local stack serves DynamoDB (and its streams) from a server of its own (local/aws.py).
     dynamodb_endpoint_url: str | None = None
     reports_table: str = "wbr-reports"
     usage_days_table: str = "wbr-usage-days"

@@ -14,7 +14,7 @@ BASE_PATH = "/v1/wholesale/billing/webhooks"
 
 
 def add_webhooks_command(command: Callable[..., argparse.ArgumentParser]) -> None:
-    """`wbr webhooks create|list|get|delete`, added through cli.py's `command` factory."""
+    """`wbr webhooks create|list|get|delete`, added through main.py's `command` factory."""
     webhooks = command("webhooks", api=True, help="manage completion webhooks (create, list, get, delete)")
     actions = webhooks.add_subparsers(dest="action", required=True)
 
