@@ -5,7 +5,7 @@ calendar and lake, the event log and its eventId index (ingestion), rating's day
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.commands import GenerationJob
-from chalicelib.domain.events import KEY_FIELDS, Registrations
+from chalicelib.domain.events import Registrations
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.messages import RestatementRequested, RunLease
 from chalicelib.domain.rating import KeyDay
@@ -21,6 +21,7 @@ from chalicelib.domain.report_formats import ReportFormat
 from chalicelib.domain.report_rows import Customer, Partner, RowContext, Sku
 from chalicelib.domain.reports import Report, ReportError
 from chalicelib.domain.restatement import RestatementMarker, RestatementPass
+from chalicelib.services.rating_ports import Key, TouchedKeys
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -356,31 +357,6 @@ class DirectoryWriter(Protocol):
     def upsert_customer(self, customer: Customer, as_of: int | None = None) -> None: ...
 
     def upsert_sku(self, sku: Sku, as_of: int | None = None) -> None: ...
-
-
-Key = tuple[str, ...]  # a usage key, in KEY_FIELDS order
-ReplayEvent = tuple[int, str, str]  # (occurred_at, event_id, event_type)
-_WIDTH = len(KEY_FIELDS)
-
-
-@dataclass(frozen=True)
-class TouchedKeys:
-    """A day's events split against the state the day starts from (`DayReplay.touched`)."""
-
-    untouched: pa.Table  # state rows (KEY_FIELDS + assigned_since) no event of the day touches
-    open_before: dict[Key, int | None]  # touched keys open at midnight → since when
-    walked: list[tuple]  # (*key, occurred_at, event_id, event_type) of touched keys, replay order
-
-    def keys(self) -> Iterator[tuple[Key, list[ReplayEvent]]]:
-        """Each touched key with its events, in replay order."""
-        start = 0
-        while start < len(self.walked):
-            key = self.walked[start][:_WIDTH]
-            end = start
-            while end < len(self.walked) and self.walked[end][:_WIDTH] == key:
-                end += 1
-            yield key, [row[_WIDTH:] for row in self.walked[start:end]]
-            start = end
 
 
 class DayReplay(Protocol):

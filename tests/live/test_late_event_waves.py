@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.demo_data import demo_events, demo_world
 from chalicelib.domain.proration import day_start_epoch
+from chalicelib.local.demo import demo_events, demo_world
 from tests.stack import BASE, WBR, Stack
 
 pytestmark = pytest.mark.live
