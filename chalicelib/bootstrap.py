@@ -278,7 +278,9 @@ class Container:
 
     @cached_property
     def report_diffs(self) -> ReportDiffService:
-        return ReportDiffService(self.reports, self.blobs, ReportFiles(), self.settings.download_url_ttl_seconds)
+        return ReportDiffService(
+            self.reports, self.blobs, ReportFiles(), self.settings.download_url_ttl_seconds, self.directory
+        )
 
     @cached_property
     def generation(self) -> GenerationSteps:

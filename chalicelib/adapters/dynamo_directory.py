@@ -79,6 +79,7 @@ class DynamoDirectory:
                 "id": customer.org_id,
                 "externalId": customer.external_id,
                 "internal": customer.internal,
+                "name": customer.name or None,
             },
             as_of,
         )
@@ -232,7 +233,9 @@ def _partner(values: dict[str, Any]) -> Partner:
 
 
 def _customer(values: dict[str, Any], partner_org_id: str) -> Customer:
-    return Customer(values["id"], partner_org_id, values.get("externalId", ""), bool(values.get("internal")))
+    return Customer(
+        values["id"], partner_org_id, values.get("externalId", ""), bool(values.get("internal")), values.get("name", "")
+    )
 
 
 def _sku(values: dict[str, Any]) -> Sku:

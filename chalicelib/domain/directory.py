@@ -20,6 +20,7 @@ class Customer:
     partner_org_id: str
     external_id: str
     internal: bool = False
+    name: str = ""  # optional on CUSTOMER_UPSERTED; "" when never given
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,9 @@ FIELDS_BY_TYPE: dict[str, frozenset[str]] = {
     EventType.PACKAGE_ASSIGNED.value: frozenset(KEY_FIELDS),
     EventType.PACKAGE_UNASSIGNED.value: frozenset(KEY_FIELDS),
     EventType.PARTNER_UPSERTED.value: frozenset({"partner_org_id", "name", "parent_partner_org_id"}),
-    EventType.CUSTOMER_UPSERTED.value: frozenset({"customer_org_id", "partner_org_id", "external_id", "internal"}),
+    EventType.CUSTOMER_UPSERTED.value: frozenset(
+        {"customer_org_id", "partner_org_id", "external_id", "internal", "name"}
+    ),
     EventType.SKU_UPSERTED.value: frozenset({"sku", "service_name", "description"}),
 }
 _ASSIGNMENT_FIELDS = (
@@ -228,6 +230,7 @@ def validate_event(event: dict[str, Any], now_epoch: int) -> dict[str, Any]:
         record["customer_org_id"] = _text(event, "customerOrgId")
         record["partner_org_id"] = _text(event, "partnerOrgId")
         record["external_id"] = _text(event, "externalId", required=False)
+        record["name"] = _text(event, "name", MAX_TEXT_LENGTH, required=False)
         internal = event.get("internal", False)
         if not isinstance(internal, bool):
             raise InvalidEvent("internal must be true or false", record["event_id"])

@@ -2,15 +2,16 @@
 last, or a report against an earlier revision of itself (what a restatement changed).
 
 Rows are matched by their key: the partner and the ids of the row (the type's row key, as
-columns); names and dates describe a row and do not identify it. A row only in the new report
+columns); names and dates describe a row and do not identify it. Each row carries, beside the
+partner, customer and SKU ids, their names as the directory knows them now (`RowNames`). A row only in the new report
 is ADDED, only in the old one REMOVED, in both with another QUANTITY CHANGED; equal rows are left
 out. Quantities are integer micro-units throughout; the difference is new − old, exact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
 
 from chalicelib.domain.proration import format_quantity
@@ -30,6 +31,22 @@ _COLUMN_OF_FIELD = {
     "workspace_id": "WORKSPACE_ID",
 }
 SKU_COLUMN = "SKU"
+# The name written beside an id column (empty when the directory does not know the id).
+NAME_COLUMNS = {"PARTNER_ORG_ID": "PARTNER_NAME", "CUSTOMER_ORG_ID": "CUSTOMER_NAME", "SKU": "SKU_NAME"}
+
+
+@dataclass(frozen=True)
+class RowNames:
+    """Names by id, for the id columns of NAME_COLUMNS: partners and customers by org id, SKUs
+    by SKU."""
+
+    partners: Mapping[str, str] = field(default_factory=dict)
+    customers: Mapping[str, str] = field(default_factory=dict)
+    skus: Mapping[str, str] = field(default_factory=dict)
+
+    def of(self, column: str, value: str) -> str:
+        names = {"PARTNER_ORG_ID": self.partners, "CUSTOMER_ORG_ID": self.customers, "SKU": self.skus}[column]
+        return names.get(value, "")
 
 
 class Change(str, Enum):
@@ -47,7 +64,19 @@ def key_columns(report_type: ReportType) -> tuple[str, ...]:
 
 
 def diff_columns(report_type: ReportType) -> tuple[str, ...]:
-    return ("CHANGE", *key_columns(report_type), "OLD_QUANTITY", "NEW_QUANTITY", "DIFFERENCE")
+    """The diff's header: each key column, the name of its id beside it where it has one."""
+    named = (name for column in key_columns(report_type) for name in (column, NAME_COLUMNS.get(column)) if name)
+    return ("CHANGE", *named, "OLD_QUANTITY", "NEW_QUANTITY", "DIFFERENCE")
+
+
+def named_cells(report_type: ReportType, key: RowKey, names: RowNames) -> list[str]:
+    """A row key's cells with the names beside their ids, in `diff_columns` order."""
+    cells: list[str] = []
+    for column, value in zip(key_columns(report_type), key, strict=True):
+        cells.append(value)
+        if column in NAME_COLUMNS:
+            cells.append(names.of(column, value))
+    return cells
 
 
 @dataclass(frozen=True)
@@ -81,10 +110,11 @@ def signed_quantity(units: int) -> str:
     return "-" + format_quantity(-units) if units < 0 else format_quantity(units)
 
 
-def render_diff_csv(report_type: ReportType, rows: Sequence[DiffRow]) -> str:
-    """The diff as RFC 4180 CSV (CRLF): ids through the report's CSV-injection guard, the
-    numbers as plain decimals (a number is never a formula, so a negative DIFFERENCE is written
-    as it is)."""
+def render_diff_csv(report_type: ReportType, rows: Sequence[DiffRow], names: RowNames | None = None) -> str:
+    """The diff as RFC 4180 CSV (CRLF): ids and names through the report's CSV-injection guard,
+    the numbers as plain decimals (a number is never a formula, so a negative DIFFERENCE is
+    written as it is)."""
+    names = names or RowNames()
     lines = [",".join(csv_cell(column) for column in diff_columns(report_type))]
     for row in rows:
         numbers = (
@@ -92,7 +122,8 @@ def render_diff_csv(report_type: ReportType, rows: Sequence[DiffRow]) -> str:
             "" if row.new_units is None else format_quantity(row.new_units),
             signed_quantity(row.difference),
         )
-        lines.append(",".join([row.change.value, *(csv_cell(cell) for cell in row.key), *numbers]))
+        cells = named_cells(report_type, row.key, names)
+        lines.append(",".join([row.change.value, *(csv_cell(cell) for cell in cells), *numbers]))
     return "".join(line + "\r\n" for line in lines)
 
 
@@ -104,9 +135,10 @@ class SkuTotals:
     removed: int = 0
     changed: int = 0
 
-    def to_json(self, sku: str) -> dict[str, object]:
+    def to_json(self, sku: str, name: str) -> dict[str, object]:
         return {
             "sku": sku,
+            "skuName": name,
             "oldQuantity": format_quantity(self.old_units),
             "newQuantity": format_quantity(self.new_units),
             "difference": signed_quantity(self.new_units - self.old_units),
@@ -117,10 +149,15 @@ class SkuTotals:
 
 
 def summarize(
-    report_type: ReportType, old: Mapping[RowKey, int], new: Mapping[RowKey, int], rows: Sequence[DiffRow]
+    report_type: ReportType,
+    old: Mapping[RowKey, int],
+    new: Mapping[RowKey, int],
+    rows: Sequence[DiffRow],
+    names: RowNames | None = None,
 ) -> dict[str, object]:
-    """Totals per SKU (over all rows of each report, changed or not) and counts of rows added,
-    removed, changed and unchanged; quantities as exact decimal text."""
+    """Totals per SKU (over all rows of each report, changed or not; each with its name) and
+    counts of rows added, removed, changed and unchanged; quantities as exact decimal text."""
+    names = names or RowNames()
     sku_at = key_columns(report_type).index(SKU_COLUMN)
     totals: dict[str, SkuTotals] = {}
     for units_by_key, attribute in ((old, "old_units"), (new, "new_units")):
@@ -140,5 +177,15 @@ def summarize(
         "oldQuantity": format_quantity(old_total),
         "newQuantity": format_quantity(new_total),
         "difference": signed_quantity(new_total - old_total),
-        "skus": [totals[sku].to_json(sku) for sku in sorted(totals)],
+        "skus": [totals[sku].to_json(sku, names.of(SKU_COLUMN, sku)) for sku in sorted(totals)],
     }
+
+
+def named_ids(report_type: ReportType, keys: Iterable[RowKey]) -> dict[str, set[str]]:
+    """The ids of each named column (NAME_COLUMNS) that `keys` hold: what a `RowNames` needs."""
+    columns = key_columns(report_type)
+    ids: dict[str, set[str]] = {column: set() for column in NAME_COLUMNS if column in columns}
+    for key in keys:
+        for column, values in ids.items():
+            values.add(key[columns.index(column)])
+    return ids

@@ -101,7 +101,7 @@ def demo_world(
     ]
     customer_plan += [(DEMO_PARTNER, f"Customer {number:03d}", False) for number in range(extra_customers)]
     customers = [
-        Customer(webex_id("ORGANIZATION", name), partner, f"EXT-{index + 1:04d}", internal)
+        Customer(webex_id("ORGANIZATION", name), partner, f"EXT-{index + 1:04d}", internal, name)
         for index, (partner, name, internal) in enumerate(customer_plan)
     ]
     subscriptions = {
@@ -230,6 +230,7 @@ def demo_events(
                 "partnerOrgId": customer.partner_org_id,
                 "externalId": customer.external_id,
                 "internal": customer.internal,
+                "name": customer.name,
             }
         )
     for sku in world.skus:

@@ -377,7 +377,11 @@ class IngestionService:
                 self._directory.upsert_partner(partner, as_of=record["occurred_at"])
             elif kind == EventType.CUSTOMER_UPSERTED.value:
                 customer = Customer(
-                    record["customer_org_id"], record["partner_org_id"], record["external_id"], record["internal"]
+                    record["customer_org_id"],
+                    record["partner_org_id"],
+                    record["external_id"],
+                    record["internal"],
+                    record["name"],
                 )
                 self._directory.upsert_customer(customer, as_of=record["occurred_at"])
             elif kind == EventType.SKU_UPSERTED.value:

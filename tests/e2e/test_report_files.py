@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT
-from chalicelib.domain.report_diff import key_columns
+from chalicelib.demo_data import demo_world
+from chalicelib.domain.report_diff import diff_columns
 from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import ReportType
 from chalicelib.local.demo import DEMO_PARTNER, OTHER_PARTNER
@@ -135,6 +136,24 @@ def test_bad_diff_queries_get_400(api, seeded, query):
     assert_webex_error(api.get(f"{BASE}/{done['id']}/diff{query}"), 400)
 
 
+def test_a_diff_with_nothing_to_compare_is_a_400_that_says_so(api, seeded):
+    done = _completed(api, seeded, period(type="CUSTOMER"))
+    assert done["revision"] == 1
+    before = api.get(BASE).json()
+    for query, json_accept in (("?revision=1", False), (f"?against={done['id']}", False), ("?revision=1", True)):
+        headers = {"Accept": "application/json"} if json_accept else {}
+        error = assert_webex_error(api.get(f"{BASE}/{done['id']}/diff{query}", headers=headers), 400)
+        assert error["message"].startswith("Nothing to compare"), error
+    assert api.get(BASE).json() == before
+    assert not [key for key in _keys(seeded, done["id"]) if "/diffs/" in key]
+
+
+def _keys(seeded, report_id: str) -> list[str]:
+    prefix = f"reports/{DEMO_PARTNER}/{report_id}/"
+    listed = seeded.s3.list_objects_v2(Bucket=seeded.settings.reports_bucket, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
 def test_diff_against_another_month_is_exact(api, seeded):
     new = _completed(api, seeded, period(type="USER"))
     old = _completed(api, seeded, {"billingStartDate": SHORT_START, "billingEndDate": YESTERDAY, "type": "USER"})
@@ -142,8 +161,20 @@ def test_diff_against_another_month_is_exact(api, seeded):
     assert response.status == 200 and response.header("Content-Type").startswith("text/csv")
     lines = list(csv.reader(io.StringIO(response.body.decode())))
     columns = lines[0]
-    assert columns == ["CHANGE", *key_columns(ReportType.USER), "OLD_QUANTITY", "NEW_QUANTITY", "DIFFERENCE"]
+    assert columns == list(diff_columns(ReportType.USER))
+    assert columns[1:7] == ["PARTNER_ORG_ID", "PARTNER_NAME", "CUSTOMER_ORG_ID", "CUSTOMER_NAME", "LOCATION_ID",
+                            "SUBSCRIPTION_ID"] and columns[7:9] == ["SKU", "SKU_NAME"]
     rows = lines[1:]
+    # the names beside the ids are the directory's (the demo world's)
+    world = demo_world(TODAY, days=2, users=1, workspaces=0)
+    partner_names = {partner.org_id: partner.name for partner in world.partners}
+    customer_names = {customer.org_id: customer.name for customer in world.customers}
+    sku_names = {sku.sku: sku.description for sku in world.skus}
+    at = {name: columns.index(name) for name in columns}
+    for row in rows:
+        assert row[at["PARTNER_NAME"]] == partner_names[row[at["PARTNER_ORG_ID"]]] == "Acme Wholesale"
+        assert row[at["CUSTOMER_NAME"]] == customer_names[row[at["CUSTOMER_ORG_ID"]]] != ""
+        assert row[at["SKU_NAME"]] == sku_names[row[at["SKU"]]] != ""
     assert rows, "a month against its last 20 days differs"
     for row in rows:
         old_q, new_q, difference = row[-3:]
@@ -158,6 +189,7 @@ def test_diff_against_another_month_is_exact(api, seeded):
     assert summary["rowsUnchanged"] + summary["rowsChanged"] + summary["rowsAdded"] == new["rowCount"]
     assert _units(summary["difference"]) == sum(_units(row[-1]) for row in rows)
     assert sum(_units(sku["difference"]) for sku in summary["skus"]) == _units(summary["difference"])
+    assert all(sku["skuName"] == sku_names[sku["sku"]] for sku in summary["skus"])
     new_rows = list(csv.reader(io.StringIO(_file(seeded, new["id"]).decode())))
     quantity = new_rows[0].index("QUANTITY")
     assert _units(summary["newQuantity"]) == sum(_units(r[quantity]) for r in new_rows[1:])

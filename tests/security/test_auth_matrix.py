@@ -179,8 +179,9 @@ def send(
         return client.get(f"{BASE}/{report_id}", headers=headers)
     if route == "manifest":
         return client.get(f"{BASE}/{report_id}/manifest", headers=headers)
-    if route == "diff":
-        return client.get(f"{BASE}/{report_id}/diff?revision=1", headers=headers)
+    if route == "diff":  # against another COMPLETED report of the demo partner (itself: nothing to compare)
+        against = stack.standing_report(DEMO_PARTNER, internal=True).report_id
+        return client.get(f"{BASE}/{report_id}/diff?against={against}", headers=headers)
     return client.delete(f"{BASE}/{report_id}", headers=headers)
 
 
