@@ -1,7 +1,9 @@
 """The reports table (ARCHITECTURE.md §7): its keys, its indexes, and the list queries they serve.
 
 One partition per partner (``partnerOrgId``) holds three kinds of items, by sort key ``reportId``:
-- reports (SK = report id), with sparse LSI sort attributes for the list orders;
+- reports (SK = report id), with sparse LSI sort attributes for the list orders, and the global
+  secondary index `byCreated` on their `created` (ties by report id, as DynamoDB orders an
+  index's equal keys by the table key);
 - duplicate locks (SK = ``LOCK#<duplicate key>``), written in the same transaction as the report
   and present while it holds the lock (domain/lifecycle.py);
 - the in-progress counter (SK = ``COUNTER#IN_PROGRESS``), changed in every transaction that
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.listing import ListQuery, SortBy
+from chalicelib.domain.listing import ListQuery, SortBy, SortOrder
 from chalicelib.domain.report_ids import REPORT_ID_PREFIX
 
 from .dynamo_codec import to_item
@@ -27,7 +29,13 @@ SORT_INDEXES: dict[SortBy, tuple[str | None, str]] = {
     SortBy.BILLING_START_DATE: ("bySortStart", "sortStart"),
     SortBy.BILLING_END_DATE: ("bySortEnd", "sortEnd"),
     SortBy.STATUS: ("bySortStatus", "sortStatus"),
+    SortBy.CREATED: ("byCreated", "created"),
 }
+# The sorts served by a global secondary index rather than a local one: an index added after
+# the table was made (a table's LSIs are fixed at its creation; CloudFormation adds a GSI in
+# place, `provisioning.ensure_resources` adds it to a local table kept from before), on an
+# attribute every report has always had, so no item needs rewriting.
+GLOBAL_SORTS = frozenset({SortBy.CREATED})
 
 # The filter that the sort index's key serves (its sort attribute starts with the value).
 KEY_FILTERS = {
@@ -41,10 +49,10 @@ FILTERED_READ = 1000  # items a filtered list reads per Query call
 
 def table_definition(table_name: str) -> dict[str, Any]:
     """CreateTable arguments: the one definition used by the local stack, tests and infra."""
-    lsi_attributes = [attribute for index, attribute in SORT_INDEXES.values() if index]
-    return {
-        **string_keyed_table(table_name, "partnerOrgId", "reportId", lsi_attributes),
-        "LocalSecondaryIndexes": [
+    index_attributes = [attribute for index, attribute in SORT_INDEXES.values() if index]
+
+    def indexes(global_sorts: bool) -> list[dict[str, Any]]:
+        return [
             {
                 "IndexName": index,
                 "KeySchema": [
@@ -53,9 +61,14 @@ def table_definition(table_name: str) -> dict[str, Any]:
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             }
-            for index, attribute in SORT_INDEXES.values()
-            if index
-        ],
+            for sort, (index, attribute) in SORT_INDEXES.items()
+            if index and (sort in GLOBAL_SORTS) == global_sorts
+        ]
+
+    return {
+        **string_keyed_table(table_name, "partnerOrgId", "reportId", index_attributes),
+        "LocalSecondaryIndexes": indexes(global_sorts=False),
+        "GlobalSecondaryIndexes": indexes(global_sorts=True),
     }
 
 
@@ -83,6 +96,8 @@ def is_report_key(sort_key: str) -> bool:
 
 def sort_value(item: dict[str, Any], query: ListQuery) -> str:
     """The sort attribute of a listed item (`Report.summary_json()` form) under `query`."""
+    if query.sort_by is SortBy.CREATED:
+        return str(item["created"])  # the index's key; ties are ordered by the id (the table key)
     field = KEY_FILTERS.get(query.sort_by)  # the sorted attribute; sortBy=id sorts by the id
     return item["id"] if field is None else f"{item[field]}#{item['id']}"
 
@@ -90,8 +105,9 @@ def sort_value(item: dict[str, Any], query: ListQuery) -> str:
 def list_arguments(
     table: str, partner_org_id: str, query: ListQuery, after: tuple[str, str] | None, limit: int
 ) -> dict[str, Any]:
-    """The first Query of a list page: on the index of the sort; a filter on the sorted
-    attribute is part of the key condition, the others a FilterExpression over the same read."""
+    """The first Query of a list page: on the index of the sort, in the query's order; a filter
+    on the sorted attribute is part of the key condition, the others a FilterExpression over the
+    same read."""
     index, attribute = SORT_INDEXES[query.sort_by]
     key_condition = "partnerOrgId = :p"
     values: dict[str, Any] = {":p": partner_org_id}
@@ -109,6 +125,8 @@ def list_arguments(
         "ProjectionExpression": "listing",
         "Limit": limit,
     }
+    if query.order is SortOrder.DESC:
+        arguments["ScanIndexForward"] = False
     if index:
         arguments["IndexName"] = index
     if filters:

@@ -27,6 +27,15 @@ class SortBy(str, Enum):
     BILLING_START_DATE = "billingStartDate"
     BILLING_END_DATE = "billingEndDate"
     STATUS = "status"
+    CREATED = "created"  # an extension: Webex sorts by the four above
+
+
+class SortOrder(str, Enum):
+    """The `order` extension: `asc` is Webex's (the default), `desc` reverses the whole order
+    (ties by id, descending)."""
+
+    ASC = "asc"
+    DESC = "desc"
 
 
 KNOWN_PARAMETERS = {
@@ -37,6 +46,7 @@ KNOWN_PARAMETERS = {
     "subPartnerOrgId",
     "category",  # an extension: Webex lists have no category filter
     "sortBy",
+    "order",  # an extension
     "max",
     "cursor",
 }
@@ -52,6 +62,7 @@ class ListQuery:
     category: ReportCategory | None = None
     sort_by: SortBy = SortBy.BILLING_START_DATE
     max_items: int = DEFAULT_PAGE_SIZE
+    order: SortOrder = SortOrder.ASC
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> ListQuery:
@@ -64,6 +75,7 @@ class ListQuery:
             "type": ("report_type", lambda v: parse_enum(ReportType, "type", v)),
             "status": ("status", lambda v: parse_enum(ReportStatus, "status", v)),
             "sortBy": ("sort_by", lambda v: parse_enum(SortBy, "sortBy", v)),
+            "order": ("order", lambda v: parse_enum(SortOrder, "order", v)),
             "max": ("max_items", _parse_max),
             "subPartnerOrgId": ("sub_partner_org_id", _parse_org_id),
             "category": ("category", lambda v: parse_enum(ReportCategory, "category", v)),
@@ -79,10 +91,12 @@ class ListQuery:
         return cls(**values)
 
     def fingerprint(self) -> dict[str, Any]:
-        """A JSON-able form, used to bind a cursor to the query it continues."""
+        """A JSON-able form, used to bind a cursor to the query it continues. The ascending order
+        is left out, so a query without the `order` extension has the cursor it always had."""
         return {
             key: (value.value if isinstance(value, Enum) else value.isoformat() if isinstance(value, date) else value)
             for key, value in asdict(self).items()
+            if not (key == "order" and value is SortOrder.ASC)
         }
 
     @classmethod
@@ -96,6 +110,7 @@ class ListQuery:
             category=_maybe(ReportCategory, data.get("category")),
             sort_by=SortBy(data["sort_by"]),
             max_items=int(data["max_items"]),
+            order=SortOrder(data.get("order", SortOrder.ASC.value)),
         )
 
 

@@ -57,20 +57,38 @@ def ensure_event_sources(settings: Settings, sqs: Any, s3: Any) -> dict[str, str
     return urls
 
 
+def _add_missing_global_indexes(dynamodb: Any, definition: dict[str, Any], table: dict[str, Any]) -> None:
+    """Create the global secondary indexes `definition` has and the existing `table` lacks (one
+    per UpdateTable call, as DynamoDB requires)."""
+    present = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+    attributes = {attribute["AttributeName"]: attribute for attribute in definition["AttributeDefinitions"]}
+    for index in definition.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] in present:
+            continue
+        keys = [key["AttributeName"] for key in index["KeySchema"]]
+        dynamodb.update_table(
+            TableName=definition["TableName"],
+            AttributeDefinitions=[attributes[name] for name in keys],
+            GlobalSecondaryIndexUpdates=[{"Create": index}],
+        )
+
+
 def ensure_resources(settings: Settings, dynamodb: Any, s3: Any, sqs: Any = None, events: Any = None) -> None:
     """Create every table, bucket, the webhook deliveries queue and the event bus that do not
-    exist yet (idempotent); a table kept from before its stream was defined gets it."""
+    exist yet (idempotent); a table kept from before its stream or one of its global secondary
+    indexes was defined gets it."""
     existing = set(dynamodb.list_tables().get("TableNames", []))
     for definition in table_definitions(settings):
         if definition["TableName"] not in existing:
             dynamodb.create_table(**definition)
             dynamodb.get_waiter("table_exists").wait(TableName=definition["TableName"])
-        elif "StreamSpecification" in definition:
-            table = dynamodb.describe_table(TableName=definition["TableName"])["Table"]
-            if not table.get("StreamSpecification", {}).get("StreamEnabled"):
-                dynamodb.update_table(
-                    TableName=definition["TableName"], StreamSpecification=definition["StreamSpecification"]
-                )
+            continue
+        table = dynamodb.describe_table(TableName=definition["TableName"])["Table"]
+        if "StreamSpecification" in definition and not table.get("StreamSpecification", {}).get("StreamEnabled"):
+            dynamodb.update_table(
+                TableName=definition["TableName"], StreamSpecification=definition["StreamSpecification"]
+            )
+        _add_missing_global_indexes(dynamodb, definition, table)
     ensure_webhook_resources(settings, sqs or make_client("sqs", settings), events or make_client("events", settings))
     for bucket in (settings.lake_bucket, settings.reports_bucket):
         try:

@@ -18,6 +18,7 @@ from chalicelib.domain.listing import (
     CursorCodec,
     ListQuery,
     SortBy,
+    SortOrder,
 )
 from chalicelib.domain.report_ids import new_report_id
 from chalicelib.domain.reports import ReportCategory, ReportStatus, ReportType
@@ -69,7 +70,7 @@ def test_all_parameters_parsed():
     )
 
 
-@pytest.mark.parametrize("sort_by", ["id", "billingStartDate", "billingEndDate", "status"])
+@pytest.mark.parametrize("sort_by", ["id", "billingStartDate", "billingEndDate", "status", "created"])
 def test_each_documented_sort_is_accepted(sort_by):
     assert ListQuery.from_params({"sortBy": sort_by}).sort_by.value == sort_by
 
@@ -96,7 +97,7 @@ def test_max_with_a_non_decimal_digit_is_a_400_not_a_crash():
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("sortBy", "created"),
+        ("sortBy", "Created"),
         ("sortBy", "ID"),
         ("sortBy", ""),
         ("status", "DONE"),
@@ -149,6 +150,7 @@ queries = st.builds(
     category=st.none() | st.sampled_from(ReportCategory),
     sort_by=st.sampled_from(SortBy),
     max_items=st.integers(1, 100),
+    order=st.sampled_from(SortOrder),
 )
 
 
@@ -169,6 +171,34 @@ def test_fingerprint_is_plain_json_values():
         "sort_by": "billingStartDate",
         "max_items": 100,
     }
+
+
+def test_the_ascending_order_leaves_the_fingerprint_as_it_always_was():
+    """A query without the `order` extension has the fingerprint (so the cursor bytes) it had
+    before the extension; `desc` is written, and a fingerprint without it reads as `asc`."""
+    legacy = ListQuery(sort_by=SortBy.ID).fingerprint()
+    assert "order" not in legacy and ListQuery.from_fingerprint(legacy).order is SortOrder.ASC
+    newest_first = ListQuery(sort_by=SortBy.CREATED, order=SortOrder.DESC)
+    assert newest_first.fingerprint()["order"] == "desc" and newest_first.fingerprint()["sort_by"] == "created"
+    assert ListQuery.from_fingerprint(newest_first.fingerprint()) == newest_first
+
+
+def test_order_and_created_are_parsed_and_checked():
+    query = ListQuery.from_params({"sortBy": "created", "order": "desc"})
+    assert (query.sort_by, query.order) == (SortBy.CREATED, SortOrder.DESC)
+    assert ListQuery.from_params({"order": "asc"}) == ListQuery()
+    for bad in ("DESC", "", "down"):
+        assert problems_of({"order": bad}) == [f"order: {bad!r} is not one of asc, desc"]
+
+
+def test_a_cursor_is_bound_to_its_order():
+    ascending = codec.encode("partner-a", a_cursor(ListQuery(sort_by=SortBy.CREATED)))
+    descending = codec.encode("partner-a", a_cursor(ListQuery(sort_by=SortBy.CREATED, order=SortOrder.DESC)))
+    assert codec.decode("partner-a", descending).query.order is SortOrder.DESC
+    assert codec.decode("partner-a", ascending).query.order is SortOrder.ASC
+    # swapping the payloads under the other's signature is refused
+    assert refused(ascending.split(".")[0] + "." + descending.split(".")[1])
+    assert refused(descending.split(".")[0] + "." + ascending.split(".")[1])
 
 
 # --- CursorCodec -----------------------------------------------------------------------------
