@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from chalicelib.domain.listing import MAX_PAGE_SIZE
+
 BASE_PATH = "/v1/wholesale/billing/reports"
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 
@@ -49,15 +51,22 @@ class ReportsClient:
     def delete(self, report_id: str) -> None:
         self._call("DELETE", f"{BASE_PATH}/{report_id}")
 
-    def list(self, **filters: str) -> Iterator[dict[str, Any]]:
-        """Every matching report, following the Link rel="next" pages."""
+    def list(self, limit: int | None = None, **filters: str) -> Iterator[dict[str, Any]]:
+        """Every matching report (the first `limit` of them, when given), following the
+        Link rel="next" pages; `filters` are the list's query parameters (e.g. sortBy, order)."""
+        if limit is not None:
+            filters["max"] = str(min(limit, MAX_PAGE_SIZE))
         query = urlencode({name: value for name, value in filters.items() if value})
         url: str | None = BASE_PATH + (f"?{query}" if query else "")
+        left = limit
         while url:
             headers, body = self._call("GET", url)
-            yield from body.get("items", [])
+            items = body.get("items", [])
+            if left is not None:
+                items, left = items[:left], left - min(left, len(items))
+            yield from items
             match = _NEXT_LINK.search(headers.get("Link", "") or "")
-            url = match.group(1) if match else None
+            url = match.group(1) if match and left != 0 else None
 
     def wait(
         self,

@@ -32,9 +32,10 @@ from chalicelib.cli.ingest import (
     share_counter,
     shared_counter,
 )
-from chalicelib.cli.options import common_options, day_argument, print_json, wants_json
+from chalicelib.cli.options import common_options, day_argument, positive_int, print_json, wants_json
 from chalicelib.cli.progress import progress_bar
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
+from chalicelib.domain.listing import SortBy, SortOrder
 from chalicelib.domain.report_formats import ReportFormat
 
 if TYPE_CHECKING:
@@ -372,13 +373,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--wait", action="store_true", help="poll until COMPLETED or FAILED")
     create.add_argument("--download", metavar="PATH", help="wait, then save the file to PATH")
-    listing = action("list", help="list reports (all pages): a table, or JSON with --json")
+    listing = action("list", help="list reports (all pages, or the first --max): a table, or JSON with --json")
     listing.add_argument("--type")
     listing.add_argument("--status")
     listing.add_argument("--start")
     listing.add_argument("--end")
     listing.add_argument("--sub-partner")
     listing.add_argument("--category", choices=["RECONCILIATION", "POINT_IN_TIME"])
+    listing.add_argument(
+        "--sort", choices=[sort.value for sort in SortBy], help="sortBy (default billingStartDate; ties by id)"
+    )
+    listing.add_argument(
+        "--order",
+        choices=[order.value for order in SortOrder],
+        help="asc (default) or desc: --sort created --order desc is newest first",
+    )
+    listing.add_argument("--max", type=positive_int, metavar="N", help="only the first N reports")
     action("get", help="one report, as JSON").add_argument("id")
     action("delete", help="delete a report (its file and every URL to it)").add_argument("id")
     download = action("download", help="save a COMPLETED report's file")

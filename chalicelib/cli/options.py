@@ -24,6 +24,12 @@ def day_argument(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-30") from None
 
 
+def positive_int(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def common_options(*, api: bool, data: bool = True) -> list[argparse.ArgumentParser]:
     """Options every level of the command line accepts, before or after the subcommand
     (`wbr --json rate`, `wbr rate --json`; `wbr reports list --token T`). SUPPRESS keeps a

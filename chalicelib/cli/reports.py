@@ -69,8 +69,10 @@ def cmd_reports(args: argparse.Namespace) -> int:
                 "billingEndDate": args.end,
                 "subPartnerOrgId": args.sub_partner,
                 "category": args.category,
+                "sortBy": args.sort,
+                "order": args.order,
             }
-            items = list(client.list(**filters))
+            items = list(client.list(args.max, **filters))
             if wants_json(args):
                 print_json(items)
             else:
