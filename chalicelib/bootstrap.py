@@ -48,6 +48,7 @@ from chalicelib.services.rating import RatingService
 from chalicelib.services.regeneration import RegenerationService
 from chalicelib.services.report_diffs import ReportDiffService
 from chalicelib.services.reports import ReportPolicy, ReportService
+from chalicelib.services.sub_partners import SubPartnerService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.services.webhooks import WebhookPolicy, WebhookService
 
@@ -275,6 +276,10 @@ class Container:
                 download_url_ttl_seconds=settings.download_url_ttl_seconds,
             ),
         )
+
+    @cached_property
+    def sub_partners(self) -> SubPartnerService:
+        return SubPartnerService(self.directory)
 
     @cached_property
     def report_diffs(self) -> ReportDiffService:

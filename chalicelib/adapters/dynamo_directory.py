@@ -19,6 +19,7 @@ from typing import Any
 
 from chalicelib.domain.directory_index import DirectoryIndex
 from chalicelib.domain.report_rows import Customer, Partner, Sku
+from chalicelib.domain.timestamps import epoch_millis
 
 from .dynamo_codec import from_item, to_item
 from .dynamo_conditions import conditionally
@@ -60,15 +61,21 @@ class DynamoDirectory:
     # ---- writes (directory upserts) -----------------------------------------------------
 
     def upsert_partner(self, partner: Partner, as_of: int | None = None) -> None:
-        self._put(
-            {
-                "entity": "PARTNER",
-                "id": partner.org_id,
-                "name": partner.name,
-                "parentPartnerOrgId": partner.parent_org_id,
-            },
-            as_of,
-        )
+        """Name and parent as stated (no parent: a top-level partner); each sub-partner fact
+        (subscription, provisioning state, created, billing start) only when stated, else the
+        stored one stays. `created` never stated is the time of the first upsert applied."""
+        stated = {
+            "subscriptionId": partner.subscription_id,
+            "provisioningState": partner.provisioning_state,
+            "created": partner.created,
+            "billingStartDate": partner.billing_start_date,
+        }
+        sets = {"name": partner.name, **{name: value for name, value in stated.items() if value}}
+        removes = [] if partner.parent_org_id else ["parentPartnerOrgId"]
+        if partner.parent_org_id:
+            sets["parentPartnerOrgId"] = partner.parent_org_id
+        first_seen = None if partner.created or as_of is None else epoch_millis(as_of)
+        self._update({"entity": "PARTNER", "id": partner.org_id}, sets, removes, {"created": first_seen}, as_of)
         with self._lock:
             self._partners = None
 
@@ -169,6 +176,48 @@ class DynamoDirectory:
                 return DirectoryIndex.of(partners, customers, skus)
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def _update(
+        self,
+        key: dict[str, str],
+        sets: dict[str, Any],
+        removes: list[str],
+        unless_stored: dict[str, Any],
+        as_of: int | None,
+    ) -> None:
+        """`_put`'s rules for an upsert that keeps some stored attributes: set `sets`, remove
+        `removes`, set each of `unless_stored` (when not None) only where the item has none."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        assignments = []
+        for position, (name, value) in enumerate([*sets.items(), *(("asOf", as_of),)]):
+            if value is None:
+                continue
+            names[f"#s{position}"], values[f":s{position}"] = name, value
+            assignments.append(f"#s{position} = :s{position}")
+        for position, (name, value) in enumerate(unless_stored.items()):
+            if value is not None:
+                names[f"#k{position}"], values[f":k{position}"] = name, value
+                assignments.append(f"#k{position} = if_not_exists(#k{position}, :k{position})")
+        for position, name in enumerate(removes):
+            names[f"#r{position}"] = name
+        update = "SET " + ", ".join(assignments)
+        if removes:
+            update += " REMOVE " + ", ".join(f"#r{position}" for position in range(len(removes)))
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": to_item(key),
+            "UpdateExpression": update,
+            "ExpressionAttributeNames": names,
+        }
+        if as_of is not None:
+            names["#asOf"] = "asOf"
+            values[":t"] = as_of
+            arguments["ConditionExpression"] = "attribute_not_exists(#asOf) OR #asOf <= :t"
+        arguments["ExpressionAttributeValues"] = to_item(values)
+        if not conditionally(self._db.update_item, **arguments):
+            return  # a newer upsert is stored, and stays
+        self._bump_version()
+
     def _put(self, values: dict[str, Any], as_of: int | None) -> None:
         """Write an upsert; with `as_of` (event time) an older upsert never overwrites a newer one.
         A write that happened then adds 1 to the directory's version, after the write, so a
@@ -185,6 +234,9 @@ class DynamoDirectory:
             ExpressionAttributeValues=to_item({":t": as_of}),
         ):
             return
+        self._bump_version()
+
+    def _bump_version(self) -> None:
         self._db.update_item(
             TableName=self._table,
             Key=to_item({"entity": META_ENTITY, "id": VERSION_ID}),
@@ -229,7 +281,18 @@ class DynamoDirectory:
 
 
 def _partner(values: dict[str, Any]) -> Partner:
-    return Partner(values["id"], values.get("name", ""), values.get("parentPartnerOrgId"))
+    created = values.get("created")
+    if created is None and values.get("asOf") is not None:  # stored before `created` was kept
+        created = epoch_millis(int(values["asOf"]))
+    return Partner(
+        values["id"],
+        values.get("name", ""),
+        values.get("parentPartnerOrgId"),
+        values.get("subscriptionId"),
+        values.get("provisioningState"),
+        created,
+        values.get("billingStartDate"),
+    )
 
 
 def _customer(values: dict[str, Any], partner_org_id: str) -> Customer:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from chalicelib.domain.events import EVENT_FIELDS, EVENT_SCHEMA
+from chalicelib.domain.events import EVENT_FIELDS, EVENT_SCHEMA, conform_records
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 
 
@@ -87,7 +87,7 @@ class S3EventLog:
         for key in self._keys(f"events/date={day.isoformat()}/"):
             body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
             filters = [("event_type", "in", list(event_types))] if event_types else None
-            tables.append(pq.read_table(pa.BufferReader(body), filters=filters).cast(EVENT_SCHEMA))
+            tables.append(conform_records(pq.read_table(pa.BufferReader(body), filters=filters)))
         return pa.concat_tables(tables) if tables else EVENT_SCHEMA.empty_table()
 
     def event_days(self) -> list[date]:

@@ -91,19 +91,23 @@ def _json_object_body() -> dict[str, Any]:
     return body
 
 
-def _self_url() -> str:
-    """The list's own URL for `Link`: from WBR_PUBLIC_BASE_URL, else the API's own domain as
-    API Gateway resolved it (https). Never a scheme or host the request supplies."""
+def public_url(path: str, context: dict[str, Any]) -> str:
+    """The URL of `path` for a `Link`: from WBR_PUBLIC_BASE_URL, else the API's own domain as
+    API Gateway resolved it (`context`, https). Never a scheme or host the request supplies."""
     configured = get_container().settings.public_base_url
     if configured:
-        return configured.rstrip("/") + BASE_PATH
-    context = reports_api.current_request.context
+        return configured.rstrip("/") + path
     domain, stage = context.get("domainName"), context.get("stage")
     if domain and stage and domain.endswith(".amazonaws.com"):
-        return f"https://{domain}/{stage}{BASE_PATH}"
+        return f"https://{domain}/{stage}{path}"
     if domain:  # a custom domain maps the base path itself
-        return f"https://{domain}{BASE_PATH}"
-    return BASE_PATH  # a relative reference (RFC 8288 allows it): resolved against the request
+        return f"https://{domain}{path}"
+    return path  # a relative reference (RFC 8288 allows it): resolved against the request
+
+
+def _self_url() -> str:
+    """The list's own URL for `Link`."""
+    return public_url(BASE_PATH, reports_api.current_request.context)
 
 
 @reports_api.route(BASE_PATH, methods=["POST"], authorizer=jwt_authorizer, content_types=JSON_CONTENT_TYPES)

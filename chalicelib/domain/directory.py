@@ -9,9 +9,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Partner:
+    """A partner; the last four fields are what Webex's sub-partner list answers of it
+    (PARTNER_UPSERTED's optional fields; None when never stated: `domain/sub_partners.py` says
+    what is answered then). Report generation names rows from the first three."""
+
     org_id: str
     name: str
     parent_org_id: str | None = None
+    subscription_id: str | None = None
+    provisioning_state: str | None = None  # active | suspended
+    created: str | None = None  # ISO-8601 UTC, milliseconds
+    billing_start_date: str | None = None  # ISO-8601 UTC, milliseconds
 
 
 @dataclass(frozen=True)

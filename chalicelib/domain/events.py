@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chalicelib.domain.periods import LOOKBACK_YEARS
+from chalicelib.domain.timestamps import epoch_millis
 
 MAX_ID_LENGTH = 200
 MAX_TEXT_LENGTH = 1000
@@ -51,6 +52,12 @@ KEY_FIELDS: tuple[str, ...] = (
     "subscriber_id",
     "workspace_id",
 )
+# Fields added to the contract after events were logged (PARTNER_UPSERTED's provisioning facts, as
+# Webex's sub-partner list answers them): last in EVENT_FIELDS, filled with "" in a log object
+# written before them (`conform_records`), and in a record's digest only when one has a value, so
+# an event that has none keeps the digest it always had (`record_digests`).
+ADDED_FIELDS: tuple[str, ...] = ("provisioning_state", "created", "billing_start_date")
+PROVISIONING_STATES = ("active", "suspended")
 # Every event, flattened (absent strings are "", absent flags False); the event log's columns.
 EVENT_FIELDS: tuple[str, ...] = (
     "event_id",
@@ -63,6 +70,7 @@ EVENT_FIELDS: tuple[str, ...] = (
     "internal",
     "service_name",
     "description",
+    *ADDED_FIELDS,
 )
 
 # Where each field of a record is on the wire ("subject.x": inside the subject object).
@@ -85,12 +93,17 @@ WIRE_NAMES: dict[str, str] = {
     "internal": "internal",
     "service_name": "serviceName",
     "description": "description",
+    "provisioning_state": "provisioningState",
+    "created": "created",
+    "billing_start_date": "billingStartDate",
 }
 # The fields each event type carries besides event_id, event_type and occurred_at.
 FIELDS_BY_TYPE: dict[str, frozenset[str]] = {
     EventType.PACKAGE_ASSIGNED.value: frozenset(KEY_FIELDS),
     EventType.PACKAGE_UNASSIGNED.value: frozenset(KEY_FIELDS),
-    EventType.PARTNER_UPSERTED.value: frozenset({"partner_org_id", "name", "parent_partner_org_id"}),
+    EventType.PARTNER_UPSERTED.value: frozenset(
+        {"partner_org_id", "name", "parent_partner_org_id", "subscription_id", *ADDED_FIELDS}
+    ),
     EventType.CUSTOMER_UPSERTED.value: frozenset(
         {"customer_org_id", "partner_org_id", "external_id", "internal", "name"}
     ),
@@ -151,6 +164,21 @@ def parse_timestamp(value: Any) -> int:
     if hour >= 24 or minute >= 60 or second >= 60:
         raise InvalidEvent(f"occurredAt {value!r} is not a real date and time", kind=_NOT_A_REAL_TIME)
     return day_epoch + hour * 3600 + minute * 60 + second
+
+
+def _optional_instant(event: dict[str, Any], name: str) -> str:
+    """An optional ISO-8601 UTC timestamp field, as `2023-02-16T14:10:18.855Z` (milliseconds, as
+    Webex writes them); "" when absent."""
+    value = event.get(name)
+    if value is None:
+        return ""
+    try:
+        epoch = parse_timestamp(value)
+    except InvalidEvent:
+        kind = f"{name} is not an ISO-8601 UTC timestamp"
+        raise InvalidEvent(f"{kind} like 2023-02-16T14:10:18.855Z", _event_id(event), kind) from None
+    fraction = re.match(r"[0-9]*", value[20:]) if value[19:20] == "." else None
+    return epoch_millis(epoch, int(((fraction.group(0) if fraction else "") + "000")[:3]))
 
 
 def _days_in_month(year: int, month: int) -> int:
@@ -226,6 +254,16 @@ def validate_event(event: dict[str, Any], now_epoch: int) -> dict[str, Any]:
         record["parent_partner_org_id"] = _text(event, "parentPartnerOrgId", required=False)
         if record["parent_partner_org_id"] == record["partner_org_id"]:
             raise InvalidEvent("a partner cannot be its own parent", record["event_id"])
+        record["subscription_id"] = _text(event, "subscriptionId", required=False)
+        state = event.get("provisioningState")
+        if state is not None and state not in PROVISIONING_STATES:
+            raise InvalidEvent(
+                f"provisioningState must be one of {', '.join(PROVISIONING_STATES)}",
+                record["event_id"],
+            )
+        record["provisioning_state"] = state or ""
+        record["created"] = _optional_instant(event, "created")
+        record["billing_start_date"] = _optional_instant(event, "billingStartDate")
     elif event_type == EventType.CUSTOMER_UPSERTED.value:
         record["customer_org_id"] = _text(event, "customerOrgId")
         record["partner_org_id"] = _text(event, "partnerOrgId")
@@ -399,33 +437,52 @@ def assignment_records(wire: pa.Table, occurred_at: pa.ChunkedArray) -> pa.Table
 
 
 _SEPARATOR = "\x1f"  # whitespace to `str.isspace`: no eventId starts with it
+_DIGESTED_ALWAYS = EVENT_FIELDS[: -len(ADDED_FIELDS)]
 
 
 def record_digests(records: pa.Table) -> list[bytes]:
     """The content digest of each event-log record (EVENT_SCHEMA): the same event, however its
     line was spelled (key order, spacing, `+00:00`, a fraction of a second, an absent optional
     field or a null), has the same digest; the same eventId with another digest is another event
-    (a conflict, ARCHITECTURE.md §4). 12 bytes of BLAKE2b over the fields, in EVENT_FIELDS order."""
+    (a conflict, ARCHITECTURE.md §4). 12 bytes of BLAKE2b over the fields, in EVENT_FIELDS order;
+    the ADDED_FIELDS only when one of them has a value (an event without them keeps the digest
+    it had before they were added)."""
     if not records.num_rows:
         return []
-    texts = [
-        pc.cast(records[name], pa.string()) if name in ("occurred_at", "internal") else records[name]
+    texts = {
+        name: pc.cast(records[name], pa.string()) if name in ("occurred_at", "internal") else records[name]
         for name in EVENT_FIELDS
-    ]
-    joined = pc.binary_join_element_wise(*texts, _SEPARATOR)
+    }
+    joined = pc.binary_join_element_wise(*(texts[name] for name in _DIGESTED_ALWAYS), _SEPARATOR)
+    with_added = pc.not_equal(texts[ADDED_FIELDS[0]], "")
+    for name in ADDED_FIELDS[1:]:
+        with_added = pc.or_(with_added, pc.not_equal(texts[name], ""))
+    added = pc.binary_join_element_wise(*(texts[name] for name in ADDED_FIELDS), _SEPARATOR)
+    joined = pc.if_else(with_added, pc.binary_join_element_wise(joined, added, _SEPARATOR), joined)
+    separators = pc.if_else(with_added, len(EVENT_FIELDS) - 1, len(_DIGESTED_ALWAYS) - 1)
     digest = hashlib.blake2b
-    if pc.max(pc.count_substring(joined, _SEPARATOR)).as_py() == len(EVENT_FIELDS) - 1:
+    if pc.all(pc.equal(pc.count_substring(joined, _SEPARATOR), pc.cast(separators, pa.int32()))).as_py():
         return [digest(text.encode(), digest_size=12).digest() for text in joined.to_pylist()]
     # a field holds the separator itself: those rows are digested length-prefixed (starting with
     # the separator, which no joined row does: an eventId never starts with whitespace)
     rows = records.to_pylist()
     digests = []
-    for text, row in zip(joined.to_pylist(), rows, strict=True):
-        if text.count(_SEPARATOR) != len(EVENT_FIELDS) - 1:
-            values = [str(row[name]) for name in EVENT_FIELDS]
+    for text, row, extended in zip(joined.to_pylist(), rows, with_added.to_pylist(), strict=True):
+        fields = EVENT_FIELDS if extended else _DIGESTED_ALWAYS
+        if text.count(_SEPARATOR) != len(fields) - 1:
+            values = [str(row[name]) for name in fields]
             text = _SEPARATOR + "".join(f"{len(value)}:{value}" for value in values)
         digests.append(digest(text.encode(), digest_size=12).digest())
     return digests
+
+
+def conform_records(table: pa.Table) -> pa.Table:
+    """Event-log records as EVENT_SCHEMA, however old the object they were read from: a field
+    added since (ADDED_FIELDS) is "" in each of its rows."""
+    for name in ADDED_FIELDS:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.array([""] * table.num_rows, pa.string()))
+    return table.select(list(EVENT_FIELDS)).cast(EVENT_SCHEMA)
 
 
 SUBJECT_KEYS = ("userId", "subscriberId", "workspaceId")

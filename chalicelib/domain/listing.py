@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date
 from enum import Enum
@@ -52,6 +52,16 @@ KNOWN_PARAMETERS = {
 }
 
 
+def refuse_unknown_parameters(params: Mapping[str, str], known: Iterable[str]) -> None:
+    """InvalidRequest naming every query parameter that is not one of `known`."""
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown query parameter {unknown[0]}",
+            [f"{name}: not a query parameter of this API" for name in unknown],
+        )
+
+
 @dataclass(frozen=True)
 class ListQuery:
     billing_start_date: date | None = None
@@ -76,7 +86,7 @@ class ListQuery:
             "status": ("status", lambda v: parse_enum(ReportStatus, "status", v)),
             "sortBy": ("sort_by", lambda v: parse_enum(SortBy, "sortBy", v)),
             "order": ("order", lambda v: parse_enum(SortOrder, "order", v)),
-            "max": ("max_items", _parse_max),
+            "max": ("max_items", parse_max),
             "subPartnerOrgId": ("sub_partner_org_id", _parse_org_id),
             "category": ("category", lambda v: parse_enum(ReportCategory, "category", v)),
         }
@@ -118,7 +128,8 @@ def _maybe(convert: Any, value: Any) -> Any:
     return None if value is None else convert(value)
 
 
-def _parse_max(value: str) -> int:
+def parse_max(value: str) -> int:
+    """A page size, `max`: 1 to MAX_PAGE_SIZE."""
     if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_PAGE_SIZE:
         raise InvalidRequest(
             f"max must be an integer from 1 to {MAX_PAGE_SIZE}",

@@ -12,6 +12,11 @@ def iso_millis(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def epoch_millis(epoch: int, millis: int = 0) -> str:
+    """`iso_millis` of an epoch second (and `millis`): `2023-02-16T14:10:18.855Z`."""
+    return iso_millis(datetime.fromtimestamp(epoch, tz=timezone.utc).replace(microsecond=millis * 1000))
+
+
 def iso_seconds(epoch: int) -> str:
     """`2026-10-01T08:30:00Z`, as events give `occurredAt`."""
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

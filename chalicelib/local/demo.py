@@ -81,10 +81,15 @@ def demo_world(
     """The demo partner tree with `days` of usage ending yesterday; `extra_customers` more
     customers of the demo partner (a report of many shards: one customer is never split)."""
     rng = random.Random(seed)
+    def since(days_ago: int) -> str:  # a sub-partner fact: ISO-8601 UTC, milliseconds
+        return f"{(today - timedelta(days=days_ago)).isoformat()}T09:30:00.000Z"
+
     partners = [
-        Partner(DEMO_PARTNER, "Acme Wholesale"),
-        Partner(DEMO_SUB_PARTNER, "Acme Reseller East", DEMO_PARTNER),
-        Partner(OTHER_PARTNER, "Globex Telecom"),
+        Partner(DEMO_PARTNER, "Acme Wholesale", None, "Sub-ACME-0001", "active", since(730), since(723)),
+        Partner(
+            DEMO_SUB_PARTNER, "Acme Reseller East", DEMO_PARTNER, "Sub-EAST-0001", "active", since(365), since(358)
+        ),
+        Partner(OTHER_PARTNER, "Globex Telecom", None, "Sub-GLOBEX-0001", "active", since(500), since(493)),
     ]
     customer_plan = [
         (DEMO_PARTNER, "Bluebird Dental", False),
@@ -218,6 +223,10 @@ def demo_events(
                 "partnerOrgId": partner.org_id,
                 "name": partner.name,
                 "parentPartnerOrgId": partner.parent_org_id,
+                "subscriptionId": partner.subscription_id,
+                "provisioningState": partner.provisioning_state,
+                "created": partner.created,
+                "billingStartDate": partner.billing_start_date,
             }
         )
     for customer in world.customers:

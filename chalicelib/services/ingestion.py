@@ -373,7 +373,15 @@ class IngestionService:
         for record in records:
             kind = record["event_type"]
             if kind == EventType.PARTNER_UPSERTED.value:
-                partner = Partner(record["partner_org_id"], record["name"], record["parent_partner_org_id"] or None)
+                partner = Partner(
+                    record["partner_org_id"],
+                    record["name"],
+                    record["parent_partner_org_id"] or None,
+                    record["subscription_id"] or None,
+                    record["provisioning_state"] or None,
+                    record["created"] or None,
+                    record["billing_start_date"] or None,
+                )
                 self._directory.upsert_partner(partner, as_of=record["occurred_at"])
             elif kind == EventType.CUSTOMER_UPSERTED.value:
                 customer = Customer(

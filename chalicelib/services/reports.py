@@ -22,7 +22,7 @@ from chalicelib.domain.errors import (
     TooManyRequests,
 )
 from chalicelib.domain.lifecycle import DuplicateAnswer, duplicate_answer
-from chalicelib.domain.listing import KNOWN_PARAMETERS, Cursor, CursorCodec, ListQuery
+from chalicelib.domain.listing import KNOWN_PARAMETERS, Cursor, CursorCodec, ListQuery, refuse_unknown_parameters
 from chalicelib.domain.manifest import manifest_json
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.partners import PartnerTree
@@ -195,12 +195,7 @@ class ReportService:
 
     def list(self, caller: Caller, params: Mapping[str, str]) -> ReportPage:
         caller.require_read()
-        unknown = sorted(set(params) - KNOWN_PARAMETERS)
-        if unknown:
-            raise InvalidRequest(
-                f"Unknown query parameter {unknown[0]}",
-                [f"{name}: not a query parameter of this API" for name in unknown],
-            )
+        refuse_unknown_parameters(params, KNOWN_PARAMETERS)
         after: tuple[str, str] | None = None
         if "cursor" in params:
             cursor = self._cursors.decode(caller.org_id, params["cursor"])

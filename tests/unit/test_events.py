@@ -132,6 +132,9 @@ def test_assignment_with_user_subject_parses_to_its_key(event_type):
         "internal": False,
         "service_name": "",
         "description": "",
+        "provisioning_state": "",
+        "created": "",
+        "billing_start_date": "",
     }
 
 
@@ -169,6 +172,38 @@ def test_partner_upserted_with_null_parent_is_a_top_level_partner():
     assert record["parent_partner_org_id"] == ""
     assert all(record[name] == "" for name in KEY_FIELDS if name != "partner_org_id")
     assert record["internal"] is False
+
+
+def test_partner_upserted_carries_the_sub_partner_facts_webex_lists():
+    record = parse(
+        partner(
+            subscriptionId="Sub23452345",
+            provisioningState="suspended",
+            created="2023-02-16T14:10:18.855Z",
+            billingStartDate="2023-02-22T13:43:41+00:00",
+        )
+    )
+    assert record["subscription_id"] == "Sub23452345" and record["provisioning_state"] == "suspended"
+    assert record["created"] == "2023-02-16T14:10:18.855Z"  # older than the event window: a fact, not an event time
+    assert record["billing_start_date"] == "2023-02-22T13:43:41.000Z"  # as Webex writes it: milliseconds
+    assert parse(partner(created="2023-02-16T14:10:18.8Z"))["created"] == "2023-02-16T14:10:18.800Z"
+    bare = parse(partner())
+    assert [bare[name] for name in ("subscription_id", "provisioning_state", "created", "billing_start_date")] == [""] * 4
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("provisioningState", "ACTIVE", "provisioningState must be one of active, suspended"),
+        ("provisioningState", 1, "provisioningState must be one of active, suspended"),
+        ("created", "2023-02-16", "created is not an ISO-8601 UTC timestamp"),
+        ("created", "2023-02-30T00:00:00Z", "created is not an ISO-8601 UTC timestamp"),
+        ("billingStartDate", 1676556618, "billingStartDate is not an ISO-8601 UTC timestamp"),
+        ("subscriptionId", 5, "subscriptionId must be a non-empty string"),
+    ],
+)
+def test_bad_sub_partner_facts_are_refused_by_name(field, value, reason):
+    assert reason_of(json.dumps(partner(**{field: value}))).startswith(reason)
 
 
 def test_partner_upserted_without_parent_field_is_a_top_level_partner():

@@ -158,3 +158,43 @@ def test_a_record_digest_ignores_spelling_not_content():
     other = service._validate([json.dumps(assignment(1, sku="OTHER")).encode()])
     assert first.digests == respelt.digests != other.digests
     assert record_digests(first.records) == first.digests
+
+
+def _digest_before_the_added_fields(record: dict) -> bytes:
+    """The digest as record_digests computed it before ADDED_FIELDS existed (over the fields of
+    that time, joined by the separator)."""
+    import hashlib
+
+    from chalicelib.domain.events import ADDED_FIELDS, EVENT_FIELDS
+
+    fields = EVENT_FIELDS[: -len(ADDED_FIELDS)]
+    texts = [str(record[name]).lower() if name == "internal" else str(record[name]) for name in fields]  # Arrow's
+    return hashlib.blake2b("\x1f".join(texts).encode(), digest_size=12).digest()
+
+
+def test_events_without_the_added_fields_keep_their_digests_and_with_them_differ():
+    """An event logged before the sub-partner facts were added, sent again, is still a duplicate
+    (not a conflict); a partner upsert that states a fact is another event than one that does not."""
+    partner = {"eventId": "d-1", "eventType": "PARTNER_UPSERTED", "occurredAt": STAMP, "partnerOrgId": "p-9",
+               "name": "Nine"}
+    lines = [json.dumps(assignment(1)), json.dumps(partner),
+             json.dumps({**partner, "eventId": "d-2", "provisioningState": "suspended"}),
+             json.dumps({**partner, "eventId": "d-3", "created": "2020-01-01T00:00:00Z"})]
+    screened = _service()._validate([line.encode() for line in lines])
+    records = screened.records.to_pylist()
+    assert len(records) == 4 and record_digests(screened.records) == screened.digests
+    kept = {record["event_id"]: digest == _digest_before_the_added_fields(record)
+            for record, digest in zip(records, screened.digests, strict=True)}
+    assert kept == {"e-1": True, "d-1": True, "d-2": False, "d-3": False}
+
+
+def test_a_log_object_from_before_the_added_fields_reads_as_records_of_today():
+    import pyarrow as pa
+
+    from chalicelib.domain.events import ADDED_FIELDS, EVENT_FIELDS, conform_records
+
+    screened = _service()._validate([json.dumps(assignment(n)).encode() for n in range(3)])
+    old = screened.records.drop_columns(list(ADDED_FIELDS))  # as an object written before them
+    conformed = conform_records(old)
+    assert conformed.column_names == list(EVENT_FIELDS) and conformed.equals(screened.records)
+    assert conform_records(pa.Table.from_pylist([], schema=old.schema)).num_rows == 0
