@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from chalicelib.domain.listing import MAX_PAGE_SIZE
 
 BASE_PATH = "/v1/wholesale/billing/reports"
+SUB_PARTNERS_PATH = "/v1/wholesale/subPartners"
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 
 
@@ -54,10 +55,19 @@ class ReportsClient:
     def list(self, limit: int | None = None, **filters: str) -> Iterator[dict[str, Any]]:
         """Every matching report (the first `limit` of them, when given), following the
         Link rel="next" pages; `filters` are the list's query parameters (e.g. sortBy, order)."""
+        return self._pages(BASE_PATH, limit, filters)
+
+    def sub_partners(self, limit: int | None = None, **filters: str) -> Iterator[dict[str, Any]]:
+        """The caller's sub-partners (`GET /v1/wholesale/subPartners`; `filters`: provisioningState),
+        every page or the first `limit`."""
+        return self._pages(SUB_PARTNERS_PATH, limit, filters)
+
+    def _pages(self, path: str, limit: int | None, filters: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """The items of `path` under `filters`, following Link rel="next" (stopping at `limit`)."""
         if limit is not None:
             filters["max"] = str(min(limit, MAX_PAGE_SIZE))
         query = urlencode({name: value for name, value in filters.items() if value})
-        url: str | None = BASE_PATH + (f"?{query}" if query else "")
+        url: str | None = path + (f"?{query}" if query else "")
         left = limit
         while url:
             headers, body = self._call("GET", url)

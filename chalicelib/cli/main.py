@@ -8,6 +8,7 @@ wbr ingest FILE…                 ingest NDJSON provisioning events (with progr
 wbr rate [--from D] [--to D]     rate usage days; by default every unrated day through yesterday
 wbr reports create|list|get|download|delete|manifest|diff …   a client of the API (reads .local/env)
 wbr webhooks create|list|get|delete …   completion webhooks (chalicelib/cli/webhooks.py)
+wbr subpartners [--state S] [--max N]   your sub-partners, the org ids --sub-partner takes
 wbr asl                          print the report state machine as Amazon States Language
 """
 
@@ -291,6 +292,7 @@ def cmd_asl(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from chalicelib.cli.reports import cmd_reports
+    from chalicelib.cli.subpartners import add_subpartners_command
     from chalicelib.cli.webhooks import add_webhooks_command
     from chalicelib.local.demo import DEMO_ADMIN
 
@@ -411,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     reports.set_defaults(run=cmd_reports)
 
     add_webhooks_command(command)
+    add_subpartners_command(command)
 
     asl = command("asl", help="print the report state machine (Amazon States Language, JSON)")
     asl.add_argument("--max-concurrency", type=int, default=8)

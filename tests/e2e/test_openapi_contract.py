@@ -33,18 +33,21 @@ from referencing.jsonschema import DRAFT202012
 
 import app as app_module
 from chalicelib.api import docs
-from chalicelib.domain import listing
+from chalicelib.local.demo import DEMO_PARTNER, DEMO_SUB_PARTNER
+from chalicelib.domain import listing, sub_partners
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.domain.errors import ReportErrorCode
 from chalicelib.domain.report_ids import new_report_id
 from chalicelib.domain.reports import ReportCategory, ReportError, ReportRequest, ReportStatus, ReportType
 from chalicelib.local.demo import DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.services.reports import ReportService
+from chalicelib.services.sub_partners import SubPartnerService
 from tests.conftest import TODAY, unpublish_day
 from tests.e2e.conftest import ApiClient, HttpResponse
 
 BASE = "/v1/wholesale/billing/reports"
 ITEM = BASE + "/{id}"
+SUB_PARTNERS = "/v1/wholesale/subPartners"
 YESTERDAY = (TODAY - timedelta(days=1)).isoformat()
 MONTH_AGO = (TODAY - timedelta(days=30)).isoformat()
 DOCUMENT = docs.openapi_document()
@@ -274,6 +277,24 @@ def test_enums_and_limits_are_the_domains():
     assert page_size["default"] == listing.DEFAULT_PAGE_SIZE == listing.ListQuery().max_items
     assert list_parameters["cursor"]["schema"]["maxLength"] == listing.MAX_CURSOR_LENGTH
     assert schemas["ReportList"]["properties"]["items"]["maxItems"] == listing.MAX_PAGE_SIZE
+    assert list_parameters["order"]["schema"]["enum"] == [order.value for order in listing.SortOrder]
+    assert list_parameters["order"]["schema"]["default"] == listing.ListQuery().order.value
+    assert schemas["ProvisioningState"]["enum"] == [state.value for state in sub_partners.ProvisioningState]
+    sub_partner_parameters = {
+        _resolve(p)["name"]: _resolve(p)["schema"]
+        for p in operation_of("GET", SUB_PARTNERS)["parameters"]
+        if _resolve(p)["in"] == "query"
+    }
+    assert set(sub_partner_parameters) == sub_partners.KNOWN_PARAMETERS
+    assert (sub_partner_parameters["offset"]["minimum"], sub_partner_parameters["offset"]["maximum"]) == (
+        0,
+        sub_partners.MAX_OFFSET,
+    )
+    assert (sub_partner_parameters["max"]["minimum"], sub_partner_parameters["max"]["maximum"]) == (
+        1,
+        listing.MAX_PAGE_SIZE,
+    )
+    assert sub_partner_parameters["max"]["default"] == sub_partners.SubPartnerQuery().max_items
 
 
 def test_create_body_fields_are_the_ones_the_domain_reads():
@@ -375,6 +396,46 @@ def test_list(api, seeded, tokens, contract, fail_with_500):
     fail_with_500("list")
     assert check("GET", BASE, api.get(BASE)).status == 500
     contract.assert_all_seen("GET", BASE)
+
+
+def test_list_newest_first(api, seeded, contract):
+    made = [api.post(BASE, period(type=kind)).json()["id"] for kind in ("USER", "CUSTOMER", "PARTNER")]
+    first = contract.check("GET", BASE, api.get(BASE + "?max=2&sortBy=created&order=desc"))
+    assert first.status == 200 and first.header("Link")
+    link = first.header("Link")
+    rest = contract.check("GET", BASE, api.get(link[link.index("/v1/") : link.index(">")]))
+    assert [item["id"] for item in first.json()["items"] + rest.json()["items"]] == made[::-1]
+    assert contract.check("GET", BASE, api.get(BASE + "?order=up")).status == 400
+
+
+def test_sub_partners(api, seeded, tokens, contract, monkeypatch):
+    check = contract.check
+    seeded.settings = dataclasses.replace(seeded.settings, public_base_url="https://wbr.example.com")
+    listed = check("GET", SUB_PARTNERS, api.get(SUB_PARTNERS))
+    assert [item["orgId"] for item in listed.json()["items"]] == [DEMO_SUB_PARTNER]
+    paged = check("GET", SUB_PARTNERS, api.get(SUB_PARTNERS + "?max=1&offset=0&provisioningState=active"))
+    assert paged.header("Link") is None  # one sub-partner: no next page
+    assert check("GET", SUB_PARTNERS, api.get(SUB_PARTNERS + "?offset=1")).json() == {"items": []}
+    for query in ("max=0", "offset=-1", "provisioningState=on", "orgId=x"):
+        assert check("GET", SUB_PARTNERS, api.get(f"{SUB_PARTNERS}?{query}")).status == 400
+    assert check("GET", SUB_PARTNERS, api.get(SUB_PARTNERS, token="not-a-jwt")).status == 401
+    assert check("GET", SUB_PARTNERS, api.get(SUB_PARTNERS, token=tokens.mint(scopes=()))).status == 403
+    monkeypatch.setattr(SubPartnerService, "list", lambda *_: (_ for _ in ()).throw(RuntimeError("boom")))
+    failed = check("GET", SUB_PARTNERS, api.get(SUB_PARTNERS))
+    assert failed.status == 500 and "boom" not in failed.body.decode()
+    contract.assert_all_seen("GET", SUB_PARTNERS)
+
+
+def test_sub_partners_link(api, seeded, contract):
+    """The `Link` of a next page, as documented."""
+    from chalicelib.domain.directory import Partner
+
+    seeded.settings = dataclasses.replace(seeded.settings, public_base_url="https://wbr.example.com")
+    seeded.directory.upsert_partner(Partner("nested-1", "Nested", DEMO_SUB_PARTNER, provisioning_state="active"))
+    page = contract.check("GET", SUB_PARTNERS, api.get(SUB_PARTNERS + "?max=1&provisioningState=active"))
+    assert page.header("Link") == (
+        f'<https://wbr.example.com{SUB_PARTNERS}?offset=1&max=1&provisioningState=active>; rel="next"'
+    )
 
 
 def test_get(api, seeded, tokens, contract, fail_with_500):

@@ -106,3 +106,24 @@ def test_diff_against_another_period_from_the_cli(stack, tmp_path):
     # a bad side is a one-line error and exit 2
     refused = stack.cli("reports", "diff", new["id"], "--revision", "7")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "revision" in refused.stderr
+
+
+def test_newest_first_and_sub_partners_from_the_cli(stack):
+    """`wbr reports list --sort created --order desc --max N` and `wbr subpartners`, in processes
+    of their own against the running stack."""
+    from chalicelib.demo_data import DEMO_SUB_PARTNER
+
+    made = [_create(stack, "--type", kind, "--start", SHORTER)["id"] for kind in ("PARTNER", "USER")]
+    newest = _wbr_json(stack, "reports", "list", "--sort", "created", "--order", "desc", "--max", "2")
+    assert isinstance(newest, list) and [item["id"] for item in newest] == made[::-1]
+    everything = _wbr_json(stack, "reports", "list", "--sort", "created")
+    assert isinstance(everything, list) and [item["id"] for item in everything][-2:] == made
+    partners = _wbr_json(stack, "subpartners")
+    assert isinstance(partners, list) and [item["orgId"] for item in partners] == [DEMO_SUB_PARTNER]
+    (east,) = partners
+    assert east["subscriptionId"] == "Sub-EAST-0001" and east["provisioningState"] == "active"
+    assert east["created"] < east["billingStartDate"]
+    suspended = _wbr_json(stack, "subpartners", "--state", "suspended")
+    assert suspended == []
+    refused = stack.cli("subpartners", "--state", "gone")
+    assert refused.returncode == 2 and "--state" in refused.stderr

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from chalicelib.adapters.jwt_tokens import DevKeyPair
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.domain.listing import ListQuery
+from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.report_ids import new_report_id
 from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.conftest import ApiClient, Tokens
@@ -39,7 +40,8 @@ from tests.security.conftest import (
     error_text,
 )
 
-ROUTES = ("create", "list", "get", "delete", "manifest", "diff")
+ROUTES = ("create", "list", "get", "delete", "manifest", "diff", "subpartners")
+SUB_PARTNERS = "/v1/wholesale/subPartners"
 
 
 @pytest.fixture(scope="session")
@@ -107,8 +109,10 @@ def forge(tokens: Tokens, dev_keys: DevKeyPair, foreign_keys: DevKeyPair) -> For
     return Forge(tokens, dev_keys, foreign_keys)
 
 
-ALL_OK = {"create": 200, "list": 200, "get": 200, "delete": 204, "manifest": 200, "diff": 200}
-READ_ONLY = {"create": 403, "list": 200, "get": 200, "delete": 403, "manifest": 200, "diff": 200}
+ALL_OK = {"create": 200, "list": 200, "get": 200, "delete": 204, "manifest": 200, "diff": 200, "subpartners": 200}
+READ_ONLY = {
+    "create": 403, "list": 200, "get": 200, "delete": 403, "manifest": 200, "diff": 200, "subpartners": 200
+}
 FORBIDDEN = dict.fromkeys(ROUTES, 403)
 UNAUTHENTICATED = dict.fromkeys(ROUTES, 401)
 
@@ -175,6 +179,8 @@ def send(
         return client.post(BASE, body if body is not None else stack.fresh_period(), headers=headers)
     if route == "list":
         return client.get(BASE + ("?" + urlencode(query) if query else ""), headers=headers)
+    if route == "subpartners":  # the caller's whole list (a report list's query is not its own)
+        return client.get(SUB_PARTNERS, headers=headers)
     if route == "get":
         return client.get(f"{BASE}/{report_id}", headers=headers)
     if route == "manifest":
@@ -212,6 +218,8 @@ def test_credential_matrix(stack: SecurityStack, forge: Forge, route: str, crede
         assert response.json()["id"] == own.report_id and response.json()["sha256"] == own.sha256
     elif route == "diff":
         assert response.body.decode().startswith("CHANGE,") and response.body.count(b"\r\n") == 1
+    elif route == "subpartners":
+        assert [item["orgId"] for item in response.json()["items"]] == [DEMO_SUB_PARTNER]
     else:
         stack.forget(own)
         assert store.get(DEMO_PARTNER, own.report_id) is None
@@ -231,7 +239,9 @@ class Target:
     expected: dict[str, int]
 
 
-NOT_YOURS = {"create": 403, "list": 200, "get": 404, "delete": 404, "manifest": 404, "diff": 404}
+NOT_YOURS = {
+    "create": 403, "list": 200, "get": 404, "delete": 404, "manifest": 404, "diff": 404, "subpartners": 200
+}
 TARGETS = [
     Target(
         "another partner's report", DEMO_PARTNER, OTHER_PARTNER, {}, {"subPartnerOrgId": OTHER_PARTNER}, {}, NOT_YOURS
@@ -312,6 +322,11 @@ def test_object_level_authorization(stack: SecurityStack, forge: Forge, route: s
         assert victim.report_id not in listed
         mine = {item["id"] for item in stack.container.report_store.list(target.caller_org, ListQuery(), None, 10_000)}
         assert set(listed) <= mine, "the list shows reports of another partner"
+    elif route == "subpartners":
+        listed = {item["orgId"] for item in response.json()["items"]}
+        tree = PartnerTree(stack.container.directory.partners())
+        assert listed == set(tree.subtree(target.caller_org)) - {target.caller_org}, "not exactly the caller's tree"
+        assert target.owner_org not in listed or target.owner_org in tree.subtree(target.caller_org)
     # The victim is untouched whatever happened.
     assert stack.container.report_store.get(target.owner_org, victim.report_id) == victim
     assert object_exists(stack.container, victim.s3_key)
@@ -340,6 +355,9 @@ def test_another_partners_reports_never_appear_in_any_list(stack: SecurityStack,
         {"status": "COMPLETED"},
         {"subPartnerOrgId": FOREIGN_SUB_PARTNER},
         {"subPartnerOrgId": OTHER_PARTNER},
+        {"sortBy": "created", "order": "desc"},
+        {"sortBy": "created", "max": "1"},
+        {"sortBy": "billingEndDate", "order": "desc", "max": "2"},
     ]
     for query in queries:
         seen: list[str] = []

@@ -171,6 +171,10 @@ BAD_QUERIES = {
     "blank subPartnerOrgId": ("subPartnerOrgId=%20", "subPartnerOrgId must be a non-empty org id"),
     "unknown parameter": ("color=red", "Unknown query parameter color"),
     "several problems": ("max=0&sortBy=name", "max: expected an integer"),
+    "unknown order": ("order=newest", "order: 'newest' is not one of asc, desc"),
+    "order in capitals": ("order=DESC", "order: 'DESC' is not one of asc, desc"),
+    "empty order": ("order=", "order: '' is not one of asc, desc"),
+    "sortBy created in capitals": ("sortBy=Created", "sortBy: 'Created' is not one of"),
 }
 
 
@@ -179,6 +183,32 @@ def test_bad_list_queries(stack: SecurityStack, client: ApiClient, name: str) ->
     query, needle = BAD_QUERIES[name]
     error = assert_webex_error(client.get(f"{BASE}?{query}"), 400)
     assert needle in error_text(error), error
+
+
+SUB_PARTNERS = "/v1/wholesale/subPartners"
+BAD_SUB_PARTNER_QUERIES = {
+    "unknown state": ("provisioningState=deleted", "provisioningState: 'deleted' is not one of active, suspended"),
+    "state in capitals": ("provisioningState=ACTIVE", "provisioningState: 'ACTIVE' is not one of active, suspended"),
+    "empty state": ("provisioningState=", "provisioningState: '' is not one of active, suspended"),
+    "negative offset": ("offset=-1", "offset: expected an integer from 0 to 1000000, got '-1'"),
+    "offset not a number": ("offset=ten", "offset: expected an integer from 0 to 1000000, got 'ten'"),
+    "huge offset": ("offset=" + "9" * 400, "offset: expected an integer from 0 to 1000000"),
+    "offset non-ASCII digit": ("offset=" + quote("\u0665"), "offset: expected an integer from 0 to 1000000"),
+    "max=0": ("max=0", "max: expected an integer from 1 to 100, got '0'"),
+    "max=101": ("max=101", "max: expected an integer from 1 to 100, got '101'"),
+    "a reports filter": ("subPartnerOrgId=x", "Unknown query parameter subPartnerOrgId"),
+    "a cursor": ("cursor=abc.def", "Unknown query parameter cursor"),
+    "several problems": ("offset=-1&max=0", "offset: expected an integer"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_SUB_PARTNER_QUERIES)
+def test_bad_sub_partner_queries(stack: SecurityStack, client: ApiClient, name: str) -> None:
+    query, needle = BAD_SUB_PARTNER_QUERIES[name]
+    before = stack.footprint()
+    error = assert_webex_error(client.get(f"{SUB_PARTNERS}?{query}"), 400)
+    assert needle in error_text(error), error
+    assert stack.footprint() == before
 
 
 @pytest.fixture
@@ -221,6 +251,8 @@ TAMPERINGS = {
     "page size raised": lambda c: _forge_payload(c, lambda d: d["q"].update(max_items=10_000)),
     "another partner's position": lambda c: _forge_payload(c, lambda d: d.update(i=new_report_id())),
     "query filter removed": lambda c: _forge_payload(c, lambda d: d["q"].update(sort_by="status")),
+    "order reversed": lambda c: _forge_payload(c, lambda d: d["q"].update(order="desc")),
+    "sorted by created instead": lambda c: _forge_payload(c, lambda d: d["q"].update(sort_by="created")),
 }
 
 

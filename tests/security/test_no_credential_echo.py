@@ -152,6 +152,8 @@ def _right_routes(report_id: str, period: dict[str, str]) -> list[Route]:
     return [
         Route("create", "POST", BASE, body=json.dumps(period).encode()),
         Route("list", "GET", BASE + "?max=10"),
+        Route("list newest first", "GET", BASE + "?sortBy=created&order=desc&max=1"),
+        Route("sub-partners", "GET", "/v1/wholesale/subPartners?max=10"),
         Route("get", "GET", f"{BASE}/{report_id}"),
         Route("delete", "DELETE", f"{BASE}/{report_id}"),
     ]

@@ -18,6 +18,11 @@ ITEMS = [{"id": f"r{n}", "type": "USER", "billingStartDate": "2026-10-01", "bill
          for n in range(1, 8)]
 
 
+SUB_PARTNERS = [{"orgId": f"org-{n}", "provisioningState": "active", "created": "2025-01-01T00:00:00.000Z",
+                 "billingStartDate": "2025-01-01T00:00:00.000Z", **({"subscriptionId": "Sub-1"} if n % 2 else {})}
+                for n in range(5)]
+
+
 class StandIn(BaseHTTPRequestHandler):
     """Pages of ITEMS (or of `key`'s items) by `max`, a `Link` with the position as the cursor."""
 
@@ -32,6 +37,8 @@ class StandIn(BaseHTTPRequestHandler):
         if "cursor" in query:  # as the API's, the cursor carries the query (here: position, size)
             start, size = (int(part) for part in query["cursor"][0].split(":"))
         items = ITEMS[::-1] if query.get("order") == ["desc"] else ITEMS
+        if parts.path == "/v1/wholesale/subPartners":
+            items = SUB_PARTNERS
         page = items[start : start + size]
         body = json.dumps({"items": page}).encode()
         self.send_response(200)
@@ -95,3 +102,22 @@ def test_bad_options_are_refused_by_name_before_any_request(api, capsys, argumen
         main(["reports", "--base-url", api, "--token", "t", "list", *arguments])
     assert stop.value.code == 2 and StandIn.requests == []
     assert f"argument {arguments[0]}" in capsys.readouterr().err
+
+
+def test_subpartners_lists_every_page_as_json_and_as_a_table(api, capsys):
+    code = main(["subpartners", "--base-url", api, "--token", "t", "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out) == SUB_PARTNERS
+    assert [request["path"] for request in StandIn.requests] == [["/v1/wholesale/subPartners"]] * 2
+    assert set(StandIn.requests[0]) == {"path"}  # Webex's query: nothing it did not ask for
+    StandIn.requests = []
+    code = main(["subpartners", "--base-url", api, "--token", "t", "--state", "suspended", "--max", "2"])
+    table = capsys.readouterr().out.splitlines()
+    assert code == 0 and table[0].startswith("ORG ID") and [line.split()[0] for line in table[1:]] == ["org-0", "org-1"]
+    assert StandIn.requests[0]["provisioningState"] == ["suspended"] and StandIn.requests[0]["max"] == ["2"]
+
+
+@pytest.mark.parametrize("arguments", [("--state", "ACTIVE"), ("--max", "0")])
+def test_subpartners_bad_options_are_refused_before_any_request(api, capsys, arguments):
+    with pytest.raises(SystemExit) as stop:
+        main(["subpartners", "--base-url", api, "--token", "t", *arguments])
+    assert stop.value.code == 2 and StandIn.requests == []
