@@ -1,4 +1,4 @@
-"""HTTP route of Webex's sub-partner list, `GET /v1/wholesale/subPartners` (ARCHITECTURE.md §2.8).
+"""HTTP route of Webex's sub-partner list, `GET /v1/wholesale/subPartners` (ARCHITECTURE.md §2.7).
 
 Same envelope, authentication and partner check as the reports routes (the `webex_envelope`
 middleware applies to every route of the app). More pages: a `Link: <…?offset=…&max=…>;

@@ -1,4 +1,4 @@
-"""HTTP routes of the webhooks extension (ARCHITECTURE.md §2.7): create, list, get, delete.
+"""HTTP routes of the webhooks extension (ARCHITECTURE.md §6.1): create, list, get, delete.
 
 Same envelope, authentication, partner check and body rules as the reports routes (the
 `webex_envelope` middleware applies to every route of the app); a webhook's `secret` is never

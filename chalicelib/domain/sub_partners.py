@@ -1,4 +1,4 @@
-"""Webex's sub-partner list (`GET /v1/wholesale/subPartners`, ARCHITECTURE.md §2.8): its query
+"""Webex's sub-partner list (`GET /v1/wholesale/subPartners`, ARCHITECTURE.md §2.7): its query
 (`provisioningState`, `offset`, `max`), the caller's direct and nested sub-partners it pages
 through, and a partner as the list answers it (Webex's `SubPartner`)."""
 

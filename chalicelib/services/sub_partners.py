@@ -1,4 +1,4 @@
-"""`GET /v1/wholesale/subPartners` (ARCHITECTURE.md §2.8): the caller's sub-partners from the
+"""`GET /v1/wholesale/subPartners` (ARCHITECTURE.md §2.7): the caller's sub-partners from the
 directory, paged by offset as Webex pages them (`domain/sub_partners.py`)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`GET /v1/wholesale/subPartners` through HTTP (ARCHITECTURE.md §2.8): the caller's direct and
+"""`GET /v1/wholesale/subPartners` through HTTP (ARCHITECTURE.md §2.7): the caller's direct and
 nested sub-partners as Webex's `SubPartner`, from PARTNER_UPSERTED events; offset paging with a
 `Link` on the public URL; read scope; another tree never; bad input a 400 that changes nothing."""
 
