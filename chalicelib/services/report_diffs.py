@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib.domain.access import Caller
 from chalicelib.domain.errors import InvalidRequest, NotFound
+from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.report_diff import (
     RowKey,
     RowNames,
@@ -26,7 +27,6 @@ from chalicelib.domain.report_diff import (
     render_diff_csv,
     summarize,
 )
-from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.reports import Report, report_files_prefix, report_object_key
 from chalicelib.services.ports import BlobStore, Directory, ReportRowsReader
 from chalicelib.services.reports import ReportService

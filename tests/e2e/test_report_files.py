@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from chalicelib.local.demo import DEMO_PARTNER, OTHER_PARTNER, demo_world
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT
-from chalicelib.demo_data import demo_world
 from chalicelib.domain.report_diff import diff_columns
 from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import ReportType
