@@ -26,10 +26,7 @@ def cmd_subpartners(args: argparse.Namespace) -> int:
     from chalicelib.cli_reports import _client
     from chalicelib.client import ApiError
 
-    try:
-        client = _client(args)
-    except SystemExit as missing:  # its one line names `wbr reports`
-        raise SystemExit(str(missing.code).replace("wbr reports:", "wbr subpartners:")) from None
+    client = _client(args, "wbr subpartners")
     try:
         items = list(client.sub_partners(args.max, provisioningState=args.state))
     except ApiError as error:

@@ -10,7 +10,9 @@ import sys
 from chalicelib.cli.options import print_json, wants_json
 
 
-def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _client(args: argparse.Namespace, command: str = "wbr reports"):  # type: ignore[no-untyped-def]
+    """The API's client from --base-url/--token (or WBR_BASE_URL/WBR_TOKEN, .local/env); else
+    one line naming `command` and what is missing."""
     from chalicelib.cli.client import ReportsClient
     from chalicelib.local.stack import load_env_file
 
@@ -18,7 +20,7 @@ def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     base_url = getattr(args, "base_url", None) or os.environ.get("WBR_BASE_URL")
     token = getattr(args, "token", None) or os.environ.get("WBR_TOKEN")
     if not base_url or not token:
-        raise SystemExit("wbr reports: give --base-url and --token (or WBR_BASE_URL and WBR_TOKEN)")
+        raise SystemExit(f"{command}: give --base-url and --token (or WBR_BASE_URL and WBR_TOKEN)")
     return ReportsClient(base_url, token)
 
 

@@ -36,10 +36,7 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     from chalicelib.cli.client import ApiError
     from chalicelib.cli.reports import _client
 
-    try:
-        client = _client(args)
-    except SystemExit as missing:  # its one line names `wbr reports`
-        raise SystemExit(str(missing.code).replace("wbr reports:", "wbr webhooks:")) from None
+    client = _client(args, "wbr webhooks")
     call = client._call  # noqa: SLF001 - the reports client's request, retry and error handling
     try:
         if args.action == "create":

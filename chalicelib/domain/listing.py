@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date
 from enum import Enum
@@ -52,6 +52,24 @@ KNOWN_PARAMETERS = {
 }
 
 
+def parse_parameters(
+    params: Mapping[str, str], parsers: Mapping[str, tuple[str, Callable[[str], Any]]]
+) -> dict[str, Any]:
+    """The given query parameters parsed, by attribute (`parsers`: parameter → (attribute, parse));
+    InvalidRequest naming every problem of all of them."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for name, (attribute, parse) in parsers.items():
+        if name in params:
+            try:
+                values[attribute] = parse(params[name])
+            except InvalidRequest as error:
+                problems.extend(error.problems)
+    if problems:
+        raise InvalidRequest(problems[0], problems)
+    return values
+
+
 def refuse_unknown_parameters(params: Mapping[str, str], known: Iterable[str]) -> None:
     """InvalidRequest naming every query parameter that is not one of `known`."""
     unknown = sorted(set(params) - set(known))
@@ -77,9 +95,7 @@ class ListQuery:
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> ListQuery:
         """Validate query parameters; every problem is named."""
-        problems: list[str] = []
-        values: dict[str, Any] = {}
-        parsers = {
+        parsers: dict[str, tuple[str, Callable[[str], Any]]] = {
             "billingStartDate": ("billing_start_date", lambda v: parse_filter_date("billingStartDate", v)),
             "billingEndDate": ("billing_end_date", lambda v: parse_filter_date("billingEndDate", v)),
             "type": ("report_type", lambda v: parse_enum(ReportType, "type", v)),
@@ -90,15 +106,7 @@ class ListQuery:
             "subPartnerOrgId": ("sub_partner_org_id", _parse_org_id),
             "category": ("category", lambda v: parse_enum(ReportCategory, "category", v)),
         }
-        for name, (attribute, parse) in parsers.items():
-            if name in params:
-                try:
-                    values[attribute] = parse(params[name])
-                except InvalidRequest as error:
-                    problems.extend(error.problems)
-        if problems:
-            raise InvalidRequest(problems[0], problems)
-        return cls(**values)
+        return cls(**parse_parameters(params, parsers))
 
     def fingerprint(self) -> dict[str, Any]:
         """A JSON-able form, used to bind a cursor to the query it continues. The ascending order

@@ -4,14 +4,14 @@ through, and a partner as the list answers it (Webex's `SubPartner`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from chalicelib.domain.directory import Partner
 from chalicelib.domain.errors import InvalidRequest
-from chalicelib.domain.listing import DEFAULT_PAGE_SIZE, parse_max, refuse_unknown_parameters
+from chalicelib.domain.listing import DEFAULT_PAGE_SIZE, parse_max, parse_parameters, refuse_unknown_parameters
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.reports import parse_enum
 
@@ -34,9 +34,7 @@ class SubPartnerQuery:
     def from_params(cls, params: Mapping[str, str]) -> SubPartnerQuery:
         """Validate the query parameters; every problem is named, an unknown parameter too."""
         refuse_unknown_parameters(params, KNOWN_PARAMETERS)
-        problems: list[str] = []
-        values: dict[str, Any] = {}
-        parsers = {
+        parsers: dict[str, tuple[str, Callable[[str], Any]]] = {
             "provisioningState": (
                 "provisioning_state",
                 lambda v: parse_enum(ProvisioningState, "provisioningState", v),
@@ -44,15 +42,7 @@ class SubPartnerQuery:
             "offset": ("offset", _parse_offset),
             "max": ("max_items", parse_max),
         }
-        for name, (attribute, parse) in parsers.items():
-            if name in params:
-                try:
-                    values[attribute] = parse(params[name])
-                except InvalidRequest as error:
-                    problems.extend(error.problems)
-        if problems:
-            raise InvalidRequest(problems[0], problems)
-        return cls(**values)
+        return cls(**parse_parameters(params, parsers))
 
     def next_params(self) -> dict[str, str]:
         """The query of the page after this one."""

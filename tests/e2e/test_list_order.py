@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from tests.conftest import TODAY
-from tests.e2e.test_reports_api import BASE, assert_webex_error
+from tests.e2e.test_reports_api import BASE, assert_webex_error, follow_list
 
 LEGACY_QUERY_KEYS = {
     "billing_start_date",
@@ -39,25 +38,6 @@ def _make_reports(api, seeded, count: int = 7) -> list[dict]:
     return made
 
 
-def _follow(api, url: str) -> tuple[list[str], list[str]]:
-    """Every id of the list from `url` on, following `Link` alone; and the cursors seen."""
-    seen, cursors = [], []
-    while url:
-        page = api.get(url)
-        assert page.status == 200, page.body
-        seen.extend(item["id"] for item in page.json()["items"])
-        link = page.header("Link")
-        url = None
-        if link:
-            match = re.fullmatch(r'<([^>]+)>; rel="next"', link)
-            assert match
-            parsed = urlparse(match.group(1))
-            assert set(parse_qs(parsed.query)) == {"cursor"}
-            cursors.append(parse_qs(parsed.query)["cursor"][0])
-            url = parsed.path + "?" + parsed.query
-    return seen, cursors
-
-
 def _payload(cursor: str) -> dict:
     part = cursor.split(".")[0]
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
@@ -74,15 +54,15 @@ def test_sort_by_created_ascending_and_newest_first_with_paging(api, seeded):
     # explicit asc is the default order
     assert api.get(BASE + "?sortBy=created&order=asc").body == api.get(BASE + "?sortBy=created").body
     # pages of 2 in both orders: the same sequence, each cursor carrying the order
-    seen, cursors = _follow(api, BASE + "?sortBy=created&order=desc&max=2")
+    seen, cursors = follow_list(api, BASE + "?sortBy=created&order=desc&max=2")
     assert seen == by_created[::-1] and len(cursors) == 3
     assert all(_payload(cursor)["q"]["order"] == "desc" for cursor in cursors)
-    seen, cursors = _follow(api, BASE + "?sortBy=created&max=3")
+    seen, cursors = follow_list(api, BASE + "?sortBy=created&max=3")
     assert seen == by_created and all("order" not in _payload(cursor)["q"] for cursor in cursors)
     # desc reverses every other sort too, ties by id descending
     for sort_by, key in (("billingStartDate", "billingStartDate"), ("status", "status"), ("id", "id")):
         expected = [m["id"] for m in sorted(made, key=lambda m: (m[key], m["id"]), reverse=True)]
-        seen, _ = _follow(api, f"{BASE}?sortBy={sort_by}&order=desc&max=2")
+        seen, _ = follow_list(api, f"{BASE}?sortBy={sort_by}&order=desc&max=2")
         assert seen == expected, sort_by
     # a filter with the order: still the filtered reports, newest first
     users = api.get(BASE + "?sortBy=created&order=desc&type=USER").json()["items"]
@@ -128,7 +108,7 @@ def test_a_webex_query_gets_todays_answer_and_cursor(api, seeded):
     """Neither extension: the list as before (billingStartDate ascending, ties by id) and a
     cursor whose query holds exactly the fields it always held (so its bytes are unchanged)."""
     made = _make_reports(api, seeded, 5)
-    seen, cursors = _follow(api, BASE + "?max=2")
+    seen, cursors = follow_list(api, BASE + "?max=2")
     assert seen == [m["id"] for m in sorted(made, key=lambda m: (m["billingStartDate"], m["id"]))]
     assert cursors and all(set(_payload(cursor)["q"]) == LEGACY_QUERY_KEYS for cursor in cursors)
     assert api.get(BASE + "?max=2").body == api.get(BASE + "?max=2&order=asc").body

@@ -37,6 +37,26 @@ def assert_webex_error(response, status):
     return body
 
 
+def follow_list(api, url: str) -> tuple[list[str], list[str]]:
+    """Every id of the list from `url` on, following `Link` rel="next" alone (each carries only a
+    cursor); and the cursors seen."""
+    seen, cursors = [], []
+    while url:
+        page = api.get(url)
+        assert page.status == 200, page.body
+        seen.extend(item["id"] for item in page.json()["items"])
+        link = page.header("Link")
+        url = None
+        if link:
+            match = re.fullmatch(r'<([^>]+)>; rel="next"', link)
+            assert match
+            parsed = urlparse(match.group(1))
+            assert set(parse_qs(parsed.query)) == {"cursor"}
+            cursors.append(parse_qs(parsed.query)["cursor"][0])
+            url = parsed.path + "?" + parsed.query
+    return seen, cursors
+
+
 def test_create_answers_200_with_the_report_in_progress(api, seeded):
     response = api.post(BASE, period(type="USER"))
     assert response.status == 200
@@ -206,19 +226,7 @@ def test_list_filters_sorting_and_paging(api, seeded):
     by_id = api.get(BASE + "?sortBy=id").json()["items"]
     assert [item["id"] for item in by_id] == sorted(m["id"] for m in made)
     # Paging: follow Link rel="next" only, with no parameters repeated.
-    seen, url = [], BASE + "?max=3&sortBy=billingEndDate"
-    while url:
-        page = api.get(url)
-        assert page.status == 200
-        seen.extend(item["id"] for item in page.json()["items"])
-        link = page.header("Link")
-        url = None
-        if link:
-            match = re.fullmatch(r'<([^>]+)>; rel="next"', link)
-            assert match
-            parsed = urlparse(match.group(1))
-            assert set(parse_qs(parsed.query)) == {"cursor"}
-            url = parsed.path + "?" + parsed.query
+    seen, _ = follow_list(api, BASE + "?max=3&sortBy=billingEndDate")
     assert seen == [m["id"] for m in sorted(made, key=lambda m: (m["billingEndDate"], m["id"]))]
 
 
