@@ -310,3 +310,32 @@ def test_a_stale_lock_is_released_only_while_it_names_the_report(container):
     assert not store.release_stale_lock("partner-stale", key, failed.report_id)  # gone already
     store.create(second, _LIFECYCLE_CAP)
     assert _partition(container, "partner-stale")[1:] == ({key: second.report_id}, 1)
+
+
+def test_a_table_kept_from_before_the_created_index_gets_it_and_lists_newest_first(seeded):
+    """A reports table made before `byCreated` existed (a local stack adopted after an upgrade)
+    gets the index from ensure_resources, over the reports it already holds: none is rewritten."""
+    from chalicelib.adapters.dynamo_report_store import table_definition
+    from chalicelib.adapters.provisioning import ensure_resources
+    from chalicelib.domain.listing import ListQuery, SortBy, SortOrder
+
+    settings, db = seeded.settings, seeded.dynamodb
+    db.delete_table(TableName=settings.reports_table)
+    old = table_definition(settings.reports_table)
+    old.pop("GlobalSecondaryIndexes")
+    old["AttributeDefinitions"] = [a for a in old["AttributeDefinitions"] if a["AttributeName"] != "created"]
+    db.create_table(**old)
+    _hold_workflow(seeded)
+    made = []
+    for days in (30, 40, 50):
+        body = {**BODY, "billingStartDate": (TODAY - timedelta(days=days)).isoformat()}
+        made.append(seeded.reports.create(CALLER, body, "t")[0])
+    ensure_resources(settings, db, seeded.s3)
+    ensure_resources(settings, db, seeded.s3)  # idempotent
+    indexes = db.describe_table(TableName=settings.reports_table)["Table"]["GlobalSecondaryIndexes"]
+    assert [index["IndexName"] for index in indexes] == ["byCreated"]
+    newest_first = seeded.report_store.list(
+        DEMO_PARTNER, ListQuery(sort_by=SortBy.CREATED, order=SortOrder.DESC), None, 10
+    )
+    expected = sorted(made, key=lambda report: (report.created, report.report_id), reverse=True)
+    assert [item["id"] for item in newest_first] == [report.report_id for report in expected]
