@@ -18,9 +18,9 @@ import pytest
 from dateutil.parser import isoparse
 
 from chalicelib.api import docs
-from chalicelib.demo_data import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from chalicelib.domain import sub_partners
 from chalicelib.domain.directory import Partner
+from chalicelib.local.demo import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.contract.conftest import SDK_BASE_URL, sdk_request
 
 SPEC = json.loads((Path(__file__).with_name("webex_subpartners_spec.json")).read_text())
@@ -51,8 +51,18 @@ def _validate(body: Any) -> None:
 @pytest.fixture
 def nested(seeded):
     directory = seeded.directory
-    directory.upsert_partner(Partner("east-north", "East North", DEMO_SUB_PARTNER, "Sub-EN", "suspended",
-                                     "2025-03-01T10:00:00.123Z", "2025-03-05T00:00:00.000Z"), as_of=10**9)
+    directory.upsert_partner(
+        Partner(
+            "east-north",
+            "East North",
+            DEMO_SUB_PARTNER,
+            "Sub-EN",
+            "suspended",
+            "2025-03-01T10:00:00.123Z",
+            "2025-03-05T00:00:00.000Z",
+        ),
+        as_of=10**9,
+    )
     directory.upsert_partner(Partner("east-north-1", "East North One", "east-north"), as_of=10**9)
     directory.upsert_partner(Partner("globex-sub", "Globex Sub", OTHER_PARTNER), as_of=10**9)
     return seeded
@@ -88,8 +98,13 @@ def test_our_document_defines_webexs_sub_partner():
 
 
 def test_answers_validate_against_webexs_schema_as_a_webex_client_asks(api, nested):
-    for params in (None, {"provisioningState": "active"}, {"provisioningState": "suspended"},
-                   {"offset": "1", "max": "10"}, {"offset": "10", "max": "10"}):
+    for params in (
+        None,
+        {"provisioningState": "active"},
+        {"provisioningState": "suspended"},
+        {"offset": "1", "max": "10"},
+        {"offset": "10", "max": "10"},
+    ):
         status, headers, text = sdk_request(api, "GET", URL, params)
         assert status == 200, text
         assert headers["Content-Type"] == "application/json"
@@ -97,9 +112,13 @@ def test_answers_validate_against_webexs_schema_as_a_webex_client_asks(api, nest
     _, _, text = sdk_request(api, "GET", URL)
     items = {item["orgId"]: item for item in json.loads(text)["items"]}
     assert set(items) == {DEMO_SUB_PARTNER, "east-north", "east-north-1"}
-    assert items["east-north"] == {"orgId": "east-north", "subscriptionId": "Sub-EN", "provisioningState": "suspended",
-                                   "created": "2025-03-01T10:00:00.123Z",
-                                   "billingStartDate": "2025-03-05T00:00:00.000Z"}
+    assert items["east-north"] == {
+        "orgId": "east-north",
+        "subscriptionId": "Sub-EN",
+        "provisioningState": "suspended",
+        "created": "2025-03-01T10:00:00.123Z",
+        "billingStartDate": "2025-03-05T00:00:00.000Z",
+    }
     assert items["east-north-1"]["provisioningState"] == "active" and "subscriptionId" not in items["east-north-1"]
 
 

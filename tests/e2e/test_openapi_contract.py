@@ -33,7 +33,6 @@ from referencing.jsonschema import DRAFT202012
 
 import app as app_module
 from chalicelib.api import docs
-from chalicelib.local.demo import DEMO_PARTNER, DEMO_SUB_PARTNER
 from chalicelib.domain import listing, sub_partners
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.domain.errors import ReportErrorCode
@@ -128,7 +127,9 @@ REGISTRY = Registry().with_resource(DOCUMENT_URI, Resource(contents=STRICT, spec
 def validate(instance: Any, pointer: str) -> None:
     """Validate against the (strict) schema at `pointer` in the document, formats included."""
     validator = jsonschema.Draft202012Validator(
-        {"$ref": DOCUMENT_URI + pointer}, registry=REGISTRY, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        {"$ref": DOCUMENT_URI + pointer},
+        registry=REGISTRY,
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
     )
     validator.validate(instance)
 
@@ -269,7 +270,9 @@ def test_enums_and_limits_are_the_domains():
     assert schemas["Category"]["enum"] == [category.value for category in ReportCategory]
     assert schemas["ReportError"]["properties"]["code"]["enum"] == [int(code) for code in ReportErrorCode]
     list_parameters = {
-        _resolve(p)["name"]: _resolve(p) for p in operation_of("GET", BASE)["parameters"] if _resolve(p)["in"] == "query"
+        _resolve(p)["name"]: _resolve(p)
+        for p in operation_of("GET", BASE)["parameters"]
+        if _resolve(p)["in"] == "query"
     }
     assert set(list_parameters) == listing.KNOWN_PARAMETERS
     page_size = list_parameters["max"]["schema"]
@@ -303,7 +306,9 @@ def test_create_body_fields_are_the_ones_the_domain_reads():
     read = {
         node.value
         for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"[a-z][A-Za-z]+", node.value)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and re.fullmatch(r"[a-z][A-Za-z]+", node.value)
     }
     body = DOCUMENT["components"]["schemas"]["CreateReportRequest"]
     assert set(body["properties"]) == read
@@ -324,7 +329,9 @@ def test_examples_are_real():
                 pointer = _pointer("paths", path, method, "requestBody", "content", "application/json", "schema")
                 for example in media.get("examples", {}).values():
                     validate(_resolve(example)["value"], pointer)
-                    ReportRequest.from_body(_resolve(example)["value"], datetime.now(timezone.utc))  # a valid request today
+                    ReportRequest.from_body(
+                        _resolve(example)["value"], datetime.now(timezone.utc)
+                    )  # a valid request today
                     checked += 1
             for status, response in operation["responses"].items():
                 pointer = _pointer("paths", path, method, "responses", status)
@@ -364,7 +371,12 @@ def test_create(api, seeded, tokens, contract, monkeypatch, fail_with_500):
     assert check("POST", BASE, api.post(BASE, raw=b"{", headers={"content-type": "application/json"})).status == 400
     assert check("POST", BASE, api.post(BASE, period(), token="not-a-jwt")).status == 401
     assert check("POST", BASE, api.post(BASE, period(), token=tokens.mint(scopes=(READ_SCOPE,)))).status == 403
-    assert check("POST", BASE, api.post(BASE, period(subPartnerOrgId="Y2lzY29zcGFyazovL3VzL09SR0FOSVpBVElPTi9ub3BlLTE"))).status == 403
+    assert (
+        check(
+            "POST", BASE, api.post(BASE, period(subPartnerOrgId="Y2lzY29zcGFyazovL3VzL09SR0FOSVpBVElPTi9ub3BlLTE"))
+        ).status
+        == 403
+    )
     big = b'{"pad": "' + b"x" * 20000 + b'"}'
     assert check("POST", BASE, api.post(BASE, raw=big, headers={"content-type": "application/json"})).status == 413
     assert check("POST", BASE, api.post(BASE, raw=b"a=b", headers={"content-type": "text/plain"})).status == 415
@@ -382,12 +394,18 @@ def test_list(api, seeded, tokens, contract, fail_with_500):
     made = [api.post(BASE, period(type=kind)).json()["id"] for kind in ("USER", "CUSTOMER", "PARTNER")]
     first = check("GET", BASE, api.get(BASE + "?max=2&sortBy=id"))
     assert first.status == 200 and len(first.json()["items"]) == 2 and first.header("Link")
-    cursor = parse_qs(urlparse(first.header("Link")[1:first.header("Link").index(">")]).query)["cursor"][0]
+    cursor = parse_qs(urlparse(first.header("Link")[1 : first.header("Link").index(">")]).query)["cursor"][0]
     rest = check("GET", BASE, api.get(f"{BASE}?cursor={cursor}"))
     assert rest.header("Link") is None
     assert sorted(item["id"] for item in first.json()["items"] + rest.json()["items"]) == sorted(made)
-    filtered = check("GET", BASE, api.get(f"{BASE}?type=USER&status=IN_PROGRESS&billingStartDate={MONTH_AGO}T00:00:00.000Z"
-                                          f"&billingEndDate={YESTERDAY}&subPartnerOrgId={DEMO_PARTNER}"))
+    filtered = check(
+        "GET",
+        BASE,
+        api.get(
+            f"{BASE}?type=USER&status=IN_PROGRESS&billingStartDate={MONTH_AGO}T00:00:00.000Z"
+            f"&billingEndDate={YESTERDAY}&subPartnerOrgId={DEMO_PARTNER}"
+        ),
+    )
     assert filtered.json()["items"] == []
     for query in ("max=0", "sortBy=name", "status=DONE", "color=red", "cursor=abc.def"):
         assert check("GET", BASE, api.get(f"{BASE}?{query}")).status == 400
@@ -483,7 +501,9 @@ def test_get_of_a_report_waiting_for_data(api, seeded, contract):
 def test_delete(api, seeded, tokens, contract, fail_with_500):
     check = contract.check
     report_id = api.post(BASE, period()).json()["id"]
-    assert check("DELETE", ITEM, api.delete(f"{BASE}/{report_id}", token=tokens.mint(scopes=(READ_SCOPE,)))).status == 403
+    assert (
+        check("DELETE", ITEM, api.delete(f"{BASE}/{report_id}", token=tokens.mint(scopes=(READ_SCOPE,)))).status == 403
+    )
     assert check("DELETE", ITEM, api.delete(f"{BASE}/{report_id}", token="not-a-jwt")).status == 401
     assert check("DELETE", ITEM, api.delete(f"{BASE}/not-an-id")).status == 404
     assert check("DELETE", ITEM, api.delete(f"{BASE}/{report_id}")).status == 204
@@ -552,8 +572,20 @@ def test_explorer_page_is_served_from_vendored_assets(container, monkeypatch):
     assert b"SwaggerUIBundle" in bundle
 
 
-@pytest.mark.parametrize("asset", ["package.json", "..", "..%2Fopenapi.json", "%2e%2e%2fdocs.py", "swagger-ui.js",
-                                   "favicon-32x32.png", "LICENSE", ".swagger-ui-dist-5.35.0", "index.html"])
+@pytest.mark.parametrize(
+    "asset",
+    [
+        "package.json",
+        "..",
+        "..%2Fopenapi.json",
+        "%2e%2e%2fdocs.py",
+        "swagger-ui.js",
+        "favicon-32x32.png",
+        "LICENSE",
+        ".swagger-ui-dist-5.35.0",
+        "index.html",
+    ],
+)
 def test_explorer_serves_nothing_but_its_asset_list(container, asset):
     response = ApiClient().get(f"{docs.EXPLORER_ROUTE}/{asset}")
     assert response.status == 404 and set(response.json()) == {"message", "errors", "trackingId"}
@@ -582,8 +614,9 @@ def test_server_url_keeps_a_stage_prefix_and_honours_the_public_base_url(contain
     assert docs._server_url() == "/dev"
     Request.context = {"path": docs.OPENAPI_ROUTE, "resourcePath": docs.OPENAPI_ROUTE}
     assert docs._server_url() == "/"
-    monkeypatch.setattr(container, "settings",
-                        dataclasses.replace(container.settings, public_base_url="https://wbr.example.com/"))
+    monkeypatch.setattr(
+        container, "settings", dataclasses.replace(container.settings, public_base_url="https://wbr.example.com/")
+    )
     assert docs._server_url() == "https://wbr.example.com"
 
 

@@ -15,12 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from chalicelib.local.demo import DEMO_PARTNER, OTHER_PARTNER, demo_world
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT
 from chalicelib.domain.report_diff import diff_columns
 from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import ReportType
-from chalicelib.local.demo import DEMO_PARTNER, OTHER_PARTNER
+from chalicelib.local.demo import DEMO_PARTNER, OTHER_PARTNER, demo_world
 from chalicelib.services import report_diffs
 from tests.conftest import TODAY, unpublish_day
 from tests.e2e.test_reports_api import BASE, MONTH_AGO, YESTERDAY, assert_webex_error, period
@@ -162,8 +161,14 @@ def test_diff_against_another_month_is_exact(api, seeded):
     lines = list(csv.reader(io.StringIO(response.body.decode())))
     columns = lines[0]
     assert columns == list(diff_columns(ReportType.USER))
-    assert columns[1:7] == ["PARTNER_ORG_ID", "PARTNER_NAME", "CUSTOMER_ORG_ID", "CUSTOMER_NAME", "LOCATION_ID",
-                            "SUBSCRIPTION_ID"] and columns[7:9] == ["SKU", "SKU_NAME"]
+    assert columns[1:7] == [
+        "PARTNER_ORG_ID",
+        "PARTNER_NAME",
+        "CUSTOMER_ORG_ID",
+        "CUSTOMER_NAME",
+        "LOCATION_ID",
+        "SUBSCRIPTION_ID",
+    ] and columns[7:9] == ["SKU", "SKU_NAME"]
     rows = lines[1:]
     # the names beside the ids are the directory's (the demo world's)
     world = demo_world(TODAY, days=2, users=1, workspaces=0)

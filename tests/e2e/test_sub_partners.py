@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chalicelib.demo_data import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER, demo_world
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
+from chalicelib.local.demo import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER, demo_world
 from tests.conftest import TODAY
 from tests.e2e.conftest import ApiClient
 from tests.e2e.test_reports_api import assert_webex_error
@@ -24,8 +24,15 @@ ISO_MILLIS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
 def _upsert(container, number: int, org_id: str, parent: str, **facts) -> None:
-    event = {"eventId": f"sp-{org_id}-{number}", "eventType": "PARTNER_UPSERTED", "occurredAt": STAMP,
-             "partnerOrgId": org_id, "name": f"Partner {org_id}", "parentPartnerOrgId": parent, **facts}
+    event = {
+        "eventId": f"sp-{org_id}-{number}",
+        "eventType": "PARTNER_UPSERTED",
+        "occurredAt": STAMP,
+        "partnerOrgId": org_id,
+        "name": f"Partner {org_id}",
+        "parentPartnerOrgId": parent,
+        **facts,
+    }
     summary = container.ingestion.ingest_lines([json.dumps(event)], source="test")
     assert not summary.rejected, summary.rejected
 
@@ -34,8 +41,16 @@ def _upsert(container, number: int, org_id: str, parent: str, **facts) -> None:
 def tree(seeded):
     """Demo tree plus: East → East-North (suspended) → East-North-1; Acme → Acme-West (no facts);
     Globex → Globex-Sub."""
-    _upsert(seeded, 1, "east-north", DEMO_SUB_PARTNER, subscriptionId="Sub-EN-1", provisioningState="suspended",
-            created="2025-03-01T10:00:00.123Z", billingStartDate="2025-03-05T00:00:00Z")
+    _upsert(
+        seeded,
+        1,
+        "east-north",
+        DEMO_SUB_PARTNER,
+        subscriptionId="Sub-EN-1",
+        provisioningState="suspended",
+        created="2025-03-01T10:00:00.123Z",
+        billingStartDate="2025-03-05T00:00:00Z",
+    )
     _upsert(seeded, 1, "east-north-1", "east-north", subscriptionId="Sub-EN1-1", created="2025-04-01T00:00:00Z")
     _upsert(seeded, 1, "acme-west", DEMO_PARTNER)
     _upsert(seeded, 1, "globex-sub", OTHER_PARTNER, created="2024-01-01T00:00:00Z")
@@ -54,12 +69,20 @@ def test_direct_and_nested_sub_partners_as_webex_lists_them(api, tree):
     assert set(items) == {DEMO_SUB_PARTNER, "east-north", "east-north-1", "acme-west"}  # never itself, never Globex's
     world = demo_world(TODAY, days=2, users=1, workspaces=0)
     east = next(partner for partner in world.partners if partner.org_id == DEMO_SUB_PARTNER)
-    assert items[DEMO_SUB_PARTNER] == {"orgId": DEMO_SUB_PARTNER, "subscriptionId": "Sub-EAST-0001",
-                                       "provisioningState": "active", "created": east.created,
-                                       "billingStartDate": east.billing_start_date}
-    assert items["east-north"] == {"orgId": "east-north", "subscriptionId": "Sub-EN-1",
-                                   "provisioningState": "suspended", "created": "2025-03-01T10:00:00.123Z",
-                                   "billingStartDate": "2025-03-05T00:00:00.000Z"}
+    assert items[DEMO_SUB_PARTNER] == {
+        "orgId": DEMO_SUB_PARTNER,
+        "subscriptionId": "Sub-EAST-0001",
+        "provisioningState": "active",
+        "created": east.created,
+        "billingStartDate": east.billing_start_date,
+    }
+    assert items["east-north"] == {
+        "orgId": "east-north",
+        "subscriptionId": "Sub-EN-1",
+        "provisioningState": "suspended",
+        "created": "2025-03-01T10:00:00.123Z",
+        "billingStartDate": "2025-03-05T00:00:00.000Z",
+    }
     assert items["east-north-1"]["billingStartDate"] == items["east-north-1"]["created"] == "2025-04-01T00:00:00.000Z"
     # a partner whose events stated no facts: active, created when the directory first heard of it
     west = items["acme-west"]
@@ -124,8 +147,19 @@ def test_offset_paging_with_link_on_the_public_url(api, tree):
 
 @pytest.mark.parametrize(
     "query",
-    ["provisioningState=ACTIVE", "provisioningState=", "provisioningState=deleted", "offset=-1", "offset=abc",
-     "offset=1000001", "max=0", "max=101", "max=ten", "orgId=x", "max=1&max=2x"],
+    [
+        "provisioningState=ACTIVE",
+        "provisioningState=",
+        "provisioningState=deleted",
+        "offset=-1",
+        "offset=abc",
+        "offset=1000001",
+        "max=0",
+        "max=101",
+        "max=ten",
+        "orgId=x",
+        "max=1&max=2x",
+    ],
 )
 def test_bad_input_is_a_webex_400_and_changes_nothing(api, tree, query):
     before = api.get(PATH).body

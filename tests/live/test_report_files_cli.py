@@ -111,7 +111,7 @@ def test_diff_against_another_period_from_the_cli(stack, tmp_path):
 def test_newest_first_and_sub_partners_from_the_cli(stack):
     """`wbr reports list --sort created --order desc --max N` and `wbr subpartners`, in processes
     of their own against the running stack."""
-    from chalicelib.demo_data import DEMO_SUB_PARTNER
+    from chalicelib.local.demo import DEMO_SUB_PARTNER
 
     made = [_create(stack, "--type", kind, "--start", SHORTER)["id"] for kind in ("PARTNER", "USER")]
     newest = _wbr_json(stack, "reports", "list", "--sort", "created", "--order", "desc", "--max", "2")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.cli_options import positive_int, print_json, wants_json
+from chalicelib.cli.options import positive_int, print_json, wants_json
 from chalicelib.domain.sub_partners import ProvisioningState
 
 
@@ -23,8 +23,8 @@ def add_subpartners_command(command: Callable[..., argparse.ArgumentParser]) -> 
 
 
 def cmd_subpartners(args: argparse.Namespace) -> int:
-    from chalicelib.cli_reports import _client
-    from chalicelib.client import ApiError
+    from chalicelib.cli.client import ApiError
+    from chalicelib.cli.reports import _client
 
     client = _client(args, "wbr subpartners")
     try:
