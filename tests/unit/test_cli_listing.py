@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chalicelib.cli import main
+from chalicelib.cli.main import main
 
 ITEMS = [{"id": f"r{n}", "type": "USER", "billingStartDate": "2026-10-01", "billingEndDate": "2026-10-31",
           "status": "COMPLETED", "category": "RECONCILIATION", "created": f"2026-11-0{n}T00:00:00.000Z"}
@@ -80,7 +80,7 @@ def test_sort_order_and_max_are_the_query_and_max_stops_after_n(api, capsys):
 
 
 def test_max_over_a_page_follows_link_and_stops_at_n(api, capsys, monkeypatch):
-    from chalicelib import client
+    from chalicelib.cli import client
 
     monkeypatch.setattr(client, "MAX_PAGE_SIZE", 2)
     code, items = _wbr(api, capsys, "list", "--max", "5")
