@@ -5,7 +5,7 @@ format read back as its rows' quantities (ARCHITECTURE.md §3 formats, diffs).
   name or time in the gzip header, so equal reports are equal files (a regeneration that changes
   nothing keeps its revision: Finalize compares hashes).
 - `parquet`: pyarrow's writer over the CSV read with every cell as text, then typed by
-  `domain/report_formats.py`: QUANTITY decimal(18, 6), dates as dates, ASSIGNED_SINCE a UTC
+  `domain/report_formats.py`: QUANTITY and SEAT_EQUIVALENTS decimal(18, 6), dates as dates, ASSIGNED_SINCE a UTC
   timestamp (an empty cell: null); other cells keep their text exactly.
 """
 
@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT, QUANTITY_DECIMALS
 from chalicelib.domain.report_formats import (
     DATE_COLUMNS,
+    DECIMAL_COLUMNS,
     QUANTITY_COLUMN,
     QUANTITY_PRECISION,
     TIMESTAMP_COLUMNS,
@@ -110,7 +111,7 @@ def typed_table(table: pa.Table) -> pa.Table:
     columns = []
     for name in table.column_names:
         column = table[name]
-        if name == QUANTITY_COLUMN:
+        if name in DECIMAL_COLUMNS:
             column = pc.cast(column, pa.decimal128(QUANTITY_PRECISION, QUANTITY_DECIMALS))
         elif name in DATE_COLUMNS:
             column = pc.cast(column, pa.date32())

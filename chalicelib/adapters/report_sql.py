@@ -1,7 +1,8 @@
 """Report rows as CSV text computed by DuckDB, in one pass over the usage rows.
 
-This is the engine's rendering of the rules in `domain/report_rows.py` (group keys and their
-order, the columns of each report type, naming from the directory, `format_quantity`, the CSV
+This is the engine's rendering of the rules in `domain/report_rows.py` and
+`domain/report_columns.py` (group keys and their order, the columns of each file and how each
+column's text is written, naming from the directory, `format_quantity`, `seat_equivalents`, the CSV
 injection guard and RFC 4180 minimal quoting with CRLF line ends). Grouping, naming, quoting and
 joining happen inside DuckDB, off the GIL; Python only concatenates the finished lines.
 `tests/unit/test_report_sql.py` holds it byte-for-byte to `RowContext.cells` + `CsvRenderer`.
@@ -16,6 +17,7 @@ import pyarrow as pa
 
 from chalicelib.adapters.engine import sealed_connection, sql_literal, sql_literals
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT, QUANTITY_DECIMALS
+from chalicelib.domain.report_columns import COLUMN_BY_NAME, ReportColumn, Text
 from chalicelib.domain.report_rows import (
     CSV_QUOTE,
     CSV_QUOTED_WHEN,
@@ -23,7 +25,6 @@ from chalicelib.domain.report_rows import (
     GUARD_PREFIX,
     INJECTION_LEADS,
     RowContext,
-    columns_for,
 )
 from chalicelib.services.ports import SliceFiles
 
@@ -58,41 +59,58 @@ _MACROS = [
     f"CASE WHEN u % {MICRO_UNITS_PER_UNIT} = 0 THEN CAST(u // {MICRO_UNITS_PER_UNIT} AS VARCHAR) "
     f"ELSE CAST(u // {MICRO_UNITS_PER_UNIT} AS VARCHAR) || '.' || "
     f"rtrim(lpad(CAST(u % {MICRO_UNITS_PER_UNIT} AS VARCHAR), {QUANTITY_DECIMALS}, '0'), '0') END",
+    # seat_equivalents + format_seats: round_half_up(u / d) micro-seats, QUANTITY_DECIMALS decimals kept
+    "CREATE OR REPLACE TEMP MACRO wbr_micro_seats(u, d) AS (CAST(u AS HUGEINT) * 2 + d) // (2 * d)",
+    f"CREATE OR REPLACE TEMP MACRO wbr_seats(u, d) AS "
+    f"CAST(wbr_micro_seats(u, d) // {MICRO_UNITS_PER_UNIT} AS VARCHAR) || '.' || "
+    f"lpad(CAST(wbr_micro_seats(u, d) % {MICRO_UNITS_PER_UNIT} AS VARCHAR), {QUANTITY_DECIMALS}, '0')",
 ]
 
-_COLUMN_SQL = {
-    "PARTNER_NAME": "$partner_name",
-    "PARTNER_ORG_ID": "$partner_org_id",
-    "SUBSCRIPTION_ID": "a.subscription_id",
-    "SERVICE_NAME": "k.service_name",
-    "SKU": "a.sku",
-    "DESCRIPTION": "k.description",
-    "CONSUMPTION_START_DATE": "strftime(a.first_day, '%Y-%m-%d')",
-    "CONSUMPTION_END_DATE": "strftime(a.last_day, '%Y-%m-%d')",
-    "QUANTITY": "wbr_quantity(a.units)",
-    "CUSTOMER_ORG_ID": "a.customer_org_id",
-    "CUSTOMER_EXTERNAL_ID": "c.external_id",
-    "SUBSCRIBER_ID": "a.subscriber_id",
-    "USER_ID": "a.user_id",
-    "WORKSPACE_ID": "a.workspace_id",
-    "LOCATION_ID": "a.location_id",
+# Each `Text` of the column table (domain/report_columns.py) in DuckDB over the aggregate `a`
+# (its key fields, units, first_day, last_day), the SKU `k`, the customer `c` and the location `l`.
+# A column's SQL is its text's: the table decides which columns a file has and in what order.
+# tests/unit/test_report_sql.py holds every one to `cell_text`, byte for byte.
+_TEXT_SQL: dict[Text, str] = {
+    Text.PARTNER_NAME: "$partner_name",
+    Text.PARTNER_ORG_ID: "$partner_org_id",
+    Text.SERVICE_NAME: "k.service_name",
+    Text.DESCRIPTION: "k.description",
+    Text.CUSTOMER_EXTERNAL_ID: "c.external_id",
+    Text.CUSTOMER_NAME: "c.name",
+    Text.LOCATION_NAME: "l.name",
+    Text.FIRST_DAY: "strftime(a.first_day, '%Y-%m-%d')",
+    Text.LAST_DAY: "strftime(a.last_day, '%Y-%m-%d')",
+    Text.QUANTITY: "wbr_quantity(a.units)",
+    Text.SEAT_EQUIVALENTS: "wbr_seats(a.units, $period_days)",
 }
+
+
+def column_sql(column: ReportColumn) -> str:
+    """A column's cell text in SQL (before quoting): a key field as it is, else its text's SQL."""
+    if column.text is Text.KEY:
+        assert column.key is not None
+        return f"a.{column.key}"
+    try:
+        return _TEXT_SQL[column.text]
+    except KeyError:
+        raise ValueError(f"{column.name} is not a column DuckDB renders") from None
 
 
 def report_lines_sql(context: RowContext) -> str:
     """One `line` (CRLF-terminated) per report row, in the file's order."""
     keys = GROUP_KEYS[context.report_type]
     key_list = ", ".join(keys)
-    cells = ", ".join(
-        f"wbr_cell(coalesce(CAST({_COLUMN_SQL[column]} AS VARCHAR), ''))" for column in columns_for(context.report_type)
-    )
-    customer_join = "LEFT JOIN wbr_customers c ON c.org_id = a.customer_org_id" if "customer_org_id" in keys else ""
+    columns = [COLUMN_BY_NAME[name] for name in context.file_columns]
+    cells = ", ".join(f"wbr_cell(coalesce(CAST({column_sql(column)} AS VARCHAR), ''))" for column in columns)
+    joins = "LEFT JOIN wbr_customers c ON c.org_id = a.customer_org_id" if "customer_org_id" in keys else ""
+    if any(column.text is Text.LOCATION_NAME for column in columns):
+        joins += " LEFT JOIN wbr_locations l ON l.customer_org_id = a.customer_org_id AND l.location_id = a.location_id"
     return (
         f"WITH a AS (SELECT {key_list}, CAST(SUM(units) AS BIGINT) AS units, "
         f"MIN(usage_date) AS first_day, MAX(usage_date) AS last_day "
         f"FROM usage WHERE units > 0 GROUP BY {key_list} HAVING SUM(units) > 0) "
         f"SELECT concat_ws(',', {cells}) || chr(13) || chr(10) AS line "
-        f"FROM a LEFT JOIN wbr_skus k ON k.sku = a.sku {customer_join} "
+        f"FROM a LEFT JOIN wbr_skus k ON k.sku = a.sku {joins} "
         f"ORDER BY {', '.join('a.' + key for key in keys)}"
     )
 
@@ -110,6 +128,18 @@ def render_report_lines(connection: Any, context: RowContext) -> tuple[str, int]
             {
                 "org_id": pa.array([customer.org_id for customer in customers], pa.string()),
                 "external_id": pa.array([customer.external_id for customer in customers], pa.string()),
+                "name": pa.array([customer.name for customer in customers], pa.string()),
+            }
+        ),
+    )
+    locations = [(customer.org_id, *location) for customer in customers for location in customer.locations]
+    connection.register(
+        "wbr_locations",
+        pa.table(
+            {
+                "customer_org_id": pa.array([location[0] for location in locations], pa.string()),
+                "location_id": pa.array([location[1] for location in locations], pa.string()),
+                "name": pa.array([location[2] for location in locations], pa.string()),
             }
         ),
     )
@@ -123,11 +153,20 @@ def render_report_lines(connection: Any, context: RowContext) -> tuple[str, int]
             }
         ),
     )
+    sql = report_lines_sql(context)
     lines = connection.sql(
-        report_lines_sql(context),
-        params={"partner_name": context.partner.name, "partner_org_id": context.partner.org_id},
+        sql,
+        params=_params(context, sql),
     ).to_arrow_table()["line"]
     return "".join(lines.to_pylist()), len(lines)
+
+
+def _params(context: RowContext, sql: str) -> dict[str, object]:
+    """The named parameters `sql` uses (DuckDB refuses one it does not)."""
+    params: dict[str, object] = {"partner_name": context.partner.name, "partner_org_id": context.partner.org_id}
+    if "$period_days" in sql:
+        params["period_days"] = context.period_days
+    return params
 
 
 class DuckDbReportRenderer:

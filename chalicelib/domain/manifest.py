@@ -6,18 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.point_in_time import POINT_IN_TIME_COLUMNS
+from chalicelib.domain.report_columns import file_columns
 from chalicelib.domain.report_formats import MANIFEST_SCHEMA_VERSION, column_types
-from chalicelib.domain.report_rows import columns_for
 from chalicelib.domain.reports import Report, by_day_json
 from chalicelib.domain.timestamps import iso_millis
 
 
-def file_columns(report: Report) -> tuple[str, ...]:
-    """The columns of the report's file, in file order."""
-    if report.request.point_in_time:
-        return POINT_IN_TIME_COLUMNS[report.report_type]
-    return columns_for(report.report_type)
+def report_file_columns(report: Report) -> tuple[str, ...]:
+    """The columns of the report's file, in file order: those its request chose, else Webex's."""
+    request = report.request
+    return file_columns(request.report_type, request.category, request.columns)
 
 
 def manifest_json(report: Report, size: int | None) -> dict[str, Any]:
@@ -34,7 +32,7 @@ def manifest_json(report: Report, size: int | None) -> dict[str, Any]:
         "format": file_format.value,
         "contentType": file_format.content_type,
         "filename": report.download_filename(),
-        "columns": [column.to_json() for column in column_types(file_columns(report), file_format)],
+        "columns": [column.to_json() for column in column_types(report_file_columns(report), file_format)],
         "rowCount": report.row_count,
         "size": size,
         "sha256": report.sha256,

@@ -13,27 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from chalicelib.domain.events import KEY_FIELDS
+from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT
 from chalicelib.domain.rating import ASSIGNED, UNASSIGNED
+from chalicelib.domain.report_columns import WEBEX_COLUMNS, RowFacts
+from chalicelib.domain.report_kinds import ReportCategory, ReportType
 from chalicelib.domain.report_rows import GROUP_KEYS, RowContext
-from chalicelib.domain.reports import ReportType
-from chalicelib.domain.timestamps import iso_seconds
 
-# Columns of each point-in-time report type, in file order (ARCHITECTURE.md §3).
-_CUSTOMER_COLUMNS = (
-    "PARTNER_NAME",
-    "PARTNER_ORG_ID",
-    "SUBSCRIPTION_ID",
-    "SERVICE_NAME",
-    "SKU",
-    "DESCRIPTION",
-    "CUSTOMER_ORG_ID",
-    "CUSTOMER_EXTERNAL_ID",
-    "LOCATION_ID",
-)
-POINT_IN_TIME_COLUMNS: dict[ReportType, tuple[str, ...]] = {
-    ReportType.CUSTOMER: (*_CUSTOMER_COLUMNS, "QUANTITY"),
-    ReportType.USER: (*_CUSTOMER_COLUMNS, "SUBSCRIBER_ID", "USER_ID", "WORKSPACE_ID", "ASSIGNED_SINCE", "QUANTITY"),
-}
+# Webex's columns of each point-in-time report type, in file order (domain/report_columns.py).
+POINT_IN_TIME_COLUMNS: dict[ReportType, tuple[str, ...]] = WEBEX_COLUMNS[ReportCategory.POINT_IN_TIME]
 
 Key = tuple[str, ...]  # a usage key, in KEY_FIELDS order
 # (key, occurred_at epoch seconds, event_id, event_type) of one assignment event
@@ -62,9 +49,9 @@ def open_assignments(
 
 
 def snapshot_cells(context: RowContext, assignments: Mapping[Key, int | None]) -> list[list[str]]:
-    """The report rows (cells in POINT_IN_TIME_COLUMNS order), sorted by the type's row key."""
-    report_type = context.report_type
-    group = GROUP_KEYS[report_type]
+    """The report rows (cells in the context's `file_columns` order), sorted by the type's row key:
+    QUANTITY counts the allocations of a row; a USER row's ASSIGNED_SINCE is when its began."""
+    group = GROUP_KEYS[context.report_type]
     positions = [KEY_FIELDS.index(field) for field in group]
     counts: dict[Key, int] = {}
     since_of: dict[Key, int | None] = {}
@@ -72,12 +59,11 @@ def snapshot_cells(context: RowContext, assignments: Mapping[Key, int | None]) -
         row_key = tuple(key[position] for position in positions)
         counts[row_key] = counts.get(row_key, 0) + 1
         since_of[row_key] = since
-    rows = []
-    for row_key in sorted(counts):
-        values = context.named(dict(zip(group, row_key, strict=True)))
-        values["QUANTITY"] = str(counts[row_key])
-        if report_type is ReportType.USER:
-            since = since_of[row_key]
-            values["ASSIGNED_SINCE"] = "" if since is None else iso_seconds(since)
-        rows.append([values[column] for column in POINT_IN_TIME_COLUMNS[report_type]])
-    return rows
+    return [
+        context.cells_of(
+            RowFacts(
+                dict(zip(group, row_key, strict=True)), counts[row_key] * MICRO_UNITS_PER_UNIT, since=since_of[row_key]
+            )
+        )
+        for row_key in sorted(counts)
+    ]

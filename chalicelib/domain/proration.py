@@ -32,6 +32,20 @@ def format_quantity(units: int) -> str:
     return f"{whole}.{fraction:0{QUANTITY_DECIMALS}d}".rstrip("0")
 
 
+def seat_equivalents(units: int, days: int) -> int:
+    """SEAT_EQUIVALENTS in micro-units: QUANTITY ÷ days of the period, rounded half up to
+    QUANTITY_DECIMALS decimals (round_half_up(units / days)), on integers."""
+    if units < 0 or days <= 0:
+        raise ValueError(f"seat equivalents need units >= 0 and days > 0, got {units} and {days}")
+    return (units * 2 + days) // (2 * days)
+
+
+def format_seats(micro_seats: int) -> str:
+    """Seat equivalents as a fixed decimal of QUANTITY_DECIMALS decimals: 1.000000, 0.516129."""
+    whole, fraction = divmod(micro_seats, MICRO_UNITS_PER_UNIT)
+    return f"{whole}.{fraction:0{QUANTITY_DECIMALS}d}"
+
+
 def day_start_epoch(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
 

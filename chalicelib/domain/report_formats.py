@@ -1,8 +1,8 @@
 """The file formats a report is delivered in, and the manifest that describes a file (ARCHITECTURE.md §3).
 
 A report is computed as CSV (the Webex format, `report_rows.py`); a partner may ask for it as
-`csv.gz` (the same bytes, gzip-compressed) or `parquet` (typed columns: QUANTITY a decimal of
-scale QUANTITY_DECIMALS, dates as dates). Cells hold the same text in every format, CSV-injection
+`csv.gz` (the same bytes, gzip-compressed) or `parquet` (typed columns: QUANTITY and SEAT_EQUIVALENTS
+decimals of scale QUANTITY_DECIMALS, dates as dates). Cells hold the same text in every format, CSV-injection
 guard included, so a report diffs the same whatever it was delivered as.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from chalicelib.domain.proration import QUANTITY_DECIMALS
+from chalicelib.domain.report_columns import COLUMNS
 
 # The manifest's schema: bump it when a manifest field changes meaning.
 MANIFEST_SCHEMA_VERSION = 1
@@ -44,9 +45,10 @@ _CONTENT_TYPES = {
     ReportFormat.PARQUET: "application/vnd.apache.parquet",
 }
 
-# Column types of a typed format, by column name; every other column is a string.
-DATE_COLUMNS = frozenset({"CONSUMPTION_START_DATE", "CONSUMPTION_END_DATE"})
-TIMESTAMP_COLUMNS = frozenset({"ASSIGNED_SINCE"})
+# Column types of a typed format, from the column table (domain/report_columns.py).
+DATE_COLUMNS = frozenset(column.name for column in COLUMNS if column.value_type == "date")
+TIMESTAMP_COLUMNS = frozenset(column.name for column in COLUMNS if column.value_type == "timestamp")
+DECIMAL_COLUMNS = frozenset(column.name for column in COLUMNS if column.value_type == "decimal")
 QUANTITY_COLUMN = "QUANTITY"
 DECIMAL_TYPE = f"decimal({QUANTITY_PRECISION},{QUANTITY_DECIMALS})"
 
@@ -68,7 +70,7 @@ def column_types(columns: tuple[str, ...], file_format: ReportFormat) -> tuple[C
 
 
 def _type_of(column: str) -> str:
-    if column == QUANTITY_COLUMN:
+    if column in DECIMAL_COLUMNS:
         return DECIMAL_TYPE
     if column in DATE_COLUMNS:
         return "date"

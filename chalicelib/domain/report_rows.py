@@ -1,7 +1,8 @@
 """Report columns, row keys, row order and the CSV rendering of rows (ARCHITECTURE.md §3).
 
-The column list, the group key and the sort order of every report type are defined here once;
-the aggregation engine, the reference implementation and the tests all derive from them.
+The group key and the sort order of every report type are defined here once, the columns in
+`domain/report_columns.py`; the aggregation engine, the reference implementation and the tests
+all derive from them.
 """
 
 from __future__ import annotations
@@ -12,28 +13,11 @@ from datetime import date
 
 from chalicelib.domain.directory import Customer, Partner, Sku
 from chalicelib.domain.events import KEY_FIELDS
-from chalicelib.domain.proration import format_quantity
-from chalicelib.domain.reports import ReportType
+from chalicelib.domain.report_columns import COLUMN_BY_NAME, RowFacts, cell_text, default_columns, file_columns
+from chalicelib.domain.report_kinds import ReportCategory, ReportType
 
-ALL_COLUMNS: tuple[str, ...] = (
-    "PARTNER_NAME",
-    "PARTNER_ORG_ID",
-    "SUBSCRIPTION_ID",
-    "SERVICE_NAME",
-    "SKU",
-    "DESCRIPTION",
-    "CONSUMPTION_START_DATE",
-    "CONSUMPTION_END_DATE",
-    "QUANTITY",
-    "CUSTOMER_ORG_ID",
-    "CUSTOMER_EXTERNAL_ID",
-    "SUBSCRIBER_ID",
-    "USER_ID",
-    "WORKSPACE_ID",
-    "LOCATION_ID",
-)
-_CUSTOMER_COLUMNS = {"CUSTOMER_ORG_ID", "CUSTOMER_EXTERNAL_ID", "LOCATION_ID"}
-_USER_COLUMNS = {"SUBSCRIBER_ID", "USER_ID", "WORKSPACE_ID"}
+# Webex's columns of a reconciliation report of each type (domain/report_columns.py); USER's are all.
+ALL_COLUMNS: tuple[str, ...] = default_columns(ReportType.USER)
 
 # Fields of the usage lake (one row per key and day); absent ids are empty strings, never null.
 USAGE_FIELDS: tuple[str, ...] = ("usage_date", *KEY_FIELDS, "units")
@@ -66,12 +50,8 @@ CSV_QUOTED_WHEN = (",", CSV_QUOTE, "\r", "\n")
 
 
 def columns_for(report_type: ReportType) -> tuple[str, ...]:
-    excluded: set[str] = set()
-    if report_type is ReportType.PARTNER:
-        excluded = _CUSTOMER_COLUMNS | _USER_COLUMNS
-    elif report_type is ReportType.CUSTOMER:
-        excluded = _USER_COLUMNS
-    return tuple(column for column in ALL_COLUMNS if column not in excluded)
+    """Webex's columns of a reconciliation report of `report_type`, in file order."""
+    return default_columns(report_type)
 
 
 @dataclass(frozen=True)
@@ -86,44 +66,33 @@ class AggregatedRow:
 
 @dataclass(frozen=True)
 class RowContext:
-    """What a report's rows are named with: the partner the report is for and the directory."""
+    """What a report's rows are named with: the partner the report is for and the directory;
+    which columns its file has (`columns`: those its request chose, else Webex's of the type and
+    category) and the days of its period (SEAT_EQUIVALENTS divides by them)."""
 
     report_type: ReportType
     partner: Partner
     customers: Mapping[str, Customer]
     skus: Mapping[str, Sku]
+    category: ReportCategory = ReportCategory.RECONCILIATION
+    columns: tuple[str, ...] | None = None
+    period_days: int = 0
+
+    @property
+    def file_columns(self) -> tuple[str, ...]:
+        return file_columns(self.report_type, self.category, self.columns)
 
     def cells(self, row: AggregatedRow) -> list[str]:
-        """The row's cells in `columns_for(report_type)` order."""
-        values = self.named(dict(zip(GROUP_KEYS[self.report_type], row.key, strict=True)))
-        values["CONSUMPTION_START_DATE"] = row.first_day.isoformat()
-        values["CONSUMPTION_END_DATE"] = row.last_day.isoformat()
-        values["QUANTITY"] = format_quantity(row.units)
-        return [values[column] for column in columns_for(self.report_type)]
+        """The row's cells in `file_columns` order."""
+        fields = dict(zip(GROUP_KEYS[self.report_type], row.key, strict=True))
+        return self.cells_of(RowFacts(fields, row.units, row.first_day, row.last_day))
 
-    def named(self, fields: Mapping[str, str]) -> dict[str, str]:
-        """The columns that name a row, from its key `fields` (GROUP_KEYS of the type) and the
-        directory: the partner, the subscription and SKU, and for CUSTOMER and USER rows the
-        customer and location, for USER rows the subject."""
-        sku_info = self.skus.get(fields["sku"])
-        values = {
-            "PARTNER_NAME": self.partner.name,
-            "PARTNER_ORG_ID": self.partner.org_id,
-            "SUBSCRIPTION_ID": fields["subscription_id"],
-            "SERVICE_NAME": sku_info.service_name if sku_info else "",
-            "SKU": fields["sku"],
-            "DESCRIPTION": sku_info.description if sku_info else "",
-        }
-        if self.report_type is not ReportType.PARTNER:
-            customer = self.customers.get(fields["customer_org_id"])
-            values["CUSTOMER_ORG_ID"] = fields["customer_org_id"]
-            values["CUSTOMER_EXTERNAL_ID"] = customer.external_id if customer else ""
-            values["LOCATION_ID"] = fields["location_id"]
-        if self.report_type is ReportType.USER:
-            values["SUBSCRIBER_ID"] = fields["subscriber_id"]
-            values["USER_ID"] = fields["user_id"]
-            values["WORKSPACE_ID"] = fields["workspace_id"]
-        return values
+    def cells_of(self, facts: RowFacts) -> list[str]:
+        """The cells of the row `facts`, in `file_columns` order."""
+        return [cell_text(COLUMN_BY_NAME[name], self, facts) for name in self.file_columns]
+
+    def header(self) -> list[str]:
+        return list(self.file_columns)
 
 
 def neutralise_cell(value: str) -> str:
@@ -153,6 +122,7 @@ class CsvRenderer:
         return "".join(_csv_line(row) for row in rows)
 
     def header(self, report_type: ReportType) -> str:
+        """The header line of Webex's file of `report_type` (a context's: `render([context.header()])`)."""
         return self.render([list(columns_for(report_type))])
 
 

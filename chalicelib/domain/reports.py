@@ -12,27 +12,12 @@ from typing import Any
 from chalicelib.domain.errors import InvalidRequest, ReportErrorCode
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.periods import BillingPeriod, parse_strict_date, utc_today
+from chalicelib.domain.report_columns import MAX_COLUMNS, column_problems
 from chalicelib.domain.report_formats import ReportFormat
+from chalicelib.domain.report_kinds import POINT_IN_TIME_TYPES, ReportCategory, ReportType
 from chalicelib.domain.timestamps import iso_millis
 
 MAX_ORG_ID_LENGTH = 200
-
-
-class ReportType(str, Enum):
-    PARTNER = "PARTNER"
-    CUSTOMER = "CUSTOMER"
-    USER = "USER"
-
-
-class ReportCategory(str, Enum):
-    """Webex's report categories: a period's prorated usage, or a snapshot of allocations (§4a)."""
-
-    RECONCILIATION = "RECONCILIATION"
-    POINT_IN_TIME = "POINT_IN_TIME"
-
-
-# The types a point-in-time report may have: allocations are counted per customer or per user.
-POINT_IN_TIME_TYPES = (ReportType.CUSTOMER, ReportType.USER)
 
 
 class ReportStatus(str, Enum):
@@ -63,6 +48,49 @@ def _optional_enum(body: Mapping[str, Any], field_name: str, default: Enum, prob
         return default
 
 
+# Most customers one report may be asked for (`customerOrgIds`).
+MAX_CUSTOMER_ORG_IDS = 100
+
+
+def _customer_org_ids(value: object, problems: list[str]) -> tuple[str, ...] | None:
+    """`customerOrgIds` (absent or null: every customer) as sorted distinct ids; a problem when
+    it is not a non-empty list of at most MAX_CUSTOMER_ORG_IDS org id strings."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        problems.append("customerOrgIds must be a list of customer org ids")
+        return None
+    if not value:
+        problems.append("customerOrgIds must name at least one customer (omit it for every customer)")
+        return None
+    if len(value) > MAX_CUSTOMER_ORG_IDS:
+        problems.append(f"customerOrgIds names {len(value)} customers; at most {MAX_CUSTOMER_ORG_IDS}")
+        return None
+    bad = [item for item in value if not _is_org_id(item)]
+    if bad:
+        problems.append(f"customerOrgIds: {str(bad[0])[:60]!r} is not a non-empty org id string")
+        return None
+    return tuple(sorted(set(value)))
+
+
+def _columns(
+    value: object, report_type: ReportType, category: ReportCategory, problems: list[str]
+) -> tuple[str, ...] | None:
+    """`columns` (absent or null: Webex's) as given; its problems named (report_columns)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > 2 * MAX_COLUMNS or not all(isinstance(item, str) for item in value):
+        problems.append("columns must be a list of column names")
+        return None
+    found = column_problems(value, report_type, category)
+    problems.extend(found)
+    return None if found else tuple(value)
+
+
+def _is_org_id(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and len(value) <= MAX_ORG_ID_LENGTH
+
+
 @dataclass(frozen=True)
 class ReportRequest:
     """A validated create request. Equal requests (per partner) are duplicates."""
@@ -76,6 +104,10 @@ class ReportRequest:
     as_of: datetime | None = None
     # The file's format (an extension; Webex clients never send it and get CSV).
     file_format: ReportFormat = ReportFormat.CSV
+    # Extensions (DESIGN §3): a report of these customers only (sorted, each once; None: all),
+    # and the file's columns in the order asked (None: Webex's columns of the type).
+    customer_org_ids: tuple[str, ...] | None = None
+    columns: tuple[str, ...] | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any], now: datetime) -> ReportRequest:
@@ -105,10 +137,11 @@ class ReportRequest:
         if not isinstance(internal, bool):
             problems.append(f"internal must be true or false, got {internal!r}")
         sub_partner = body.get("subPartnerOrgId")
-        if sub_partner is not None and (
-            not isinstance(sub_partner, str) or not sub_partner.strip() or len(sub_partner) > MAX_ORG_ID_LENGTH
-        ):
+        if sub_partner is not None and not _is_org_id(sub_partner):
             problems.append("subPartnerOrgId must be a non-empty org id string")
+        customer_org_ids = _customer_org_ids(body.get("customerOrgIds"), problems)
+        columns = _columns(body.get("columns"), report_type, category, problems)
+        as_of = None
         if point_in_time:
             as_of = now.astimezone(timezone.utc)
             period = BillingPeriod(as_of.date(), as_of.date())  # echoed as both billing dates
@@ -119,9 +152,17 @@ class ReportRequest:
                 problems.extend(error.problems)
         if problems:
             raise InvalidRequest(problems[0], problems)
-        if point_in_time:
-            return cls(period, report_type, sub_partner or None, bool(internal), category, as_of, file_format)
-        return cls(period, report_type, sub_partner or None, bool(internal), file_format=file_format)
+        return cls(
+            period,
+            report_type,
+            sub_partner or None,
+            bool(internal),
+            category,
+            as_of,
+            file_format,
+            customer_org_ids,
+            columns,
+        )
 
     @property
     def point_in_time(self) -> bool:
@@ -143,7 +184,21 @@ class ReportRequest:
         ]
         if not self.file_format.is_default:
             parts.append(self.file_format.value)
+        # The extensions join it only when given (tagged, so no part is read as another).
+        if self.customer_org_ids is not None:
+            parts.append({"customerOrgIds": list(self.customer_org_ids)})
+        if self.columns is not None:
+            parts.append({"columns": list(self.columns)})
         return json.dumps(parts, separators=(",", ":"))
+
+    def extension_json(self) -> dict[str, Any]:
+        """`customerOrgIds` and `columns` when the request gave them (every answer echoes them)."""
+        body: dict[str, Any] = {}
+        if self.customer_org_ids is not None:
+            body["customerOrgIds"] = list(self.customer_org_ids)
+        if self.columns is not None:
+            body["columns"] = list(self.columns)
+        return body
 
 
 @dataclass(frozen=True)
@@ -211,6 +266,7 @@ class Report:
             body["asOf"] = iso_millis(self.request.as_of)
         if not self.request.file_format.is_default:
             body["format"] = self.request.file_format.value
+        body.update(self.request.extension_json())
         return body
 
     def gives_up_waiting_at(self, data_wait: timedelta) -> datetime:
@@ -255,6 +311,7 @@ class Report:
             body["asOf"] = iso_millis(self.request.as_of)
         if not self.request.file_format.is_default:
             body["format"] = self.request.file_format.value
+        body.update(self.request.extension_json())
         return body
 
     def download_filename(self) -> str:

@@ -1,6 +1,7 @@
 """The DuckDB rendering of report rows equals the domain's rules byte for byte:
 `aggregate_reference` → `RowContext.cells` → `CsvRenderer`, for any text the directory or the
-events may carry (injection leads, quotes, commas, line breaks, non-ASCII)."""
+events may carry (injection leads, quotes, commas, line breaks, non-ASCII), and for every column
+of the column table (`report_columns.cell_text` ⇄ `report_sql._TEXT_SQL`) in any chosen order."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.adapters.engine import sealed_connection
-from chalicelib.adapters.report_sql import render_report_lines
+from chalicelib.adapters.report_sql import _TEXT_SQL, column_sql, render_report_lines
 from chalicelib.adapters.usage_lake import USAGE_SCHEMA
 from chalicelib.domain.report_rows import (
     CsvRenderer,
@@ -21,6 +22,7 @@ from chalicelib.domain.report_rows import (
     Sku,
     aggregate_reference,
 )
+from chalicelib.domain.report_columns import COLUMNS, REC, Text, available_columns, default_columns
 from chalicelib.domain.reports import ReportType
 
 TRICKY = st.sampled_from(
@@ -125,3 +127,80 @@ def _render(rows: list[dict], context: RowContext) -> tuple[str, int]:
         return render_report_lines(connection, context)
     finally:
         connection.close()
+
+
+# ---- the column table's SQL twin (domain/report_columns.py ⇄ adapters/report_sql.py) -----------
+
+
+def _chosen_columns(report_type: ReportType):
+    """Any file a create request may ask for: Webex's columns of the type plus any extensions,
+    in any order."""
+    webex = default_columns(report_type)
+    extensions = [name for name in available_columns(report_type) if name not in webex]
+    return st.lists(st.sampled_from(extensions), unique=True).flatmap(
+        lambda chosen: st.permutations([*webex, *chosen])
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    rows=usage_rows,
+    report_type=st.sampled_from(list(ReportType)),
+    names=st.lists(TEXT, min_size=6, max_size=6),
+    period_days=st.integers(1, 1827),
+)
+def test_engine_renders_every_chosen_column_as_cell_text_does(data, rows, report_type, names, period_days):
+    """`report_sql._TEXT_SQL` (DuckDB) and `report_columns.cell_text` (the domain's rule) write
+    every column the same bytes, whatever columns a request chose and in whatever order:
+    CUSTOMER_NAME, LOCATION_NAME (from the directory, tricky text, unknown ids) and
+    SEAT_EQUIVALENTS (half-up division by any period length)."""
+    columns = tuple(data.draw(_chosen_columns(report_type)))
+    customers = {
+        "c1": Customer("c1", "P", "X1", name=names[0], locations=(("L1", names[1]), ("-L2", names[2]))),
+        "=c3": Customer("=c3", "P", "X3", name=names[3], locations=(("L1", names[4]),)),
+        "c,4": Customer("c,4", "P", "X4", name=names[5]),
+    }
+    context = RowContext(
+        report_type,
+        Partner("P", "Partner"),
+        customers,
+        {"SKU_A": Sku("SKU_A", "Calling", "Pro")},
+        columns=columns,
+        period_days=period_days,
+    )
+    expected_rows = list(aggregate_reference(report_type, rows))
+
+    text, count = _render(rows, context)
+
+    assert count == len(expected_rows)
+    assert text == CsvRenderer().render([context.cells(row) for row in expected_rows])
+    assert context.file_columns == columns
+
+
+def test_every_text_of_a_reconciliation_column_has_its_sql():
+    """A new kind of column text without its DuckDB twin fails here, not in a report."""
+    for column in COLUMNS:
+        if REC in column.places:
+            assert column_sql(column), column.name
+    assert {column.text for column in COLUMNS if REC in column.places} - {Text.KEY} <= set(_TEXT_SQL)
+
+
+def test_seat_equivalents_are_exact_fixed_decimals():
+    rows = [
+        {
+            **dict.fromkeys(USAGE_SCHEMA.names, ""),
+            "usage_date": date(2026, 10, 1),
+            "partner_org_id": "P",
+            "customer_org_id": f"c{index}",
+            "sku": "SKU_A",
+            "units": units,
+        }
+        for index, units in enumerate([31_000_000, 15_500_000, 500_000, 1, 9_999_999_999_999])
+    ]
+    columns = (*default_columns(ReportType.CUSTOMER), "SEAT_EQUIVALENTS")
+    context = RowContext(ReportType.CUSTOMER, Partner("P", "Partner"), {}, {}, columns=columns, period_days=31)
+    text, count = _render(rows, context)
+    seats = [line.split(",")[-1] for line in text.split("\r\n") if line]
+    # 15.5 / 31 = 0.5; 0.5 / 31 = 0.016129032…; 0.000001 / 31 rounds to 0; the largest stays exact
+    assert seats == ["1.000000", "0.500000", "0.016129", "0.000000", "322580.645161"]
