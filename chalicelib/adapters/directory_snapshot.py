@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws import is_missing_object, is_precondition_failed
-from chalicelib.domain.directory import Customer, Partner, Sku
+from chalicelib.domain.directory import Customer, Location, Partner, Sku, with_locations
 from chalicelib.domain.directory_index import DirectoryIndex
 
 from .dynamo_directory import DirectoryState
@@ -38,11 +38,11 @@ PREFIX = "directory/"
 FORMAT = "1"
 SCHEMA = pa.schema(
     [
-        ("kind", pa.string()),  # PARTNER | CUSTOMER | SKU
-        ("id", pa.string()),  # org id, customer org id, sku
-        ("name", pa.string()),  # partner name; customer externalId; sku serviceName
-        ("owner", pa.string()),  # partner's parent; customer's partner
-        ("description", pa.string()),  # sku description
+        ("kind", pa.string()),  # PARTNER | CUSTOMER | SKU | LOCATION
+        ("id", pa.string()),  # org id, customer org id, sku, location id
+        ("name", pa.string()),  # partner name; customer externalId; sku serviceName; location name
+        ("owner", pa.string()),  # partner's parent; customer's partner; location's customer
+        ("description", pa.string()),  # sku description; customer name
         ("internal", pa.bool_()),  # customer
     ],
     metadata={"wbr.directory.format": FORMAT},
@@ -81,13 +81,31 @@ def encode(index: DirectoryIndex, version: int) -> bytes:
 
     for partner in index.partner_list:
         add("PARTNER", partner.org_id, partner.name, partner.parent_org_id, None, None)
+    locations = 0
     for customer in index.customers():
-        add("CUSTOMER", customer.org_id, customer.external_id, customer.partner_org_id, None, customer.internal)
+        add(
+            "CUSTOMER",
+            customer.org_id,
+            customer.external_id,
+            customer.partner_org_id,
+            customer.name or None,
+            customer.internal,
+        )
+    for customer in index.customers():  # after every customer: a location names its customer's
+        for location_id, location_name in customer.locations:
+            add("LOCATION", location_id, location_name, customer.org_id, customer.partner_org_id, None)
+            locations += 1
     for sku in index.sku_list:
         add("SKU", sku.sku, sku.service_name, None, sku.description, None)
     counts = {"partners": len(index.partner_list), "customers": index.customer_count, "skus": len(index.sku_list)}
     schema = SCHEMA.with_metadata(
-        {**(SCHEMA.metadata or {}), b"wbr.directory.version": str(version), b"wbr.directory.counts": json.dumps(counts)}
+        {
+            **(SCHEMA.metadata or {}),
+            b"wbr.directory.version": str(version),
+            b"wbr.directory.counts": json.dumps(counts),
+            # apart from `counts`, which a reader of the format before locations compares whole
+            b"wbr.directory.locations": str(locations),
+        }
     )
     sink = io.BytesIO()
     pq.write_table(pa.table(rows, schema=schema), sink, compression="zstd", use_dictionary=["kind", "owner"])
@@ -113,19 +131,22 @@ def decode(body: bytes, version: int) -> DirectoryIndex:
     partners: list[Partner] = []
     customers: list[Customer] = []
     skus: list[Sku] = []
+    locations: list[Location] = []
     for kind, id_, name, owner, description, internal in zip(
         kinds, ids, names, owners, descriptions, internals, strict=True
     ):
         if kind == "CUSTOMER":
-            customers.append(Customer(id_, owner, name or "", bool(internal)))
+            customers.append(Customer(id_, owner, name or "", bool(internal), description or ""))
         elif kind == "PARTNER":
             partners.append(Partner(id_, name or "", owner))
         elif kind == "SKU":
             skus.append(Sku(id_, name or "", description or ""))
+        elif kind == "LOCATION":
+            locations.append(Location(description or "", owner or "", id_, name or ""))
     found = {"partners": len(partners), "customers": len(customers), "skus": len(skus)}
-    if found != counts:
-        raise UnreadableSnapshot(f"holds {found}, its metadata says {counts}")
-    index = DirectoryIndex.of(partners, customers, skus)
+    if found != counts or len(locations) != int(metadata.get(b"wbr.directory.locations", b"0")):
+        raise UnreadableSnapshot(f"holds {found} and {len(locations)} locations, its metadata says otherwise")
+    index = DirectoryIndex.of(partners, with_locations(customers, locations), skus)
     if index.is_empty:
         raise UnreadableSnapshot("holds no partner (an empty directory is never published)")
     return index

@@ -1,6 +1,7 @@
 """Directory data (partners and their tree, customers, SKUs) in DynamoDB.
 
-Items: PK ``entity`` = ``PARTNER`` | ``CUSTOMER#<partnerOrgId>`` | ``SKU``, SK ``id``.
+Items: PK ``entity`` = ``PARTNER`` | ``CUSTOMER#<partnerOrgId>`` | ``SKU`` |
+``LOCATION#<partnerOrgId>`` (SK ``<customerOrgId>`` NUL ``<locationId>``: the location's name), SK ``id``.
 Written by directory upserts; read by the API (partner checks) and, through its snapshot
 (adapters/directory_snapshot.py), by the worker (row names).
 
@@ -17,8 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.directory import Customer, Location, Partner, Sku, with_locations
 from chalicelib.domain.directory_index import DirectoryIndex
-from chalicelib.domain.report_rows import Customer, Partner, Sku
 from chalicelib.domain.timestamps import epoch_millis
 
 from .dynamo_codec import from_item, to_item
@@ -28,6 +29,7 @@ from .dynamo_tables import string_keyed_table
 META_ENTITY = "#DIRECTORY"  # the bookkeeping partition (never an entity: those have no '#' lead)
 VERSION_ID = "version"  # {version}: bumped by every upsert that wrote
 SNAPSHOT_ID = "snapshot"  # {version, key}: the newest published snapshot
+LOCATION_ENTITY = "LOCATION#"  # + partner org id: the names of its customers' locations
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
@@ -91,6 +93,16 @@ class DynamoDirectory:
             as_of,
         )
 
+    def upsert_location(self, location: Location, as_of: int | None = None) -> None:
+        self._put(
+            {
+                "entity": f"{LOCATION_ENTITY}{location.partner_org_id}",
+                "id": location_item_id(location.customer_org_id, location.location_id),
+                "name": location.name,
+            },
+            as_of,
+        )
+
     def upsert_sku(self, sku: Sku, as_of: int | None = None) -> None:
         values = {"entity": "SKU", "id": sku.sku, "serviceName": sku.service_name, "description": sku.description}
         self._put(values, as_of)
@@ -115,12 +127,17 @@ class DynamoDirectory:
         """Customers of the partners, optionally only ids in [customers_from, customers_before)
         (a shard reads just its range: a key-range query, not the whole list)."""
         customers: list[Customer] = []
+        locations: list[Location] = []
         for partner_org_id in partner_org_ids:
             customers.extend(
                 _customer(item, partner_org_id)
                 for item in self._query(f"CUSTOMER#{partner_org_id}", customers_from, customers_before)
             )
-        return sorted(customers, key=lambda customer: customer.org_id)
+            # a partner's locations are few beside its usage: read whole, kept for the range's customers
+            locations.extend(
+                _location(item, partner_org_id) for item in self._query(f"{LOCATION_ENTITY}{partner_org_id}")
+            )
+        return sorted(with_locations(customers, locations), key=lambda customer: customer.org_id)
 
     def skus(self) -> list[Sku]:
         return [_sku(item) for item in self._query("SKU")]
@@ -160,6 +177,7 @@ class DynamoDirectory:
         partners: list[Partner] = []
         customers: list[Customer] = []
         skus: list[Sku] = []
+        locations: list[Location] = []
         arguments: dict[str, Any] = {"TableName": self._table, "ConsistentRead": True}
         while True:
             page = self._db.scan(**arguments)
@@ -172,8 +190,10 @@ class DynamoDirectory:
                     skus.append(_sku(values))
                 elif entity.startswith("CUSTOMER#"):
                     customers.append(_customer(values, entity.removeprefix("CUSTOMER#")))
+                elif entity.startswith(LOCATION_ENTITY):
+                    locations.append(_location(values, entity.removeprefix(LOCATION_ENTITY)))
             if "LastEvaluatedKey" not in page:
-                return DirectoryIndex.of(partners, customers, skus)
+                return DirectoryIndex.of(partners, with_locations(customers, locations), skus)
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _update(
@@ -299,6 +319,16 @@ def _customer(values: dict[str, Any], partner_org_id: str) -> Customer:
     return Customer(
         values["id"], partner_org_id, values.get("externalId", ""), bool(values.get("internal")), values.get("name", "")
     )
+
+
+def location_item_id(customer_org_id: str, location_id: str) -> str:
+    """A location item's sort key: its customer, then the location (NUL between: ids hold none)."""
+    return f"{customer_org_id}\x00{location_id}"
+
+
+def _location(values: dict[str, Any], partner_org_id: str) -> Location:
+    customer_org_id, _, location_id = values["id"].partition("\x00")
+    return Location(partner_org_id, customer_org_id, location_id, values.get("name", ""))
 
 
 def _sku(values: dict[str, Any]) -> Sku:

@@ -66,6 +66,8 @@ def report_item(report: Report) -> dict[str, Any]:
         "asOf": iso(request.as_of) if request.as_of else None,
         "format": None if request.file_format.is_default else request.file_format.value,
         "sizeBytes": report.size,
+        "customerOrgIds": list(request.customer_org_ids) if request.customer_org_ids is not None else None,
+        "columns": list(request.columns) if request.columns is not None else None,
         "listing": listing(report),
     }
 
@@ -79,6 +81,8 @@ def report_from(item: Mapping[str, Any]) -> Report:
         category=ReportCategory(item.get("category") or ReportCategory.RECONCILIATION.value),
         as_of=parse_iso(item["asOf"]) if item.get("asOf") else None,
         file_format=ReportFormat(item.get("format") or ReportFormat.CSV.value),
+        customer_org_ids=tuple(item["customerOrgIds"]) if item.get("customerOrgIds") else None,
+        columns=tuple(item["columns"]) if item.get("columns") else None,
     )
     return Report(
         partner_org_id=item["partnerOrgId"],

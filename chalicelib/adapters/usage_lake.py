@@ -271,7 +271,9 @@ class S3ParquetUsageLake:
                 pairs.extend(self._legacy_customer_rows(day, version, usage))
                 continue
             pairs.extend(
-                (entry.partition.start, entry.rows) for entry in entries if entry.partition.partner_org_id in wanted
+                (entry.partition.start, entry.rows)
+                for entry in entries
+                if entry.partition.partner_org_id in wanted and _holds_chosen(usage, entry.partition.start, entry.end)
             )
         return pairs
 
@@ -295,6 +297,7 @@ class S3ParquetUsageLake:
                 for entry in entries
                 if entry.partition.partner_org_id in wanted
                 and overlaps(entry.partition.start, entry.end, usage.customers_from, usage.customers_before)
+                and _holds_chosen(usage, entry.partition.start, entry.end)
             )
         with tempfile.TemporaryDirectory(prefix="wbr-slice-") as folder:
 
@@ -322,9 +325,7 @@ class S3ParquetUsageLake:
                 paths = tuple(pool.map(download, enumerate(objects)))
             yield SliceFiles(paths, _slice_sql(usage))
 
-    def _entries_of_days(
-        self, usage: UsageSlice
-    ) -> list[tuple[tuple[date, int], list[PartitionEntry] | None]]:
+    def _entries_of_days(self, usage: UsageSlice) -> list[tuple[tuple[date, int], list[PartitionEntry] | None]]:
         """`_day_entries` of every day of the slice, in day order, the manifests read concurrently."""
         days = sorted(usage.day_versions.items())
         with ThreadPoolExecutor(max_workers=_THREADS) as pool:
@@ -406,4 +407,12 @@ def _slice_sql(usage: UsageSlice) -> str:
         conditions.append(f"customer_org_id < {sql_literal(usage.customers_before)}")
     if usage.excluded_customer_ids:
         conditions.append(f"customer_org_id NOT IN ({sql_literals(usage.excluded_customer_ids)})")
+    if usage.customer_org_ids is not None:
+        conditions.append(f"customer_org_id IN ({sql_literals(usage.customer_org_ids) or 'NULL'})")
     return " AND ".join(conditions)
+
+
+def _holds_chosen(usage: UsageSlice, start: str, end: str | None) -> bool:
+    """May a partition of customers [start, end) hold one of the slice's chosen customers?"""
+    chosen = usage.customer_org_ids
+    return chosen is None or any(start <= org_id and (end is None or org_id < end) for org_id in chosen)

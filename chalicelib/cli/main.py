@@ -33,10 +33,11 @@ from chalicelib.cli.ingest import (
     share_counter,
     shared_counter,
 )
-from chalicelib.cli.options import common_options, day_argument, positive_int, print_json, wants_json
+from chalicelib.cli.options import comma_list, common_options, day_argument, positive_int, print_json, wants_json
 from chalicelib.cli.progress import progress_bar
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
 from chalicelib.domain.listing import SortBy, SortOrder
+from chalicelib.domain.report_columns import EXTENSION_COLUMNS
 from chalicelib.domain.report_formats import ReportFormat
 
 if TYPE_CHECKING:
@@ -372,6 +373,19 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--internal", action="store_true", help="include internal customers")
     create.add_argument(
         "--format", choices=[file_format.value for file_format in ReportFormat], help="the file's format (default csv)"
+    )
+    create.add_argument(
+        "--customers",
+        metavar="ORG_ID,…",
+        type=comma_list,
+        help="customerOrgIds: a report of these customers only (comma-separated org ids)",
+    )
+    create.add_argument(
+        "--columns",
+        metavar="COLUMN,…",
+        type=comma_list,
+        help="the file's columns in this order (comma-separated): the type's Webex columns plus any of "
+        + ", ".join(EXTENSION_COLUMNS),
     )
     create.add_argument("--wait", action="store_true", help="poll until COMPLETED or FAILED")
     create.add_argument("--download", metavar="PATH", help="wait, then save the file to PATH")

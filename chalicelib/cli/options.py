@@ -45,3 +45,9 @@ def common_options(*, api: bool, data: bool = True) -> list[argparse.ArgumentPar
         )
         common.add_argument("--token", default=argparse.SUPPRESS, help="bearer token (default: WBR_TOKEN)")
     return [common]
+
+
+def comma_list(text: str) -> list[str]:
+    """An option of comma-separated names (`--customers a,b`, `--columns X,Y`), blanks dropped:
+    the API names what is wrong with them."""
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -55,6 +55,10 @@ def cmd_reports(args: argparse.Namespace) -> int:
             )
             if args.sub_partner:
                 body["subPartnerOrgId"] = args.sub_partner
+            if args.customers is not None:
+                body["customerOrgIds"] = args.customers
+            if args.columns is not None:
+                body["columns"] = args.columns
             report = client.create(body)
             if args.wait or args.download:
                 report = client.wait(report["id"], on_poll=_show_wait)
@@ -140,6 +144,8 @@ def _report_table(items: list[dict]) -> str:
                 "internal" if item.get("internal") else "",
                 f"sub-partner {item['subPartnerOrgId']}" if item.get("subPartnerOrgId") else "",
                 f"as of {item['asOf']}" if item.get("asOf") else "",
+                f"{len(item['customerOrgIds'])} customer(s)" if item.get("customerOrgIds") else "",
+                "chosen columns" if item.get("columns") else "",
             )
             if part
         )

@@ -1,10 +1,10 @@
 """The directory a report is named from: partners (a tree of sub-partners), their customers
-(external id, `internal`), SKUs. Provisioning events upsert it (latest `occurredAt` wins,
+(external id, name, `internal`, the names of their locations), SKUs. Provisioning events upsert it (latest `occurredAt` wins,
 adapters/dynamo_directory.py); `domain/partners.py` holds the tree's rules."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,19 @@ class Customer:
     partner_org_id: str
     external_id: str
     internal: bool = False
-    name: str = ""  # optional on CUSTOMER_UPSERTED; "" when never given
+    name: str = ""  # CUSTOMER_UPSERTED `name` (optional): the CUSTOMER_NAME column
+    # (location id, name) pairs, by id: LOCATION_UPSERTED events name a customer's locations
+    locations: tuple[tuple[str, str], ...] = ()
+
+    def location_name(self, location_id: str) -> str:
+        """The name of one of the customer's locations ("" when it has none)."""
+        return dict(self.locations).get(location_id, "")
+
+    def with_location(self, location_id: str, name: str) -> Customer:
+        """The customer with location `location_id` named `name`."""
+        named = dict(self.locations)
+        named[location_id] = name
+        return replace(self, locations=tuple(sorted(named.items())))
 
 
 @dataclass(frozen=True)
@@ -36,3 +48,27 @@ class Sku:
     sku: str
     service_name: str
     description: str
+
+
+@dataclass(frozen=True)
+class Location:
+    """A customer's location and its name (LOCATION_UPSERTED): the LOCATION_NAME column."""
+
+    partner_org_id: str
+    customer_org_id: str
+    location_id: str
+    name: str
+
+
+def with_locations(customers: list[Customer], locations: list[Location]) -> list[Customer]:
+    """`customers` with the names of their locations attached (a location of another customer,
+    or of an unknown one, names nothing)."""
+    by_customer: dict[tuple[str, str], list[Location]] = {}
+    for location in locations:
+        by_customer.setdefault((location.partner_org_id, location.customer_org_id), []).append(location)
+    named = []
+    for customer in customers:
+        for location in by_customer.get((customer.partner_org_id, customer.org_id), []):
+            customer = customer.with_location(location.location_id, location.name)
+        named.append(customer)
+    return named

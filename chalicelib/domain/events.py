@@ -35,6 +35,7 @@ class EventType(str, Enum):
     PARTNER_UPSERTED = "PARTNER_UPSERTED"
     CUSTOMER_UPSERTED = "CUSTOMER_UPSERTED"
     SKU_UPSERTED = "SKU_UPSERTED"
+    LOCATION_UPSERTED = "LOCATION_UPSERTED"
 
 
 ASSIGNMENT_TYPES = frozenset({EventType.PACKAGE_ASSIGNED.value, EventType.PACKAGE_UNASSIGNED.value})
@@ -108,6 +109,7 @@ FIELDS_BY_TYPE: dict[str, frozenset[str]] = {
         {"customer_org_id", "partner_org_id", "external_id", "internal", "name"}
     ),
     EventType.SKU_UPSERTED.value: frozenset({"sku", "service_name", "description"}),
+    EventType.LOCATION_UPSERTED.value: frozenset({"partner_org_id", "customer_org_id", "location_id", "name"}),
 }
 _ASSIGNMENT_FIELDS = (
     ("partner_org_id", "partnerOrgId"),
@@ -273,6 +275,14 @@ def validate_event(event: dict[str, Any], now_epoch: int) -> dict[str, Any]:
         if not isinstance(internal, bool):
             raise InvalidEvent("internal must be true or false", record["event_id"])
         record["internal"] = internal
+        record["name"] = _text(event, "name", MAX_TEXT_LENGTH, required=False)
+    elif event_type == EventType.LOCATION_UPSERTED.value:
+        record["partner_org_id"] = _text(event, "partnerOrgId")
+        record["customer_org_id"] = _text(event, "customerOrgId")
+        record["location_id"] = _text(event, "locationId")
+        record["name"] = _text(event, "name", MAX_TEXT_LENGTH)
+        if "\x00" in record["customer_org_id"]:
+            raise InvalidEvent("customerOrgId must not hold a NUL character", record["event_id"])
     else:
         record["sku"] = _text(event, "sku")
         record["service_name"] = _text(event, "serviceName")

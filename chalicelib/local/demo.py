@@ -118,6 +118,9 @@ def demo_world(
         customer.org_id: [webex_id("LOCATION", f"{customer.org_id}-{n}") for n in range(rng.randint(1, 3))]
         for customer in customers
     }
+    customers = [  # the locations' names (LOCATION_UPSERTED): the customer's head office, then sites
+        customer_with_named_locations(customer, locations[customer.org_id]) for customer in customers
+    ]
     first_day = today - timedelta(days=days)
     window_start = day_start_epoch(first_day)
     window_end = day_start_epoch(today)  # usage stops at the end of yesterday
@@ -174,6 +177,13 @@ def demo_world(
         subject = ("WORKSPACE", "", "", webex_id("PLACE", f"workspace-{number}"))
         add(customer, rng.choice(locations[customer.org_id]), WORKSPACE_SKU, subject, [interval()])
     return world
+
+
+def customer_with_named_locations(customer: Customer, location_ids: list[str]) -> Customer:
+    for number, location_id in enumerate(location_ids):
+        label = "Head Office" if number == 0 else f"Site {number + 1}"
+        customer = customer.with_location(location_id, f"{customer.name} {label}")
+    return customer
 
 
 def usage_by_day(assignments: Iterable[Assignment]) -> dict[date, list[dict[str, Any]]]:
@@ -242,6 +252,18 @@ def demo_events(
                 "name": customer.name,
             }
         )
+        for number, (location_id, location_name) in enumerate(customer.locations):
+            events.append(
+                {
+                    "eventId": f"evt-{seed}-location-{customer.org_id}-{number}",
+                    "eventType": "LOCATION_UPSERTED",
+                    "occurredAt": directory_time,
+                    "partnerOrgId": customer.partner_org_id,
+                    "customerOrgId": customer.org_id,
+                    "locationId": location_id,
+                    "name": location_name,
+                }
+            )
     for sku in world.skus:
         events.append(
             {

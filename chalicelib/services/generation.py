@@ -28,9 +28,10 @@ from chalicelib.domain.errors import (
     ReportErrorCode,
     ReportGone,
 )
+from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.messages import RunLease
 from chalicelib.domain.partners import PartnerTree
-from chalicelib.domain.point_in_time import POINT_IN_TIME_COLUMNS, snapshot_cells
+from chalicelib.domain.point_in_time import snapshot_cells
 from chalicelib.domain.regeneration import missing_days
 from chalicelib.domain.report_formats import ReportFormat
 from chalicelib.domain.report_rows import CsvRenderer, Customer, Partner, RowContext
@@ -65,6 +66,7 @@ from chalicelib.services.ports import (
     UsageSlice,
 )
 
+CUSTOMER_FIELD = KEY_FIELDS.index("customer_org_id")  # where a usage key holds its customer
 # Failures by error name (a domain exception's class name) → the code a FAILED report carries.
 ERROR_CODES: dict[str, ReportErrorCode] = {DataNotAvailable.__name__: ReportErrorCode.DATA_NOT_AVAILABLE}
 # Errors whose message tells the partner what is wrong (which day): it joins the description.
@@ -166,7 +168,9 @@ class GenerationSteps:
         day_rows = {day: rows for day, (_, rows) in published.items()}
         pinned = self._pin_directory()  # one directory version for the whole report
         _, org_ids = self._partner_scope(report, self._directory_of(pinned))
-        usage = UsageSlice(versions, tuple(org_ids), None, None, day_rows=day_rows)
+        usage = UsageSlice(
+            versions, tuple(org_ids), None, None, day_rows=day_rows, customer_org_ids=report.request.customer_org_ids
+        )
         planned: dict[str, Any] = {
             "gone": False,
             "ready": True,
@@ -213,17 +217,12 @@ class GenerationSteps:
             customers_from=low,
             customers_before=high,
             day_rows=by_day_from_json(state["dayRows"]) if "dayRows" in state else None,
+            customer_org_ids=report.request.customer_org_ids,
         )
 
         def naming() -> tuple[RowContext, tuple[str, ...]]:
             customers, internal = self._customers(report, org_ids, low, high, directory)
-            context = RowContext(
-                report_type=report.report_type,
-                partner=partner,
-                customers={customer.org_id: customer for customer in customers},
-                skus={sku.sku: sku for sku in directory.skus()},
-            )
-            return context, tuple(sorted(internal))
+            return _row_context(report, partner, customers, directory), tuple(sorted(internal))
 
         # The directory is read while the lake's day files download: neither waits for the other.
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -232,7 +231,7 @@ class GenerationSteps:
                 context, excluded = named.result()
                 text, rows = self._renderer.render(files, context, excluded)
         if shard["index"] == 0:  # the first part carries the header: one part is the whole file
-            text = CsvRenderer().header(report.report_type) + text
+            text = CsvRenderer().render([context.header()]) + text
         part_key = shard.get("fileKey") or f"{_parts_prefix(job)}part-{shard['index']:05d}.csv"
         return self._put_part(job, part_key, text, rows)
 
@@ -242,17 +241,16 @@ class GenerationSteps:
         partner, org_ids = self._partner_scope(report, directory)
         open_now = self._snapshots.open_at(report.request.as_of, org_ids)
         customers, internal = self._customers(report, org_ids, None, None, directory)
-        if internal:
-            open_now = {key: since for key, since in open_now.items() if key[1] not in internal}
-        context = RowContext(
-            report_type=report.report_type,
-            partner=partner,
-            customers={customer.org_id: customer for customer in customers},
-            skus={sku.sku: sku for sku in directory.skus()},
-        )
+        chosen = report.request.customer_org_ids
+        open_now = {
+            key: since
+            for key, since in open_now.items()
+            if key[CUSTOMER_FIELD] not in internal and (chosen is None or key[CUSTOMER_FIELD] in chosen)
+        }
+        context = _row_context(report, partner, customers, directory)
         rows = snapshot_cells(context, open_now)
         renderer = CsvRenderer()
-        text = renderer.render([list(POINT_IN_TIME_COLUMNS[report.report_type])]) + renderer.render(rows)
+        text = renderer.render([context.header()]) + renderer.render(rows)
         return self._put_part(job, f"{_parts_prefix(job)}part-00000.csv", text, len(rows))
 
     def _put_part(self, job: GenerationJob, part_key: str, text: str, rows: int) -> dict[str, Any]:
@@ -412,6 +410,20 @@ class GenerationSteps:
             return customers, set()
         left_out = {customer.org_id for customer in customers if customer.internal}
         return [customer for customer in customers if not customer.internal], left_out
+
+
+def _row_context(report: Report, partner: Partner, customers: list[Customer], directory: Directory) -> RowContext:
+    """What the report's rows are named with, and its file's columns."""
+    request = report.request
+    return RowContext(
+        report_type=request.report_type,
+        partner=partner,
+        customers={customer.org_id: customer for customer in customers},
+        skus={sku.sku: sku for sku in directory.skus()},
+        category=request.category,
+        columns=request.columns,
+        period_days=request.period.day_count,
+    )
 
 
 def _is_run_of(report: Report | None, job: GenerationJob) -> bool:

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from chalicelib.domain.directory import Customer, Location, Partner, Sku
 from chalicelib.domain.events import (
     ASSIGNMENT_TYPES,
     EVENT_SCHEMA,
@@ -38,7 +39,6 @@ from chalicelib.domain.events import (
     subject_keys_all_valued,
 )
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
-from chalicelib.domain.report_rows import Customer, Partner, Sku
 from chalicelib.domain.restatement import RestatementAsked
 from chalicelib.services.ports import DeadLetters, DirectoryWriter, EventIdIndex, EventLog, RatingLedger
 
@@ -392,6 +392,11 @@ class IngestionService:
                     record["name"],
                 )
                 self._directory.upsert_customer(customer, as_of=record["occurred_at"])
+            elif kind == EventType.LOCATION_UPSERTED.value:
+                location = Location(
+                    record["partner_org_id"], record["customer_org_id"], record["location_id"], record["name"]
+                )
+                self._directory.upsert_location(location, as_of=record["occurred_at"])
             elif kind == EventType.SKU_UPSERTED.value:
                 sku = Sku(record["sku"], record["service_name"], record["description"])
                 self._directory.upsert_sku(sku, as_of=record["occurred_at"])

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.commands import GenerationJob
+from chalicelib.domain.directory import Customer, Location, Partner, Sku
 from chalicelib.domain.events import Registrations
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.messages import RestatementRequested, RunLease
 from chalicelib.domain.rating import KeyDay
 from chalicelib.domain.report_formats import ReportFormat
-from chalicelib.domain.report_rows import Customer, Partner, RowContext, Sku
+from chalicelib.domain.report_rows import RowContext
 from chalicelib.domain.reports import Report, ReportError
 from chalicelib.domain.restatement import RestatementMarker, RestatementPass
 from chalicelib.services.rating_ports import Key, TouchedKeys
@@ -209,6 +210,7 @@ class UsageSlice:
     customers_from: str | None  # inclusive; None: from the first customer id
     customers_before: str | None  # exclusive; None: through the last customer id
     excluded_customer_ids: tuple[str, ...] = ()  # internal customers, unless asked for
+    customer_org_ids: tuple[str, ...] | None = None  # only these customers (a report's customerOrgIds)
     # Usage rows each day's object holds, as its publication recorded them: a reader that finds
     # the object missing or holding other rows fails (LakeIncomplete), never reads a silent zero.
     day_rows: dict[date, int] | None = None
@@ -357,6 +359,8 @@ class DirectoryWriter(Protocol):
     def upsert_customer(self, customer: Customer, as_of: int | None = None) -> None: ...
 
     def upsert_sku(self, sku: Sku, as_of: int | None = None) -> None: ...
+
+    def upsert_location(self, location: Location, as_of: int | None = None) -> None: ...
 
 
 class DayReplay(Protocol):

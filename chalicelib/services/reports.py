@@ -92,7 +92,10 @@ class ReportService:
         caller.require_write()
         now = self._clock()
         request = ReportRequest.from_body(body, now)
-        PartnerTree(self._directory.partners()).report_scope(caller.org_id, request.sub_partner_org_id)
+        tree = PartnerTree(self._directory.partners())
+        scope = tree.report_scope(caller.org_id, request.sub_partner_org_id)
+        if request.customer_org_ids is not None:
+            self._require_customers_in(tree.subtree(scope.org_id), request.customer_org_ids)
         report = Report(
             partner_org_id=caller.org_id,
             report_id=new_report_id(),
@@ -155,6 +158,21 @@ class ReportService:
             )
             raise
         return report, True
+
+    def _require_customers_in(self, org_ids: builtins.list[str], customer_org_ids: tuple[str, ...]) -> None:
+        """Each of `customer_org_ids` must be a customer of the report's scope (`org_ids`, the
+        partner's subtree), else 403: another partner's customer and an unknown id alike."""
+        known = {customer.org_id for customer in self._directory.customers_of(org_ids)}
+        foreign = [org_id for org_id in customer_org_ids if org_id not in known]
+        if foreign:
+            raise Forbidden(
+                "customerOrgIds names customers outside the report's scope",
+                [
+                    f"customerOrgIds: {org_id!r} is not a customer of the report's partner tree "
+                    "(the caller's, or the sub-partner's subtree)"
+                    for org_id in foreign
+                ],
+            )
 
     def get(self, caller: Caller, report_id: str) -> tuple[Report, str | None]:
         """The report and, when COMPLETED, a freshly presigned download URL."""
