@@ -68,7 +68,7 @@ def _customer_org_ids(value: object, problems: list[str]) -> tuple[str, ...] | N
         return None
     bad = [item for item in value if not _is_org_id(item)]
     if bad:
-        problems.append(f"customerOrgIds: {str(bad[0])[:60]!r} is not a non-empty org id string")
+        problems.append(f"customerOrgIds: {json.dumps(bad[0])[:60]} is not a non-empty org id string")
         return None
     return tuple(sorted(set(value)))
 
