@@ -123,6 +123,27 @@ BAD_FIELDS = {
     "subPartnerOrgId a number": (period(subPartnerOrgId=7), "subPartnerOrgId must be a non-empty org id string"),
     "subPartnerOrgId blank": (period(subPartnerOrgId="  "), "subPartnerOrgId must be a non-empty org id string"),
     "subPartnerOrgId huge": (period(subPartnerOrgId="x" * 5000), "subPartnerOrgId must be a non-empty org id string"),
+    # the create extensions (DESIGN §3)
+    "customerOrgIds empty": (period(customerOrgIds=[]), "customerOrgIds must name at least one customer"),
+    "customerOrgIds a string": (period(customerOrgIds="c1"), "customerOrgIds must be a list of customer org ids"),
+    "customerOrgIds an object": (period(customerOrgIds={"c1": True}), "customerOrgIds must be a list"),
+    "customerOrgIds a number inside": (period(customerOrgIds=[7]), "customerOrgIds: 7 is not a non-empty org id"),
+    "customerOrgIds null inside": (period(customerOrgIds=[None]), "customerOrgIds: null is not a non-empty org id"),
+    "customerOrgIds blank": (period(customerOrgIds=["\t "]), "is not a non-empty org id string"),
+    "customerOrgIds huge id": (period(customerOrgIds=["x" * 5000]), "is not a non-empty org id string"),
+    "customerOrgIds too many": (period(customerOrgIds=[f"c{n}" for n in range(101)]), "at most 100"),
+    "customerOrgIds nested lists": (period(customerOrgIds=[["c1"]]), "is not a non-empty org id string"),
+    "columns empty": (period(columns=[]), "columns must name the file's columns"),
+    "columns a string": (period(columns="QUANTITY"), "columns must be a list of column names"),
+    "columns a number inside": (period(columns=["QUANTITY", 1]), "columns must be a list of column names"),
+    "columns huge": (period(columns=["QUANTITY"] * 1000), "columns must be a list of column names"),
+    "columns unknown": (period(columns=["QUANTITY", "=cmd|' /C calc'!A0"]), "unknown column =cmd|"),
+    "columns lower case": (period(columns=["quantity"]), "unknown column quantity"),
+    "columns of another type": (period(columns=["LOCATION_NAME"]), "a PARTNER report has no column LOCATION_NAME"),
+    "columns repeated": (period(columns=["QUANTITY", "QUANTITY"]), "columns: QUANTITY is named twice"),
+    "columns leave Webex's out": (period(columns=["QUANTITY"]), "keeps Webex's columns; missing PARTNER_NAME"),
+    "seats of a snapshot": ({"category": "POINT_IN_TIME", "type": "USER", "columns": ["SEAT_EQUIVALENTS"]},
+                            "a POINT_IN_TIME USER report has no column SEAT_EQUIVALENTS"),
 }
 
 
@@ -142,6 +163,18 @@ def test_every_problem_of_a_create_is_named(stack: SecurityStack, client: ApiCli
     for needle in ("billingStartDate: expected YYYY-MM-DD", "billingEndDate is required", "type: 'DAILY'",
                    "internal must be true or false"):
         assert needle in descriptions
+
+
+def test_customers_of_another_partner_are_403_and_write_nothing(stack: SecurityStack, client: ApiClient) -> None:
+    """Another partner's customer, an unknown id, a customer outside the sub-partner's subtree:
+    the same 403, which neither says which nor whose it is."""
+    others = stack.container.directory.customers_of([OTHER_PARTNER])
+    assert others
+    before = stack.footprint()
+    for ids in ([others[0].org_id], ["no-such-customer"], [webex_id("ORGANIZATION", "nobody")]):
+        error = assert_webex_error(client.post(BASE, period(type="CUSTOMER", customerOrgIds=ids)), 403)
+        assert "customerOrgIds" in error_text(error) and OTHER_PARTNER not in error_text(error)
+    assert stack.footprint() == before
 
 
 def test_the_five_year_boundary_and_yesterday_are_accepted(stack: SecurityStack, client: ApiClient) -> None:
