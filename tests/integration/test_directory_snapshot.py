@@ -13,10 +13,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.adapters.directory_snapshot import EmptyDirectory, SnapshotDirectory, encode, snapshot_key
+from chalicelib.adapters.directory_snapshot import EmptyDirectory, SnapshotDirectory, decode, encode, snapshot_key
 from chalicelib.adapters.dynamo_directory import DynamoDirectory
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
-from chalicelib.domain.directory import Customer, Partner, Sku
+from chalicelib.domain.directory import Customer, Location, Partner, Sku
 from chalicelib.domain.directory_index import DirectoryIndex
 from chalicelib.domain.reports import ReportStatus
 from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
@@ -241,3 +241,26 @@ def test_a_report_after_a_customer_upsert_names_the_new_customer(seeded, monkeyp
     }
     assert len(set(pins)) == 1 and pins[0] > first_pins[0]
     assert seeded.directory_snapshots.rebuilds == 2  # once per directory change, not per shard or report
+
+
+def test_customer_and_location_names_survive_the_table_and_the_snapshot(container):
+    """CUSTOMER_UPSERTED.name and LOCATION_UPSERTED reach a report through both readers: the
+    table (`customers_of`, a shard's range) and the snapshot object (written and read back); a
+    later upsert of a location renames it, an older one does not, a location of an unknown
+    customer names nothing."""
+    writer = _seed_small(container)
+    writer.upsert_customer(Customer("c-2", "p-1", "X-2", name="Cedar, Logistics"), as_of=1)
+    writer.upsert_location(Location("p-1", "c-2", "L-1", "=Head Office"), as_of=1)
+    writer.upsert_location(Location("p-1", "c-2", "L-2", "Site 2"), as_of=1)
+    writer.upsert_location(Location("p-1", "c-2", "L-2", "Site Two"), as_of=3)
+    writer.upsert_location(Location("p-1", "c-2", "L-2", "older"), as_of=2)  # refused: newer stored
+    writer.upsert_location(Location("p-1", "c-9", "L-1", "nobody's"), as_of=1)
+    expected = Customer(
+        "c-2", "p-1", "X-2", name="Cedar, Logistics", locations=(("L-1", "=Head Office"), ("L-2", "Site Two"))
+    )
+    assert writer.customers_of(["p-1"], "c-2", "c-3") == [expected]
+    assert [c.locations for c in writer.customers_of(["p-1"])] == [(), expected.locations]
+    snapshots = _snapshots(container)
+    pinned = snapshots.pin()
+    assert _snapshots(container).at(pinned).customers_of(["p-1"]) == writer.customers_of(["p-1"])
+    assert decode(encode(writer.read_all(), 7), 7).customers_of(["p-1"]) == writer.customers_of(["p-1"])

@@ -550,7 +550,14 @@ FIELD_NAMES = [
     "serviceName",
     "description",
 ]
-EVENT_TYPES = ["PACKAGE_ASSIGNED", "PACKAGE_UNASSIGNED", "PARTNER_UPSERTED", "CUSTOMER_UPSERTED", "SKU_UPSERTED"]
+EVENT_TYPES = [
+    "PACKAGE_ASSIGNED",
+    "PACKAGE_UNASSIGNED",
+    "PARTNER_UPSERTED",
+    "CUSTOMER_UPSERTED",
+    "SKU_UPSERTED",
+    "LOCATION_UPSERTED",
+]
 
 json_scalars = st.one_of(
     st.none(),
@@ -687,3 +694,55 @@ def test_corrupting_a_valid_event_never_crashes(event, data):
 def test_any_real_second_round_trips_through_occurred_at(epoch, fraction):
     stamp = datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
     assert parse(assignment(occurredAt=stamp), now=epoch)["occurred_at"] == epoch
+
+
+# ---- names of customers and locations (the CUSTOMER_NAME and LOCATION_NAME columns) -----------
+
+
+def location(**changes: Any) -> dict:
+    event = {
+        "eventId": "ev-l",
+        "eventType": "LOCATION_UPSERTED",
+        "occurredAt": T0,
+        "partnerOrgId": "partner-1",
+        "customerOrgId": "customer-1",
+        "locationId": "location-1",
+        "name": "Head Office",
+    }
+    event.update(changes)
+    return event
+
+
+def test_customer_upserted_carries_an_optional_name():
+    assert parse(customer(name="Bluebird Dental"))["name"] == "Bluebird Dental"
+    assert parse(customer())["name"] == ""
+    with pytest.raises(InvalidEvent, match="name must be a non-empty string|name"):
+        parse(customer(name=7))
+
+
+def test_location_upserted_names_one_location_of_a_customer():
+    record = parse(location())
+    assert (record["event_type"], record["partner_org_id"], record["customer_org_id"]) == (
+        "LOCATION_UPSERTED",
+        "partner-1",
+        "customer-1",
+    )
+    assert (record["location_id"], record["name"], record["sku"]) == ("location-1", "Head Office", "")
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"name": None}, "missing field name"),
+        ({"name": ""}, "name must be a non-empty string"),
+        ({"locationId": None}, "missing field locationId"),
+        ({"customerOrgId": 3}, "customerOrgId must be a non-empty string"),
+        ({"partnerOrgId": None}, "missing field partnerOrgId"),
+        ({"customerOrgId": "a\x00b"}, "customerOrgId must not hold a NUL character"),
+        ({"name": "x" * 1001}, "name is longer than 1000 characters"),
+    ],
+)
+def test_bad_location_events_are_rejected_with_their_reason(changes, reason):
+    with pytest.raises(InvalidEvent) as raised:
+        parse(location(**changes))
+    assert raised.value.reason == reason
