@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib.demo_data import DEMO_PARTNER
 from chalicelib.domain.report_columns import default_columns
 from chalicelib.domain.reports import ReportType
+from chalicelib.local.demo import DEMO_PARTNER
 from tests.conftest import TODAY
 from tests.contract.conftest import SDK_BASE_URL, sdk_request
 from tests.contract.webex_sdk import (

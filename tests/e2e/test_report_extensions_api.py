@@ -10,10 +10,10 @@ import io
 
 import pytest
 
-from chalicelib.demo_data import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from chalicelib.domain.report_columns import default_columns
 from chalicelib.domain.report_kinds import ReportCategory
 from chalicelib.domain.reports import ReportType
+from chalicelib.local.demo import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.e2e.test_reports_api import BASE, assert_webex_error, period
 from tests.readers import object_bytes
 

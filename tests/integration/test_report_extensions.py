@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER, usage_by_day
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.errors import Conflict, Forbidden
 from chalicelib.domain.manifest import report_file_columns
@@ -24,6 +23,7 @@ from chalicelib.domain.report_columns import available_columns, default_columns
 from chalicelib.domain.report_kinds import ReportCategory
 from chalicelib.domain.report_rows import RowContext, aggregate_reference, neutralise_cell
 from chalicelib.domain.reports import ReportStatus, ReportType
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER, usage_by_day
 from tests.conftest import TODAY
 from tests.readers import object_bytes, object_text
 
