@@ -6,6 +6,7 @@ In AWS the keys come from the identity provider's JWKS URL; in local mode from a
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +20,8 @@ from chalicelib.domain.errors import Unauthenticated
 
 ALLOWED_ALGORITHMS = ["RS256", "ES256"]
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub", "org_id"]
+# RFC 7519 NumericDate claims: a JSON number when present (PyJWT alone takes "1767225600" too).
+TIME_CLAIMS = ("exp", "nbf", "iat")
 CLOCK_SKEW_SECONDS = 30
 
 
@@ -58,11 +61,17 @@ class JwtTokenVerifier:
             raise Unauthenticated("The access token has expired") from None
         except jwt.ImmatureSignatureError:
             raise Unauthenticated("The access token is not valid yet") from None
-        except (jwt.PyJWTError, ValueError, TypeError):
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
             raise Unauthenticated("The access token is invalid") from None
+        if not all(_is_numeric_date(claims[name]) for name in TIME_CLAIMS if name in claims):
+            raise Unauthenticated("The access token's exp, nbf and iat claims must be numbers")
         if not all(isinstance(claims.get(name), str) and claims[name].strip() for name in ("org_id", "sub")):
             raise Unauthenticated("The access token lacks its org_id or sub claim")
         return claims
+
+
+def _is_numeric_date(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class DevKeyPair:

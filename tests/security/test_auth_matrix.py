@@ -154,6 +154,13 @@ CREDENTIALS = [
     Credential("signature stripped", bearer(lambda f: f.tokens.mint().rsplit(".", 1)[0] + "."), UNAUTHENTICATED),
     Credential("no exp claim", bearer(lambda f: f.ours(exp=None)), UNAUTHENTICATED),
     Credential("no org_id claim", bearer(lambda f: f.ours(org_id=None)), UNAUTHENTICATED),
+    # NumericDate claims must be JSON numbers (RFC 7519 §2); PyJWT alone accepts numeric strings
+    Credential("exp a string", bearer(lambda f: f.ours(exp=str(int(time.time()) + 3600))), UNAUTHENTICATED),
+    Credential("nbf a string", bearer(lambda f: f.ours(nbf=str(int(time.time())))), UNAUTHENTICATED),
+    Credential("iat a string", bearer(lambda f: f.ours(iat=str(int(time.time())))), UNAUTHENTICATED),
+    Credential("exp a boolean", bearer(lambda f: f.ours(exp=True)), UNAUTHENTICATED),
+    Credential("exp infinite", bearer(lambda f: f.ours(exp=float("inf"))), UNAUTHENTICATED),
+    Credential("exp a list", bearer(lambda f: f.ours(exp=[int(time.time()) + 3600])), UNAUTHENTICATED),
     Credential("org_id not a string", bearer(lambda f: f.ours(org_id=[DEMO_PARTNER])), UNAUTHENTICATED),
     Credential("token without the Bearer scheme", lambda f: f.tokens.mint(), UNAUTHENTICATED),
     Credential("Basic scheme", lambda f: "Basic " + b64url(b"admin:admin"), UNAUTHENTICATED),
