@@ -127,6 +127,14 @@ class WebexRequestHandler(ChaliceRequestHandler):
         self.local_gateway = WebexLocalGateway(app_object, config)
         super(ChaliceRequestHandler, self).__init__(request, client_address, server)
 
+    def __getattr__(self, name: str) -> Any:
+        """`do_<METHOD>` for the methods chalice's handler has no handler for (TRACE, CONNECT, any
+        other token): through the gateway like the rest, so a route answers 405 with `Allow` and
+        an unknown path the no-route 403, in the Webex error shape (http.server: a 501 page)."""
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
+
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         """The access log line, without the query string (it can carry a token: `?access_token=`)."""
         if not self.command:  # a request line that did not parse (or was too long): not quoted either
