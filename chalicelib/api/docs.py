@@ -4,6 +4,8 @@
   module is the one source of truth (tests hold it to the routes, the domain and the real
   responses); when served, only `servers` (this deployment's base) and the billing dates of the
   create examples (the previous calendar month, so that "Try it out" works as it stands) change.
+- `GET /`: a small page leading to the reconciliation console (`/console/`), the explorer and the
+  document (the root answered the gateway's no-route 403 before).
 - `GET /v1/wholesale/billing/docs`: Swagger UI on that document. Its assets come from the npm
   package swagger-ui-dist, vendored by `make install` into `chalicelib/vendor/swagger-ui/` (so
   `chalice package` ships them; nothing is loaded from a CDN) and served from
@@ -36,8 +38,10 @@ DOCS_BASE = "/v1/wholesale/billing"
 OPENAPI_ROUTE = DOCS_BASE + "/openapi.json"
 EXPLORER_ROUTE = DOCS_BASE + "/docs"
 ASSET_ROUTE = EXPLORER_ROUTE + "/{asset}"
+ROOT_ROUTE = "/"
+CONSOLE_PATH = "/console/"
 # Every route of this blueprint: public, and not part of the API the document describes.
-PUBLIC_ROUTES = (OPENAPI_ROUTE, EXPLORER_ROUTE, ASSET_ROUTE)
+PUBLIC_ROUTES = (ROOT_ROUTE, OPENAPI_ROUTE, EXPLORER_ROUTE, ASSET_ROUTE)
 
 OPENAPI_FILE = Path(__file__).resolve().with_name("openapi.json")
 SWAGGER_UI_DIR = Path(__file__).resolve().parent.parent / "vendor" / "swagger-ui"
@@ -167,6 +171,37 @@ def _assets_missing() -> Response:
         503,
         "The API explorer's assets are not installed: run `make install` "
         "(it vendors the npm package swagger-ui-dist into chalicelib/vendor/swagger-ui/)",
+    )
+
+
+# Links relative to the root, so that a stage prefix (`/api/`) is kept.
+ROOT_PAGE = f"""<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>wholesale-billing-reports</title></head>
+<body>
+<h1>wholesale-billing-reports</h1>
+<ul>
+<li><a href="{CONSOLE_PATH.lstrip("/")}">Reconciliation console</a></li>
+<li><a href="{EXPLORER_ROUTE.lstrip("/")}">API explorer</a> (Swagger UI)</li>
+<li><a href="{OPENAPI_ROUTE.lstrip("/")}">OpenAPI document</a></li>
+<li>The reports API: <code>{REPORTS_PATH}</code> (a bearer token is needed)</li>
+</ul>
+</body>
+</html>
+"""
+
+
+@docs_api.route(ROOT_ROUTE, methods=["GET"])
+@maps_errors
+def get_root() -> Response:
+    return Response(
+        body=ROOT_PAGE,
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 

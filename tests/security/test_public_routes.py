@@ -72,3 +72,19 @@ def test_the_local_explorer_does_carry_the_dev_token(stack: SecurityStack, token
     if response.status == 503:
         pytest.skip("the explorer's vendored assets are not installed (make install)")
     assert response.status == 200 and token.encode() in response.body
+
+
+def test_the_root_leads_to_the_console_the_explorer_and_the_document(stack: SecurityStack, tokens: Tokens,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`/` answered the gateway's no-route 403; now a small page of links (relative: a stage
+    prefix stays), without a token even in the local stage."""
+    token = tokens.mint()
+    monkeypatch.setenv(DEV_TOKEN_VARIABLE, token)
+    response = ApiClient().get("/")
+    assert response.status == 200
+    assert (response.header("Content-Type") or "").startswith("text/html")
+    page = response.body.decode()
+    for link in ('href="console/"', 'href="v1/wholesale/billing/docs"', 'href="v1/wholesale/billing/openapi.json"'):
+        assert link in page
+    assert token not in page
+    assert "default-src 'none'" in (response.header("Content-Security-Policy") or "")
