@@ -41,7 +41,10 @@ _deliveries_processor = BatchProcessor(event_type=EventType.SQS)  # its own: the
 def ingest_sqs_record(record: SQSRecord) -> None:
     """One SQS message: an NDJSON body of one or more events. Raising marks only this message
     failed (partial batch response), so SQS redelivers it; re-landing events is harmless."""
-    report = get_container().ingestion.ingest_lines(record.body.split("\n"), source=f"sqs:{record.message_id}")
+    lines = record.body.split("\n")
+    if lines[-1] == "":  # the body's final newline ends its last line; it starts no blank one
+        lines.pop()
+    report = get_container().ingestion.ingest_lines(lines, source=f"sqs:{record.message_id}")
     metrics.add_metric(name="EventsAccepted", unit="Count", value=report.accepted)
     metrics.add_metric(name="EventsRejected", unit="Count", value=report.rejected)
     logger.info(
@@ -51,6 +54,7 @@ def ingest_sqs_record(record: SQSRecord) -> None:
             "accepted": report.accepted,
             "rejected": report.rejected,
             "restatement": report.restatement.as_json() if report.restatement else None,
+            "blank_lines": report.blank_lines,
         },
     )
 
@@ -75,9 +79,15 @@ def ingest_dropped_object(key: str) -> dict[str, Any]:
             "accepted": report.accepted,
             "rejected": report.rejected,
             "restatement": report.restatement.as_json() if report.restatement else None,
+            "blank_lines": report.blank_lines,
         },
     )
-    return {"accepted": report.accepted, "rejected": report.rejected, "archived": archived}
+    return {
+        "accepted": report.accepted,
+        "rejected": report.rejected,
+        "blankLines": report.blank_lines,
+        "archived": archived,
+    }
 
 
 @events_api.on_s3_event(bucket=LAKE_BUCKET, prefix=INCOMING_PREFIX, events=["s3:ObjectCreated:*"])

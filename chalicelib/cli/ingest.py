@@ -71,6 +71,7 @@ def ingest_summary(summary: dict[str, Any], lake_bucket: str) -> str:
         f"{summary['lines']} lines: {summary['accepted']} accepted, {summary['rejected']} rejected, "
         f"{summary['duplicatesInBatch']} repeated in the input, {summary['duplicatesIngested']} ingested before "
         f"(ignored); {summary['directoryUpdates']} directory updates"
+        + (f"; {summary['blankLines']} blank lines skipped" if summary.get("blankLines") else "")
     ]
     if summary["rejections"]:
         lines.append("rejected, by reason:")

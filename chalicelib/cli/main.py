@@ -182,6 +182,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         "rejections": dict(sorted(landed.rejections.items(), key=lambda item: (-item[1], item[0]))),
         "duplicatesInBatch": landed.duplicates_in_batch,
         "duplicatesIngested": landed.duplicates_ingested,
+        "blankLines": landed.blank_lines,
         "directoryUpdates": landed.directory_updates,
         "restatedFrom": asked.requested_day.isoformat() if asked.requested_day else None,
         "restatement": asked.as_json(),

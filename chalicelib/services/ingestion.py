@@ -72,6 +72,7 @@ class IngestSummary:
     rejected: int = 0
     duplicates_in_batch: int = 0
     duplicates_ingested: int = 0  # landed before (any day, any earlier input): ignored
+    blank_lines: int = 0  # nothing but white space: counted among the lines, skipped
     directory_updates: int = 0
     event_days: set[date] = field(default_factory=set)
     restated_from: date | None = None
@@ -91,6 +92,7 @@ class IngestSummary:
         self.rejected += other.rejected
         self.duplicates_in_batch += other.duplicates_in_batch
         self.duplicates_ingested += other.duplicates_ingested
+        self.blank_lines += other.blank_lines
         self.directory_updates += other.directory_updates
         self.event_days |= other.event_days
         self.dead_letter_keys += other.dead_letter_keys
@@ -222,6 +224,7 @@ class IngestionService:
         for position in screened.line_by_line:
             line = chunk[position]
             if not line.strip():
+                report.blank_lines += 1
                 continue
             try:
                 records.append(parse_event_line(line, now))
@@ -232,7 +235,7 @@ class IngestionService:
             screened.tables.append(pa.Table.from_pylist(records, schema=EVENT_SCHEMA))
             screened.positions.append(pa.array(positions, pa.int64()))
         report.stage_seconds["validate line by line"] += time.perf_counter() - started
-        report.lines = sum(table.num_rows for table in screened.tables) + len(rejected)
+        report.lines = sum(table.num_rows for table in screened.tables) + len(rejected) + report.blank_lines
         started = time.perf_counter()
         table = pa.concat_tables(screened.tables) if screened.tables else EVENT_SCHEMA.empty_table()
         position_of = pa.concat_arrays(screened.positions).to_pylist() if screened.positions else []

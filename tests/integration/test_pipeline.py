@@ -120,10 +120,11 @@ def test_s3_drop_is_ingested_and_archived(container, small_world):
     container.s3.put_object(
         Bucket=container.settings.lake_bucket,
         Key="incoming/batch-1.ndjson",
-        Body="\n".join(_lines(on_time + late)).encode(),
+        Body=("\n".join(_lines(on_time + late)) + "\n\n  \n").encode(),  # two blank lines at the end
     )
     result = ingest_dropped_object("incoming/batch-1.ndjson")
     assert result["accepted"] == len({e["eventId"] for e in on_time + late}) and result["rejected"] == 0
+    assert result["blankLines"] == 2  # counted, skipped: not dropped unseen
     keys = [
         o["Key"]
         for o in container.s3.list_objects_v2(Bucket=container.settings.lake_bucket, Prefix="incoming/").get(

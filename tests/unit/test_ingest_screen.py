@@ -138,7 +138,7 @@ def test_the_vector_screen_decides_every_line_as_the_validator_does(where, monke
     line_by_line = _outcome(text)
     assert vector == line_by_line
     records, digests, rejected, kinds, lines, repeated, directory = vector
-    assert lines == len([line for line in text if line.strip()])
+    assert lines == len(text)  # blank lines too: counted (and skipped), never dropped unseen
     assert repeated == 1 and any("e-101" in reason for _, reason in rejected)
     assert directory == ["d-1", "d-3"]  # d-2's internal is not a boolean
     assert len(records) > 3000 - 2
@@ -198,3 +198,11 @@ def test_a_log_object_from_before_the_added_fields_reads_as_records_of_today():
     conformed = conform_records(old)
     assert conformed.column_names == list(EVENT_FIELDS) and conformed.equals(screened.records)
     assert conform_records(pa.Table.from_pylist([], schema=old.schema)).num_rows == 0
+@pytest.mark.parametrize("as_bytes", [True, False])
+def test_a_blank_line_is_counted_as_skipped_never_dropped_unseen(as_bytes):
+    good = [json.dumps(assignment(number)) for number in range(1200)]
+    text = good[:600] + ["", "   ", "\t"] + good[600:] + [""]
+    chunk = [(line + "\n").encode() for line in text] if as_bytes else text
+    report = _service()._validate(chunk).report
+    assert report.blank_lines == 4
+    assert report.lines == len(text) == len(good) + report.blank_lines + report.rejected
