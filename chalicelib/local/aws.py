@@ -6,6 +6,8 @@ concurrent requests interleave (50 concurrent identical creates made 2 reports):
   transaction and conditional write is atomic, as on AWS;
 - S3, SQS and the rest on a threaded server (presigned downloads and lake reads in parallel).
   S3 and SQS share it, so the bucket's `incoming/` notifications reach the queue.
+Both check every request's SigV4 signature, presigned links' expiry too, as AWS does (moto checks
+none): chalicelib/local/sigv4.py, with the key pair of the environment they start in.
 
 Their pids and ports are kept in `.local/aws.pids`. A `wbr dev` killed with `kill -9` alone
 leaves them running with their data: the next `wbr dev` on the same ports adopts them (and its
@@ -36,11 +38,13 @@ def serve(host: str, port: int, threaded: bool) -> None:
     from werkzeug.serving import run_simple
 
     from chalicelib.local import dynamodb as local_dynamodb
+    from chalicelib.local.sigv4 import SignatureGate
 
     local_dynamodb.speed_up()  # same answers, faster queries (see local/dynamodb.py)
     os.environ.setdefault("MOTO_PORT", str(port))
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    application = DomainDispatcherApplication(create_backend_app)
+    credentials = {os.environ.get("AWS_ACCESS_KEY_ID", "local"): os.environ.get("AWS_SECRET_ACCESS_KEY", "local")}
+    application = SignatureGate(DomainDispatcherApplication(create_backend_app), credentials)
     run_simple(host, port, application, threaded=threaded, request_handler=MotoRequestHandler)
 
 
