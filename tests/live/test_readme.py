@@ -69,7 +69,15 @@ def test_every_readme_command_works_as_written(checkout):
     folder, stack = checkout
     checkouts_own = _listing(PROJECT / ".local")  # a developer's `make run` state: never touched
     blocks = readme_blocks(README.read_text())[1:]
-    environ = {**stack.environ, "HOME": str(folder), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    temporary = folder.parent / f"{folder.name}-tmp"  # where the tour's `mktemp -d` makes its folder
+    temporary.mkdir()
+    environ = {
+        **stack.environ,
+        "HOME": str(folder),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "TMPDIR": str(temporary),
+    }
+    before = {path.name for path in folder.iterdir()}
     for name in ("WBR_STATE_DIR", "WBR_API_PORT", "WBR_AWS_PORT", "WBR_DYNAMODB_PORT", "WBR_DEMO"):
         environ.pop(name, None)  # a user's second shell knows only what the README tells it
     script = ["set -euo pipefail"]
@@ -87,18 +95,22 @@ def test_every_readme_command_works_as_written(checkout):
         f"exit {run.returncode}\n--- stdout\n{run.stdout[-4000:]}\n--- stderr\n{run.stderr[-4000:]}\n"
         f"--- wbr dev\n{(stack.state_dir / 'dev.log').read_text()[-3000:]}"
     )
-    (folder / "readme.stdout").write_text(run.stdout)
-    print(f"README blocks ran in {elapsed:.1f} s; what they printed: {folder / 'readme.stdout'}")
+    # The tour writes into its temporary folder, nothing into the checkout.
+    assert {path.name for path in folder.iterdir()} == before
+    (tour,) = temporary.glob("tmp.*")
+    (temporary / "readme.stdout").write_text(run.stdout)
+    print(f"README blocks ran in {elapsed:.1f} s; what they printed: {temporary / 'readme.stdout'}")
     # What the blocks left behind is what the README says they make.
-    with (folder / "report.csv").open(newline="") as file:
+    with (tour / "report.csv").open(newline="") as file:
         header = next(csv.reader(file))
     assert header[:2] == ["PARTNER_NAME", "PARTNER_ORG_ID"] and "QUANTITY" in header
-    assert (folder / "customers.csv").stat().st_size > 0 and (folder / "partner.csv").stat().st_size > 0
+    assert (tour / "customers.csv").stat().st_size > 0 and (tour / "partner.csv").stat().st_size > 0
+    assert "report.completed" in (tour / "deliveries.log").read_text()
     assert "exit 3: it exists" in run.stdout
     assert "[]" in run.stdout  # Globex lists none of Acme's reports
     assert "404" in run.stdout or "Billing Report not found" in run.stdout
     assert re.search(r"^\d+ lines: \d+ accepted, \d+ rejected", run.stdout, re.M), run.stdout[-3000:]
     assert "Traceback" not in run.stderr
     assert _listing(PROJECT / ".local") == checkouts_own
-    created = json.loads((folder / "created.json").read_text())
+    created = json.loads((tour / "created.json").read_text())
     assert created["type"] == "USER" and created["category"] == "RECONCILIATION"
