@@ -33,15 +33,32 @@ from chalicelib.cli.ingest import (
     share_counter,
     shared_counter,
 )
-from chalicelib.cli.options import comma_list, common_options, day_argument, positive_int, print_json, wants_json
+from chalicelib.cli.options import (
+    StackUnreachable,
+    comma_list,
+    common_options,
+    day_argument,
+    enum_argument,
+    positive_int,
+    print_json,
+    wants_json,
+)
 from chalicelib.cli.progress import progress_bar
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
-from chalicelib.domain.listing import SortBy, SortOrder
+from chalicelib.domain.listing import SortBy
 from chalicelib.domain.report_columns import EXTENSION_COLUMNS
 from chalicelib.domain.report_formats import ReportFormat
+from chalicelib.domain.reports import ReportCategory, ReportStatus, ReportType
 
 if TYPE_CHECKING:
     from chalicelib.services.ingestion import IngestSummary
+
+
+TYPES = [report_type.value for report_type in ReportType]
+STATUSES = [status.value for status in ReportStatus]
+CATEGORIES = [category.value for category in ReportCategory]
+# the API's sortBy values; `created` is its extension (the newest first: --sort created --order desc)
+SORT_KEYS = list(dict.fromkeys([*(key.value for key in SortBy), "created"]))
 
 
 def _int_env(name: str, default: int) -> int:
@@ -52,6 +69,8 @@ def _int_env(name: str, default: int) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from chalicelib.local.stack import run_dev_stack
 
+    if args.logs:
+        os.environ["WBR_LOGS"] = "1"  # the service's log lines on stderr too, not only in the state folder's file
     demo = os.environ.get("WBR_DEMO", "1") != "0" and not args.no_demo
     api_port, aws_port = _int_env("WBR_API_PORT", 8000), _int_env("WBR_AWS_PORT", 5000)
     dynamodb_port = _int_env("WBR_DYNAMODB_PORT", aws_port + 1)
@@ -60,11 +79,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 def _local_container():  # type: ignore[no-untyped-def]
     from chalicelib.bootstrap import Container
+    from chalicelib.cli.stack import require_local_aws
     from chalicelib.config import Settings
-    from chalicelib.local.stack import load_env_file
 
-    if not load_env_file() and not os.environ.get("AWS_ENDPOINT_URL"):
-        raise SystemExit("no local stack found (.local/env is missing): start it with `make run`")
+    require_local_aws()
     return Container(Settings.from_env())
 
 
@@ -310,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = command("dev", data=False, help="run the local stack (moto + API + worker) with demo data")
     dev.add_argument("--no-demo", action="store_true", help="start empty (same as WBR_DEMO=0)")
+    dev.add_argument(
+        "--logs",
+        action="store_true",
+        help="show the service's log lines here too (same as WBR_LOGS=1); they always go to the state folder's "
+        "service.log",
+    )
     dev.set_defaults(run=cmd_dev)
 
     token = command("token", help="mint a token the local stack accepts")
@@ -319,21 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
     token.set_defaults(run=cmd_token)
 
-    seed = command("seed", help="load the demo partner tree into the running local stack")
-    seed.add_argument("--days", type=int, default=90)
-    seed.add_argument("--users", type=int, default=320)
-    seed.add_argument("--seed", type=int, default=7)
+    seed = command("seed", help="load the demo partner tree into the running local stack (ingest, then rate)")
+    seed.add_argument("--days", type=positive_int, default=90, help="days of usage up to yesterday (default 90)")
+    seed.add_argument("--users", type=positive_int, default=320, help="users of the demo world (default 320)")
+    seed.add_argument("--seed", type=int, default=7, help="random seed: the same seed, the same world (default 7)")
     seed.set_defaults(run=cmd_seed)
 
     demo = command("demo-events", help="write the demo world's provisioning events as NDJSON")
-    demo.add_argument("--out", required=True)
-    demo.add_argument("--days", type=int, default=90)
-    demo.add_argument("--users", type=int, default=320)
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--out", required=True, help="the NDJSON file to write")
+    demo.add_argument("--days", type=positive_int, default=90, help="days of events up to yesterday (default 90)")
+    demo.add_argument("--users", type=positive_int, default=320, help="users of the demo world (default 320)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed: the same seed, the same events (default 7)")
     demo.set_defaults(run=cmd_demo_events)
 
     ingest = command("ingest", help="ingest NDJSON provisioning event files into the local stack")
-    ingest.add_argument("files", nargs="+")
+    ingest.add_argument("files", nargs="+", help="NDJSON files: one provisioning event per line")
     ingest.add_argument("--strict", action="store_true", help="exit 1 when any line was rejected")
     ingest.add_argument("--workers", type=int, default=0, help="processes for large inputs (default: cores - 1)")
     ingest.set_defaults(run=cmd_ingest)
@@ -362,18 +386,24 @@ def build_parser() -> argparse.ArgumentParser:
         return actions.add_parser(name, parents=common_options(api=True), **kwargs)
 
     create = action("create", help="create a report and print it as JSON (exit 3 when it already exists: HTTP 409)")
-    create.add_argument("--type", default="PARTNER", choices=["PARTNER", "CUSTOMER", "USER"])
-    create.add_argument("--start", help="billingStartDate, YYYY-MM-DD (not for --category POINT_IN_TIME)")
-    create.add_argument("--end", help="billingEndDate, YYYY-MM-DD (not for --category POINT_IN_TIME)")
+    create.add_argument(
+        "--type", default="PARTNER", type=enum_argument(TYPES), help=f"{'|'.join(TYPES)}, any case (default PARTNER)"
+    )
+    create.add_argument(
+        "--start", type=day_argument, help="billingStartDate, YYYY-MM-DD (not for --category POINT_IN_TIME)"
+    )
+    create.add_argument("--end", type=day_argument, help="billingEndDate, YYYY-MM-DD (not for --category POINT_IN_TIME)")
     create.add_argument(
         "--category",
-        choices=["RECONCILIATION", "POINT_IN_TIME"],
+        type=enum_argument(CATEGORIES),
         help="POINT_IN_TIME: the allocations open now, per CUSTOMER or USER (default RECONCILIATION)",
     )
-    create.add_argument("--sub-partner", help="subPartnerOrgId")
+    create.add_argument("--sub-partner", help="subPartnerOrgId: a sub-partner in your partner tree")
     create.add_argument("--internal", action="store_true", help="include internal customers")
     create.add_argument(
-        "--format", choices=[file_format.value for file_format in ReportFormat], help="the file's format (default csv)"
+        "--format",
+        type=enum_argument(file_format.value for file_format in ReportFormat),
+        help=f"the file's format: {'|'.join(file_format.value for file_format in ReportFormat)} (default csv)",
     )
     create.add_argument(
         "--customers",
@@ -390,37 +420,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--wait", action="store_true", help="poll until COMPLETED or FAILED")
     create.add_argument("--download", metavar="PATH", help="wait, then save the file to PATH")
-    listing = action("list", help="list reports (all pages, or the first --max): a table, or JSON with --json")
-    listing.add_argument("--type")
-    listing.add_argument("--status")
-    listing.add_argument("--start")
-    listing.add_argument("--end")
-    listing.add_argument("--sub-partner")
-    listing.add_argument("--category", choices=["RECONCILIATION", "POINT_IN_TIME"])
+    listing = action("list", help="list reports (all pages, or --max): a table, or JSON with --json")
+    listing.add_argument("--type", type=enum_argument(TYPES), help=f"only this type: {'|'.join(TYPES)}, any case")
     listing.add_argument(
-        "--sort", choices=[sort.value for sort in SortBy], help="sortBy (default billingStartDate; ties by id)"
+        "--status", type=enum_argument(STATUSES), help=f"only this status: {'|'.join(STATUSES)}, any case"
+    )
+    listing.add_argument("--start", help="only reports whose billingStartDate is this day (YYYY-MM-DD)")
+    listing.add_argument("--end", help="only reports whose billingEndDate is this day (YYYY-MM-DD)")
+    listing.add_argument("--sub-partner", help="only reports of this subPartnerOrgId")
+    listing.add_argument(
+        "--category", type=enum_argument(CATEGORIES), help=f"only this category: {'|'.join(CATEGORIES)}, any case"
     )
     listing.add_argument(
-        "--order",
-        choices=[order.value for order in SortOrder],
-        help="asc (default) or desc: --sort created --order desc is newest first",
+        "--sort",
+        type=enum_argument(SORT_KEYS),
+        help=f"sortBy: {'|'.join(SORT_KEYS)}, any case (default billingStartDate; ties by id)",
     )
-    listing.add_argument("--max", type=positive_int, metavar="N", help="only the first N reports")
-    action("get", help="one report, as JSON").add_argument("id")
-    action("delete", help="delete a report (its file and every URL to it)").add_argument("id")
+    listing.add_argument(
+        "--order", type=enum_argument(["asc", "desc"]), help="asc (the default) or desc: the API's order parameter"
+    )
+    listing.add_argument("--max", type=positive_int, help="at most this many reports (default: all, page by page)")
+    action("get", help="one report, as JSON").add_argument("id", help="the report's id")
+    action("delete", help="delete a report (its file and every URL to it)").add_argument("id", help="the report's id")
     download = action("download", help="save a COMPLETED report's file")
-    download.add_argument("id")
+    download.add_argument("id", help="the report's id")
     download.add_argument("--out", help="file to write (default: the download's own file name)")
-    download.add_argument("--wait", action="store_true")
+    download.add_argument("--wait", action="store_true", help="poll until the report is COMPLETED or FAILED first")
     action(
         "manifest", help="what a COMPLETED report's file is (columns, rows, size, sha256, day versions)"
-    ).add_argument("id")
+    ).add_argument("id", help="the report's id")
     diff = action(
         "diff",
         help="what changed against another report (--against) or an earlier revision (--revision): CSV, or the "
         "totals per SKU with --json",
     )
-    diff.add_argument("id")
+    diff.add_argument("id", help="the report's id")
     side = diff.add_mutually_exclusive_group(required=True)
     side.add_argument("--against", metavar="ID", help="the report to compare with (e.g. last month's)")
     side.add_argument("--revision", type=int, metavar="N", help="an earlier revision of this report")
@@ -431,7 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_subpartners_command(command)
 
     asl = command("asl", help="print the report state machine (Amazon States Language, JSON)")
-    asl.add_argument("--max-concurrency", type=int, default=8)
+    asl.add_argument(
+        "--max-concurrency", type=positive_int, default=8, help="shards the Map state runs at once (default 8)"
+    )
     asl.set_defaults(run=cmd_asl)
     return parser
 
@@ -442,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     anything unforeseen (1; WBR_DEBUG=1 re-raises it), a reader that closed the pipe (0, quietly)."""
     import urllib.error
 
+    from botocore.exceptions import EndpointConnectionError
+
+    from chalicelib.cli.stack import LOCAL_STACK
     from chalicelib.runtime.observability import log_to_stderr
 
     args = build_parser().parse_args(argv)
@@ -449,17 +488,27 @@ def main(argv: list[str] | None = None) -> int:
         log_to_stderr("INFO" if args.command == "dev" else "WARNING")
     try:
         return int(args.run(args) or 0)
-    except urllib.error.URLError as error:
-        reason = getattr(error, "reason", error)
-        where = getattr(args, "base_url", None) or os.environ.get("WBR_BASE_URL") or "the API"
-        print(f"wbr {args.command}: cannot reach {where}: {reason}", file=sys.stderr)
-        return 2
-    except ConnectionError as error:
-        print(f"wbr {args.command}: connection failed: {error}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # `wbr reports list | head`: the reader has what it wanted
+    except BrokenPipeError:  # `wbr asl | head`: the reader has what it wanted (a ConnectionError too)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except StackUnreachable as unreachable:
+        print(unreachable.message(args.command), file=sys.stderr)
+        return 2
+    except EndpointConnectionError as error:  # the local AWS went away after the first check
+        where = str(error.kwargs.get("endpoint_url") or LOCAL_STACK)
+        print(StackUnreachable(where, "nothing answers there").message(args.command), file=sys.stderr)
+        return 2
+    except urllib.error.HTTPError as error:  # a download link that answered an error (the API's are ApiError)
+        print(f"wbr {args.command}: the download answered HTTP {error.code} {error.reason}", file=sys.stderr)
+        return 2
+    except urllib.error.URLError as error:
+        where = getattr(args, "base_url", None) or os.environ.get("WBR_BASE_URL") or "the API"
+        print(StackUnreachable(where, str(getattr(error, "reason", error))).message(args.command), file=sys.stderr)
+        return 2
+    except ConnectionError as error:
+        where = getattr(args, "base_url", None) or os.environ.get("WBR_BASE_URL") or LOCAL_STACK
+        print(StackUnreachable(where, str(error)).message(args.command), file=sys.stderr)
+        return 2
     except OSError as error:  # a file that is not there or cannot be written
         print(f"wbr {args.command}: {error.strerror or error}: {error.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2

@@ -1,10 +1,12 @@
 """What every `wbr` command shares: options accepted before or after the subcommand, `--json`
-output, dates checked as arguments."""
+output, dates and enum values checked as arguments (enums in any case), and the one answer to a
+stack that is not there."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -24,10 +26,38 @@ def day_argument(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-30") from None
 
 
+def enum_argument(values: Iterable[str]) -> Callable[[str], str]:
+    """An argparse `type` taking any spelling of one of `values` (`--type user`) and giving its
+    own (`USER`); the error lists them."""
+    spellings = {value.lower(): value for value in values}
+
+    def parse(text: str) -> str:
+        try:
+            return spellings[text.strip().lower()]
+        except KeyError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(spellings.values())}") from None
+
+    parse.__name__ = "value"  # argparse names the type in its own messages
+    return parse
+
+
 def positive_int(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
     return int(text)
+
+
+class StackUnreachable(Exception):
+    """No stack to talk to: no `.local/env` and nothing given instead, or nobody answers at the
+    address. Every command says it the same way (`message`) and exits 2."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+    def message(self, command: str) -> str:
+        return f"wbr {command}: cannot reach {self.where}: {self.reason} (start the stack with `make run`)"
 
 
 def common_options(*, api: bool, data: bool = True) -> list[argparse.ArgumentParser]:

@@ -6,53 +6,76 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from chalicelib.cli.options import print_json, wants_json
+from chalicelib.cli.progress import is_terminal
+
+PAGE_SIZE = 100  # the API's largest page
+WAIT_LINE_SECONDS = 10.0  # not on a terminal: a line per status change, else one this often
 
 
 def _client(args: argparse.Namespace, command: str = "wbr reports"):  # type: ignore[no-untyped-def]
     """The API's client from --base-url/--token (or WBR_BASE_URL/WBR_TOKEN, .local/env); else
     one line naming `command` and what is missing."""
     from chalicelib.cli.client import ReportsClient
-    from chalicelib.local.stack import load_env_file
+    from chalicelib.cli.stack import api_address
 
-    load_env_file()
-    base_url = getattr(args, "base_url", None) or os.environ.get("WBR_BASE_URL")
-    token = getattr(args, "token", None) or os.environ.get("WBR_TOKEN")
-    if not base_url or not token:
-        raise SystemExit(f"{command}: give --base-url and --token (or WBR_BASE_URL and WBR_TOKEN)")
-    return ReportsClient(base_url, token)
+    return ReportsClient(*api_address(getattr(args, "base_url", None), getattr(args, "token", None)))
 
 
-def _show_wait(report: dict, elapsed: float) -> None:
-    waiting = ""
-    if "waitingFor" in report:
-        waiting = f"  waiting for usage of {report['waitingFor']} (until {report.get('waitingUntil', '?')})"
-    sys.stderr.write(f"\r{report['id'][-12:]} {report['status']:<12} {elapsed:6.1f} s{waiting}")
-    if report["status"] != "IN_PROGRESS":
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+class _WaitProgress:
+    """What `--wait` shows on stderr while it polls: on a terminal one line redrawn; elsewhere (a
+    log, a pipe) one line per change of status and one every WAIT_LINE_SECONDS. Whole ids."""
+
+    def __init__(self) -> None:
+        self._terminal = is_terminal(sys.stderr)
+        self._last: tuple[str, float] | None = None
+
+    def __call__(self, report: dict, elapsed: float) -> None:
+        waiting = ""
+        if "waitingFor" in report:
+            waiting = f"  waiting for usage of {report['waitingFor']} (until {report.get('waitingUntil', '?')})"
+        line = f"{report['id']} {report['status']:<12} {elapsed:6.1f} s{waiting}"
+        settled = report["status"] != "IN_PROGRESS"
+        if self._terminal:
+            sys.stderr.write(f"\r{line}" + ("\n" if settled else ""))
+        elif self._last is None or self._last[0] != report["status"] or elapsed - self._last[1] >= WAIT_LINE_SECONDS:
+            sys.stderr.write(line + "\n")
+            self._last = (report["status"], elapsed)
+        sys.stderr.flush()
+
+
+def create_problem(args: argparse.Namespace) -> str | None:
+    """What `reports create` can tell is wrong before any request (the API would say it too)."""
+    point_in_time = args.category == "POINT_IN_TIME"
+    if not point_in_time and not (args.start and args.end):
+        missing = " and ".join(name for name, value in (("--start", args.start), ("--end", args.end)) if not value)
+        return f"{missing} missing: a RECONCILIATION report needs both billing dates (YYYY-MM-DD)"
+    if point_in_time and (args.start or args.end):
+        return "a POINT_IN_TIME report takes no --start or --end (it is as of now)"
+    if args.start and args.end and args.start > args.end:
+        return f"--start {args.start} is after --end {args.end}"
+    return None
 
 
 def cmd_reports(args: argparse.Namespace) -> int:
     from chalicelib.cli.client import ApiError
 
+    problem = create_problem(args) if args.action == "create" else None
+    if problem:  # before any request
+        print(f"wbr reports create: error: {problem}", file=sys.stderr)
+        return 2
     client = _client(args)
     try:
         if args.action == "create":
-            body = {"type": args.type, "internal": args.internal}
+            body: dict[str, Any] = {"type": args.type, "internal": args.internal}
             if args.category:
                 body["category"] = args.category
             if args.format:
                 body["format"] = args.format
-            # a POINT_IN_TIME snapshot needs no dates; for a period the API names what is missing
-            body.update(
-                {
-                    name: value
-                    for name, value in (("billingStartDate", args.start), ("billingEndDate", args.end))
-                    if value
-                }
-            )
+            if args.start and args.end:  # a POINT_IN_TIME snapshot has none
+                body.update({"billingStartDate": args.start.isoformat(), "billingEndDate": args.end.isoformat()})
             if args.sub_partner:
                 body["subPartnerOrgId"] = args.sub_partner
             if args.customers is not None:
@@ -61,7 +84,7 @@ def cmd_reports(args: argparse.Namespace) -> int:
                 body["columns"] = args.columns
             report = client.create(body)
             if args.wait or args.download:
-                report = client.wait(report["id"], on_poll=_show_wait)
+                report = client.wait(report["id"], on_poll=_WaitProgress())
                 if args.download and report["status"] == "COMPLETED":
                     written = client.download(report, args.download)
                     print(f"{written} bytes written to {args.download}", file=sys.stderr)
@@ -88,7 +111,7 @@ def cmd_reports(args: argparse.Namespace) -> int:
             print_json(client.get(args.id))
             return 0
         if args.action == "download":
-            report = client.wait(args.id, on_poll=_show_wait) if args.wait else client.get(args.id)
+            report = client.wait(args.id, on_poll=_WaitProgress()) if args.wait else client.get(args.id)
             out = args.out or download_filename(report)
             written = client.download(report, out)
             if wants_json(args):
@@ -115,6 +138,8 @@ def cmd_reports(args: argparse.Namespace) -> int:
         client.delete(args.id)
         if wants_json(args):
             print_json({"id": args.id, "deleted": True})
+        else:
+            print(f"deleted report {args.id}: its file and every download link to it are gone")
         return 0
     except ApiError as error:
         print(f"wbr reports: {error}", file=sys.stderr)

@@ -27,8 +27,10 @@ def add_webhooks_command(command: Callable[..., argparse.ArgumentParser]) -> Non
     create.add_argument("--events", help="comma-separated: report.completed,report.failed,report.regenerated (all)")
     create.add_argument("--name", help="a name of your choosing (at most 100 characters)")
     action("list", help="list the webhooks: a table, or JSON with --json")
-    action("get", help="one webhook with its last delivery, as JSON").add_argument("id")
-    action("delete", help="delete a webhook (queued deliveries to it are dropped)").add_argument("id")
+    action("get", help="one webhook with its last delivery, as JSON").add_argument("id", help="the webhook's id")
+    action("delete", help="delete a webhook (queued deliveries to it are dropped)").add_argument(
+        "id", help="the webhook's id"
+    )
     webhooks.set_defaults(run=cmd_webhooks)
 
 
@@ -60,6 +62,8 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
         call("DELETE", f"{BASE_PATH}/{args.id}")
         if wants_json(args):
             print_json({"id": args.id, "deleted": True})
+        else:
+            print(f"deleted webhook {args.id}: deliveries queued to it are dropped")
         return 0
     except ApiError as error:
         print(f"wbr webhooks: {error}", file=sys.stderr)

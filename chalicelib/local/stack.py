@@ -77,15 +77,18 @@ def read_env_file(path: Path | None = None) -> dict[str, str]:
     return values
 
 
-def load_env_file(path: Path | None = None, environ: dict[str, str] | None = None) -> bool:
+def load_env_file(path: Path | None = None, environ: dict[str, str] | None = None, quiet: bool = False) -> bool:
     """Apply `.local/env` to the environment (variables already set win); False if absent or
-    stale (the `wbr dev` that wrote it is gone: its endpoints answer nobody)."""
+    stale (the `wbr dev` that wrote it is gone: its endpoints answer nobody; said on stderr
+    unless `quiet`)."""
     target = os.environ if environ is None else environ
     values = read_env_file(path)
     if not values:
         return False
     pid = values.get("WBR_DEV_PID", "")
     if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        if quiet:
+            return False
         print(f"ignoring {path or env_file()}: the wbr dev that wrote it (pid {pid}) is not running", file=sys.stderr)
         return False
     for name, value in values.items():
