@@ -152,6 +152,7 @@ def run_dev_stack(
     from chalicelib.local.aws import LocalAws, port_free
     from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, demo_world, load_demo
     from chalicelib.local.events import LocalEventSources, deployed_handlers
+    from chalicelib.local.logs import live_logs_requested, route_service_logs
     from chalicelib.local.parts import local_parts
     from chalicelib.local.provisioning import ensure_event_sources, ensure_resources
 
@@ -175,6 +176,8 @@ def run_dev_stack(
             return 2
     state_dir.mkdir(parents=True, exist_ok=True)
     _dev_pid_file().write_text(str(os.getpid()))
+    live_logs = live_logs_requested()
+    log_path = route_service_logs(state_dir, live=live_logs)
     keys = DevKeyPair(state_dir).ensure()
     factory = CLIFactory(str(PROJECT_DIR), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name="local")
@@ -270,11 +273,11 @@ def run_dev_stack(
         )
         path = write_env_file(values)
         partners = list(PartnerTree(container.directory.partners()))  # the tree's order
-        print(_banner(values, path, demo, partners), flush=True)
+        print(_banner(values, path, demo, partners, log_path, live_logs), flush=True)  # the last line before requests
         for stop_signal in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
             signal.signal(stop_signal, _interrupt)
         try:
-            server.serve_forever()
+            server.server.serve_forever()  # not LocalDevServer's: it prints "Serving on …" under the banner
         except KeyboardInterrupt:
             print("\nstopping …", file=sys.stderr)
         finally:
@@ -317,7 +320,14 @@ def _load_app():  # type: ignore[no-untyped-def]
     return app_module.app
 
 
-def _banner(values: Mapping[str, str], path: Path, demo: bool, partners: Sequence[Partner] = ()) -> str:
+def _banner(
+    values: Mapping[str, str],
+    path: Path,
+    demo: bool,
+    partners: Sequence[Partner] = (),
+    log_path: Path | None = None,
+    live_logs: bool = False,
+) -> str:
     from chalicelib.local.demo import DEMO_PARTNER
 
     base = values["WBR_BASE_URL"] + "/v1/wholesale/billing/reports"
@@ -329,9 +339,13 @@ def _banner(values: Mapping[str, str], path: Path, demo: bool, partners: Sequenc
         f"  explorer    {values['WBR_BASE_URL']}/v1/wholesale/billing/docs   (Swagger UI)",
         f"  local AWS   {values['AWS_ENDPOINT_URL']}",
         f"  env file    {path}   (source it: . {source})",
+        f"  start page  {values['WBR_BASE_URL']}/   (the console, the explorer, the OpenAPI document)",
         f"  CLI         {PROJECT_DIR / '.venv' / 'bin' / 'wbr'}   (. .venv/bin/activate puts wbr on PATH)",
-        "",
     ]
+    if log_path is not None:
+        shown = "shown here too" if live_logs else "wbr dev --logs or WBR_LOGS=1 shows them here too"
+        lines.append(f"  logs        {log_path}   ({shown})")
+    lines += [""]
     for name in ENV_FILE_KEYS:
         if values.get(name):
             lines.append(f"export {name}={shlex.quote(values[name])}")
