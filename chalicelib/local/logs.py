@@ -38,15 +38,16 @@ def route_service_logs(state_dir: Path, live: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     to_file = logging.FileHandler(path, encoding="utf-8")
     to_file.setFormatter(logger.registered_formatter)
-    for handler in list(logger.handlers):
+    service_logger = logging.getLogger(SERVICE)  # the Python logger under Powertools' Logger
+    for handler in list(service_logger.handlers):
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
             if live:
                 handler.setStream(sys.stderr)
                 handler.addFilter(_NotTheRequestLine())
             else:
-                logger.removeHandler(handler)
-    logger.addHandler(to_file)
-    logging.getLogger(SERVICE).propagate = False  # its lines are written above, not again below
+                service_logger.removeHandler(handler)
+    service_logger.addHandler(to_file)
+    service_logger.propagate = False  # its lines are written above, not again below
     # Everything else that logs (libraries, `warnings`): the same file, plain lines (without a
     # handler of its own, Python would print WARNING and above on stderr).
     plain = logging.FileHandler(path, encoding="utf-8")
