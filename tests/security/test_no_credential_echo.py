@@ -125,7 +125,7 @@ def _credentials(tokens: Tokens, settings: Settings, unknown_keys: DevKeyPair) -
 def _wrong_routes() -> list[Route]:
     return [
         Route("unknown path", "GET", "/nothing/here"),
-        Route("root", "GET", "/"),
+        Route("root: the start page", "GET", "/", public=True),
         Route("unknown path under the API prefix", "GET", "/v1/wholesale/billing/nothing"),
         Route("unknown path below the reports", "GET", f"{BASE}/some-id/files"),
         Route("unknown path, POST", "POST", "/v1/wholesale/billing/nothing", body=b"{}"),
