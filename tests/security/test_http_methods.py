@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import pytest
 from chalice.config import Config
 from chalice.local import LocalDevServer
-from chalicelib.demo_data import DEMO_PARTNER
 
 from chalicelib.api.gateway import WebexRequestHandler
+from chalicelib.local.demo import DEMO_PARTNER
 from tests.conftest import Tokens
 from tests.security.conftest import SecurityStack
 
