@@ -95,7 +95,7 @@ def test_without_options_every_page_and_no_extension_is_sent(api, capsys):
 
 
 @pytest.mark.parametrize(
-    "arguments", [("--sort", "name"), ("--order", "DESC"), ("--max", "0"), ("--max", "x"), ("--max", "-3")]
+    "arguments", [("--sort", "name"), ("--order", "down"), ("--max", "0"), ("--max", "x"), ("--max", "-3")]
 )
 def test_bad_options_are_refused_by_name_before_any_request(api, capsys, arguments):
     with pytest.raises(SystemExit) as stop:
