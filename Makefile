@@ -36,9 +36,14 @@ $(SWAGGER_UI):
 	rm -rf $(SWAGGER_UI_DIR)/.download
 	touch $@
 
-## run: the local stack (moto S3+DynamoDB, demo data, API on :8000); Ctrl-C stops it
+## run: the local stack (moto S3+DynamoDB, demo data, API on :8000); Ctrl-C stops it, its state is kept in .local/
 run: $(STAMP)
 	$(BIN)/wbr dev
+
+## run-fresh: the local stack started over: the state kept in .local/ is deleted first (the demo is loaded again)
+.PHONY: run-fresh
+run-fresh: $(STAMP)
+	$(BIN)/wbr dev --fresh
 
 ## test: the whole default suite (unit + integration + e2e); CI runs exactly this
 test: $(STAMP)

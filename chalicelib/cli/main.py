@@ -67,14 +67,16 @@ def _int_env(name: str, default: int) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from chalicelib.local.stack import run_dev_stack
+    from chalicelib.local.stack import print_health, run_dev_stack
 
+    if args.status:
+        return print_health()
     if args.logs:
         os.environ["WBR_LOGS"] = "1"  # the service's log lines on stderr too, not only in the state folder's file
     demo = os.environ.get("WBR_DEMO", "1") != "0" and not args.no_demo
     api_port, aws_port = _int_env("WBR_API_PORT", 8000), _int_env("WBR_AWS_PORT", 5000)
     dynamodb_port = _int_env("WBR_DYNAMODB_PORT", aws_port + 1)
-    return run_dev_stack(api_port, aws_port, demo, dynamodb_port=dynamodb_port, progress=progress_bar)
+    return run_dev_stack(api_port, aws_port, demo, dynamodb_port=dynamodb_port, progress=progress_bar, fresh=args.fresh)
 
 
 def _local_container():  # type: ignore[no-untyped-def]
@@ -333,6 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show the service's log lines here too (same as WBR_LOGS=1); they always go to the state folder's "
         "service.log",
+    )
+    dev.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: delete the local state kept in the state folder (reports, files, webhooks, events, "
+        "lake, directory) and load the demo again; the dev keys stay",
+    )
+    dev.add_argument(
+        "--status",
+        action="store_true",
+        help="print the running stack's health (its event sources) and exit: 0 healthy, 1 not, 2 no stack",
     )
     dev.set_defaults(run=cmd_dev)
 

@@ -9,10 +9,17 @@ concurrent requests interleave (50 concurrent identical creates made 2 reports):
 Both check every request's SigV4 signature, presigned links' expiry too, as AWS does (moto checks
 none): chalicelib/local/sigv4.py, with the key pair of the environment they start in.
 
+Each keeps what it acknowledged under the state folder's `aws/` and loads it when it starts
+(local/persistence.py): a stopped or killed stack starts again with its data. A damaged state
+stops the server before it listens, with the reason in `aws/<server>/startup-error`, which
+`start` raises.
+
 Their pids and ports are kept in `.local/aws.pids`. A `wbr dev` killed with `kill -9` alone
 leaves them running with their data: the next `wbr dev` on the same ports adopts them (and its
 first sweep resumes or fails the reports whose runs died); on other ports it reaps them. Killed
-with its whole process group, they die too, and the next start is a fresh one.
+with its whole process group, they die too, and the next start loads their state from disk.
+They ignore Ctrl-C (it reaches the whole group): `wbr dev` stops them last, with SIGTERM, and
+they finish the request at hand and (DynamoDB) write a snapshot before they exit.
 """
 
 from __future__ import annotations
@@ -32,20 +39,50 @@ from typing import Any
 _MARKER = "chalicelib.local.aws"
 
 
-def serve(host: str, port: int, threaded: bool) -> None:
-    """Run moto's server app (what `moto_server` runs), threaded or one request at a time."""
+def serve(host: str, port: int, threaded: bool, state: Path | None = None) -> None:
+    """Run moto's server app (what `moto_server` runs), threaded (S3, SQS, … kept as files) or
+    one request at a time (DynamoDB, kept as a journal and snapshots), its state in `state`."""
+    import threading
+
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server
 
     from chalicelib.local import dynamodb as local_dynamodb
+    from chalicelib.local.persistence import DamagedState, DynamoDBState, ObjectsState
     from chalicelib.local.sigv4 import SignatureGate
 
     local_dynamodb.speed_up()  # same answers, faster queries (see local/dynamodb.py)
     os.environ.setdefault("MOTO_PORT", str(port))
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    application: Any = DomainDispatcherApplication(create_backend_app)
+    store: DynamoDBState | ObjectsState | None = None
+    if state is not None:
+        error_file = state / STARTUP_ERROR
+        error_file.unlink(missing_ok=True)
+        try:
+            if threaded:
+                store = ObjectsState(state)
+                store.load()
+            else:
+                store = DynamoDBState(state)
+                store.load(application)
+        except DamagedState as damaged:
+            error_file.write_text(str(damaged))
+            sys.exit(3)
+        application = store.app(application)
+    # the signature check comes first: a refused request reaches neither moto nor the journal
     credentials = {os.environ.get("AWS_ACCESS_KEY_ID", "local"): os.environ.get("AWS_SECRET_ACCESS_KEY", "local")}
-    application = SignatureGate(DomainDispatcherApplication(create_backend_app), credentials)
-    run_simple(host, port, application, threaded=threaded, request_handler=MotoRequestHandler)
+    application = SignatureGate(application, credentials)
+    server = make_server(host, port, application, threaded=threaded, request_handler=MotoRequestHandler)
+    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
+    try:
+        server.serve_forever()
+    finally:
+        if isinstance(store, DynamoDBState):
+            store.close()
+
+
+STARTUP_ERROR = "startup-error"
 
 
 @dataclass(frozen=True)
@@ -65,8 +102,9 @@ class LocalAwsEndpoints:
 class LocalAws:
     """Starts and stops the two servers; `reap_orphans` first if a previous run was killed."""
 
-    def __init__(self, state_dir: Path, aws_port: int, dynamodb_port: int) -> None:
+    def __init__(self, state_dir: Path, aws_port: int, dynamodb_port: int, persist: bool = True) -> None:
         self._pid_file = state_dir / "aws.pids"
+        self._state = state_dir / "aws" if persist else None
         self._ports = {"threaded": aws_port, "dynamodb": dynamodb_port}
         self._processes: list[subprocess.Popen[bytes]] = []
         self._adopted: list[int] = []
@@ -108,12 +146,30 @@ class LocalAws:
         self._pid_file.unlink(missing_ok=True)
         return reaped
 
-    def start(self, timeout: float = 30.0) -> LocalAwsEndpoints:
+    def state_folders(self) -> dict[str, Path]:
+        """Where each server keeps its state (none if not persisting)."""
+        return {"threaded": self._state / "objects", "dynamodb": self._state / "dynamodb"} if self._state else {}
+
+    def has_state(self) -> bool:
+        """True if a previous run left state to load."""
+        return any(folder.exists() and any(folder.iterdir()) for folder in self.state_folders().values())
+
+    def start(self, timeout: float = 60.0) -> LocalAwsEndpoints:
+        """Start both servers (each loads its state first); raises RuntimeError, with the reason
+        and what to do, if one does not come up (a damaged state, say)."""
+        self.spawn()
+        return self.wait_ready(timeout)
+
+    def spawn(self) -> None:
+        """Start both server processes (they load their state, then listen): see `wait_ready`."""
         self._pid_file.parent.mkdir(parents=True, exist_ok=True)
+        folders = self.state_folders()
         for name, port in self._ports.items():
             arguments = [sys.executable, "-m", _MARKER, "--port", str(port)]
             if name == "dynamodb":
                 arguments.append("--single-threaded")
+            if name in folders:
+                arguments += ["--state", str(folders[name])]
             self._processes.append(
                 subprocess.Popen(
                     arguments,
@@ -124,8 +180,19 @@ class LocalAws:
         self._pid_file.write_text(
             json.dumps({"pids": [process.pid for process in self._processes], "ports": self._ports})
         )
-        for process, port in zip(self._processes, self._ports.values(), strict=True):
-            _wait_for_port(port, process, timeout)
+
+    def wait_ready(self, timeout: float = 60.0) -> LocalAwsEndpoints:
+        """Wait until both spawned servers listen; RuntimeError (why, what to do) if one exits."""
+        folders = self.state_folders()
+        try:
+            for process, port in zip(self._processes, self._ports.values(), strict=True):
+                _wait_for_port(port, process, timeout)
+        except RuntimeError:
+            errors = [folder / STARTUP_ERROR for folder in folders.values() if (folder / STARTUP_ERROR).exists()]
+            self.stop()
+            if errors:
+                raise RuntimeError("\n".join(path.read_text() for path in errors)) from None
+            raise
         return self.endpoints
 
     def stop(self) -> None:
@@ -138,7 +205,7 @@ class LocalAws:
             process.terminate()
         for process in self._processes:
             try:
-                process.wait(10)
+                process.wait(30)  # DynamoDB writes its snapshot first
             except subprocess.TimeoutExpired:
                 process.kill()
         self._pid_file.unlink(missing_ok=True)
@@ -188,8 +255,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--single-threaded", action="store_true", help="one request at a time (DynamoDB)")
+    parser.add_argument("--state", type=Path, help="the folder to keep the state in (none: memory only)")
     arguments = parser.parse_args(argv)
-    serve(arguments.host, arguments.port, threaded=not arguments.single_threaded)
+    serve(arguments.host, arguments.port, threaded=not arguments.single_threaded, state=arguments.state)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@ in-process moto both run with it, so tests exercise what `make run` serves.
 
 Measured (list of 100 of 500 reports, in process): ~125 ms → see `make bench` (api_latency).
 TransactWriteItems gets the same treatment (`_copy_each_table_once_per_transaction`).
+
+Streams (issue 23): moto cancels a refused transaction by putting back a copy of each table it
+touched, and the copy carries a new stream shard object; a shard iterator handed out before holds
+the old one, which keeps the refused writes' records and never gets another. The rollback keeps
+the live shard (`_keep_the_stream_across_rollbacks`), cut back to the records of the restored
+table, so every reader goes on, and no record of a refused write is ever read, as on AWS.
 """
 
 from __future__ import annotations
@@ -49,13 +55,51 @@ def _copy_each_table_once_per_transaction() -> None:
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         _transaction.copies = {}
+        live = dict(self.tables)
         try:
             return original(self, transact_items)
         finally:
             _transaction.copies = None
+            _keep_the_stream_across_rollbacks(self.tables, live)
 
     models.copy = _OncePerTransaction()  # type: ignore[assignment]
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _keep_the_stream_across_rollbacks(tables: dict[str, Any], live: dict[str, Any]) -> None:
+    """A table that a rollback replaced by its copy keeps its stream shard object (what every
+    iterator points to), holding the copy's records: the rolled-back writes' records are dropped,
+    and the next record gets the next sequence number, as if the refused transaction never ran."""
+    for name, table in tables.items():
+        before = live.get(name)
+        if before is None or before is table:
+            continue
+        shard, restored = before.stream_shard, table.stream_shard
+        if shard is None or restored is None or shard.id != restored.id:
+            continue
+        shard.items = restored.items
+        shard.table = table
+        table.stream_shard = shard
+
+
+def _bound_shard_iterators(limit: int = 10_000) -> None:
+    """moto keeps every shard iterator it ever handed out (a poller gets one per read: megabytes
+    an hour); AWS lets them expire after 15 minutes. Keep the latest `limit`."""
+    from moto.dynamodbstreams import models
+
+    class _Latest(dict[str, Any]):
+        def __setitem__(self, key: Any, value: Any) -> None:
+            super().__setitem__(key, value)
+            while len(self) > limit:
+                del self[next(iter(self))]
+
+    original = models.DynamoDBStreamsBackend.__init__
+
+    def __init__(self: Any, region_name: str, account_id: str) -> None:
+        original(self, region_name, account_id)
+        self.shard_iterators = _Latest()
+
+    models.DynamoDBStreamsBackend.__init__ = __init__  # type: ignore[method-assign]
 
 
 def _copy_and_size_scalars_directly() -> None:
@@ -148,6 +192,7 @@ def speed_up() -> None:
         return items
 
     _copy_each_table_once_per_transaction()
+    _bound_shard_iterators()
     _copy_and_size_scalars_directly()
     DynamoType.cast_value = property(cast_value)  # type: ignore[assignment,method-assign]
     DynamoType.__eq__ = equal  # type: ignore[method-assign]

@@ -6,7 +6,8 @@ handlers of `chalicelib/api/events.py`. Here
 one thread per source does the same against the local AWS and calls the very same handler
 objects with the same event shapes and the same batch semantics:
 - stream: batches of up to 10 records in order; a batch whose handler raises is retried (with
-  backoff) before any later record, as Lambda does for a stream shard;
+  backoff) before any later record, as Lambda does for a stream shard; each stream is read from
+  its kept position, never deaf to a stream the local AWS replaced (local/streams.py);
 - SQS: up to 10 messages; those the handler names in `batchItemFailures` (or all, if it raises)
   stay on the queue and come back after the visibility timeout, the rest are deleted;
 - S3: the bucket notifies a local queue (moto sends S3 notifications to SQS); each record is one
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.local.streams import OK, RETRYING, Health, StreamPositions, StreamReader
 from chalicelib.runtime.observability import logger
 
 if TYPE_CHECKING:
@@ -61,6 +63,8 @@ class LocalEventSources:
         handlers: dict[str, Handler],
         reports_stream_arn: str | None = None,
         deliveries_queue_url: str | None = None,
+        positions: StreamPositions | None = None,
+        health: Health | None = None,
     ) -> None:
         self._streams = dynamodb_streams
         self._sqs = sqs
@@ -72,7 +76,9 @@ class LocalEventSources:
         self._handlers = handlers
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._iterators: dict[tuple[str, str], str | None] = {}  # (stream, shard id) → next iterator
+        self._positions = positions or StreamPositions()
+        self.health = health or Health()
+        self._readers: dict[str, StreamReader] = {}
 
     def start(self) -> None:
         sources: list[tuple[str, Callable[[], None]]] = [
@@ -102,29 +108,19 @@ class LocalEventSources:
                 self._stopping.wait(IDLE_SECONDS)
 
     def deliver_stream_batch(self) -> int:
-        """Hand the next batch of each shard's records to the stream handler; how many."""
-        return self._stream_batch(self._stream_arn, "on_usage_day_published")
+        """Hand the next batch of the stream's records to the stream handler; how many."""
+        return self._stream_batch(self._stream_arn, "on_usage_day_published", "local-stream-usage-days")
 
-    def _stream_batch(self, stream_arn: str, handler: str) -> int:
-        description = self._streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
-        for shard in description.get("Shards", []):
-            if (stream_arn, shard["ShardId"]) not in self._iterators:
-                self._iterators[(stream_arn, shard["ShardId"])] = self._streams.get_shard_iterator(
-                    StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-        delivered = 0
-        for (arn, shard_id), iterator in list(self._iterators.items()):
-            if iterator is None or arn != stream_arn:
-                continue
-            response = self._streams.get_records(ShardIterator=iterator, Limit=BATCH_SIZE)
-            records = response.get("Records", [])
-            if records:
-                for record in records:
-                    record.setdefault("eventSourceARN", stream_arn)
-                self._deliver(handler, {"Records": records})
-                delivered += len(records)
-            self._iterators[(arn, shard_id)] = response.get("NextShardIterator")
-        return delivered
+    def _stream_batch(self, stream_arn: str, handler: str, source: str) -> int:
+        reader = self._readers.get(stream_arn)
+        if reader is None:
+            reader = StreamReader(self._streams, stream_arn, self._positions, self.health, source)
+            self._readers[stream_arn] = reader
+        records = reader.read(BATCH_SIZE)
+        if records and not self._deliver(handler, {"Records": records}, source):
+            return 0  # stopping: the batch is delivered again by the next start
+        reader.commit(records)
+        return len(records)
 
     # ---- the reports stream (webhooks) -----------------------------------------------------
 
@@ -136,7 +132,7 @@ class LocalEventSources:
     def deliver_reports_stream_batch(self) -> int:
         """Hand the next batch of each shard of the reports stream to its handler; how many."""
         assert self._reports_stream_arn is not None
-        return self._stream_batch(self._reports_stream_arn, "on_report_settled")
+        return self._stream_batch(self._reports_stream_arn, "on_report_settled", "local-stream-reports")
 
     def drain_reports_stream(self) -> int:
         """Deliver reports-stream records until none are left; how many. For tests and tools."""
@@ -200,20 +196,27 @@ class LocalEventSources:
 
     # ---- plumbing ---------------------------------------------------------------------------
 
-    def _deliver(self, handler: str, event: dict[str, Any]) -> None:
-        """Call until it succeeds (a stream batch blocks its shard until then), backing off.
-        Without running pollers (`drain_stream` in a test), the first failure propagates."""
+    def _deliver(self, handler: str, event: dict[str, Any], source: str) -> bool:
+        """Call until it succeeds (a stream batch blocks its shard until then), backing off;
+        False if stopped first. Without running pollers (`drain_stream` in a test), the first
+        failure propagates."""
         delay = 0.5
+        failures = 0
         while not self._stopping.is_set():
             try:
                 self._handlers[handler](event, LambdaContext(handler))
-                return
-            except Exception:
+                return True
+            except Exception as error:
                 if not self._threads:
                     raise
+                failures += 1
                 logger.exception("stream batch failed; retrying it", extra={"handler": handler})
+                self.health.report(
+                    source, RETRYING, f"its handler {handler} failed {failures} time(s) on one batch: {error!r}"
+                )
                 self._stopping.wait(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+        return False
 
     def _receive(self, queue_url: str) -> list[dict[str, Any]]:
         return self._sqs.receive_message(
@@ -237,11 +240,15 @@ class LocalEventSources:
     def _forever(self, name: str, poll: Callable[[], None]) -> None:
         """A poller that hits an error (the local AWS restarting, say) starts again."""
         delay = 0.5
+        self.health.report(name, OK)
         while not self._stopping.is_set():
             try:
                 poll()
-            except Exception:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001
+                if self._stopping.is_set():
+                    return  # the local AWS stops with us
                 logger.exception("local event source failed; restarting it", extra={"source": name})
+                self.health.report(name, RETRYING, f"it failed and is restarted: {error!r}")
                 self._stopping.wait(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 

@@ -131,30 +131,55 @@ def _running_dev_pid() -> int | None:
     return pid if "wbr" in command or "chalicelib" in command else None
 
 
+def print_health() -> int:
+    """`wbr dev --status`: the running stack's event sources, as its health file has them."""
+    import json
+
+    pid = _running_dev_pid()
+    path = local_state_dir(PROJECT_DIR) / "health.json"
+    if pid is None:
+        print(f"no wbr dev is running with the state folder {path.parent}", file=sys.stderr)
+        return 2
+    try:
+        sources = json.loads(path.read_text()).get("sources", {})
+    except (OSError, ValueError):
+        sources = {}
+    healthy = True
+    print(f"wbr dev (pid {pid}), state folder {path.parent}")
+    for name, entry in sorted(sources.items()):
+        healthy = healthy and entry.get("status") == "ok"
+        detail = f": {entry['detail']}" if entry.get("detail") else ""
+        print(f"  {name:<26} {entry.get('status', '?')}{detail}")
+        if entry.get("status") != "ok" and entry.get("remedy"):
+            print(f"  {'':<26} {entry['remedy']}")
+    if not sources:
+        print("  (no event source has reported yet)")
+    return 0 if healthy else 1
+
+
+def _start_over(state_dir: Path) -> None:
+    from chalicelib.local.persistence import erase
+
+    removed = erase(state_dir)
+    names = ", ".join(path.name for path in removed) or "nothing was kept"
+    print(f"--fresh: starting over (removed from {state_dir}: {names})", file=sys.stderr)
+
+
+def _demo_mark() -> Path:
+    return local_state_dir(PROJECT_DIR) / "demo.json"
+
+
 def run_dev_stack(
     api_port: int,
     aws_port: int,
     demo: bool,
     dynamodb_port: int | None = None,
     progress: Callable[[str], Callable[[int, int], None]] | None = None,
+    fresh: bool = False,
 ) -> int:
-    """`progress`: a progress line for a long step, by its label (the CLI's `progress_bar`)."""
-    from chalice.cli.factory import CLIFactory
-    from chalice.local import LocalDevServer
-
-    from chalicelib.adapters.aws import make_client
-    from chalicelib.adapters.jwt_tokens import DevKeyPair
-    from chalicelib.api import events as event_handlers
-    from chalicelib.api.gateway import WebexRequestHandler
-    from chalicelib.bootstrap import Container, set_container
-    from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
-    from chalicelib.domain.partners import PartnerTree
+    """`progress`: a progress line for a long step, by its label (the CLI's `progress_bar`);
+    `fresh`: start over (the kept local state is deleted first)."""
     from chalicelib.local.aws import LocalAws, port_free
-    from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, demo_world, load_demo
-    from chalicelib.local.events import LocalEventSources, deployed_handlers
-    from chalicelib.local.logs import live_logs_requested, route_service_logs
-    from chalicelib.local.parts import local_parts
-    from chalicelib.local.provisioning import ensure_event_sources, ensure_resources
 
     state_dir = local_state_dir(PROJECT_DIR)
     running = _running_dev_pid()
@@ -165,6 +190,9 @@ def run_dev_stack(
         env_file().unlink()
     dynamodb_port = dynamodb_port or aws_port + 1
     local_aws = LocalAws(state_dir, aws_port, dynamodb_port)
+    if fresh:
+        local_aws.reap_orphans()
+        _start_over(state_dir)
     adopted = local_aws.adopt_orphans()
     ports = [api_port] if adopted else [api_port, aws_port, dynamodb_port]
     for port in ports:
@@ -176,6 +204,33 @@ def run_dev_stack(
             return 2
     state_dir.mkdir(parents=True, exist_ok=True)
     _dev_pid_file().write_text(str(os.getpid()))
+    restoring = not adopted and local_aws.has_state()
+    if not adopted:  # the servers boot (and load the kept state) while this process imports
+        print(
+            f"starting the local AWS on {local_aws.endpoints.endpoint_url} "
+            f"(DynamoDB on {local_aws.endpoints.dynamodb_url}) …",
+            file=sys.stderr,
+        )
+        local_aws.spawn()
+
+    from chalice.cli.factory import CLIFactory
+    from chalice.local import LocalDevServer
+
+    from chalicelib.adapters.aws import make_client
+    from chalicelib.adapters.jwt_tokens import DevKeyPair
+    from chalicelib.api import events as event_handlers
+    from chalicelib.api.gateway import WebexRequestHandler
+    from chalicelib.bootstrap import Container, set_container
+    from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
+    from chalicelib.domain.partners import PartnerTree
+    from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, demo_world, load_demo
+    from chalicelib.local.events import LocalEventSources, deployed_handlers
+    from chalicelib.local.logs import live_logs_requested, route_service_logs
+    from chalicelib.local.parts import local_parts
+    from chalicelib.local.persistence import DamagedState
+    from chalicelib.local.provisioning import ensure_event_sources, ensure_resources
+    from chalicelib.local.streams import Health, StreamPositions
+
     live_logs = live_logs_requested()
     log_path = route_service_logs(state_dir, live=live_logs)
     keys = DevKeyPair(state_dir).ensure()
@@ -200,12 +255,13 @@ def run_dev_stack(
                 file=sys.stderr,
             )
         else:
-            print(
-                f"starting the local AWS on {local_aws.endpoints.endpoint_url} "
-                f"(DynamoDB on {local_aws.endpoints.dynamodb_url}) …",
-                file=sys.stderr,
-            )
-            local_aws.start()
+            try:
+                local_aws.wait_ready()
+            except RuntimeError as error:
+                print(f"wbr dev: the local AWS did not start: {error}", file=sys.stderr)
+                return 2
+            if restoring:
+                print(f"local state: loaded from {state_dir / 'aws'} (wbr dev --fresh starts over)", file=sys.stderr)
         settings = Settings.from_env()
         container = Container(settings, **local_parts())
         set_container(container)
@@ -214,8 +270,8 @@ def run_dev_stack(
         queues = ensure_event_sources(settings, sqs, container.s3)
         token = ""
         if demo:
-            if adopted and container.calendar.latest_published_day() is not None:
-                print("demo data: kept from the adopted local AWS", file=sys.stderr)
+            if _demo_mark().exists():
+                print("demo data: kept from the previous start", file=sys.stderr)
             else:
                 world = demo_world(datetime.now(timezone.utc).date())
                 shown = progress("rating demo days") if progress else lambda done, total: None
@@ -226,6 +282,7 @@ def run_dev_stack(
                     f"({loaded.usage_rows} usage rows), late events restated from {loaded.restated_from}",
                     file=sys.stderr,
                 )
+                _demo_mark().write_text(f'{{"loadedAt": "{datetime.now(timezone.utc).isoformat()}"}}\n')
             token = keys.mint(
                 issuer=settings.jwt_issuer,
                 audience=settings.jwt_audience,
@@ -238,6 +295,11 @@ def run_dev_stack(
         reports_stream_arn = container.dynamodb.describe_table(TableName=settings.reports_table)["Table"][
             "LatestStreamArn"
         ]
+        try:
+            positions = StreamPositions(state_dir / "streams.json")
+        except DamagedState as damaged:
+            print(f"wbr dev: {damaged}", file=sys.stderr)
+            return 2
         sources = LocalEventSources(
             make_client("dynamodbstreams", settings),
             sqs,
@@ -247,6 +309,8 @@ def run_dev_stack(
             deployed_handlers(),
             reports_stream_arn=reports_stream_arn,
             deliveries_queue_url=container.deliveries.url,
+            positions=positions,
+            health=Health(state_dir / "health.json"),
         )
         sources.start()
         base_url = f"http://127.0.0.1:{api_port}"
@@ -338,6 +402,7 @@ def _banner(
         f"  API         {values['WBR_BASE_URL']}",
         f"  explorer    {values['WBR_BASE_URL']}/v1/wholesale/billing/docs   (Swagger UI)",
         f"  local AWS   {values['AWS_ENDPOINT_URL']}",
+        f"  state       {values.get('WBR_STATE_DIR', '')}   (kept across restarts; wbr dev --fresh starts over)",
         f"  env file    {path}   (source it: . {source})",
         f"  start page  {values['WBR_BASE_URL']}/   (the console, the explorer, the OpenAPI document)",
         f"  CLI         {PROJECT_DIR / '.venv' / 'bin' / 'wbr'}   (. .venv/bin/activate puts wbr on PATH)",
