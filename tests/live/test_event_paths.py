@@ -298,7 +298,8 @@ def test_wbr_dev_starts_cleanly_after_kill_9_of_its_whole_group(stack):
     stack.start()  # same ports: no "port in use", no stale env
     status, listed = stack.request("GET", BASE)
     # the local AWS this stack adopted after the earlier kill was not in the killed group: its
-    # data is kept; servers of the killed group itself would be gone (a fresh, empty start)
+    # data is kept; servers of the killed group itself would be gone, their state loaded from the
+    # state folder by the next start (tests/live/test_local_state_live.py)
     assert status == 200 and isinstance(listed["items"], list)
     listed_by_cli = stack.cli("reports", "--token", stack.token, "list")
     assert listed_by_cli.returncode == 0, listed_by_cli.stderr  # the CLI talks to the new stack
