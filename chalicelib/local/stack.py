@@ -270,7 +270,9 @@ def run_dev_stack(
         queues = ensure_event_sources(settings, sqs, container.s3)
         token = ""
         if demo:
-            if _demo_mark().exists():
+            # loaded once: by a start that wrote the mark, or into a local AWS adopted from a
+            # stack of before the mark (a first start killed while loading loads it again)
+            if _demo_mark().exists() or (adopted and container.calendar.latest_published_day() is not None):
                 print("demo data: kept from the previous start", file=sys.stderr)
             else:
                 world = demo_world(datetime.now(timezone.utc).date())
