@@ -332,8 +332,12 @@ def run_dev_stack(
         )
         # The deployed schedules, in-process: the sweeper (also at once: it resumes or fails the
         # reports whose run died with a previous process) and the daily rating.
-        _every(LOCAL_SWEEP_SECONDS, lambda: event_handlers.sweep_overdue_reports({}, None))
-        _every(LOCAL_RATING_SECONDS, lambda: event_handlers.rate_yesterday({}, None), first_delay=LOCAL_RATING_SECONDS)
+        _every(LOCAL_SWEEP_SECONDS, lambda: event_handlers.sweep_overdue_reports(_scheduled_event(), None))
+        _every(
+            LOCAL_RATING_SECONDS,
+            lambda: event_handlers.rate_yesterday(_scheduled_event(), None),
+            first_delay=LOCAL_RATING_SECONDS,
+        )
         server = LocalDevServer(
             _load_app(), config, "127.0.0.1", api_port, handler_cls=WebexRequestHandler, server_cls=_ApiServer
         )
@@ -357,6 +361,24 @@ def run_dev_stack(
         local_aws.stop()
         env_file().unlink(missing_ok=True)
         _dev_pid_file().unlink(missing_ok=True)
+
+
+def _scheduled_event() -> dict[str, object]:
+    """What EventBridge hands a scheduled function: Chalice builds its event from these fields
+    (an empty dict failed every local sweep with KeyError 'version')."""
+    import uuid
+
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "resources": [],
+        "detail": {},
+    }
 
 
 def _every(seconds: float, task: Callable[[], object], first_delay: float = 0.0) -> None:
