@@ -7,6 +7,7 @@ from chalicelib.api.docs import docs_api
 from chalicelib.api.events import events_api
 from chalicelib.api.reports import reports_api
 from chalicelib.api.sub_partners import sub_partners_api
+from chalicelib.api.usage import usage_api
 from chalicelib.api.webhooks import webhooks_api
 from chalicelib.api.worker import worker_api
 
@@ -18,6 +19,7 @@ app.register_blueprint(auth_api)
 app.register_blueprint(reports_api)
 app.register_blueprint(sub_partners_api)
 app.register_blueprint(webhooks_api)
+app.register_blueprint(usage_api)
 app.register_blueprint(worker_api)
 app.register_blueprint(events_api)
 app.register_blueprint(docs_api)

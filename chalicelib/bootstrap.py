@@ -32,6 +32,8 @@ from chalicelib.adapters.s3_blob_store import S3BlobStore
 from chalicelib.adapters.sqs_deliveries import SqsDeliveryQueue, delivery_from_json
 from chalicelib.adapters.usage_calendar import DynamoUsageCalendar, message_of_stream_record
 from chalicelib.adapters.usage_lake import S3ParquetUsageLake
+from chalicelib.adapters.usage_rollup import S3UsageRollups
+from chalicelib.adapters.usage_subjects import LakeSubjectReads
 from chalicelib.adapters.webhook_http import HttpWebhookSender
 from chalicelib.config import Settings, local_state_dir
 from chalicelib.domain.commands import GenerationJob
@@ -50,6 +52,7 @@ from chalicelib.services.report_diffs import ReportDiffService
 from chalicelib.services.reports import ReportPolicy, ReportService
 from chalicelib.services.sub_partners import SubPartnerService
 from chalicelib.services.sweeper import Sweeper
+from chalicelib.services.usage import UsageService
 from chalicelib.services.webhooks import WebhookPolicy, WebhookService
 
 
@@ -193,6 +196,12 @@ class Container:
     @cached_property
     def lake(self) -> S3ParquetUsageLake:
         return S3ParquetUsageLake(self.s3, self.settings.lake_bucket, self.settings.lake_partition_customers)
+
+    @cached_property
+    def rollups(self) -> S3UsageRollups:
+        """The read API's per-day rollup beside the lake (a day published before it existed is
+        rolled up from its lake objects once)."""
+        return S3UsageRollups(self.s3, self.settings.lake_bucket, day_usage=self.lake.read_day)
 
     @cached_property
     def event_log(self) -> S3EventLog:
@@ -346,6 +355,15 @@ class Container:
             DuckDbDayReplay(),
             logger=logger,
             stale_landing_grace=timedelta(seconds=self.settings.stale_landing_seconds),
+            rollups=self.rollups,
+        )
+
+    @cached_property
+    def usage(self) -> UsageService:
+        """The console's read API: the rollup for totals and series, one customer's lake
+        partitions for its users and for explain."""
+        return UsageService(
+            self.directory_snapshots, self.calendar, self.rollups, LakeSubjectReads(self.lake, self.event_log)
         )
 
     @cached_property

@@ -58,8 +58,12 @@ class DynamoUsageCalendar:
 
     def published(self, days: Iterable[date]) -> dict[date, tuple[int, int]]:
         """(version, usage rows written) of each day of `days` that is published."""
+        return {day: (version, rows) for day, (version, rows, _) in self.publications(days).items()}
+
+    def publications(self, days: Iterable[date]) -> dict[date, tuple[int, int, str | None]]:
+        """(version, usage rows written, when published: ISO-8601) of each published day of `days`."""
         keys = [day.isoformat() for day in days]
-        versions: dict[date, tuple[int, int]] = {}
+        versions: dict[date, tuple[int, int, str | None]] = {}
         for start in range(0, len(keys), 100):
             request: dict[str, Any] = {
                 self._table: {
@@ -72,7 +76,12 @@ class DynamoUsageCalendar:
                 for item in response["Responses"].get(self._table, []):
                     values = from_item(item)
                     rows = int(values.get("rowCount", -1))  # -1: published before counts were kept
-                    versions[date.fromisoformat(values["usageDate"])] = (int(values["version"]), rows)
+                    published_at = values.get("publishedAt")
+                    versions[date.fromisoformat(values["usageDate"])] = (
+                        int(values["version"]),
+                        rows,
+                        str(published_at) if published_at else None,
+                    )
                 request = response.get("UnprocessedKeys") or {}
         return versions
 

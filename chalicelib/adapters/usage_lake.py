@@ -258,6 +258,50 @@ class S3ParquetUsageLake:
             raise LakeIncomplete(f"{entry.key} holds {table.num_rows} rows, its manifest recorded {entry.rows}")
         return table
 
+    # ---- reading: one customer, one day (the console's read API) --------------------------
+
+    def read_day(self, day: date, version: int) -> pa.Table:
+        """A day version's usage rows, every partition (rolling up a day published before the
+        rollup existed, once)."""
+        entries = self._manifest(day_prefix(day, version))
+        if entries is None:
+            return pq.read_table(pa.BufferReader(self._get(day_prefix(day, version) + LEGACY_DAY_OBJECT)))
+        return self._read_entries(entries, day, None)
+
+    def customer_usage(self, day_versions: dict[date, int], partner_org_id: str, customer_org_id: str) -> pa.Table:
+        """One customer's usage rows of the days `day_versions`: of each day only the partition
+        that holds the customer, read whole and filtered (a customer's users, explain)."""
+
+        def one_day(item: tuple[date, int]) -> pa.Table:
+            day, version = item
+            entries = self._manifest(day_prefix(day, version))
+            if entries is None:
+                table = pq.read_table(pa.BufferReader(self._get(day_prefix(day, version) + LEGACY_DAY_OBJECT)))
+            else:
+                table = self._read_entries(_holding(entries, partner_org_id, customer_org_id), day, None)
+            return table.filter(pc.equal(table["customer_org_id"], customer_org_id)).select(USAGE_FIELDS)
+
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            tables = list(pool.map(one_day, sorted(day_versions.items())))
+        return pa.concat_tables([table.cast(USAGE_SCHEMA) for table in tables]) if tables else USAGE_SCHEMA.empty_table()
+
+    def customer_state(self, day: date, version: int, partner_org_id: str, customer_org_id: str) -> pa.Table:
+        """The keys of one customer open at the end of `day`: its state partition only."""
+        entries = self._manifest(state_prefix(day, version))
+        if entries is None:
+            table = self.read_state(day, version, [partner_org_id])
+        else:
+            table = self._read_entries(_holding(entries, partner_org_id, customer_org_id), day, STATE_SCHEMA)
+        return table.filter(pc.equal(table["customer_org_id"], customer_org_id))
+
+    def _read_entries(self, entries: list[PartitionEntry], day: date, schema: pa.Schema | None) -> pa.Table:
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            tables = list(pool.map(lambda entry: self._read_entry(entry, day), entries))
+        wanted = schema or USAGE_SCHEMA
+        if not tables:
+            return wanted.empty_table()
+        return pa.concat_tables([table.select(wanted.names).cast(wanted) for table in tables])
+
     # ---- reading: usage (reports) -------------------------------------------------------
 
     def customer_rows(self, usage: UsageSlice) -> list[tuple[str, int]]:
@@ -416,3 +460,14 @@ def _holds_chosen(usage: UsageSlice, start: str, end: str | None) -> bool:
     """May a partition of customers [start, end) hold one of the slice's chosen customers?"""
     chosen = usage.customer_org_ids
     return chosen is None or any(start <= org_id and (end is None or org_id < end) for org_id in chosen)
+
+
+def _holding(entries: list[PartitionEntry], partner_org_id: str, customer_org_id: str) -> list[PartitionEntry]:
+    """The partition of `partner_org_id` whose customer range holds `customer_org_id`."""
+    return [
+        entry
+        for entry in entries
+        if entry.partition.partner_org_id == partner_org_id
+        and entry.partition.start <= customer_org_id
+        and (entry.end is None or customer_org_id < entry.end)
+    ]

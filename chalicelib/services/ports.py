@@ -23,10 +23,13 @@ from chalicelib.domain.report_rows import RowContext
 from chalicelib.domain.reports import Report, ReportError
 from chalicelib.domain.restatement import RestatementMarker, RestatementPass
 from chalicelib.services.rating_ports import Key, TouchedKeys
+from chalicelib.domain.usage_view import SubjectKey
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from chalicelib.adapters.usage_rollup import RollupTables
+    from chalicelib.adapters.usage_subjects import CustomerUsage
 
 
 JsonObject = dict[str, object]  # a JSON object as the API serves it (a list item)
@@ -268,6 +271,15 @@ class RatingLake(ClosingStates, Protocol):
     ) -> DayWritten: ...
 
 
+class RollupWriter(Protocol):
+    """The read API's per-day rollup (adapters/usage_rollup.py), written by rating with each
+    day version."""
+
+    def write_day(
+        self, day: date, version: int, usage: pa.Table, previous_version: int | None = None
+    ) -> DayWritten: ...
+
+
 class DayEvents(Protocol):
     def read_day(self, day: date, event_types: Iterable[str] | None = None) -> pa.Table:
         """Every logged event that occurred on `day` (of `event_types`, if given)."""
@@ -381,6 +393,47 @@ class ReportRenderer(Protocol):
         """The report rows of the files' usage (grouped and sorted by GROUP_KEYS of the type,
         zero rows and the excluded customers left out) as CSV text without a header, and how
         many rows it holds."""
+
+
+# ---- the console's read API (services/usage.py) ------------------------------------------
+
+
+class UsageReadCalendar(Protocol):
+    def publications(self, days: Iterable[date]) -> dict[date, tuple[int, int, str | None]]:
+        """(version, usage rows, when published) of each published day of `days`."""
+
+    def latest_published_day(self) -> date | None: ...
+
+    def data_epoch(self) -> date | None: ...
+
+
+class UsageRollupReader(Protocol):
+    """The per-day rollup beside the lake (adapters/usage_rollup.py)."""
+
+    def day(self, day: date, version: int, org_ids: Iterable[str]) -> RollupTables: ...
+
+    def days(self, day_versions: Mapping[date, int], org_ids: Iterable[str]) -> RollupTables: ...
+
+    def month(self, month: str, day_versions: Mapping[date, int], org_ids: Iterable[str]) -> RollupTables:
+        """A calendar month's sums of the orgs, kept per set of day versions."""
+
+    def combined(self, parts: Iterable[RollupTables]) -> RollupTables: ...
+
+    def owner_of(
+        self, customer_org_id: str, day_versions: Mapping[date, int], org_ids: Iterable[str]
+    ) -> str | None: ...
+
+
+class UsageReadLake(Protocol):
+    """One customer's or one subject's usage (adapters/usage_subjects.py)."""
+
+    def customer_usage(
+        self, day_versions: Mapping[date, int], partner_org_id: str, customer_org_id: str
+    ) -> CustomerUsage: ...
+
+    def assigned_since(self, day: date, version: int, key: SubjectKey, partner_org_id: str) -> int | None: ...
+
+    def key_events(self, days: Iterable[date], key: SubjectKey) -> list[tuple[int, str, str]]: ...
 
 
 class Workflow(Protocol):

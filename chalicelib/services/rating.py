@@ -27,7 +27,7 @@ from chalicelib.domain.events import ASSIGNMENT_TYPES
 from chalicelib.domain.proration import day_start_epoch
 from chalicelib.domain.rating import rate_key_day
 from chalicelib.domain.restatement import RestatementPass
-from chalicelib.services.ports import DayEvents, DayReplay, RatingCalendar, RatingLake
+from chalicelib.services.ports import DayEvents, DayReplay, RatingCalendar, RatingLake, RollupWriter
 
 # Days re-rated per invocation: one rated day costs well under a second here, so a call stays
 # far inside a Lambda's limit; a longer restatement continues in the next call.
@@ -63,13 +63,17 @@ class RatingService:
         replay: DayReplay,
         logger: Any = None,
         stale_landing_grace: timedelta = STALE_LANDING_GRACE,
+        rollups: RollupWriter | None = None,
     ) -> None:
+        """`rollups`, when given, gets every day version's usage before it is published (the
+        read API's per-day rollup beside the lake, DESIGN §12)."""
         self._stale_landing_grace = stale_landing_grace
         self._log = logger if logger is not None else logging.getLogger(__name__)
         self._events = event_log
         self._lake = lake
         self._calendar = calendar
         self._replay = replay
+        self._rollups = rollups
 
     # ---- use cases ----------------------------------------------------------------------
 
@@ -206,6 +210,8 @@ class RatingService:
         earlier = versions.get(day)  # a restatement keeps the partitions whose rows did not change
         written = self._lake.write_day(day, version, usage, earlier)
         state_written = self._lake.write_state(day, version, new_state, earlier)
+        if self._rollups is not None:  # beside the lake, before the publication names the version
+            self._rollups.write_day(day, version, usage, earlier)
         self._calendar.publish(
             day, version, written.rows
         )  # a newer claim's result wins; its stream record announces it

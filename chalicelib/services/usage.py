@@ -1,0 +1,392 @@
+"""The console's read API (DESIGN §12): usage totals of a period, a monthly series, explain, and
+availability, from the per-day rollup that rating keeps beside the lake.
+
+Tenancy is the reports': the caller's partner tree, or one sub-partner's subtree (a foreign one
+is a 403, as on create), internal customers only with `internal=true`; a customer outside the
+caller's tree is the same 404 as an unknown one. Totals and series never read the lake: whole
+calendar months come from the rollup's month sums (kept per set of day versions), the other days
+from the day rollups. A customer's users read that customer's lake partition of each day; explain
+reads the same for one subject, and the event log of only the days whose units an event can have
+shaped (`touched_days`), plus the day its open assignment began when it began before the period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from chalicelib.domain.access import Caller
+from chalicelib.domain.directory import Customer
+from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound
+from chalicelib.domain.partners import PartnerTree
+from chalicelib.domain.proration import epoch_day, format_quantity
+from chalicelib.domain.regeneration import missing_days
+from chalicelib.domain.report_rows import Partner, Sku
+from chalicelib.domain.timestamps import iso_millis
+from chalicelib.domain.usage_view import (
+    ExplainQuery,
+    GroupBy,
+    Scope,
+    SeriesQuery,
+    UsageQuery,
+    customer_totals,
+    days_between,
+    page,
+    per_day_units,
+    quantity_and_seats,
+    reject_unknown,
+    sku_totals,
+    split_period,
+    touched_days,
+)
+from chalicelib.services.ports import DirectorySnapshots, UsageReadCalendar, UsageReadLake, UsageRollupReader
+
+CUSTOMER_NOT_FOUND = "Customer not found"
+SUBJECT_NOT_FOUND = "No usage of this subject and SKU in the period"
+RESTATEMENTS_LISTED = 20
+AVAILABILITY_DAYS = 400  # how far back availability looks for restatements
+
+
+@dataclass(frozen=True)
+class UsagePage:
+    body: dict[str, Any]
+    next_params: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class _Context:
+    partner: Partner
+    org_ids: list[str]
+    customers: dict[str, Customer]
+    skus: dict[str, Sku]
+    excluded: frozenset[str]  # internal customers, unless asked for
+
+
+class UsageService:
+    def __init__(
+        self,
+        directory: DirectorySnapshots,
+        calendar: UsageReadCalendar,
+        rollups: UsageRollupReader,
+        lake: UsageReadLake,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self._directory = directory
+        self._calendar = calendar
+        self._rollups = rollups
+        self._lake = lake
+        self._clock = clock
+
+    # ---- GET /usage ---------------------------------------------------------------------
+
+    def totals(self, caller: Caller, params: Mapping[str, str]) -> UsagePage:
+        caller.require_read()
+        query = UsageQuery.from_params(params, self._today())
+        context = self._context(caller, query.scope)
+        days = days_between(query.start, query.end)
+        publications = self._calendar.publications(days)
+        versions = {day: version for day, (version, _, _) in publications.items()}
+        customer = query.scope.customer_org_id
+        if query.group_by is GroupBy.USER:
+            assert customer is not None
+            owner = self._owner(context, customer, versions)
+            usage = self._lake.customer_usage(versions, owner, customer)
+            users = usage.user_totals() if customer not in context.excluded else []
+            units = sum(row[-1] for row in users)
+            totals = self._totals_json(units, query.day_count, 1 if units else 0, len({row[3:7] for row in users}))
+            items: list[dict[str, Any]] = [
+                {
+                    **({"userId": user_id} if subject_type == "USER" else {"workspaceId": workspace_id}),
+                    "subjectType": subject_type,
+                    "subscriberId": subscriber_id,
+                    "customerOrgId": customer,
+                    "locationId": location,
+                    "subscriptionId": subscription,
+                    "sku": sku,
+                    **quantity_and_seats(row_units, query.day_count),
+                }
+                for location, subscription, sku, subject_type, user_id, subscriber_id, workspace_id, row_units in users
+            ]
+        else:
+            if customer is not None:
+                self._owner(context, customer, versions)  # 404 unless the caller's
+            tables = self._period(query.start, query.end, versions, context.org_ids)
+            only = None if customer is None else {customer}
+            rows = tables.rows(context.excluded, only)
+            units = sum(row[-1] for row in rows)
+            per_customer = customer_totals(rows)
+            totals = self._totals_json(
+                units, query.day_count, len(per_customer), tables.subject_count(context.excluded, only)
+            )
+            if query.group_by is GroupBy.SKU:
+                items = [
+                    {
+                        "subscriptionId": total.subscription_id,
+                        "sku": total.sku,
+                        **self._sku_names(context, total.sku),
+                        **quantity_and_seats(total.units, query.day_count),
+                    }
+                    for total in sku_totals(rows)
+                ]
+            else:
+                items = [
+                    {
+                        **self._customer_names(context, total.customer_org_id),
+                        **quantity_and_seats(total.units, query.day_count),
+                        "skus": [{"sku": sku, "quantity": format_quantity(units)} for sku, units in total.skus],
+                    }
+                    for total in per_customer
+                ]
+        shown, more = page(items, query.offset, query.max_items)
+        body = {
+            "billingStartDate": query.start.isoformat(),
+            "billingEndDate": query.end.isoformat(),
+            "days": query.day_count,
+            "groupBy": query.group_by.value,
+            **self._freshness(days, publications),
+            "totals": totals,
+            "items": shown,
+        }
+        return UsagePage(body, query.next_page_params() if more else None)
+
+    # ---- GET /usage/series --------------------------------------------------------------
+
+    def series(self, caller: Caller, params: Mapping[str, str]) -> dict[str, Any]:
+        caller.require_read()
+        query = SeriesQuery.from_params(params, self._today())
+        context = self._context(caller, query.scope)
+        months = query.month_list()
+        publications = self._calendar.publications([day for month in months for day in month.days()])
+        versions = {day: version for day, (version, _, _) in publications.items()}
+        customer = query.scope.customer_org_id
+        if customer is not None:
+            self._owner(context, customer, versions)
+        only = None if customer is None else {customer}
+        by_key: dict[tuple[str, ...], dict[str, Any]] = {}
+        units_of: dict[tuple[str, ...], list[int]] = {}
+        for index, month in enumerate(months):
+            month_versions = {day: versions[day] for day in month.days() if day in versions}
+            rows = self._rollups.month(str(month), month_versions, context.org_ids).rows(context.excluded, only)
+            keyed: list[tuple[tuple[str, ...], dict[str, Any], int]]
+            if query.group_by is GroupBy.SKU:
+                keyed = [
+                    (
+                        (total.subscription_id, total.sku),
+                        {
+                            "subscriptionId": total.subscription_id,
+                            "sku": total.sku,
+                            **self._sku_names(context, total.sku),
+                        },
+                        total.units,
+                    )
+                    for total in sku_totals(rows)
+                ]
+            else:
+                keyed = [
+                    ((total.customer_org_id,), self._customer_names(context, total.customer_org_id), total.units)
+                    for total in customer_totals(rows)
+                ]
+            for key, names, units in keyed:
+                by_key.setdefault(key, names)
+                units_of.setdefault(key, [0] * len(months))[index] = units
+        series = [
+            {
+                "key": by_key[key],
+                "quantities": [format_quantity(units) for units in units_of[key]],
+                "seatEquivalents": [
+                    quantity_and_seats(units, month.day_count)["seatEquivalents"]
+                    for units, month in zip(units_of[key], months, strict=True)
+                ],
+            }
+            for key in sorted(by_key)
+        ]
+        return {
+            "months": [str(month) for month in months],
+            "groupBy": query.group_by.value,
+            **self._freshness([day for month in months for day in month.days()], publications),
+            "series": series,
+        }
+
+    # ---- GET /usage/explain -------------------------------------------------------------
+
+    def explain(self, caller: Caller, params: Mapping[str, str]) -> dict[str, Any]:
+        caller.require_read()
+        query = ExplainQuery.from_params(params, self._today())
+        context = self._context(caller, Scope(internal=True))
+        days = days_between(query.start, query.end)
+        versions = {day: version for day, (version, _, _) in self._calendar.publications(days).items()}
+        customer = query.customer_org_id or self._customer_of_subject(query, versions, context)
+        owner = self._owner(context, customer, versions)
+        usage = self._lake.customer_usage(versions, owner, customer)
+        keys = usage.subject_keys(query.subject, query.sku)
+        keys = [
+            key
+            for key in keys
+            if (query.location_id is None or key.location_id == query.location_id)
+            and (query.subscription_id is None or key.subscription_id == query.subscription_id)
+        ]
+        if not keys:
+            raise NotFound(SUBJECT_NOT_FOUND)
+        if len(keys) > 1:
+            choices = [f"locationId={key.location_id}, subscriptionId={key.subscription_id}" for key in keys]
+            raise InvalidRequest(
+                "The subject has this SKU at more than one location or subscription; name one",
+                [f"locationId/subscriptionId: one of {'; '.join(choices)}"],
+            )
+        key = keys[0]
+        units_by_day = dict(key.units_by_day)
+        event_days = touched_days(units_by_day, query.start, query.end)
+        first_usage_day = min(units_by_day)
+        open_since: int | None = None
+        previous = query.start - timedelta(days=1)
+        if first_usage_day == query.start:  # it may have been assigned before the period
+            previous_version = self._calendar.publications([previous]).get(previous)
+            if previous_version is not None:
+                open_since = self._lake.assigned_since(previous, previous_version[0], key, owner)
+                if open_since is not None:
+                    event_days = sorted({epoch_day(open_since), *event_days})
+        events = self._lake.key_events(event_days, key) if event_days else []
+        subject = {"type": query.subject.subject_type}
+        if query.subject.subject_type == "USER":
+            subject |= {"userId": key.user_id, "subscriberId": key.subscriber_id}
+        else:
+            subject |= {"workspaceId": key.workspace_id}
+        return {
+            "billingStartDate": query.start.isoformat(),
+            "billingEndDate": query.end.isoformat(),
+            "subject": subject,
+            "sku": key.sku,
+            **self._sku_names(context, key.sku),
+            "customerOrgId": customer,
+            **{
+                name: value
+                for name, value in self._customer_names(context, customer).items()
+                if name != "customerOrgId"
+            },
+            "locationId": key.location_id,
+            "subscriptionId": key.subscription_id,
+            "assignedBeforePeriod": iso_seconds(open_since) if open_since is not None else None,
+            "events": [
+                {"eventId": event_id, "eventType": event_type, "occurredAt": iso_seconds(occurred_at)}
+                for occurred_at, event_id, event_type in events
+            ],
+            "days": per_day_units(units_by_day.items()),
+            "quantity": format_quantity(sum(units_by_day.values())),
+        }
+
+    # ---- GET /usage/availability ----------------------------------------------------------
+
+    def availability(self, caller: Caller, params: Mapping[str, str]) -> dict[str, Any]:
+        caller.require_read()
+        reject_unknown(params)
+        today = self._today()
+        latest = self._calendar.latest_published_day()
+        epoch = self._calendar.data_epoch()
+        recent = self._calendar.publications(days_between(today - timedelta(days=AVAILABILITY_DAYS), today))
+        restated = sorted(
+            ((published_at or "", day, version) for day, (version, _, published_at) in recent.items() if version > 1),
+            reverse=True,
+        )
+        changed = [published_at for _, _, published_at in recent.values() if published_at]
+        return {
+            "publishedThrough": latest.isoformat() if latest else None,
+            "dataEpoch": epoch.isoformat() if epoch else None,
+            "restatements": [
+                {"day": day.isoformat(), "version": version, "publishedAt": _iso(published_at)}
+                for published_at, day, version in restated[:RESTATEMENTS_LISTED]
+            ],
+            "lastChanged": _iso(max(changed)) if changed else None,
+        }
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _today(self) -> date:
+        return self._clock().astimezone(timezone.utc).date()
+
+    def _context(self, caller: Caller, scope: Scope) -> _Context:
+        directory = self._directory.at(self._directory.pin())
+        tree = PartnerTree(directory.partners())
+        if tree.get(caller.org_id) is None:
+            raise Forbidden("The caller's organization is not a wholesale partner")
+        partner = tree.report_scope(caller.org_id, scope.sub_partner_org_id)
+        org_ids = tree.subtree(partner.org_id)
+        customers = {customer.org_id: customer for customer in directory.customers_of(org_ids)}
+        excluded = frozenset() if scope.internal else frozenset(c.org_id for c in customers.values() if c.internal)
+        return _Context(partner, org_ids, customers, {sku.sku: sku for sku in directory.skus()}, excluded)
+
+    def _owner(self, context: _Context, customer_org_id: str, versions: Mapping[date, int]) -> str:
+        """The org (of the caller's scope) that serves the customer; 404 for anyone else's or
+        an unknown id alike. A customer the directory does not know yet is found in the rollup."""
+        known = context.customers.get(customer_org_id)
+        if known is not None:
+            return known.partner_org_id
+        owner = self._rollups.owner_of(customer_org_id, versions, context.org_ids)
+        if owner is None:
+            raise NotFound(CUSTOMER_NOT_FOUND)
+        return owner
+
+    def _customer_of_subject(self, query: ExplainQuery, versions: Mapping[date, int], context: _Context) -> str:
+        tables = self._period(query.start, query.end, versions, context.org_ids)
+        customers = tables.customers_of_subject(query.subject.subject_type, query.subject.subject_id)
+        if not customers:
+            raise NotFound(SUBJECT_NOT_FOUND)
+        if len(customers) > 1:
+            raise InvalidRequest(
+                "The subject has usage at more than one customer; name one",
+                [f"customerOrgId: one of {', '.join(customers)}"],
+            )
+        return customers[0]
+
+    def _period(self, start: date, end: date, versions: Mapping[date, int], org_ids: list[str]) -> Any:
+        """The rollup of [start, end]: whole months from their month sums, other days as they are."""
+        months, loose = split_period(start, end)
+        parts = [
+            self._rollups.month(str(month), {d: versions[d] for d in month.days() if d in versions}, org_ids)
+            for month in months
+        ]
+        loose_versions = {day: versions[day] for day in loose if day in versions}
+        if loose_versions:
+            parts.append(self._rollups.days(loose_versions, org_ids))
+        return self._rollups.combined(parts)
+
+    def _freshness(self, days: list[date], publications: Mapping[date, tuple[int, int, str | None]]) -> dict[str, Any]:
+        latest = self._calendar.latest_published_day()
+        published = {day: (version, rows) for day, (version, rows, _) in publications.items()}
+        missing = missing_days(days, published, self._calendar.data_epoch())
+        changed = [published_at for _, _, published_at in publications.values() if published_at]
+        return {
+            "publishedThrough": latest.isoformat() if latest else None,
+            "complete": not missing,
+            "lastChanged": _iso(max(changed)) if changed else None,
+        }
+
+    @staticmethod
+    def _totals_json(units: int, days: int, customers: int, users: int) -> dict[str, Any]:
+        return {**quantity_and_seats(units, days), "customers": customers, "users": users}
+
+    @staticmethod
+    def _sku_names(context: _Context, sku: str) -> dict[str, str]:
+        known = context.skus.get(sku)
+        return {"serviceName": known.service_name if known else "", "description": known.description if known else ""}
+
+    @staticmethod
+    def _customer_names(context: _Context, customer_org_id: str) -> dict[str, Any]:
+        known = context.customers.get(customer_org_id)
+        return {
+            "customerOrgId": customer_org_id,
+            # the directory keeps no display name for a customer yet: the console shows the id
+            "customerName": getattr(known, "name", None) or None,
+            "customerExternalId": known.external_id if known else "",
+            "internal": known.internal if known else False,
+        }
+
+
+def iso_seconds(epoch_seconds: int) -> str:
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso(published_at: str) -> str:
+    """A stored ISO-8601 instant as the API writes instants (UTC, milliseconds)."""
+    return iso_millis(datetime.fromisoformat(published_at))
