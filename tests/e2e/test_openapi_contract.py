@@ -628,3 +628,113 @@ def test_write_scope_alone_reads(api, seeded, tokens, contract):
     assert {scope for requirement in security for scope in requirement["bearerAuth"]} == {READ_SCOPE, WRITE_SCOPE}
     for method, path in (("POST", BASE), ("DELETE", ITEM)):
         assert operation_of(method, path)["security"] == [{"bearerAuth": [WRITE_SCOPE]}]
+
+
+# ---- the console's read API (DESIGN §12) ------------------------------------------------------
+
+USAGE = "/v1/wholesale/billing/usage"
+USAGE_PERIOD = f"billingStartDate={MONTH_AGO}&billingEndDate={YESTERDAY}"
+
+
+@pytest.fixture
+def usage_fails(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Make one use case of the usage service blow up (an unexpected error: a 500)."""
+    from chalicelib.services.usage import UsageService
+
+    def arm(name: str) -> None:
+        def explode(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("boom: internal detail that must not leak")
+
+        monkeypatch.setattr(UsageService, name, explode)
+
+    yield arm
+
+
+def _a_user_row(seeded) -> dict[str, str]:
+    """A USER report row of the period, from the session's demo data (through the lake)."""
+    from tests.readers import usage_rows
+
+    days = [TODAY - timedelta(days=offset) for offset in range(1, 31)]
+    rows = usage_rows(seeded, seeded.calendar.published_versions(days), [DEMO_PARTNER]).to_pylist()
+    return next(row for row in rows if row["user_id"])
+
+
+def test_usage(api, seeded, tokens, contract, usage_fails):
+    check = contract.check
+    for group in ("sku", "customer"):
+        answer = check("GET", USAGE, api.get(f"{USAGE}?{USAGE_PERIOD}&groupBy={group}&max=2"))
+        assert answer.status == 200 and answer.header("Link") and len(answer.json()["items"]) == 2
+    row = _a_user_row(seeded)
+    users = check("GET", USAGE, api.get(f"{USAGE}?{USAGE_PERIOD}&groupBy=user&customerOrgId={row['customer_org_id']}"))
+    assert users.status == 200 and users.json()["items"]
+    internal = check("GET", USAGE, api.get(f"{USAGE}?{USAGE_PERIOD}&groupBy=sku&internal=true&subPartnerOrgId={DEMO_SUB_PARTNER}"))
+    assert internal.status == 200
+    for query in ("groupBy=sku", f"{USAGE_PERIOD}&groupBy=user", f"{USAGE_PERIOD}&groupBy=sku&max=0", f"{USAGE_PERIOD}&groupBy=sku&x=1"):
+        assert check("GET", USAGE, api.get(f"{USAGE}?{query}")).status == 400
+    assert check("GET", USAGE, api.get(f"{USAGE}?{USAGE_PERIOD}&groupBy=sku", token="not-a-jwt")).status == 401
+    assert check("GET", USAGE, api.get(f"{USAGE}?{USAGE_PERIOD}&groupBy=sku", token=tokens.mint(scopes=()))).status == 403
+    assert check("GET", USAGE, api.get(f"{USAGE}?{USAGE_PERIOD}&groupBy=sku&customerOrgId=nope")).status == 404
+    usage_fails("totals")
+    assert check("GET", USAGE, api.get(f"{USAGE}?{USAGE_PERIOD}&groupBy=sku")).status == 500
+    contract.assert_all_seen("GET", USAGE)
+
+
+def test_usage_series(api, seeded, tokens, contract, usage_fails):
+    check = contract.check
+    path = USAGE + "/series"
+    assert check("GET", path, api.get(f"{path}?groupBy=sku")).json()["series"]
+    assert check("GET", path, api.get(f"{path}?groupBy=customer&months=2&endMonth={TODAY:%Y-%m}")).json()["series"]
+    for query in ("groupBy=user", "groupBy=sku&months=61", "groupBy=sku&endMonth=2026-13"):
+        assert check("GET", path, api.get(f"{path}?{query}")).status == 400
+    assert check("GET", path, api.get(f"{path}?groupBy=sku", token="not-a-jwt")).status == 401
+    assert check("GET", path, api.get(f"{path}?groupBy=sku", token=tokens.mint(scopes=()))).status == 403
+    assert check("GET", path, api.get(f"{path}?groupBy=sku&customerOrgId=nope")).status == 404
+    usage_fails("series")
+    assert check("GET", path, api.get(f"{path}?groupBy=sku")).status == 500
+    contract.assert_all_seen("GET", path)
+
+
+def test_usage_explain(api, seeded, tokens, contract, usage_fails):
+    check = contract.check
+    path = USAGE + "/explain"
+    row = _a_user_row(seeded)
+    key = f"sku={row['sku']}&userId={row['user_id']}&locationId={row['location_id']}&subscriptionId={row['subscription_id']}"
+    explained = check("GET", path, api.get(f"{path}?{USAGE_PERIOD}&{key}"))
+    assert explained.status == 200 and explained.json()["days"]
+    assert check("GET", path, api.get(f"{path}?{USAGE_PERIOD}&sku=X")).status == 400
+    assert check("GET", path, api.get(f"{path}?{USAGE_PERIOD}&{key}", token="not-a-jwt")).status == 401
+    assert check("GET", path, api.get(f"{path}?{USAGE_PERIOD}&{key}", token=tokens.mint(scopes=()))).status == 403
+    assert check("GET", path, api.get(f"{path}?{USAGE_PERIOD}&sku=X&workspaceId=nobody")).status == 404
+    usage_fails("explain")
+    assert check("GET", path, api.get(f"{path}?{USAGE_PERIOD}&{key}")).status == 500
+    contract.assert_all_seen("GET", path)
+
+
+def test_usage_availability(api, seeded, tokens, contract, usage_fails):
+    check = contract.check
+    path = USAGE + "/availability"
+    assert check("GET", path, api.get(path)).json()["publishedThrough"] == YESTERDAY
+    assert check("GET", path, api.get(f"{path}?since=1")).status == 400
+    assert check("GET", path, api.get(path, token="not-a-jwt")).status == 401
+    assert check("GET", path, api.get(path, token=tokens.mint(scopes=()))).status == 403
+    usage_fails("availability")
+    assert check("GET", path, api.get(path)).status == 500
+    contract.assert_all_seen("GET", path)
+
+
+def test_usage_limits_are_the_domains():
+    from chalicelib.domain import usage_view
+
+    schemas = DOCUMENT["components"]["schemas"]
+    assert schemas["UsageGroupBy"]["enum"] == [member.value for member in usage_view.GroupBy]
+    parameters = {
+        _resolve(p)["name"]: _resolve(p) for p in operation_of("GET", USAGE)["parameters"] if _resolve(p)["in"] == "query"
+    }
+    assert set(parameters) == usage_view.UsageQuery.KNOWN
+    assert parameters["max"]["schema"]["maximum"] == usage_view.MAX_PAGE_SIZE == schemas["Usage"]["properties"]["items"]["maxItems"]
+    assert parameters["max"]["schema"]["default"] == usage_view.DEFAULT_PAGE_SIZE
+    for path, query in (("/series", usage_view.SeriesQuery), ("/explain", usage_view.ExplainQuery)):
+        names = {_resolve(p)["name"] for p in operation_of("GET", USAGE + path)["parameters"] if _resolve(p)["in"] == "query"}
+        assert names == query.KNOWN, path
+    months = next(_resolve(p) for p in operation_of("GET", USAGE + "/series")["parameters"] if _resolve(p)["name"] == "months")
+    assert (months["schema"]["maximum"], months["schema"]["default"]) == (usage_view.MAX_SERIES_MONTHS, usage_view.DEFAULT_SERIES_MONTHS)
