@@ -24,8 +24,8 @@ MAX_PAGE_SIZE = 1000
 MAX_SERIES_MONTHS = 60
 DEFAULT_SERIES_MONTHS = 12
 MAX_ID_LENGTH = 200
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_INTEGER = re.compile(r"^\d{1,9}$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+_INTEGER = re.compile(r"^[0-9]{1,9}$")
 
 
 class GroupBy(str, Enum):

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -28,7 +29,7 @@ from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.report_ids import new_report_id
 from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
-from tests.conftest import ApiClient, Tokens
+from tests.conftest import TODAY, ApiClient, Tokens
 from tests.readers import object_exists
 from tests.security.conftest import (
     BASE,
@@ -453,3 +454,81 @@ def test_a_token_naming_no_person_is_refused(stack: SecurityStack, forge: Forge,
     token = f"Bearer {forge.tokens.mint(subject=subject)}"
     assert_webex_error(send(stack, "create", token), 401)
     assert stack.footprint() == before
+
+
+# ---- the console's read API (DESIGN §12): read routes, tenant-checked like list ------------------
+
+USAGE = "/v1/wholesale/billing/usage"
+USAGE_ROUTES = ("usage", "series", "explain", "availability")
+
+
+def send_usage(route: str, authorization: str | None, customer: str | None = None, sub_partner: str | None = None) -> Any:
+    headers = {} if authorization is None else {"authorization": authorization}
+    day = (TODAY - timedelta(days=1)).isoformat()
+    scope = {name: value for name, value in (("customerOrgId", customer), ("subPartnerOrgId", sub_partner)) if value}
+    if route == "usage":
+        query = {"billingStartDate": day, "billingEndDate": day, "groupBy": "sku", **scope}
+        return ApiClient().get(f"{USAGE}?{urlencode(query)}", headers=headers)
+    if route == "series":
+        return ApiClient().get(f"{USAGE}/series?{urlencode({'groupBy': 'customer', **scope})}", headers=headers)
+    if route == "explain":
+        query = {"billingStartDate": day, "billingEndDate": day, "sku": "SKU-1", "userId": "someone"}
+        if customer:
+            query["customerOrgId"] = customer
+        return ApiClient().get(f"{USAGE}/explain?{urlencode(query)}", headers=headers)
+    return ApiClient().get(f"{USAGE}/availability", headers=headers)
+
+
+@pytest.mark.parametrize("credential", CREDENTIALS, ids=lambda credential: credential.name)
+@pytest.mark.parametrize("route", USAGE_ROUTES)
+def test_usage_credential_matrix(stack: SecurityStack, forge: Forge, route: str, credential: Credential) -> None:
+    """Each read route of the usage API answers every credential as the reports list does (this
+    stack holds the directory but no usage: a period's totals are zeros, explain finds no one)."""
+    before = stack.footprint()
+    response = send_usage(route, credential.authorization(forge))
+    expected = credential.expected["list"]
+    if expected == 200 and route == "explain":
+        expected = 404
+    assert response.status == expected, (response.status, response.body[:300])
+    assert response.header("TrackingID")
+    assert stack.footprint() == before, "a read wrote something"
+    if expected >= 400:
+        assert_webex_error(response, expected)
+    elif route == "usage":
+        assert response.json()["totals"] == {"quantity": "0", "seatEquivalents": "0", "customers": 0, "users": 0}
+
+
+def _a_customer_of(stack: SecurityStack, org_id: str) -> str:
+    return stack.container.directory.customers_of([org_id])[0].org_id
+
+
+@pytest.mark.parametrize(
+    ("caller", "owner", "expected"),
+    [
+        (DEMO_PARTNER, OTHER_PARTNER, 404),  # another partner's customer: as unknown
+        (DEMO_SUB_PARTNER, DEMO_PARTNER, 404),  # the parent's customer, by its sub-partner
+        (OTHER_PARTNER, DEMO_SUB_PARTNER, 404),  # the other partner reaching into the demo tree
+        (DEMO_PARTNER, DEMO_SUB_PARTNER, 200),  # control: a parent sees its sub-partner's customers
+    ],
+)
+@pytest.mark.parametrize("route", ("usage", "series"))
+def test_usage_object_level_authorization(
+    stack: SecurityStack, forge: Forge, route: str, caller: str, owner: str, expected: int
+) -> None:
+    token = f"Bearer {forge.tokens.mint(org_id=caller)}"
+    customer = _a_customer_of(stack, owner)
+    response = send_usage(route, token, customer=customer)
+    assert response.status == expected, (response.status, response.body[:300])
+    if expected == 404:
+        foreign = assert_webex_error(response, 404)
+        unknown = assert_webex_error(send_usage(route, token, customer="never-a-customer"), 404)
+        assert (foreign["message"], foreign["errors"]) == (unknown["message"], unknown["errors"])
+        assert customer not in response.body.decode()
+
+
+@pytest.mark.parametrize("sub_partner", [OTHER_PARTNER, FOREIGN_SUB_PARTNER, DEMO_PARTNER])
+def test_usage_of_a_foreign_sub_partner_is_403(stack: SecurityStack, forge: Forge, sub_partner: str) -> None:
+    token = f"Bearer {forge.tokens.mint()}"
+    for route in ("usage", "series"):
+        body = assert_webex_error(send_usage(route, token, sub_partner=sub_partner), 403)
+        assert "subPartnerOrgId" in error_text(body)

@@ -358,3 +358,66 @@ def test_a_tracking_id_ending_in_a_newline_is_replaced_not_echoed(stack: Securit
         assert response.header("TrackingID").startswith("WBR_") and "\n" not in response.header("TrackingID")
         error = assert_webex_error(client.get(BASE + "?max=0", headers={"TrackingID": insane}), 400)
         assert "\n" not in error["trackingId"]
+
+
+# ---- the console's read API (DESIGN §12): every bad query is a named 400 -----------------------
+
+USAGE = "/v1/wholesale/billing/usage"
+_DAY = (TODAY - timedelta(days=3)).isoformat()
+_PERIOD = f"billingStartDate={_DAY}&billingEndDate={_DAY}"
+BAD_USAGE_QUERIES = {
+    "no period": ("?groupBy=sku", "billingStartDate: required"),
+    "no groupBy": (f"?{_PERIOD}", "groupBy: required"),
+    "unknown groupBy": (f"?{_PERIOD}&groupBy=location", "groupBy: expected sku|customer|user, got 'location'"),
+    "users without a customer": (f"?{_PERIOD}&groupBy=user", "customerOrgId: required with groupBy=user"),
+    "30 February": ("?billingStartDate=2026-02-30&billingEndDate=2026-03-01&groupBy=sku", "is not a calendar date"),
+    "end before start": (
+        f"?billingStartDate={_DAY}&billingEndDate={(TODAY - timedelta(days=9)).isoformat()}&groupBy=sku",
+        "billingStartDate must be on or before billingEndDate",
+    ),
+    "six years back": (
+        f"?billingStartDate={(TODAY - timedelta(days=6 * 366)).isoformat()}&billingEndDate={_DAY}&groupBy=sku",
+        "at most 5 years back",
+    ),
+    "next month and later": (
+        f"?billingStartDate={_DAY}&billingEndDate={(TODAY + timedelta(days=62)).isoformat()}&groupBy=sku",
+        "billingEndDate must be in the current month or before",
+    ),
+    "internal not a boolean": (f"?{_PERIOD}&groupBy=sku&internal=1", "internal: expected true or false, got '1'"),
+    "max=0": (f"?{_PERIOD}&groupBy=sku&max=0", "max: expected 1-1000, got '0'"),
+    "max=1001": (f"?{_PERIOD}&groupBy=sku&max=1001", "max: expected 1-1000"),
+    "max non-ASCII digit": (f"?{_PERIOD}&groupBy=sku&max=" + quote("\u0665"), "max: expected 1-1000"),
+    "negative offset": (f"?{_PERIOD}&groupBy=sku&offset=-5", "offset: expected 0-1000000000"),
+    "huge offset": (f"?{_PERIOD}&groupBy=sku&offset=" + "9" * 400, "offset: expected 0-1000000000"),
+    "blank customer": (f"?{_PERIOD}&groupBy=sku&customerOrgId=", "customerOrgId: expected an id"),
+    "control character in an id": (f"?{_PERIOD}&groupBy=sku&customerOrgId=%0Aa", "customerOrgId: expected an id"),
+    "overlong id": (f"?{_PERIOD}&groupBy=sku&subPartnerOrgId=" + "a" * 201, "subPartnerOrgId: expected an id"),
+    "unknown parameter": (f"?{_PERIOD}&groupBy=sku&color=red", "color: not a query parameter"),
+    "series by user": ("/series?groupBy=user", "groupBy: expected sku|customer, got 'user'"),
+    "series of 61 months": ("/series?groupBy=sku&months=61", "months: expected 1-60"),
+    "series month 13": ("/series?groupBy=sku&endMonth=2026-13", "endMonth: expected YYYY-MM, got '2026-13'"),
+    "series in the future": (
+        f"/series?groupBy=sku&endMonth={(TODAY + timedelta(days=40)):%Y-%m}",
+        "endMonth must be the current month",
+    ),
+    "series too far back": ("/series?groupBy=sku&months=60&endMonth=2000-01", "at most 5 years back"),
+    "explain without a subject": (f"/explain?{_PERIOD}&sku=X", "userId or workspaceId: exactly one is required"),
+    "explain with two subjects": (f"/explain?{_PERIOD}&sku=X&userId=a&workspaceId=b", "exactly one is required"),
+    "explain without a sku": (f"/explain?{_PERIOD}&userId=a", "sku: required"),
+    "availability with a parameter": ("/availability?since=2026-01-01", "since: not a query parameter"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_USAGE_QUERIES)
+def test_bad_usage_queries(stack: SecurityStack, client: ApiClient, name: str) -> None:
+    query, needle = BAD_USAGE_QUERIES[name]
+    error = assert_webex_error(client.get(f"{USAGE}{query}"), 400)
+    assert needle in error_text(error), error
+
+
+def test_every_problem_of_a_usage_query_is_named(stack: SecurityStack, client: ApiClient) -> None:
+    error = assert_webex_error(client.get(f"{USAGE}?groupBy=nope&max=0&internal=maybe&x=1"), 400)
+    text = error_text(error)
+    for needle in ("x: not a query parameter", "groupBy: expected", "max: expected", "internal: expected",
+                   "billingStartDate: required", "billingEndDate: required"):
+        assert needle in text, needle
