@@ -485,13 +485,13 @@ def per_day_units(days: Iterable[tuple[date, int]]) -> list[dict[str, str]]:
 
 def touched_days(units_by_day: Mapping[date, int], start: date, end: date) -> list[date]:
     """The days of [start, end] whose event logs can hold an event that shaped a subject's
-    quantity: a day with partial units, the first day of a run of days with units (its
-    assignment), and the day after a run ends inside the period (an unassignment at midnight)."""
+    quantity: a day with partial units, a full day after a day that was not full (an assignment
+    at midnight), and a day without units after one with units (an unassignment at midnight)."""
     days = set()
     for day, units in units_by_day.items():
         before, after = day - timedelta(days=1), day + timedelta(days=1)
-        if units < MICRO_UNITS_PER_UNIT or before not in units_by_day:
+        if units < MICRO_UNITS_PER_UNIT or units_by_day.get(before, 0) < MICRO_UNITS_PER_UNIT:
             days.add(day)
-        if after not in units_by_day and after <= end:
+        if after not in units_by_day:
             days.add(after)
     return sorted(day for day in days if start <= day <= end)
