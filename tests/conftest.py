@@ -9,6 +9,7 @@ import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -79,8 +80,10 @@ def settings(dev_keys: DevKeyPair) -> Settings:
     )
 
 
-@pytest.fixture
-def container(settings: Settings) -> Iterator[Container]:
+@contextmanager
+def fresh_container(settings: Settings) -> Iterator[Container]:
+    """A Container over a fresh moto AWS with the service's tables and buckets, installed as the
+    process's container while the context lasts."""
     with mock_aws():
         built = Container(settings, **local_parts())
         ensure_resources(settings, built.dynamodb, built.s3)
@@ -92,6 +95,12 @@ def container(settings: Settings) -> Iterator[Container]:
                 built.workflow.stop_all()
                 built.workflow.join(10)
             set_container(None)
+
+
+@pytest.fixture
+def container(settings: Settings) -> Iterator[Container]:
+    with fresh_container(settings) as built:
+        yield built
 
 
 @pytest.fixture(scope="session")

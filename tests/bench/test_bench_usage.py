@@ -74,6 +74,12 @@ def loaded_stack():
     month = Month.of(TODAY).previous()
     stack = Stack(Path(tempfile.mkdtemp(prefix="wbr-bench-usage-")), demo=False)
     stack.start(timeout=300)
+    environ = pytest.MonkeyPatch()
+    for name, value in stack.env.items():
+        if name.startswith("AWS_"):
+            environ.setenv(name, value)  # boto3 of this process: the stack's local AWS and its keys
+    environ.delenv("AWS_SESSION_TOKEN", raising=False)
+    environ.delenv("AWS_PROFILE", raising=False)
     try:
         container = Container(Settings.from_env({**stack.environ, **stack.env}))
         started = time.perf_counter()
@@ -95,6 +101,7 @@ def loaded_stack():
         )
         yield stack, container, token, month, world, {"setup_seconds": setup, "usage_rows": loaded.usage_rows}
     finally:
+        environ.undo()
         stack.stop()
 
 

@@ -194,13 +194,13 @@ def contract() -> Contract:
 
 @pytest.fixture
 def fail_with_500(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Make one use case of the report service blow up (an unexpected error: a 500)."""
+    """Make one use case of the report service (or of `service`) blow up (an unexpected error: a 500)."""
 
-    def arm(name: str) -> None:
+    def arm(name: str, service: type = ReportService) -> None:
         def explode(*args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("boom: internal detail that must not leak")
 
-        monkeypatch.setattr(ReportService, name, explode)
+        monkeypatch.setattr(service, name, explode)
 
     yield arm
 
@@ -637,17 +637,11 @@ USAGE_PERIOD = f"billingStartDate={MONTH_AGO}&billingEndDate={YESTERDAY}"
 
 
 @pytest.fixture
-def usage_fails(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def usage_fails(fail_with_500: Any) -> Any:
     """Make one use case of the usage service blow up (an unexpected error: a 500)."""
     from chalicelib.services.usage import UsageService
 
-    def arm(name: str) -> None:
-        def explode(*args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("boom: internal detail that must not leak")
-
-        monkeypatch.setattr(UsageService, name, explode)
-
-    yield arm
+    return lambda name: fail_with_500(name, UsageService)
 
 
 def _a_user_row(seeded) -> dict[str, str]:

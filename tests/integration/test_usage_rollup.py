@@ -15,7 +15,6 @@ import io
 import json
 import os
 from collections import defaultdict
-from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,35 +22,18 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
-from chalicelib.adapters.provisioning import ensure_resources
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.config import Settings
 from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, demo_events, demo_world
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.usage_view import Month
-from tests.conftest import TODAY
+from tests.conftest import TODAY, fresh_container
 from tests.readers import object_text
 
 CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
 EXAMPLES = int(os.environ.get("WBR_ROLLUP_EXAMPLES", "2"))  # each is a pipeline on a fresh moto
 LAST_DAY = TODAY - timedelta(days=1)
-
-
-@contextmanager
-def fresh_stack(base: Settings) -> Any:
-    with mock_aws():
-        container = Container(base)
-        ensure_resources(base, container.dynamodb, container.s3)
-        set_container(container)
-        try:
-            yield container
-        finally:
-            if container.built("workflow"):
-                container.workflow.stop_all()
-                container.workflow.join(10)
-            set_container(None)
 
 
 def _units(text: str) -> int:
@@ -135,7 +117,7 @@ def test_rollup_totals_equal_the_partner_and_customer_reports(
     if sub_partner:
         scope["subPartnerOrgId"] = DEMO_SUB_PARTNER
     base = Settings(stage="local", jwt_public_key_file=str(dev_keys.public_path), shard_rows=200)
-    with fresh_stack(base) as container:
+    with fresh_container(base) as container:
         on_time, late = demo_events(world, seed=seed)
         container.ingestion.ingest_lines((json.dumps(event) for event in on_time), source="property")
         container.rating.rate_through(LAST_DAY)
