@@ -38,6 +38,7 @@ from chalicelib.adapters.webhook_http import HttpWebhookSender
 from chalicelib.config import Settings, local_state_dir
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import Throttled
+from chalicelib.domain.events import ASSIGNMENT_TYPES
 from chalicelib.domain.listing import CursorCodec
 from chalicelib.domain.messages import Message, ReportSettled
 from chalicelib.domain.webhooks import WebhookDelivery
@@ -201,7 +202,12 @@ class Container:
     def rollups(self) -> S3UsageRollups:
         """The read API's per-day rollup beside the lake (a day published before it existed is
         rolled up from its lake objects once)."""
-        return S3UsageRollups(self.s3, self.settings.lake_bucket, day_usage=self.lake.read_day)
+        return S3UsageRollups(
+            self.s3,
+            self.settings.lake_bucket,
+            day_usage=self.lake.read_day,
+            day_events=lambda day: self.event_log.read_day(day, ASSIGNMENT_TYPES),
+        )
 
     @cached_property
     def event_log(self) -> S3EventLog:
@@ -363,7 +369,7 @@ class Container:
         """The console's read API: the rollup for totals and series, one customer's lake
         partitions for its users and for explain."""
         return UsageService(
-            self.directory_snapshots, self.calendar, self.rollups, LakeSubjectReads(self.lake, self.event_log)
+            self.directory_snapshots, self.calendar, self.rollups, LakeSubjectReads(self.lake, self.rollups)
         )
 
     @cached_property

@@ -90,19 +90,6 @@ class S3EventLog:
             tables.append(conform_records(pq.read_table(pa.BufferReader(body), filters=filters)))
         return pa.concat_tables(tables) if tables else EVENT_SCHEMA.empty_table()
 
-    def read_days_where(self, days: Iterable[date], filters: list[tuple[str, str, Any]]) -> pa.Table:
-        """The events of `days` that pass `filters` (pyarrow's DNF, pushed into the reader), every
-        object read concurrently: one key's events for the read API's explain."""
-        keys = [key for day in sorted(set(days)) for key in self._keys(f"events/date={day.isoformat()}/")]
-
-        def read(key: str) -> pa.Table:
-            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-            return pq.read_table(pa.BufferReader(body), filters=filters).cast(EVENT_SCHEMA)
-
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="event-log-get") as pool:
-            tables = list(pool.map(read, keys))
-        return pa.concat_tables(tables) if tables else EVENT_SCHEMA.empty_table()
-
     def event_days(self) -> list[date]:
         """The days that have logged events, ascending."""
         days = []

@@ -268,23 +268,6 @@ class S3ParquetUsageLake:
             return pq.read_table(pa.BufferReader(self._get(day_prefix(day, version) + LEGACY_DAY_OBJECT)))
         return self._read_entries(entries, day, None)
 
-    def customer_usage(self, day_versions: dict[date, int], partner_org_id: str, customer_org_id: str) -> pa.Table:
-        """One customer's usage rows of the days `day_versions`: of each day only the partition
-        that holds the customer, read whole and filtered (a customer's users, explain)."""
-
-        def one_day(item: tuple[date, int]) -> pa.Table:
-            day, version = item
-            entries = self._manifest(day_prefix(day, version))
-            if entries is None:
-                table = pq.read_table(pa.BufferReader(self._get(day_prefix(day, version) + LEGACY_DAY_OBJECT)))
-            else:
-                table = self._read_entries(_holding(entries, partner_org_id, customer_org_id), day, None)
-            return table.filter(pc.equal(table["customer_org_id"], customer_org_id)).select(USAGE_FIELDS)
-
-        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-            tables = list(pool.map(one_day, sorted(day_versions.items())))
-        return pa.concat_tables([table.cast(USAGE_SCHEMA) for table in tables]) if tables else USAGE_SCHEMA.empty_table()
-
     def customer_state(self, day: date, version: int, partner_org_id: str, customer_org_id: str) -> pa.Table:
         """The keys of one customer open at the end of `day`: its state partition only."""
         entries = self._manifest(state_prefix(day, version))

@@ -37,6 +37,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws import is_missing_object
 from chalicelib.domain.errors import LakeIncomplete
+from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.usage_view import RollupRow
 from chalicelib.services.ports import DayWritten
 
@@ -51,6 +52,17 @@ SUMS_SCHEMA = pa.schema(
 )
 SUBJECTS_SCHEMA = pa.schema(
     [("partner_org_id", pa.string()), ("customer_org_id", pa.string()), ("subject", pa.string())]
+)
+# Each key an event touched that day: one row per (deduplicated) event, in rating's replay order,
+# with the key's units that day: what explain and a customer's users walk through the days.
+TOUCHED_SCHEMA = pa.schema(
+    [
+        *((name, pa.string()) for name in KEY_FIELDS),
+        ("units", pa.int64()),
+        ("occurred_at", pa.int64()),
+        ("event_id", pa.string()),
+        ("event_type", pa.string()),
+    ]
 )
 MANIFEST = "_rollup.json"
 _THREADS = 8
@@ -100,6 +112,23 @@ def rollup_of(usage: pa.Table) -> tuple[pa.Table, pa.Table]:
     return sums, subjects
 
 
+def touched_of(usage: pa.Table, events: pa.Table | None) -> pa.Table:
+    """The day's assignment events (each eventId once) with their key's units that day, sorted by
+    partner, customer, key, then replay order (time, eventId)."""
+    if events is None or events.num_rows == 0:
+        return TOUCHED_SCHEMA.empty_table()
+    ids = events["event_id"]
+    first = pc.index_in(pc.unique(ids), value_set=ids)  # the first row of each eventId
+    events = events.take(first).select([*KEY_FIELDS, "occurred_at", "event_id", "event_type"])
+    units = (
+        usage.select([*KEY_FIELDS, "units"]).group_by(list(KEY_FIELDS), use_threads=False).aggregate([("units", "sum")])
+    )
+    joined = events.join(units.rename_columns([*KEY_FIELDS, "units"]), keys=list(KEY_FIELDS), join_type="left outer")
+    joined = joined.set_column(joined.schema.get_field_index("units"), "units", pc.fill_null(joined["units"], 0))
+    order = [(name, "ascending") for name in (*KEY_FIELDS, "occurred_at", "event_id")]
+    return joined.select(TOUCHED_SCHEMA.names).cast(TOUCHED_SCHEMA).sort_by(order)
+
+
 def by_org(table: pa.Table) -> dict[str, pa.Table]:
     """A table sorted by partner_org_id → its rows per org."""
     if table.num_rows == 0:
@@ -125,19 +154,25 @@ class RollupTables:
 
     sums: pa.Table
     subjects: pa.Table
+    distinct: bool = True  # each (customer, subject) pair once: one day, one month, or orgs apart
 
     @classmethod
     def empty(cls) -> RollupTables:
         return cls(SUMS_SCHEMA.empty_table(), SUBJECTS_SCHEMA.empty_table())
 
     @classmethod
-    def combined(cls, parts: Iterable[RollupTables]) -> RollupTables:
+    def combined(cls, parts: Iterable[RollupTables], disjoint: bool = False) -> RollupTables:
+        """The parts side by side; `disjoint`: they hold different customers (orgs apart)."""
         parts = list(parts)
         if not parts:
             return cls.empty()
         if len(parts) == 1:
             return parts[0]
-        return cls(pa.concat_tables([part.sums for part in parts]), pa.concat_tables([part.subjects for part in parts]))
+        return cls(
+            pa.concat_tables([part.sums for part in parts]),
+            pa.concat_tables([part.subjects for part in parts]),
+            disjoint and all(part.distinct for part in parts),
+        )
 
     def summed(self) -> RollupTables:
         """Equal keys summed, subjects distinct (a period made of several days or months)."""
@@ -162,17 +197,31 @@ class RollupTables:
             )
         return table
 
-    def rows(self, excluded: Iterable[str] = (), only: Iterable[str] | None = None) -> list[RollupRow]:
+    def rows(
+        self, excluded: Iterable[str] = (), only: Iterable[str] | None = None, by: Iterable[str] = ROLLUP_KEYS
+    ) -> list[RollupRow]:
         """(customer, location, subscription, sku, units) rows with units, the customers
-        `excluded` left out, of the customers `only` when given (not summed across parts)."""
+        `excluded` left out, of the customers `only` when given; summed over the fields not in
+        `by` (those are "" in the rows), in Arrow, so a partner's thousands of rows stay cheap."""
+        by = [name for name in ROLLUP_KEYS if name in set(by)]
         table = self._kept(self.sums, excluded, only)
         table = table.filter(pc.greater(table["units"], 0))
-        columns = [table[name].to_pylist() for name in (*ROLLUP_KEYS, "units")]
-        return list(zip(*columns, strict=True))
+        summed = table.group_by(by, use_threads=False).aggregate([("units", "sum")]).rename_columns([*by, "units"])
+        blank = [""] * summed.num_rows
+        columns = [summed[name].to_pylist() if name in by else blank for name in ROLLUP_KEYS]
+        return list(zip(*columns, summed["units"].to_pylist(), strict=True))
+
+    def customer_count(self, excluded: Iterable[str] = (), only: Iterable[str] | None = None) -> int:
+        """Customers with units."""
+        table = self._kept(self.sums, excluded, only)
+        table = table.filter(pc.greater(table["units"], 0))
+        return int(pc.count_distinct(table["customer_org_id"]).as_py())
 
     def subject_count(self, excluded: Iterable[str] = (), only: Iterable[str] | None = None) -> int:
         """Distinct (customer, subject) pairs with units (a subject is counted once per period)."""
         table = self._kept(self.subjects, excluded, only).select(["customer_org_id", "subject"])
+        if self.distinct:
+            return table.num_rows
         return table.group_by(["customer_org_id", "subject"], use_threads=False).aggregate([]).num_rows
 
     def customers_of_subject(self, subject_type: str, subject_id: str) -> list[str]:
@@ -182,30 +231,43 @@ class RollupTables:
 
 class S3UsageRollups:
     """The rollup objects in the lake bucket (`write_day` for rating, the reads for the read API).
-    `day_usage(day, version)` (the lake's whole day) rolls up a day version written before
-    rollups existed."""
+    `day_usage(day, version)` (the lake's whole day) and `day_events(day)` (its assignment events)
+    roll up a day version written before rollups existed."""
 
-    def __init__(self, s3: Any, bucket: str, day_usage: Any = None) -> None:
+    def __init__(self, s3: Any, bucket: str, day_usage: Any = None, day_events: Any = None) -> None:
         self._s3 = s3
         self._bucket = bucket
         self._day_usage = day_usage
+        self._day_events = day_events
         self._manifests: dict[str, dict[str, dict[str, Any]]] = {}
         self._cache: OrderedDict[str, pa.Table] = OrderedDict()
         self._lock = threading.Lock()
 
     # ---- writing (rating) ---------------------------------------------------------------
 
-    def write_day(self, day: date, version: int, usage: pa.Table, previous_version: int | None = None) -> DayWritten:
-        """The rollup of a day version's usage rows; an org whose rollup equals the previous
-        version's keeps its objects."""
+    def write_day(
+        self,
+        day: date,
+        version: int,
+        usage: pa.Table,
+        previous_version: int | None = None,
+        events: pa.Table | None = None,
+    ) -> DayWritten:
+        """The rollup of a day version's usage rows (and of the assignment events rating replayed
+        for it); an org whose rollup equals the previous version's keeps its objects."""
         previous = self._manifest(rollup_prefix(day, previous_version)) if previous_version else None
         sums, subjects = rollup_of(usage)
-        return self._write(rollup_prefix(day, version), sums, subjects, previous or {})
+        return self._write(rollup_prefix(day, version), sums, subjects, touched_of(usage, events), previous or {})
 
     def _write(
-        self, prefix: str, sums: pa.Table, subjects: pa.Table, previous: Mapping[str, dict[str, Any]]
+        self,
+        prefix: str,
+        sums: pa.Table,
+        subjects: pa.Table,
+        touched: pa.Table,
+        previous: Mapping[str, dict[str, Any]],
     ) -> DayWritten:
-        sums_of, subjects_of = by_org(sums), by_org(subjects)
+        sums_of, subjects_of, touched_of_org = by_org(sums), by_org(subjects), by_org(touched)
 
         def write(org: str) -> tuple[dict[str, Any], int]:
             entry: dict[str, Any] = {"partnerOrgId": org}
@@ -213,6 +275,7 @@ class S3UsageRollups:
             for kind, table in (
                 ("sums", sums_of.get(org, SUMS_SCHEMA.empty_table())),
                 ("subjects", subjects_of.get(org, SUBJECTS_SCHEMA.empty_table())),
+                ("touched", touched_of_org.get(org, TOUCHED_SCHEMA.empty_table())),
             ):
                 body = _parquet(table)
                 digest = hashlib.sha256(body).hexdigest()
@@ -226,7 +289,7 @@ class S3UsageRollups:
                 written += len(body)
             return entry, written
 
-        orgs = sorted(set(sums_of) | set(subjects_of))
+        orgs = sorted(set(sums_of) | set(subjects_of) | set(touched_of_org))
         with ThreadPoolExecutor(max_workers=_THREADS) as pool:
             entries = list(pool.map(write, orgs))
         body = json.dumps({"orgs": [entry for entry, _ in entries]}, separators=(",", ":")).encode()
@@ -250,7 +313,7 @@ class S3UsageRollups:
             for org in sorted(set(org_ids))
             if (entry := manifest.get(org)) is not None
         ]
-        return RollupTables.combined(parts)
+        return RollupTables.combined(parts, disjoint=True)
 
     def days(self, day_versions: Mapping[date, int], org_ids: Iterable[str]) -> RollupTables:
         """The rollups of several day versions, concatenated (not summed), read concurrently."""
@@ -282,7 +345,28 @@ class S3UsageRollups:
         if len(orgs) == 1:
             return of_org(orgs[0])
         with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-            return RollupTables.combined(list(pool.map(of_org, orgs)))
+            return RollupTables.combined(list(pool.map(of_org, orgs)), disjoint=True)
+
+    def touched(self, day_versions: Mapping[date, int], org: str, customer_org_id: str) -> pa.Table:
+        """One customer's touched keys of the days (their events and units), with `usage_date`."""
+
+        def one_day(item: tuple[date, int]) -> pa.Table:
+            day, version = item
+            manifest = self._manifest(rollup_prefix(day, version))
+            if manifest is None:
+                manifest = self._roll_up_lake_day(day, version)
+            entry = manifest.get(org, {}).get("touched")
+            if entry is None:
+                return TOUCHED_SCHEMA.empty_table().append_column("usage_date", pa.array([], pa.date32()))
+            table = self._table(entry, TOUCHED_SCHEMA)
+            table = table.filter(pc.equal(table["customer_org_id"], customer_org_id))
+            return table.append_column("usage_date", pa.array([day] * table.num_rows, pa.date32()))
+
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            tables = list(pool.map(one_day, sorted(day_versions.items())))
+        if not tables:
+            return TOUCHED_SCHEMA.empty_table().append_column("usage_date", pa.array([], pa.date32()))
+        return pa.concat_tables(tables)
 
     @staticmethod
     def combined(parts: Iterable[RollupTables]) -> RollupTables:
@@ -304,8 +388,10 @@ class S3UsageRollups:
     def _roll_up_lake_day(self, day: date, version: int) -> dict[str, dict[str, Any]]:
         if self._day_usage is None:
             raise LakeIncomplete(f"the rollup of {day.isoformat()} (version {version}) is missing")
-        sums, subjects = rollup_of(self._day_usage(day, version))
-        self._write(rollup_prefix(day, version), sums, subjects, {})
+        usage = self._day_usage(day, version)
+        sums, subjects = rollup_of(usage)
+        events = self._day_events(day) if self._day_events is not None else None
+        self._write(rollup_prefix(day, version), sums, subjects, touched_of(usage, events), {})
         manifest = self._manifest(rollup_prefix(day, version))
         assert manifest is not None
         return manifest

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any
 
 from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.events import EventType
 from chalicelib.domain.periods import LOOKBACK_YEARS, parse_strict_date, years_before
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT, format_quantity
 
@@ -429,6 +430,70 @@ class SubjectKey:
     units_by_day: tuple[tuple[date, int], ...]
 
 
+# ---- a customer's keys through the days (users, explain) -----------------------------------
+
+Key = tuple[str, ...]  # a usage key: the values of KEY_FIELDS
+KeyEvent = tuple[int, str, str]  # (occurred_at, event_id, event_type), in replay order
+
+
+@dataclass(frozen=True)
+class TouchedKey:
+    """A key the day's events touched: the units rating gave it that day and those events."""
+
+    units: int
+    events: tuple[KeyEvent, ...]
+
+    @property
+    def open_at_end(self) -> bool:
+        """Assigned at the end of the day: its last event assigned it (an ASSIGNED while
+        assigned or an UNASSIGNED while not changes nothing, so the last event decides)."""
+        return self.events[-1][2] == EventType.PACKAGE_ASSIGNED.value
+
+
+def key_units(
+    days: Iterable[date], open_at_start: Iterable[Key], touched: Mapping[date, Mapping[Key, TouchedKey]]
+) -> dict[Key, dict[date, int]]:
+    """Each key's units of each day (days with units only), as rating rates them: a key an event
+    touched has the units rating gave it that day; an untouched key assigned at the day's start is
+    assigned all day (MICRO_UNITS_PER_UNIT). `days` in order, without gaps."""
+    assigned = set(open_at_start)
+    units: dict[Key, dict[date, int]] = {}
+    for day in days:
+        today = touched.get(day, {})
+        for key in assigned - today.keys():
+            units.setdefault(key, {})[day] = MICRO_UNITS_PER_UNIT
+        for key, result in today.items():
+            if result.units > 0:
+                units.setdefault(key, {})[day] = result.units
+            if result.open_at_end:
+                assigned.add(key)
+            else:
+                assigned.discard(key)
+    return units
+
+
+def user_rows(units: Mapping[Key, Mapping[date, int]]) -> list[UserRow]:
+    """A customer's USER report rows (by key) from its keys' day units, in the report's order."""
+    rows = [(*key[2:], sum(days.values())) for key, days in units.items() if sum(days.values()) > 0]
+    return sorted(rows)  # type: ignore[arg-type]
+
+
+def subject_key(key: Key, units_by_day: Mapping[date, int]) -> SubjectKey:
+    partner, customer, location, subscription, sku, subject_type, user_id, subscriber_id, workspace_id = key
+    return SubjectKey(
+        partner,
+        customer,
+        location,
+        subscription,
+        sku,
+        subject_type,
+        user_id,
+        subscriber_id,
+        workspace_id,
+        tuple(sorted(units_by_day.items())),
+    )
+
+
 # ---- sums of rollup rows ------------------------------------------------------------------
 
 # A rollup row: (customer_org_id, location_id, subscription_id, sku, units), units > 0.
@@ -481,17 +546,3 @@ def page(items: list[Any], offset: int, max_items: int) -> tuple[list[Any], bool
 def per_day_units(days: Iterable[tuple[date, int]]) -> list[dict[str, str]]:
     """Explain's day list: each day with units, in order, as text."""
     return [{"date": day.isoformat(), "quantity": format_quantity(units)} for day, units in sorted(days) if units > 0]
-
-
-def touched_days(units_by_day: Mapping[date, int], start: date, end: date) -> list[date]:
-    """The days of [start, end] whose event logs can hold an event that shaped a subject's
-    quantity: a day with partial units, a full day after a day that was not full (an assignment
-    at midnight), and a day without units after one with units (an unassignment at midnight)."""
-    days = set()
-    for day, units in units_by_day.items():
-        before, after = day - timedelta(days=1), day + timedelta(days=1)
-        if units < MICRO_UNITS_PER_UNIT or units_by_day.get(before, 0) < MICRO_UNITS_PER_UNIT:
-            days.add(day)
-        if after not in units_by_day:
-            days.add(after)
-    return sorted(day for day in days if start <= day <= end)

@@ -23,13 +23,12 @@ from chalicelib.domain.report_rows import RowContext
 from chalicelib.domain.reports import Report, ReportError
 from chalicelib.domain.restatement import RestatementMarker, RestatementPass
 from chalicelib.services.rating_ports import Key, TouchedKeys
-from chalicelib.domain.usage_view import SubjectKey
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from chalicelib.adapters.usage_rollup import RollupTables
-    from chalicelib.adapters.usage_subjects import CustomerUsage
+    from chalicelib.adapters.usage_subjects import CustomerHistory
 
 
 JsonObject = dict[str, object]  # a JSON object as the API serves it (a list item)
@@ -276,7 +275,12 @@ class RollupWriter(Protocol):
     day version."""
 
     def write_day(
-        self, day: date, version: int, usage: pa.Table, previous_version: int | None = None
+        self,
+        day: date,
+        version: int,
+        usage: pa.Table,
+        previous_version: int | None = None,
+        events: pa.Table | None = None,
     ) -> DayWritten: ...
 
 
@@ -425,15 +429,17 @@ class UsageRollupReader(Protocol):
 
 
 class UsageReadLake(Protocol):
-    """One customer's or one subject's usage (adapters/usage_subjects.py)."""
+    """One customer's keys through a period (adapters/usage_subjects.py)."""
 
-    def customer_usage(
-        self, day_versions: Mapping[date, int], partner_org_id: str, customer_org_id: str
-    ) -> CustomerUsage: ...
-
-    def assigned_since(self, day: date, version: int, key: SubjectKey, partner_org_id: str) -> int | None: ...
-
-    def key_events(self, days: Iterable[date], key: SubjectKey) -> list[tuple[int, str, str]]: ...
+    def customer_history(
+        self,
+        day_versions: Mapping[date, int],
+        before: tuple[date, int] | None,
+        partner_org_id: str,
+        customer_org_id: str,
+    ) -> CustomerHistory:
+        """The keys assigned at the end of `before` (published day, version) and the keys the
+        events of each day of `day_versions` touched."""
 
 
 class Workflow(Protocol):

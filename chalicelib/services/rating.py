@@ -211,7 +211,7 @@ class RatingService:
         written = self._lake.write_day(day, version, usage, earlier)
         state_written = self._lake.write_state(day, version, new_state, earlier)
         if self._rollups is not None:  # beside the lake, before the publication names the version
-            self._rollups.write_day(day, version, usage, earlier)
+            self._rollups.write_day(day, version, usage, earlier, events)
         self._calendar.publish(
             day, version, written.rows
         )  # a newer claim's result wins; its stream record announces it

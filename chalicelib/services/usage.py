@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access import Caller
 from chalicelib.domain.directory import Customer
 from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound
+from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.proration import epoch_day, format_quantity
 from chalicelib.domain.regeneration import missing_days
@@ -28,20 +29,26 @@ from chalicelib.domain.timestamps import iso_millis
 from chalicelib.domain.usage_view import (
     ExplainQuery,
     GroupBy,
+    Key,
     Scope,
     SeriesQuery,
     UsageQuery,
     customer_totals,
     days_between,
+    key_units,
     page,
     per_day_units,
     quantity_and_seats,
     reject_unknown,
     sku_totals,
     split_period,
-    touched_days,
+    subject_key,
+    user_rows,
 )
 from chalicelib.services.ports import DirectorySnapshots, UsageReadCalendar, UsageReadLake, UsageRollupReader
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.usage_subjects import CustomerHistory
 
 CUSTOMER_NOT_FOUND = "Customer not found"
 SUBJECT_NOT_FOUND = "No usage of this subject and SKU in the period"
@@ -92,8 +99,8 @@ class UsageService:
         if query.group_by is GroupBy.USER:
             assert customer is not None
             owner = self._owner(context, customer, versions)
-            usage = self._lake.customer_usage(versions, owner, customer)
-            users = usage.user_totals() if customer not in context.excluded else []
+            by_key = self._key_units(query.start, query.end, versions, owner, customer)[0]
+            users = user_rows(by_key) if customer not in context.excluded else []
             units = sum(row[-1] for row in users)
             totals = self._totals_json(units, query.day_count, 1 if units else 0, len({row[3:7] for row in users}))
             items: list[dict[str, Any]] = [
@@ -114,13 +121,18 @@ class UsageService:
                 self._owner(context, customer, versions)  # 404 unless the caller's
             tables = self._period(query.start, query.end, versions, context.org_ids)
             only = None if customer is None else {customer}
-            rows = tables.rows(context.excluded, only)
-            units = sum(row[-1] for row in rows)
-            per_customer = customer_totals(rows)
-            totals = self._totals_json(
-                units, query.day_count, len(per_customer), tables.subject_count(context.excluded, only)
+            by_sku = query.group_by is GroupBy.SKU
+            rows = tables.rows(
+                context.excluded, only, ("subscription_id", "sku") if by_sku else ("customer_org_id", "sku")
             )
-            if query.group_by is GroupBy.SKU:
+            units = sum(row[-1] for row in rows)
+            totals = self._totals_json(
+                units,
+                query.day_count,
+                tables.customer_count(context.excluded, only),
+                tables.subject_count(context.excluded, only),
+            )
+            if by_sku:
                 items = [
                     {
                         "subscriptionId": total.subscription_id,
@@ -137,7 +149,7 @@ class UsageService:
                         **quantity_and_seats(total.units, query.day_count),
                         "skus": [{"sku": sku, "quantity": format_quantity(units)} for sku, units in total.skus],
                     }
-                    for total in per_customer
+                    for total in customer_totals(rows)
                 ]
         shown, more = page(items, query.offset, query.max_items)
         body = {
@@ -168,7 +180,8 @@ class UsageService:
         units_of: dict[tuple[str, ...], list[int]] = {}
         for index, month in enumerate(months):
             month_versions = {day: versions[day] for day in month.days() if day in versions}
-            rows = self._rollups.month(str(month), month_versions, context.org_ids).rows(context.excluded, only)
+            by = ("subscription_id", "sku") if query.group_by is GroupBy.SKU else ("customer_org_id", "sku")
+            rows = self._rollups.month(str(month), month_versions, context.org_ids).rows(context.excluded, only, by)
             keyed: list[tuple[tuple[str, ...], dict[str, Any], int]]
             if query.group_by is GroupBy.SKU:
                 keyed = [
@@ -219,13 +232,15 @@ class UsageService:
         versions = {day: version for day, (version, _, _) in self._calendar.publications(days).items()}
         customer = query.customer_org_id or self._customer_of_subject(query, versions, context)
         owner = self._owner(context, customer, versions)
-        usage = self._lake.customer_usage(versions, owner, customer)
-        keys = usage.subject_keys(query.subject, query.sku)
+        units, history = self._key_units(query.start, query.end, versions, owner, customer)
         keys = [
-            key
-            for key in keys
-            if (query.location_id is None or key.location_id == query.location_id)
-            and (query.subscription_id is None or key.subscription_id == query.subscription_id)
+            subject_key(key, days)
+            for key, days in sorted(units.items())
+            if query.subject.matches(key[5], key[6], key[8])
+            and key[4] == query.sku
+            and (query.location_id is None or key[2] == query.location_id)
+            and (query.subscription_id is None or key[3] == query.subscription_id)
+            and sum(days.values()) > 0
         ]
         if not keys:
             raise NotFound(SUBJECT_NOT_FOUND)
@@ -237,17 +252,18 @@ class UsageService:
             )
         key = keys[0]
         units_by_day = dict(key.units_by_day)
-        event_days = touched_days(units_by_day, query.start, query.end)
-        first_usage_day = min(units_by_day)
-        open_since: int | None = None
-        previous = query.start - timedelta(days=1)
-        if first_usage_day == query.start:  # it may have been assigned before the period
-            previous_version = self._calendar.publications([previous]).get(previous)
-            if previous_version is not None:
-                open_since = self._lake.assigned_since(previous, previous_version[0], key, owner)
-                if open_since is not None:
-                    event_days = sorted({epoch_day(open_since), *event_days})
-        events = self._lake.key_events(event_days, key) if event_days else []
+        full_key = tuple(getattr(key, name) for name in KEY_FIELDS)
+        events = sorted(
+            event for touched in history.touched.values() if full_key in touched for event in touched[full_key].events
+        )
+        open_since = history.open_at_start.get(full_key)
+        if open_since is not None:  # its assignment, before the period: that day's events of the key
+            since_day = epoch_day(open_since)
+            published = self._calendar.publications([since_day]).get(since_day)
+            if published is not None:
+                before = self._lake.customer_history({since_day: published[0]}, None, owner, customer)
+                found = before.touched.get(since_day, {}).get(full_key)
+                events = sorted({*(e for e in (found.events if found else ()) if e[0] <= open_since), *events})
         subject = {"type": query.subject.subject_type}
         if query.subject.subject_type == "USER":
             subject |= {"userId": key.user_id, "subscriberId": key.subscriber_id}
@@ -326,6 +342,23 @@ class UsageService:
         if owner is None:
             raise NotFound(CUSTOMER_NOT_FOUND)
         return owner
+
+    def _key_units(
+        self, start: date, end: date, versions: Mapping[date, int], owner: str, customer: str
+    ) -> tuple[dict[Key, dict[date, int]], CustomerHistory]:
+        """A customer's keys' units of each published day of [start, end] (up to the first day
+        not published), walked from the state the day before the period ended in."""
+        days = []
+        for day in days_between(start, end):
+            if day not in versions:
+                break
+            days.append(day)
+        previous = start - timedelta(days=1)
+        before = self._calendar.publications([previous]).get(previous)
+        history = self._lake.customer_history(
+            {day: versions[day] for day in days}, (previous, before[0]) if before else None, owner, customer
+        )
+        return key_units(days, history.open_at_start, history.touched), history
 
     def _customer_of_subject(self, query: ExplainQuery, versions: Mapping[date, int], context: _Context) -> str:
         tables = self._period(query.start, query.end, versions, context.org_ids)

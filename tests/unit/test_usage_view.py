@@ -17,15 +17,17 @@ from chalicelib.domain.usage_view import (
     GroupBy,
     Month,
     SeriesQuery,
+    TouchedKey,
     UsageQuery,
     customer_totals,
     days_between,
+    key_units,
     last_complete_month,
     page,
     seat_equivalents,
     sku_totals,
     split_period,
-    touched_days,
+    user_rows,
 )
 
 FAST = settings(max_examples=200, deadline=None)
@@ -189,12 +191,14 @@ def test_a_series_defaults_to_twelve_months_ending_last_month():
     assert [str(m) for m in query.month_list()][::11] == ["2025-12", "2026-11"]
 
 
-# ---- which days explain reads ----------------------------------------------------------------------
+# ---- a key through the days, as rating rates it ------------------------------------------------------
+
+KEY = ("partner", "customer", "location", "subscription", "SKU", "USER", "user", "subscriber", "")
 
 
 @st.composite
 def histories(draw):
-    """Disjoint assignment intervals at least a second apart (each boundary changes something)."""
+    """Disjoint assignment intervals of one key, at least a second apart, some at midnight."""
     start = day_start_epoch(date(2026, 10, 1))
     cursor = start + draw(st.integers(0, 5 * 86_400))
     intervals = []
@@ -202,23 +206,34 @@ def histories(draw):
         length = draw(st.one_of(st.integers(1, 86_400 * 3), st.sampled_from([86_400, 2 * 86_400])))
         intervals.append((cursor, cursor + length))
         cursor += length + draw(st.one_of(st.integers(1, 86_400 * 2), st.sampled_from([1, 3600, 86_400])))
-    if draw(st.booleans()):  # align some boundaries to midnight
+    if draw(st.booleans()):
         intervals = [(s - s % 86_400, e) for s, e in intervals[:1]] + intervals[1:]
     return intervals
 
 
 @FAST
 @given(intervals=histories(), offset=st.integers(0, 5), length=st.integers(0, 12))
-def test_every_event_that_changed_units_is_on_a_day_explain_reads(intervals, offset, length):
+def test_walking_the_touched_days_gives_the_prorated_units(intervals, offset, length):
+    """The state the period starts from and each day's events with the units rating gave the key
+    (what the rollup keeps) give back every day's units: untouched assigned days are full."""
     period_start = date(2026, 10, 1) + timedelta(days=offset)
     period_end = period_start + timedelta(days=length)
-    units = {day: u for day, u in units_by_day(intervals).items() if period_start <= day <= period_end}
-    touched = set(touched_days(units, period_start, period_end))
-    for first, last in intervals:
-        for moment in (first, last):
-            day = epoch_day(moment)
-            if period_start <= day <= period_end:
-                assert day in touched, (moment, day, sorted(touched), units)
+    truth = units_by_day(intervals)
+    start_epoch = day_start_epoch(period_start)
+    open_at_start = [KEY] if any(s < start_epoch <= e for s, e in intervals) else []
+    events: dict[date, list] = defaultdict(list)
+    for number, (first, last) in enumerate(intervals):
+        events[epoch_day(first)].append((first, f"a{number:03d}", "PACKAGE_ASSIGNED"))
+        events[epoch_day(last)].append((last, f"u{number:03d}", "PACKAGE_UNASSIGNED"))
+    days = days_between(period_start, period_end)
+    touched = {day: {KEY: TouchedKey(truth.get(day, 0), tuple(sorted(events[day])))} for day in days if day in events}
+    walked = key_units(days, open_at_start, touched).get(KEY, {})
+    assert walked == {day: units for day, units in truth.items() if period_start <= day <= period_end}
+
+
+def test_user_rows_are_the_user_report_rows():
+    units = {KEY: {date(2026, 11, 1): 1_000_000, date(2026, 11, 2): 500_000}}
+    assert user_rows(units) == [("location", "subscription", "SKU", "USER", "user", "subscriber", "", 1_500_000)]
 
 
 def test_format_of_explain_days_is_the_reports():
