@@ -11,7 +11,8 @@ after one warm-up request, and stands beside baselines measured in the same run:
 - the same sum built from the 30 or 31 day rollups (what the first request of a month pays once,
   before its month sum is kept);
 - what the rollup saves: reading the partner's lake objects of the month once (bytes only);
-- for explain, the bare read of the subject's customer partition of each day with boto3.
+- for explain, the bare reads of what it reads: the customer's state partition of the day
+  before the month and the customer's touched keys of each day.
 Knobs: WBR_BENCH_USAGE_SUBJECTS (default 100 000), WBR_BENCH_USAGE_REQUESTS (default 15).
 """
 
