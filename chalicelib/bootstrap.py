@@ -366,8 +366,8 @@ class Container:
 
     @cached_property
     def usage(self) -> UsageService:
-        """The console's read API: the rollup for totals and series, one customer's lake
-        partitions for its users and for explain."""
+        """The console's read API: the rollup for totals and series; for a customer's users and
+        explain, the closing state before the period (one partition) and the rollup's touched keys."""
         return UsageService(
             self.directory_snapshots, self.calendar, self.rollups, LakeSubjectReads(self.lake, self.rollups)
         )

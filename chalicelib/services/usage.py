@@ -1,13 +1,14 @@
 """The console's read API (DESIGN §12): usage totals of a period, a monthly series, explain, and
 availability, from the per-day rollup that rating keeps beside the lake.
 
-Tenancy is the reports': the caller's partner tree, or one sub-partner's subtree (a foreign one
+Tenancy is the reports': the caller's tree, or one sub-partner's subtree (a foreign one
 is a 403, as on create), internal customers only with `internal=true`; a customer outside the
-caller's tree is the same 404 as an unknown one. Totals and series never read the lake: whole
+caller's tree is the same 404 as an unknown one. Nothing here reads the lake's usage rows: whole
 calendar months come from the rollup's month sums (kept per set of day versions), the other days
-from the day rollups. A customer's users read that customer's lake partition of each day; explain
-reads the same for one subject, and the event log of only the days whose units an event can have
-shaped (`touched_days`), plus the day its open assignment began when it began before the period.
+from the day rollups. A customer's users and explain walk the customer's keys through the period
+(`domain.usage_view.key_units`): the keys assigned at its start from the closing state of the day
+before (the one state partition that holds the customer), then each day's touched keys (their
+events and the units rating gave them) from the rollup.
 """
 
 from __future__ import annotations
