@@ -27,8 +27,6 @@ from chalicelib.services.rating_ports import Key, TouchedKeys
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from chalicelib.adapters.usage_rollup import RollupTables
-    from chalicelib.adapters.usage_subjects import CustomerHistory
 
 
 JsonObject = dict[str, object]  # a JSON object as the API serves it (a list item)
@@ -270,20 +268,6 @@ class RatingLake(ClosingStates, Protocol):
     ) -> DayWritten: ...
 
 
-class RollupWriter(Protocol):
-    """The read API's per-day rollup (adapters/usage_rollup.py), written by rating with each
-    day version."""
-
-    def write_day(
-        self,
-        day: date,
-        version: int,
-        usage: pa.Table,
-        previous_version: int | None = None,
-        events: pa.Table | None = None,
-    ) -> DayWritten: ...
-
-
 class DayEvents(Protocol):
     def read_day(self, day: date, event_types: Iterable[str] | None = None) -> pa.Table:
         """Every logged event that occurred on `day` (of `event_types`, if given)."""
@@ -397,49 +381,6 @@ class ReportRenderer(Protocol):
         """The report rows of the files' usage (grouped and sorted by GROUP_KEYS of the type,
         zero rows and the excluded customers left out) as CSV text without a header, and how
         many rows it holds."""
-
-
-# ---- the console's read API (services/usage.py) ------------------------------------------
-
-
-class UsageReadCalendar(Protocol):
-    def publications(self, days: Iterable[date]) -> dict[date, tuple[int, int, str | None]]:
-        """(version, usage rows, when published) of each published day of `days`."""
-
-    def latest_published_day(self) -> date | None: ...
-
-    def data_epoch(self) -> date | None: ...
-
-
-class UsageRollupReader(Protocol):
-    """The per-day rollup beside the lake (adapters/usage_rollup.py)."""
-
-    def day(self, day: date, version: int, org_ids: Iterable[str]) -> RollupTables: ...
-
-    def days(self, day_versions: Mapping[date, int], org_ids: Iterable[str]) -> RollupTables: ...
-
-    def month(self, month: str, day_versions: Mapping[date, int], org_ids: Iterable[str]) -> RollupTables:
-        """A calendar month's sums of the orgs, kept per set of day versions."""
-
-    def combined(self, parts: Iterable[RollupTables]) -> RollupTables: ...
-
-    def owner_of(
-        self, customer_org_id: str, day_versions: Mapping[date, int], org_ids: Iterable[str]
-    ) -> str | None: ...
-
-
-class UsageReadLake(Protocol):
-    """One customer's keys through a period (adapters/usage_subjects.py)."""
-
-    def customer_history(
-        self,
-        day_versions: Mapping[date, int],
-        before: tuple[date, int] | None,
-        partner_org_id: str,
-        customer_org_id: str,
-    ) -> CustomerHistory:
-        """The keys assigned at the end of `before` (published day, version) and the keys the
-        events of each day of `day_versions` touched."""
 
 
 class Workflow(Protocol):

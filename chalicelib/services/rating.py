@@ -27,7 +27,8 @@ from chalicelib.domain.events import ASSIGNMENT_TYPES
 from chalicelib.domain.proration import day_start_epoch
 from chalicelib.domain.rating import rate_key_day
 from chalicelib.domain.restatement import RestatementPass
-from chalicelib.services.ports import DayEvents, DayReplay, RatingCalendar, RatingLake, RollupWriter
+from chalicelib.services.ports import DayEvents, DayReplay, RatingCalendar, RatingLake
+from chalicelib.services.usage_ports import RollupWriter
 
 # Days re-rated per invocation: one rated day costs well under a second here, so a call stays
 # far inside a Lambda's limit; a longer restatement continues in the next call.

@@ -46,7 +46,8 @@ from chalicelib.domain.usage_view import (
     subject_key,
     user_rows,
 )
-from chalicelib.services.ports import DirectorySnapshots, UsageReadCalendar, UsageReadLake, UsageRollupReader
+from chalicelib.services.ports import DirectorySnapshots
+from chalicelib.services.usage_ports import UsageReadCalendar, UsageReadLake, UsageRollupReader
 
 if TYPE_CHECKING:
     from chalicelib.adapters.usage_subjects import CustomerHistory

@@ -70,7 +70,7 @@ def _timed(work, runs: int = REQUESTS) -> dict[str, float]:  # type: ignore[no-u
 def loaded_stack():
     from chalicelib.bootstrap import Container
     from chalicelib.config import Settings
-    from chalicelib.demo_data import SCALED_PARTNER, load_demo, scaled_world
+    from chalicelib.local.demo import SCALED_PARTNER, load_demo, scaled_world
 
     month = Month.of(TODAY).previous()
     stack = Stack(Path(tempfile.mkdtemp(prefix="wbr-bench-usage-")), demo=False)
@@ -114,8 +114,8 @@ def _get(stack: Stack, token: str, path: str) -> dict:
 
 
 def test_month_view_and_explain_over_http(loaded_stack, record):
-    from chalicelib.demo_data import SCALED_PARTNER
     from chalicelib.domain.usage_view import sku_totals
+    from chalicelib.local.demo import SCALED_PARTNER
 
     stack, container, token, month, world, setup = loaded_stack
     period = {"billingStartDate": month.first_day.isoformat(), "billingEndDate": month.last_day.isoformat()}

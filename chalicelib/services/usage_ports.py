@@ -1,0 +1,71 @@
+"""The ports of the console's read API (services/usage.py) and the rollup rating writes beside the
+lake (services/rating.py); adapters/usage_rollup.py and adapters/usage_subjects.py implement them.
+Beside ports.py, as rating_ports.py is, so that each stays small."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import TYPE_CHECKING, Protocol
+
+from chalicelib.services.ports import DayWritten
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from chalicelib.adapters.usage_rollup import RollupTables
+    from chalicelib.adapters.usage_subjects import CustomerHistory
+
+
+class RollupWriter(Protocol):
+    """The read API's per-day rollup (adapters/usage_rollup.py), written by rating with each
+    day version."""
+
+    def write_day(
+        self,
+        day: date,
+        version: int,
+        usage: pa.Table,
+        previous_version: int | None = None,
+        events: pa.Table | None = None,
+    ) -> DayWritten: ...
+
+
+class UsageReadCalendar(Protocol):
+    def publications(self, days: Iterable[date]) -> dict[date, tuple[int, int, str | None]]:
+        """(version, usage rows, when published) of each published day of `days`."""
+
+    def latest_published_day(self) -> date | None: ...
+
+    def data_epoch(self) -> date | None: ...
+
+
+class UsageRollupReader(Protocol):
+    """The per-day rollup beside the lake (adapters/usage_rollup.py)."""
+
+    def day(self, day: date, version: int, org_ids: Iterable[str]) -> RollupTables: ...
+
+    def days(self, day_versions: Mapping[date, int], org_ids: Iterable[str]) -> RollupTables: ...
+
+    def month(self, month: str, day_versions: Mapping[date, int], org_ids: Iterable[str]) -> RollupTables:
+        """A calendar month's sums of the orgs, kept per set of day versions."""
+
+    def combined(self, parts: Iterable[RollupTables]) -> RollupTables: ...
+
+    def owner_of(
+        self, customer_org_id: str, day_versions: Mapping[date, int], org_ids: Iterable[str]
+    ) -> str | None: ...
+
+
+class UsageReadLake(Protocol):
+    """One customer's keys through a period (adapters/usage_subjects.py)."""
+
+    def customer_history(
+        self,
+        day_versions: Mapping[date, int],
+        before: tuple[date, int] | None,
+        partner_org_id: str,
+        customer_org_id: str,
+    ) -> CustomerHistory:
+        """The keys assigned at the end of `before` (published day, version) and the keys the
+        events of each day of `day_versions` touched."""
