@@ -29,7 +29,9 @@ def get_usage() -> Response:
     answer = get_container().usage.totals(caller, _params())
     headers: dict[str, str | list[str]] = {}
     if answer.next_params is not None:
-        headers["Link"] = f'<{public_url(BASE_PATH, usage_api.current_request.context)}?{urlencode(answer.next_params)}>; rel="next"'
+        headers["Link"] = (
+            f'<{public_url(BASE_PATH, usage_api.current_request.context)}?{urlencode(answer.next_params)}>; rel="next"'
+        )
     return Response(body=answer.body, headers=headers)
 
 
