@@ -6,6 +6,7 @@ from chalicelib.api.auth import auth_api
 from chalicelib.api.docs import docs_api
 from chalicelib.api.events import events_api
 from chalicelib.api.reports import reports_api
+from chalicelib.api.schedules import schedules_api
 from chalicelib.api.sub_partners import sub_partners_api
 from chalicelib.api.usage import usage_api
 from chalicelib.api.webhooks import webhooks_api
@@ -20,6 +21,7 @@ app.register_blueprint(reports_api)
 app.register_blueprint(sub_partners_api)
 app.register_blueprint(webhooks_api)
 app.register_blueprint(usage_api)
+app.register_blueprint(schedules_api)
 app.register_blueprint(worker_api)
 app.register_blueprint(events_api)
 app.register_blueprint(docs_api)

@@ -19,6 +19,7 @@ from chalicelib.adapters.aws import is_throttling, make_client
 from chalicelib.adapters.directory_snapshot import SnapshotDirectory
 from chalicelib.adapters.dynamo_directory import DynamoDirectory
 from chalicelib.adapters.dynamo_report_store import DynamoReportStore
+from chalicelib.adapters.dynamo_schedule_store import DynamoScheduleStore
 from chalicelib.adapters.dynamo_webhook_store import DynamoWebhookStore
 from chalicelib.adapters.event_bus import EventBridgePublisher
 from chalicelib.adapters.event_ids import S3EventIdIndex
@@ -29,6 +30,7 @@ from chalicelib.adapters.report_files import ReportFiles
 from chalicelib.adapters.report_sql import DuckDbReportRenderer
 from chalicelib.adapters.report_stream import settled_of_stream_record
 from chalicelib.adapters.s3_blob_store import S3BlobStore
+from chalicelib.adapters.s3_report_copies import S3ReportCopier
 from chalicelib.adapters.sqs_deliveries import SqsDeliveryQueue, delivery_from_json
 from chalicelib.adapters.usage_calendar import DynamoUsageCalendar, message_of_stream_record
 from chalicelib.adapters.usage_lake import S3ParquetUsageLake
@@ -51,6 +53,7 @@ from chalicelib.services.rating import RatingService
 from chalicelib.services.regeneration import RegenerationService
 from chalicelib.services.report_diffs import ReportDiffService
 from chalicelib.services.reports import ReportPolicy, ReportService
+from chalicelib.services.schedules import SchedulePolicy, ScheduleService
 from chalicelib.services.sub_partners import SubPartnerService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.services.usage import UsageService
@@ -222,6 +225,10 @@ class Container:
         return DynamoWebhookStore(self.dynamodb, self.settings.webhooks_table)
 
     @cached_property
+    def schedule_store(self) -> DynamoScheduleStore:
+        return DynamoScheduleStore(self.dynamodb, self.settings.schedules_table)
+
+    @cached_property
     def deliveries(self) -> SqsDeliveryQueue:
         return SqsDeliveryQueue(self.sqs, self.settings.webhook_deliveries_queue)
 
@@ -332,7 +339,7 @@ class Container:
 
     @cached_property
     def bus(self) -> MessageBus:
-        return MessageBus(event_handlers(self.rating, self.regeneration))
+        return MessageBus(event_handlers(self.rating, self.regeneration, self.schedules))
 
     @cached_property
     def webhooks(self) -> WebhookService:
@@ -344,6 +351,21 @@ class Container:
             EventBridgePublisher(self.eventbridge, settings.event_bus),
             HttpWebhookSender(allow_loopback=local),
             WebhookPolicy(local, settings.webhook_retry_base_seconds, settings.webhook_retry_max_seconds),
+        )
+
+    @cached_property
+    def schedules(self) -> ScheduleService:
+        settings = self.settings
+        return ScheduleService(
+            self.schedule_store,
+            self.reports,
+            self.report_store,
+            self.directory,
+            self.webhooks,
+            S3ReportCopier(self.s3, settings.reports_bucket),
+            self.cursors,
+            SchedulePolicy(service_buckets=frozenset({settings.reports_bucket, settings.lake_bucket})),
+            logger=logger,
         )
 
     @cached_property

@@ -59,6 +59,8 @@ class Settings:
     event_bus: str = "wbr-billing-events"
     webhook_retry_base_seconds: float = 30.0
     webhook_retry_max_seconds: float = 3600.0
+    # Standing monthly reports (DESIGN §13): the schedules and their runs.
+    schedules_table: str = "wbr-schedules"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,6 +108,7 @@ class Settings:
             directory_cache_seconds=number("WBR_DIRECTORY_CACHE_SECONDS", defaults.directory_cache_seconds),
             stale_landing_seconds=number("WBR_STALE_LANDING_SECONDS", defaults.stale_landing_seconds),
             webhooks_table=text("WBR_WEBHOOKS_TABLE", defaults.webhooks_table) or defaults.webhooks_table,
+            schedules_table=text("WBR_SCHEDULES_TABLE", defaults.schedules_table) or defaults.schedules_table,
             webhook_deliveries_queue=text("WBR_WEBHOOK_DELIVERIES_QUEUE", defaults.webhook_deliveries_queue)
             or defaults.webhook_deliveries_queue,
             event_bus=text("WBR_EVENT_BUS", defaults.event_bus) or defaults.event_bus,

@@ -166,8 +166,8 @@ def rate_yesterday(event: Any) -> dict[str, Any]:
 @flushing_metrics
 def on_report_settled(event: Any) -> dict[str, Any]:
     """The reports stream: a report that completed, failed or was regenerated (typed here;
-    other records are none) is queued for each subscribed webhook of its partner and published
-    on the event bus. Raising makes the event source retry the batch; a delivery queued again
+    other records are none) is delivered by each schedule that made it (copy, `report.scheduled`),
+    queued for each subscribed webhook of its partner and published on the event bus. Raising makes the event source retry the batch; a delivery queued again
     has the same id, so receivers deduplicate. The report itself is settled already: nothing
     here can hold it up."""
     container = get_container()
@@ -176,9 +176,12 @@ def on_report_settled(event: Any) -> dict[str, Any]:
         message = container.settled_report(record)
         if message is None:
             continue
+        scheduled = container.schedules.on_report_settled(message)  # copies, then `report.scheduled`
         queued = container.webhooks.on_report_settled(message)
         metrics.add_metric(name="WebhookDeliveriesQueued", unit="Count", value=len(queued))
-        handled.append({"event": message.event, "report_id": message.report_id, "deliveries": queued})
+        handled.append(
+            {"event": message.event, "report_id": message.report_id, "deliveries": queued, "schedules": scheduled}
+        )
     logger.info("settled reports handled", extra={"events": handled})
     return {"events": handled}
 

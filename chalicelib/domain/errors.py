@@ -58,6 +58,15 @@ class Conflict(ServiceError):
     status = 409
 
 
+class ReportExists(Conflict):
+    """An identical report is COMPLETED already (`report_id`): a create is refused, a schedule
+    adopts it."""
+
+    def __init__(self, message: str, report_id: str) -> None:
+        super().__init__(message)
+        self.report_id = report_id
+
+
 class PayloadTooLarge(ServiceError):
     status = 413
 

@@ -42,7 +42,8 @@ class RunLease:
 class ReportSettled:
     """A report of `partner_org_id` settled: `event` is a webhook event value (`report.completed`,
     `report.failed`, `report.regenerated`; domain/webhooks.py `settled_event`) at `revision`.
-    `summary` is its list item then (`Report.summary_json()`), `at` when the change was made."""
+    `summary` is its list item then (`Report.summary_json()`), `at` when the change was made.
+    `report.scheduled` (a schedule's report of a month is ready) names its `schedule_id`."""
 
     partner_org_id: str
     report_id: str
@@ -50,6 +51,7 @@ class ReportSettled:
     revision: int
     at: datetime
     summary: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    schedule_id: str | None = None
 
 
 Message = DayPublished | RestatementRequested

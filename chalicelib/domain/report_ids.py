@@ -1,4 +1,5 @@
-"""Webex-style report ids: base64url("ciscospark://us/BILLING_REPORT/<uuid4>") without padding."""
+"""Webex-style ids: base64url("ciscospark://us/<KIND>/<uuid4>") without padding — reports
+(`BILLING_REPORT`, as Webex), webhooks and schedules (extensions) alike."""
 
 from __future__ import annotations
 
@@ -11,26 +12,29 @@ _URI_PREFIX = "ciscospark://us/BILLING_REPORT/"
 REPORT_ID_PREFIX = base64.urlsafe_b64encode(_URI_PREFIX[:30].encode()).decode()
 
 
+def new_webex_id(kind: str, value: uuid.UUID | None = None) -> str:
+    """A new id of `kind` (`BILLING_REPORT`, `WEBHOOK`, …); pass `value` for a deterministic id."""
+    raw = f"ciscospark://us/{kind}/{value or uuid.uuid4()}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def is_webex_id(kind: str, candidate: str) -> bool:
+    """True when `candidate` is exactly what `new_webex_id(kind, …)` writes for some UUID."""
+    if not candidate or len(candidate) > 200 or not candidate.isascii():
+        return False
+    prefix = f"ciscospark://us/{kind}/"
+    try:
+        decoded = base64.urlsafe_b64decode((candidate + "=" * (-len(candidate) % 4)).encode()).decode()
+        return decoded.startswith(prefix) and new_webex_id(kind, uuid.UUID(decoded[len(prefix) :])) == candidate
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return False
+
+
 def new_report_id(report_uuid: uuid.UUID | None = None) -> str:
     """A new report id; pass `report_uuid` for a deterministic id."""
-    value = report_uuid or uuid.uuid4()
-    raw = (_URI_PREFIX + str(value)).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return new_webex_id("BILLING_REPORT", report_uuid)
 
 
 def is_report_id(candidate: str) -> bool:
     """True when `candidate` decodes to a billing report URI holding a UUID."""
-    if not candidate or len(candidate) > 200 or not candidate.isascii():
-        return False
-    padded = candidate + "=" * (-len(candidate) % 4)
-    try:
-        decoded = base64.urlsafe_b64decode(padded.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return False
-    if not decoded.startswith(_URI_PREFIX):
-        return False
-    try:
-        uuid.UUID(decoded[len(_URI_PREFIX) :])
-    except ValueError:
-        return False
-    return new_report_id(uuid.UUID(decoded[len(_URI_PREFIX) :])) == candidate
+    return is_webex_id("BILLING_REPORT", candidate)

@@ -10,8 +10,6 @@ delivery id, the body and its signature, and the retry schedule.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -26,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.report_ids import is_webex_id, new_webex_id
 from chalicelib.domain.reports import ReportStatus
 from chalicelib.domain.timestamps import iso_millis
 
@@ -40,7 +39,7 @@ STATUS_ACTIVE = "active"
 WEBHOOK_NOT_FOUND = "Webhook not found"
 KNOWN_FIELDS = frozenset({"name", "targetUrl", "secret", "events"})
 
-_URI_PREFIX = "ciscospark://us/WEBHOOK/"
+_KIND = "WEBHOOK"
 # NAT64 (RFC 6052) embeds an IPv4 address in its last 32 bits: judge that address.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _LOCAL_NAMES = re.compile(r"(^|\.)(localhost|localdomain)$")
@@ -50,6 +49,7 @@ class WebhookEvent(str, Enum):
     COMPLETED = "report.completed"
     FAILED = "report.failed"
     REGENERATED = "report.regenerated"
+    SCHEDULED = "report.scheduled"  # a standing schedule's report of a month is ready (§13)
 
 
 class DeliveryStatus(str, Enum):
@@ -63,25 +63,21 @@ class DeliveryStatus(str, Enum):
 
 def new_webhook_id(webhook_uuid: uuid.UUID | None = None) -> str:
     """A Webex-style webhook id: base64url("ciscospark://us/WEBHOOK/<uuid4>") without padding."""
-    raw = (_URI_PREFIX + str(webhook_uuid or uuid.uuid4())).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return new_webex_id(_KIND, webhook_uuid)
 
 
 def is_webhook_id(candidate: str) -> bool:
     """Does `candidate` name a webhook exactly as `new_webhook_id` writes it?"""
-    if not candidate or len(candidate) > 200 or not candidate.isascii():
-        return False
-    try:
-        decoded = base64.urlsafe_b64decode((candidate + "=" * (-len(candidate) % 4)).encode()).decode()
-        return decoded.startswith(_URI_PREFIX) and new_webhook_id(uuid.UUID(decoded[len(_URI_PREFIX) :])) == candidate
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return False
+    return is_webex_id(_KIND, candidate)
 
 
-def delivery_id(webhook_id: str, report_id: str, revision: int, event: WebhookEvent) -> str:
+def delivery_id(
+    webhook_id: str, report_id: str, revision: int, event: WebhookEvent, schedule_id: str | None = None
+) -> str:
     """The same for every attempt (and redelivery) of one event to one webhook: receivers
-    deduplicate by it."""
-    key = "\n".join((webhook_id, report_id, str(revision), event.value))
+    deduplicate by it. A `report.scheduled` event names its schedule too (two schedules may
+    adopt one report)."""
+    key = "\n".join((webhook_id, report_id, str(revision), event.value, *([schedule_id] if schedule_id else [])))
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

@@ -9,7 +9,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters import dynamo_directory, dynamo_report_store, dynamo_webhook_store, usage_calendar
+from chalicelib.adapters import (
+    dynamo_directory,
+    dynamo_report_store,
+    dynamo_schedule_store,
+    dynamo_webhook_store,
+    usage_calendar,
+)
 from chalicelib.adapters.aws import make_client
 from chalicelib.config import Settings
 
@@ -24,6 +30,7 @@ def table_definitions(settings: Settings) -> list[dict[str, Any]]:
         usage_calendar.table_definition(settings.usage_days_table),
         dynamo_directory.table_definition(settings.directory_table),
         dynamo_webhook_store.table_definition(settings.webhooks_table),
+        dynamo_schedule_store.table_definition(settings.schedules_table),
     ]
 
 

@@ -19,6 +19,7 @@ from chalicelib.domain.errors import (
     InvalidRequest,
     NotFound,
     ReportErrorCode,
+    ReportExists,
     TooManyRequests,
 )
 from chalicelib.domain.lifecycle import DuplicateAnswer, duplicate_answer
@@ -87,8 +88,25 @@ class ReportService:
     def create(self, caller: Caller, body: Mapping[str, Any], tracking_id: str) -> tuple[Report, bool]:
         """A new IN_PROGRESS report with its generation started, or the one already running.
 
-        Returns (report, created). Raises InvalidRequest, Forbidden, Conflict (an equal report
-        is COMPLETED) or TooManyRequests; nothing is written then."""
+        Returns (report, created). Raises InvalidRequest, Forbidden, ReportExists (a Conflict:
+        an equal report is COMPLETED) or TooManyRequests; nothing is written then."""
+        return self._create(caller, body, tracking_id, self._policy.max_in_progress)
+
+    def create_for_schedule(
+        self, caller: Caller, body: Mapping[str, Any], tracking_id: str, headroom: int
+    ) -> tuple[Report, bool]:
+        """A schedule's report of a month: as `create`, with `headroom` more reports allowed in
+        progress (a partner's schedules all come due at once), and an equal COMPLETED report
+        adopted instead of refused. Returns (report, created)."""
+        try:
+            return self._create(caller, body, tracking_id, self._policy.max_in_progress + headroom)
+        except ReportExists as exists:
+            existing = self._store.get(caller.org_id, exists.report_id)
+            if existing is None:
+                raise Conflict("The report could not be created; please retry") from None
+            return existing, False
+
+    def _create(self, caller: Caller, body: Mapping[str, Any], tracking_id: str, cap: int) -> tuple[Report, bool]:
         caller.require_write()
         now = self._clock()
         request = ReportRequest.from_body(body, now)
@@ -114,7 +132,7 @@ class ReportService:
         report = replace(report, run=RunLease(job_of(report).run_name, now))
         for _ in range(3):
             try:
-                self._store.create(report, self._policy.max_in_progress)
+                self._store.create(report, cap)
                 break
             except InProgressLimitReached:
                 raise TooManyRequests(
@@ -136,9 +154,10 @@ class ReportService:
                         self._workflow.start(job, job.run_name)
                     return existing, False
                 if answer is DuplicateAnswer.CONFLICT and existing is not None:
-                    raise Conflict(
+                    raise ReportExists(
                         f"A report for this period already exists with id {existing.report_id}; "
-                        "delete it first to generate it again"
+                        "delete it first to generate it again",
+                        existing.report_id,
                     ) from None
                 # The lock names a report that holds none (failed) or is gone: free it, try again.
                 self._store.release_stale_lock(caller.org_id, duplicate.duplicate_key, duplicate.report_id)

@@ -139,7 +139,9 @@ class WebhookService:
         event = WebhookEvent(message.event)
         deliveries = [
             WebhookDelivery(
-                delivery_id=delivery_id(webhook.webhook_id, message.report_id, message.revision, event),
+                delivery_id=delivery_id(
+                    webhook.webhook_id, message.report_id, message.revision, event, message.schedule_id
+                ),
                 partner_org_id=message.partner_org_id,
                 webhook_id=webhook.webhook_id,
                 report_id=message.report_id,
