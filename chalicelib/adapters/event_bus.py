@@ -15,6 +15,7 @@ DETAIL_TYPES = {
     WebhookEvent.COMPLETED: "Billing Report Completed",
     WebhookEvent.FAILED: "Billing Report Failed",
     WebhookEvent.REGENERATED: "Billing Report Regenerated",
+    WebhookEvent.SCHEDULED: "Scheduled Billing Report Ready",
 }
 
 
