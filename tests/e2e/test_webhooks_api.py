@@ -57,7 +57,7 @@ def test_a_completed_report_is_delivered_signed_retried_and_only_to_its_partner(
         assert created.status == 200, created.body
         webhook = created.json()
         assert created.header("Location") == f"{HOOKS}/{webhook['id']}"
-        assert webhook["events"] == ["report.completed", "report.failed", "report.regenerated"]
+        assert webhook["events"] == ["report.completed", "report.failed", "report.regenerated", "report.scheduled"]
         assert SECRET not in created.body.decode() and "secret" not in webhook
         other = theirs.post(HOOKS, {"targetUrl": other_receiver.url, "secret": "other-secret"})
         assert other.status == 200, other.body
