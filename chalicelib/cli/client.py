@@ -62,6 +62,10 @@ class ReportsClient:
         every page or the first `limit`."""
         return self._pages(SUB_PARTNERS_PATH, limit, filters)
 
+    def items(self, path: str) -> Iterator[dict[str, Any]]:
+        """Every item of another list route (schedules), following Link rel="next"."""
+        return self._pages(path, None, {})
+
     def _pages(self, path: str, limit: int | None, filters: dict[str, str]) -> Iterator[dict[str, Any]]:
         """The items of `path` under `filters`, following Link rel="next" (stopping at `limit`)."""
         if limit is not None:

@@ -9,6 +9,7 @@ wbr rate [--from D] [--to D]     rate usage days; by default every unrated day t
 wbr reports create|list|get|download|delete|manifest|diff …   a client of the API (reads .local/env)
 wbr webhooks create|list|get|delete …   completion webhooks (chalicelib/cli/webhooks.py)
 wbr subpartners [--state S] [--max N]   your sub-partners, the org ids --sub-partner takes
+wbr schedules create|list|get|delete …  standing monthly reports (chalicelib/cli/schedules.py)
 wbr asl                          print the report state machine as Amazon States Language
 """
 
@@ -315,6 +316,7 @@ def cmd_asl(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from chalicelib.cli.reports import cmd_reports
     from chalicelib.cli.subpartners import add_subpartners_command
+    from chalicelib.cli.schedules import add_schedules_command
     from chalicelib.cli.webhooks import add_webhooks_command
     from chalicelib.local.demo import DEMO_ADMIN
 
@@ -476,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_webhooks_command(command)
     add_subpartners_command(command)
+    add_schedules_command(command)
 
     asl = command("asl", help="print the report state machine (Amazon States Language, JSON)")
     asl.add_argument(

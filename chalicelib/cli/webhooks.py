@@ -24,7 +24,9 @@ def add_webhooks_command(command: Callable[..., argparse.ArgumentParser]) -> Non
     create = action("create", help="register a webhook and print it as JSON (exit 3 at the cap: HTTP 409)")
     create.add_argument("--url", required=True, help="targetUrl: where deliveries are POSTed (https outside local)")
     create.add_argument("--secret", required=True, help="signs each delivery (X-Spark-Signature); never shown again")
-    create.add_argument("--events", help="comma-separated: report.completed,report.failed,report.regenerated,report.scheduled (all)")
+    create.add_argument(
+        "--events", help="comma-separated: report.completed,report.failed,report.regenerated,report.scheduled (all)"
+    )
     create.add_argument("--name", help="a name of your choosing (at most 100 characters)")
     action("list", help="list the webhooks: a table, or JSON with --json")
     action("get", help="one webhook with its last delivery, as JSON").add_argument("id", help="the webhook's id")

@@ -1,0 +1,104 @@
+"""`wbr schedules …`: the bundled client of standing monthly reports (create, list, get, delete);
+the schedule as JSON on stdout, one line on stderr for an error."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.cli.options import common_options, print_json, wants_json
+
+BASE_PATH = "/v1/wholesale/billing/schedules"
+
+
+def add_schedules_command(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """`wbr schedules create|list|get|delete`, added through main.py's `command` factory."""
+    schedules = command("schedules", api=True, help="manage standing monthly reports (create, list, get, delete)")
+    actions = schedules.add_subparsers(dest="action", required=True)
+
+    def action(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return actions.add_parser(name, parents=common_options(api=True), **kwargs)
+
+    create = action(
+        "create",
+        help="a report made every month once its last day is published; prints the schedule as JSON "
+        "(exit 3 at the cap: HTTP 409)",
+    )
+    create.add_argument("--type", type=str.upper, choices=["PARTNER", "CUSTOMER", "USER"], help="default PARTNER")
+    create.add_argument("--format", choices=["csv", "csv.gz", "parquet"], help="default csv")
+    create.add_argument("--columns", help="comma-separated column names, in the file's order")
+    create.add_argument("--customers", help="comma-separated customer org ids (default: every customer)")
+    create.add_argument("--sub-partner", help="a sub-partner org id of your tree")
+    create.add_argument("--internal", action="store_true", help="include internal customer orgs")
+    create.add_argument("--first-month", metavar="YYYY-MM", help="the first month to make (default: this month)")
+    create.add_argument("--bucket", help="an S3 bucket of yours that receives a copy of each report")
+    create.add_argument("--prefix", help="the key prefix of the copies in --bucket")
+    action("list", help="list the schedules: a table, or JSON with --json")
+    action("get", help="one schedule, as JSON").add_argument("id")
+    action("delete", help="delete a schedule (the reports it made stay)").add_argument("id")
+    schedules.set_defaults(run=cmd_schedules)
+
+
+def schedule_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The create body the options ask for (only what was given)."""
+
+    def listed(text: str | None) -> list[str] | None:
+        return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+
+    body: dict[str, Any] = {
+        "type": args.type,
+        "format": args.format,
+        "columns": listed(args.columns),
+        "customerOrgIds": listed(args.customers),
+        "subPartnerOrgId": args.sub_partner,
+        "internal": True if args.internal else None,
+        "firstMonth": args.first_month,
+        "s3Bucket": args.bucket,
+        "s3Prefix": args.prefix,
+    }
+    return {name: value for name, value in body.items() if value is not None}
+
+
+def cmd_schedules(args: argparse.Namespace) -> int:
+    from chalicelib.cli.reports import _client
+    from chalicelib.cli.client import ApiError
+
+    try:
+        client = _client(args)
+    except SystemExit as missing:  # its one line names `wbr reports`
+        raise SystemExit(str(missing.code).replace("wbr reports:", "wbr schedules:")) from None
+    call = client._call  # noqa: SLF001 - the reports client's request, retry and error handling
+    try:
+        if args.action == "create":
+            print_json(call("POST", BASE_PATH, schedule_body(args))[1])
+            return 0
+        if args.action == "list":
+            items = list(client.items(BASE_PATH))
+            if wants_json(args):
+                print_json(items)
+            else:
+                print(_schedule_table(items))
+            return 0
+        if args.action == "get":
+            print_json(call("GET", f"{BASE_PATH}/{args.id}")[1])
+            return 0
+        call("DELETE", f"{BASE_PATH}/{args.id}")
+        if wants_json(args):
+            print_json({"id": args.id, "deleted": True})
+        return 0
+    except ApiError as error:
+        print(f"wbr schedules: {error}", file=sys.stderr)
+        return 3 if error.status == 409 else 2
+
+
+def _schedule_table(items: list[dict[str, Any]]) -> str:
+    lines = [f"{'ID':<88} {'TYPE':<9} {'FORMAT':<8} {'FIRST':<8} COPY TO"]
+    for item in items:
+        copy = f"s3://{item['s3Bucket']}/{item.get('s3Prefix', '')}" if item.get("s3Bucket") else "-"
+        lines.append(
+            f"{item['id']:<88} {item.get('type', 'PARTNER'):<9} {item.get('format', 'csv'):<8} "
+            f"{item['firstMonth']:<8} {copy}"
+        )
+    return "\n".join(lines)
