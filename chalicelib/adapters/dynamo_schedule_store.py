@@ -24,7 +24,7 @@ from chalicelib.services.schedule_ports import ScheduleLimitReached
 
 from .dynamo_codec import from_item, to_item
 from .dynamo_conditions import ACTION_CONDITION_FAILED, cancellation_codes, conditionally, transacted
-from .dynamo_tables import string_keyed_table
+from .dynamo_tables import counter_update, string_keyed_table
 
 COUNT_KEY = "#count"
 SCHEDULE_PREFIX = "SCHEDULE#"
@@ -89,15 +89,7 @@ class DynamoScheduleStore:
         return to_item({"partnerOrgId": partner_org_id, "itemKey": item_key})
 
     def _count(self, partner_org_id: str, delta: int, cap: int | None) -> dict[str, Any]:
-        update: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": self._key(partner_org_id, COUNT_KEY),
-            "UpdateExpression": "ADD schedules :delta",
-            "ExpressionAttributeValues": to_item({":delta": delta, **({":cap": cap} if cap is not None else {})}),
-        }
-        if cap is not None:
-            update["ConditionExpression"] = "attribute_not_exists(schedules) OR schedules < :cap"
-        return {"Update": update}
+        return counter_update(self._table, self._key(partner_org_id, COUNT_KEY), "schedules", delta, cap)
 
     # ---- schedules ----------------------------------------------------------------------
 
@@ -222,5 +214,7 @@ class DynamoScheduleStore:
         )
 
     def _get(self, partner_org_id: str, item_key: str) -> dict[str, Any] | None:
-        response = self._db.get_item(TableName=self._table, Key=self._key(partner_org_id, item_key), ConsistentRead=True)
+        response = self._db.get_item(
+            TableName=self._table, Key=self._key(partner_org_id, item_key), ConsistentRead=True
+        )
         return from_item(response["Item"]) if "Item" in response else None

@@ -1,4 +1,5 @@
-"""CreateTable arguments shared by the service's tables (each adapter defines its own table)."""
+"""CreateTable arguments shared by the service's tables (each adapter defines its own table), and the
+capped counter item some of them keep per partner."""
 
 from __future__ import annotations
 
@@ -20,3 +21,20 @@ def string_keyed_table(
         ],
         "KeySchema": [{"AttributeName": name, "KeyType": kind} for name, kind in keys],
     }
+
+
+def counter_update(table_name: str, key: dict[str, Any], attribute: str, delta: int, cap: int | None) -> dict[str, Any]:
+    """A transaction's Update of a counter item: `attribute` += `delta`, on condition (when `cap`
+    is given) that it is below `cap`, so concurrent creates never pass the cap."""
+    update: dict[str, Any] = {
+        "TableName": table_name,
+        "Key": key,
+        "UpdateExpression": f"ADD {attribute} :delta",
+        "ExpressionAttributeValues": {
+            ":delta": {"N": str(delta)},
+            **({":cap": {"N": str(cap)}} if cap is not None else {}),
+        },
+    }
+    if cap is not None:
+        update["ConditionExpression"] = f"attribute_not_exists({attribute}) OR {attribute} < :cap"
+    return {"Update": update}

@@ -16,7 +16,7 @@ from chalicelib.services.webhook_ports import WebhookLimitReached
 
 from .dynamo_codec import from_item, to_item
 from .dynamo_conditions import ACTION_CONDITION_FAILED, cancellation_codes, conditionally, transacted
-from .dynamo_tables import string_keyed_table
+from .dynamo_tables import counter_update, string_keyed_table
 
 COUNT_KEY = "#count"  # the partner's number of webhooks (`webhooks`)
 
@@ -92,15 +92,7 @@ class DynamoWebhookStore:
         return to_item({"partnerOrgId": partner_org_id, "webhookId": webhook_id})
 
     def _count(self, partner_org_id: str, delta: int, cap: int | None) -> dict[str, Any]:
-        update: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": self._key(partner_org_id, COUNT_KEY),
-            "UpdateExpression": "ADD webhooks :delta",
-            "ExpressionAttributeValues": to_item({":delta": delta, **({":cap": cap} if cap is not None else {})}),
-        }
-        if cap is not None:
-            update["ConditionExpression"] = "attribute_not_exists(webhooks) OR webhooks < :cap"
-        return {"Update": update}
+        return counter_update(self._table, self._key(partner_org_id, COUNT_KEY), "webhooks", delta, cap)
 
     def create(self, webhook: Webhook, max_per_partner: int) -> None:
         put = {

@@ -112,9 +112,7 @@ class ScheduleService:
         try:
             self._store.create(schedule, self._policy.max_per_partner)
         except ScheduleLimitReached:
-            raise Conflict(
-                f"At most {self._policy.max_per_partner} schedules may be kept; delete one first"
-            ) from None
+            raise Conflict(f"At most {self._policy.max_per_partner} schedules may be kept; delete one first") from None
         return schedule
 
     def list(self, caller: Caller, params: Mapping[str, str]) -> SchedulePage:

@@ -69,7 +69,9 @@ def test_crud_with_pages(api: ApiClient, seeded: Container, tokens: Tokens, cont
     assert schedule["delivery"] == {"events": ["report.scheduled"]} and "unknownField" not in schedule
     assert contract.check("GET", ITEM, api.get(f"{BASE}/{schedule['id']}")).json() == schedule
 
-    others = [contract.check("POST", BASE, api.post(BASE, {"type": kind})).json()["id"] for kind in ("CUSTOMER", "PARTNER")]
+    others = [
+        contract.check("POST", BASE, api.post(BASE, {"type": kind})).json()["id"] for kind in ("CUSTOMER", "PARTNER")
+    ]
     # Pages of one, in id order, each `Link` carrying a signed cursor.
     seen, url = [], f"{BASE}?max=1"
     while url:

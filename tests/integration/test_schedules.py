@@ -206,5 +206,3 @@ def test_a_schedule_whose_sub_partner_left_the_tree_records_why(closed: Containe
     run = closed.schedule_store.run(DEMO_PARTNER, schedule.schedule_id, MONTH)
     assert run.report_id is None and "subPartnerOrgId" in (run.problem or "")
     assert _month_reports(closed) == []
-
-
