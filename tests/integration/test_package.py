@@ -19,7 +19,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters import dynamo_directory, dynamo_report_store, dynamo_webhook_store, usage_calendar
+from chalicelib.adapters import (
+    dynamo_directory,
+    dynamo_report_store,
+    dynamo_schedule_store,
+    dynamo_webhook_store,
+    usage_calendar,
+)
 from chalicelib.adapters.event_log import S3DeadLetters
 from chalicelib.api import events
 from chalicelib.api.gateway import GATEWAY_DESCRIPTIONS
@@ -223,6 +229,7 @@ def test_schedules_are_packaged(template: dict[str, Any]) -> None:
         ("UsageDaysTable", usage_calendar.table_definition),
         ("DirectoryTable", dynamo_directory.table_definition),
         ("WebhooksTable", dynamo_webhook_store.table_definition),
+        ("SchedulesTable", dynamo_schedule_store.table_definition),
     ],
 )
 def test_tables_are_the_adapters_definitions(template: dict[str, Any], logical_id: str, definition: Any) -> None:
