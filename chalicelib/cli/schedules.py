@@ -62,8 +62,8 @@ def schedule_body(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_schedules(args: argparse.Namespace) -> int:
-    from chalicelib.cli.reports import _client
     from chalicelib.cli.client import ApiError
+    from chalicelib.cli.reports import _client
 
     try:
         client = _client(args)

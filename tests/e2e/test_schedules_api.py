@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from chalicelib.bootstrap import Container
-from chalicelib.demo_data import DEMO_SUB_PARTNER, OTHER_PARTNER
 from chalicelib.domain.access import READ_SCOPE
 from chalicelib.domain.schedules import MAX_SCHEDULES_PER_PARTNER, new_schedule_id
+from chalicelib.local.demo import DEMO_SUB_PARTNER, OTHER_PARTNER
 from chalicelib.services.schedules import ScheduleService
 from tests.conftest import TODAY, ApiClient, Tokens
 from tests.e2e.test_openapi_contract import Contract

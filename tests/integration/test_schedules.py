@@ -21,12 +21,12 @@ import pytest
 
 from chalicelib.adapters.s3_report_copies import PARTNER_TAG
 from chalicelib.bootstrap import Container
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, OTHER_PARTNER
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.messages import DayPublished
 from chalicelib.domain.reports import ReportStatus
 from chalicelib.domain.schedules import Month, copy_key
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, OTHER_PARTNER
 from tests.conftest import TODAY, deliver_publications
 from tests.integration.test_regeneration import _steady_user, _unassign_at_noon
 
@@ -196,7 +196,7 @@ def test_a_bucket_that_refuses_the_copy_is_reported_and_nothing_is_retried(close
 
 
 def test_a_schedule_whose_sub_partner_left_the_tree_records_why(closed: Container, monkeypatch) -> None:
-    from chalicelib.demo_data import DEMO_SUB_PARTNER
+    from chalicelib.local.demo import DEMO_SUB_PARTNER
 
     schedule = closed.schedules.create(MINE, {"subPartnerOrgId": DEMO_SUB_PARTNER, "firstMonth": str(MONTH)})
     partners = [p for p in closed.directory.partners() if p.org_id != DEMO_SUB_PARTNER]

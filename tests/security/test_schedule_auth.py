@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.demo_data import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.schedules import new_schedule_id
+from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER
 from tests.conftest import ApiClient
 from tests.security import test_auth_matrix as matrix
 from tests.security.conftest import FOREIGN_SUB_PARTNER, SecurityStack, assert_webex_error
