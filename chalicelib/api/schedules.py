@@ -14,7 +14,7 @@ from chalicelib.api.errors import maps_errors
 from chalicelib.api.reports import BASE_PATH as REPORTS_PATH
 from chalicelib.api.reports import JSON_CONTENT_TYPES, _caller, _json_object_body, _self_url
 from chalicelib.bootstrap import get_container
-from chalicelib.observability import logger
+from chalicelib.runtime.observability import logger
 
 schedules_api = Blueprint(__name__)
 
