@@ -11,8 +11,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.api.auth import jwt_authorizer
 from chalicelib.api.errors import maps_errors
-from chalicelib.api.reports import BASE_PATH as REPORTS_PATH
-from chalicelib.api.reports import JSON_CONTENT_TYPES, _caller, _json_object_body, _self_url
+from chalicelib.api.reports import JSON_CONTENT_TYPES, _caller, _json_object_body, public_url
 from chalicelib.bootstrap import get_container
 from chalicelib.runtime.observability import logger
 
@@ -40,7 +39,7 @@ def list_schedules() -> Response:
     page = get_container().schedules.list(caller, dict(schedules_api.current_request.query_params or {}))
     headers: dict[str, str | list[str]] = {}
     if page.next_cursor:
-        url = _self_url().removesuffix(REPORTS_PATH) + BASE_PATH
+        url = public_url(BASE_PATH, schedules_api.current_request.context)
         headers["Link"] = f'<{url}?cursor={quote(page.next_cursor, safe="")}>; rel="next"'
     return Response(body={"items": page.items}, headers=headers)
 

@@ -315,8 +315,8 @@ def cmd_asl(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from chalicelib.cli.reports import cmd_reports
-    from chalicelib.cli.subpartners import add_subpartners_command
     from chalicelib.cli.schedules import add_schedules_command
+    from chalicelib.cli.subpartners import add_subpartners_command
     from chalicelib.cli.webhooks import add_webhooks_command
     from chalicelib.local.demo import DEMO_ADMIN
 

@@ -113,7 +113,7 @@ class ReportService:
         tree = PartnerTree(self._directory.partners())
         scope = tree.report_scope(caller.org_id, request.sub_partner_org_id)
         if request.customer_org_ids is not None:
-            self._require_customers_in(tree.subtree(scope.org_id), request.customer_org_ids)
+            self.require_customers_in(tree.subtree(scope.org_id), request.customer_org_ids)
         report = Report(
             partner_org_id=caller.org_id,
             report_id=new_report_id(),
@@ -178,7 +178,7 @@ class ReportService:
             raise
         return report, True
 
-    def _require_customers_in(self, org_ids: builtins.list[str], customer_org_ids: tuple[str, ...]) -> None:
+    def require_customers_in(self, org_ids: builtins.list[str], customer_org_ids: tuple[str, ...]) -> None:
         """Each of `customer_org_ids` must be a customer of the report's scope (`org_ids`, the
         partner's subtree), else 403: another partner's customer and an unknown id alike."""
         known = {customer.org_id for customer in self._directory.customers_of(org_ids)}

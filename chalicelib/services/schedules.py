@@ -15,7 +15,7 @@ from typing import Any
 
 from chalicelib.domain.access import WRITE_SCOPE, Caller
 from chalicelib.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from chalicelib.domain.listing import Cursor, CursorCodec, ListQuery, _parse_max
+from chalicelib.domain.listing import Cursor, CursorCodec, ListQuery, parse_max
 from chalicelib.domain.messages import DayPublished, ReportSettled
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.reports import Report, ReportStatus
@@ -91,7 +91,11 @@ class ScheduleService:
         now = self._clock()
         request = ScheduleRequest.from_body(body, now)
         tree = PartnerTree(self._directory.partners())
-        tree.report_scope(caller.org_id, request.report_fields.get("subPartnerOrgId"))
+        scope = tree.report_scope(caller.org_id, request.report_fields.get("subPartnerOrgId"))
+        if request.report_fields.get("customerOrgIds"):  # each a customer of the scope, as report creation
+            self._reports.require_customers_in(
+                tree.subtree(scope.org_id), tuple(request.report_fields["customerOrgIds"])
+            )
         problems: list[str] = []
         if request.s3_bucket is not None:
             problems += bucket_problems(request.s3_bucket, self._policy.service_buckets)
@@ -125,7 +129,7 @@ class ScheduleService:
                 f"Unknown query parameter {unknown[0]}",
                 [f"{name}: not a query parameter of this API" for name in unknown],
             )
-        query = ListQuery(max_items=_parse_max(params["max"])) if "max" in params else ListQuery()
+        query = ListQuery(max_items=parse_max(params["max"])) if "max" in params else ListQuery()
         after = None
         if "cursor" in params:
             cursor = self._cursors.decode(caller.org_id, params["cursor"])

@@ -165,6 +165,8 @@ def test_scopes_and_tenancy(api: ApiClient, seeded: Container, tokens: Tokens, c
         ({"s3Bucket": "acme-exports", "s3Prefix": f"exports/{OTHER_PARTNER}/"}, 400, "s3Prefix"),
         ({"s3Prefix": "no-bucket/"}, 400, "s3Prefix"),
         ({"subPartnerOrgId": OTHER_PARTNER}, 403, "subPartnerOrgId"),
+        ({"columns": ["NOT_A_COLUMN"]}, 400, "columns"),
+        ({"customerOrgIds": ["someone-elses-customer"]}, 403, "customerOrgIds"),
     ],
 )
 def test_bad_input_is_a_named_4xx_and_writes_nothing(api, seeded, contract, body, status, says) -> None:
