@@ -10,15 +10,20 @@ SWAGGER_UI_SHA512 := 534eaba4cb56f55dd73c638179a993512af4674f63317e0826e00da44fc
 SWAGGER_UI_DIR := chalicelib/vendor/swagger-ui
 SWAGGER_UI := $(SWAGGER_UI_DIR)/.swagger-ui-dist-$(SWAGGER_UI_VERSION)
 SWAGGER_UI_FILES := swagger-ui.css swagger-ui-bundle.js favicon-32x32.png LICENSE NOTICE
+# The reconciliation console (console/): Svelte + Chart.js from npm at exact versions, installed by
+# `npm ci` from its lockfile (sha512 integrity of every package) and built by Vite into
+# chalicelib/vendor/console/ (git-ignored; `chalice package` ships it; served at /console/).
+CONSOLE_BUILD := chalicelib/vendor/console/.vite/manifest.json
+CONSOLE_SOURCES := console/package.json console/package-lock.json console/vite.config.js console/index.html $(wildcard console/src/*.* console/src/*/*.*)
 # make test-browser drives Debian's Chromium through its chromedriver (never a downloaded browser).
 CHROMIUM := /usr/bin/chromium
 CHROMEDRIVER := /usr/bin/chromedriver
 
 .PHONY: run test bench lint asl clean install test-browser browser-deps
 
-install: $(STAMP)
+install: $(STAMP) $(CONSOLE_BUILD)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(SWAGGER_UI)
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(SWAGGER_UI) $(CONSOLE_BUILD)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip<26.3"  # chalice 1.34 packages with pip < 26.3
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -36,13 +41,18 @@ $(SWAGGER_UI):
 	rm -rf $(SWAGGER_UI_DIR)/.download
 	touch $@
 
+$(CONSOLE_BUILD): $(CONSOLE_SOURCES)
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm (Node.js >= 20.19) is needed to build the console (console/)" >&2; exit 1; }
+	cd console && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	touch $@
+
 ## run: the local stack (moto S3+DynamoDB, demo data, API on :8000); Ctrl-C stops it, its state is kept in .local/
-run: $(STAMP)
+run: $(STAMP) $(CONSOLE_BUILD)
 	$(BIN)/wbr dev
 
 ## run-fresh: the local stack started over: the state kept in .local/ is deleted first (the demo is loaded again)
 .PHONY: run-fresh
-run-fresh: $(STAMP)
+run-fresh: $(STAMP) $(CONSOLE_BUILD)
 	$(BIN)/wbr dev --fresh
 
 ## test: the whole default suite (unit + integration + e2e); CI runs exactly this
@@ -54,8 +64,8 @@ test: $(STAMP)
 test-live: $(STAMP)
 	$(BIN)/python -m pytest -m live -o addopts="-q -s" tests/live
 
-## test-browser: the API explorer driven in headless Chromium (not part of `make test`)
-test-browser: $(STAMP) browser-deps
+## test-browser: the API explorer and the console driven in headless Chromium (not part of `make test`)
+test-browser: $(STAMP) $(CONSOLE_BUILD) browser-deps
 	$(BIN)/python -m pytest -m browser -o addopts="-q" tests/browser
 
 browser-deps:
@@ -88,7 +98,7 @@ asl: $(STAMP)
 ## package: out/sam.json, the CloudFormation (SAM) template, and its code packages (README "Deploy")
 PACKAGE_STAGE ?= prod
 .PHONY: package lint-template
-package: $(STAMP)
+package: $(STAMP) $(CONSOLE_BUILD)
 	rm -rf out && mkdir -p out
 	$(BIN)/wbr asl > out/asl.json
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/python infra/package.py --stage $(PACKAGE_STAGE) --asl out/asl.json out
@@ -99,4 +109,4 @@ lint-template: $(STAMP)
 	$(BIN)/cfn-lint out/sam.json
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .hypothesis
+	rm -rf $(VENV) .local .pytest_cache .hypothesis console/node_modules chalicelib/vendor/console

@@ -3,6 +3,7 @@
 from chalice import Chalice
 
 from chalicelib.api.auth import auth_api
+from chalicelib.api.console import console_api
 from chalicelib.api.docs import docs_api
 from chalicelib.api.events import events_api
 from chalicelib.api.reports import reports_api
@@ -25,3 +26,4 @@ app.register_blueprint(schedules_api)
 app.register_blueprint(worker_api)
 app.register_blueprint(events_api)
 app.register_blueprint(docs_api)
+app.register_blueprint(console_api)

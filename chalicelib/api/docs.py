@@ -155,15 +155,22 @@ def _vendored_bytes(name: str) -> bytes:
     return (SWAGGER_UI_DIR / name).read_bytes()
 
 
-def _server_url() -> str:
-    """This deployment's base, as a URL relative to the document's (keeps a stage prefix)."""
+def deployment_base(context: dict[str, Any]) -> str:
+    """This deployment's base URL without a trailing slash ("" at the host's root): the configured
+    WBR_PUBLIC_BASE_URL, else the stage prefix API Gateway put before the route (`/dev`), from the
+    request's context (never from a header the caller controls)."""
     configured = get_container().settings.public_base_url
     if configured:
-        return configured.rstrip("/") or "/"
-    context = docs_api.current_request.context
-    path, resource = context.get("path") or "", context.get("resourcePath") or ""
-    prefix = path[: -len(resource)] if resource and path.endswith(resource) else ""
-    return prefix.rstrip("/") or "/"
+        return configured.rstrip("/")
+    path, resource = (context.get("path") or "").rstrip("/"), (context.get("resourcePath") or "").rstrip("/")
+    if not resource:  # the root route: all of the path is the prefix
+        return path
+    return path[: -len(resource)].rstrip("/") if path.endswith(resource) else ""
+
+
+def _server_url() -> str:
+    """This deployment's base, as a URL relative to the document's (keeps a stage prefix)."""
+    return deployment_base(docs_api.current_request.context) or "/"
 
 
 def _assets_missing() -> Response:
