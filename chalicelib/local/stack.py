@@ -425,6 +425,12 @@ def _banner(
         "wholesale-billing-reports is running (Ctrl-C stops it)",
         f"  API         {values['WBR_BASE_URL']}",
         f"  explorer    {values['WBR_BASE_URL']}/v1/wholesale/billing/docs   (Swagger UI)",
+        *(
+            # The token travels in the fragment: the browser never sends it to a server or a log.
+            [f"  console     {values['WBR_BASE_URL']}/console/#access_token={values['WBR_TOKEN']}   (signed in as the demo partner's admin)"]
+            if values.get("WBR_TOKEN")
+            else [f"  console     {values['WBR_BASE_URL']}/console/"]
+        ),
         f"  local AWS   {values['AWS_ENDPOINT_URL']}",
         f"  state       {values.get('WBR_STATE_DIR', '')}   (kept across restarts; wbr dev --fresh starts over)",
         f"  env file    {path}   (source it: . {source})",

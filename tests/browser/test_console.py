@@ -294,8 +294,6 @@ def test_keyboard_reaches_and_operates_the_main_controls(live_stack, chromium):
     base_url, token, _ = live_stack
     driver = chromium
     open_console(driver, base_url, token)
-    body = find(driver, "body")
-    body.click()
 
     def tab_to(selector: str, limit: int = 60) -> WebElement:
         target = find(driver, selector)

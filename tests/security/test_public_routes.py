@@ -1,6 +1,7 @@
 """What answers without a token (OWASP API Top 10: API5 broken function-level authorization,
-API9 improper inventory management): only the API's own description and its explorer, and they
-give away nothing — no file outside their fixed list, no token outside the local stage."""
+API9 improper inventory management): only the API's own description, its explorer, the front door
+and the console's page and built files, and they give away nothing — no file outside their fixed
+lists, no token outside the local stage (the console's page carries none at all)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import dataclasses
 
 import pytest
 
-from chalicelib.api.docs import DEV_TOKEN_VARIABLE, PUBLIC_ROUTES
+from chalicelib.api import console
+from chalicelib.api.docs import DEV_TOKEN_VARIABLE
+from chalicelib.api.docs import PUBLIC_ROUTES as DOCS_ROUTES
 from tests.conftest import ApiClient, Tokens
 from tests.security.conftest import SecurityStack, assert_webex_error
 
 DOCS = "/v1/wholesale/billing/docs"
+PUBLIC_ROUTES = DOCS_ROUTES + console.PUBLIC_ROUTES
 
 
 def test_every_route_but_the_public_ones_needs_the_authorizer() -> None:
@@ -88,3 +92,30 @@ def test_the_root_leads_to_the_console_the_explorer_and_the_document(stack: Secu
         assert link in page
     assert token not in page
     assert "default-src 'none'" in (response.header("Content-Security-Policy") or "")
+
+
+@pytest.mark.parametrize("name", [
+    "..%2F..%2Fapi%2Fauth.py",
+    "..%2Findex.html",
+    "%2Fetc%2Fpasswd",
+    "manifest.json",
+    "dev-jwt-private.pem",
+    "index.js%00.css",
+    "package.json",
+])
+def test_the_console_serves_only_its_built_files(stack: SecurityStack, name: str) -> None:
+    response = ApiClient().get(f"{console.CONSOLE_ROUTE}/assets/{name}")
+    assert response.status in (403, 404, 503), (name, response.status)  # 503: not built (make install)
+    assert_webex_error(response, response.status)
+    assert b"PRIVATE KEY" not in response.body and b"import " not in response.body
+
+
+def test_the_console_page_never_carries_a_token(stack: SecurityStack, tokens: Tokens,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not even the dev token in the local stage: `wbr dev` hands it over in the link's fragment."""
+    token = tokens.mint()
+    monkeypatch.setenv(DEV_TOKEN_VARIABLE, token)
+    for path in (console.ROOT_ROUTE, console.CONSOLE_ROUTE):
+        response = ApiClient().get(path)
+        assert response.status in (200, 503), (path, response.status)
+        assert token.encode() not in response.body
