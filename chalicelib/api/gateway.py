@@ -14,6 +14,7 @@ what deploys:
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,6 +92,9 @@ class _Authorizer(LocalGatewayAuthorizer):
             raise InvalidAuthorizerError(headers, b'{"message":null}') from None
 
 
+_ONE_REQUEST_AT_A_TIME = threading.Lock()
+
+
 class WebexLocalGateway(LocalGateway):
     def __init__(self, app_object: Chalice, config: Config) -> None:
         super().__init__(app_object, config)
@@ -109,6 +113,13 @@ class WebexLocalGateway(LocalGateway):
             raise ForbiddenError(headers_out, b'{"message":"Missing Authentication Token"}') from None
 
     def handle_request(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
+        # One request at a time, as a Lambda execution environment runs them: Chalice keeps the
+        # request being handled in one attribute of the app (`current_request`), so two requests
+        # handled at once by the threaded local server would read each other's query parameters.
+        with _ONE_REQUEST_AT_A_TIME:
+            return self._handle_request(method, path, headers, body)
+
+    def _handle_request(self, method: str, path: str, headers: Any, body: bytes | None) -> Any:
         try:
             return super().handle_request(method, path, headers, body)
         except LocalGatewayException as error:

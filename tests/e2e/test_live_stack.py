@@ -88,3 +88,23 @@ def test_unauthenticated_over_http_has_webex_shape(live_stack):
     body = json.loads(refused.value.read())
     assert refused.value.code == 401 and set(body) == {"message", "errors", "trackingId"}
     assert refused.value.headers["TrackingID"] == body["trackingId"]
+
+
+def test_concurrent_requests_each_read_their_own_parameters(live_stack):
+    """A browser (the console) sends many requests at once: each is answered from its own query
+    string (Chalice keeps the current request in one attribute of the app; the local server runs
+    one request at a time through it, as a Lambda execution environment does)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base_url, token, _ = live_stack
+
+    def ask(number: int) -> str:
+        request = urllib.request.Request(f"{base_url}/v1/wholesale/billing/reports?type=BAD{number}")
+        request.add_header("Authorization", f"Bearer {token}")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request)
+        return json.loads(refused.value.read())["message"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        messages = list(pool.map(ask, range(64)))
+    assert all(f"'BAD{number}'" in message for number, message in enumerate(messages)), messages
