@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -44,6 +45,7 @@ pytestmark = pytest.mark.browser
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DOCS_DIR = PROJECT_DIR / "docs"
+ARTIFACTS = PROJECT_DIR / ".local" / "browser-artifacts"
 AXE = PROJECT_DIR / "console" / "node_modules" / "axe-core" / "axe.min.js"
 WAIT_SECONDS = 30
 REPORTS = "/v1/wholesale/billing/reports"
@@ -107,7 +109,14 @@ needs_read_api = pytest.mark.skipif(
 
 
 def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], seconds: float = WAIT_SECONDS) -> Any:
-    return WebDriverWait(driver, seconds).until(condition)
+    try:
+        return WebDriverWait(driver, seconds).until(condition)
+    except TimeoutException:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "console-timeout.png"))
+        text = driver.execute_script("return document.querySelector('main')?.innerText || document.body.innerText")
+        raise AssertionError(f"timed out on {driver.current_url}; screenshot in {ARTIFACTS}; the page says:\n{text[:3000]}\n"
+                             f"browser log: {driver.get_log('browser')[-10:]}") from None
 
 
 def find(driver: WebDriver, selector: str) -> WebElement:
