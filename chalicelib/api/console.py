@@ -47,7 +47,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'none'; frame-ancestors 'none'"
 )
-PAGE_HEADERS = {
+PAGE_HEADERS: dict[str, str] = {
     "Content-Type": "text/html; charset=utf-8",
     "Cache-Control": "no-store",
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -116,6 +116,11 @@ def console_page(base: str) -> str:
     return _index_html().replace("<head>", "<head>\n  " + anchor, 1)
 
 
+def _page_headers() -> dict[str, str | list[str]]:
+    """A copy for each response (the envelope middleware adds the TrackingID to it)."""
+    return dict(PAGE_HEADERS)
+
+
 def _not_built() -> Response:
     return error_response(
         503,
@@ -142,7 +147,7 @@ def get_front_door() -> Response:
         "openapi": base + OPENAPI_ROUTE,
     }
     page = ROOT_PAGE.format(**{name: html.escape(url, quote=True) for name, url in links.items()})
-    return Response(body=page, headers=PAGE_HEADERS)
+    return Response(body=page, headers=_page_headers())
 
 
 @console_api.route(CONSOLE_ROUTE, methods=["GET"])
@@ -150,7 +155,7 @@ def get_front_door() -> Response:
 def get_console() -> Response:
     if not console_built():
         return _not_built()
-    return Response(body=console_page(_base()), headers=PAGE_HEADERS)
+    return Response(body=console_page(_base()), headers=_page_headers())
 
 
 @console_api.route(CONSOLE_ASSET_ROUTE, methods=["GET"])
