@@ -30,18 +30,32 @@ def test_every_route_but_the_public_ones_needs_the_authorizer() -> None:
                 assert entry.authorizer is not None and entry.authorizer.name == "jwt_authorizer", (method, path)
 
 
-@pytest.mark.parametrize("asset", [
-    "..%2F..%2Fapi%2Fauth.py",
-    "..%2Fopenapi.json",
-    "%2Fetc%2Fpasswd",
-    ".env",
-    "dev-jwt-private.pem",
-    "swagger-ui.css%00.js",
-    "LICENSE",  # vendored, but not on the list of served files
+CONSOLE_ASSETS = f"{console.CONSOLE_ROUTE}/assets"
+
+
+@pytest.mark.parametrize(("folder", "name"), [
+    *((DOCS, name) for name in (
+        "..%2F..%2Fapi%2Fauth.py",
+        "..%2Fopenapi.json",
+        "%2Fetc%2Fpasswd",
+        ".env",
+        "dev-jwt-private.pem",
+        "swagger-ui.css%00.js",
+        "LICENSE",  # vendored, but not on the list of served files
+    )),
+    *((CONSOLE_ASSETS, name) for name in (
+        "..%2F..%2Fapi%2Fauth.py",
+        "..%2Findex.html",
+        "%2Fetc%2Fpasswd",
+        "manifest.json",
+        "index.js%00.css",
+        "package.json",  # of the console's source, not of its build
+    )),
 ])
-def test_the_explorer_serves_only_its_own_files(stack: SecurityStack, asset: str) -> None:
-    response = ApiClient().get(f"{DOCS}/{asset}")
-    assert response.status in (403, 404), (asset, response.status)  # 403: the gateway found no route
+def test_the_explorer_and_the_console_serve_only_their_own_files(stack: SecurityStack, folder: str, name: str) -> None:
+    response = ApiClient().get(f"{folder}/{name}")
+    # 403: the gateway found no route; 503: the console is not built (make install)
+    assert response.status in (403, 404, 503), (name, response.status)
     assert_webex_error(response, response.status)
     assert b"PRIVATE KEY" not in response.body and b"import " not in response.body
 
@@ -92,22 +106,6 @@ def test_the_root_leads_to_the_console_the_explorer_and_the_document(stack: Secu
         assert link in page
     assert token not in page
     assert "default-src 'none'" in (response.header("Content-Security-Policy") or "")
-
-
-@pytest.mark.parametrize("name", [
-    "..%2F..%2Fapi%2Fauth.py",
-    "..%2Findex.html",
-    "%2Fetc%2Fpasswd",
-    "manifest.json",
-    "dev-jwt-private.pem",
-    "index.js%00.css",
-    "package.json",
-])
-def test_the_console_serves_only_its_built_files(stack: SecurityStack, name: str) -> None:
-    response = ApiClient().get(f"{console.CONSOLE_ROUTE}/assets/{name}")
-    assert response.status in (403, 404, 503), (name, response.status)  # 503: not built (make install)
-    assert_webex_error(response, response.status)
-    assert b"PRIVATE KEY" not in response.body and b"import " not in response.body
 
 
 def test_the_console_page_never_carries_a_token(stack: SecurityStack, tokens: Tokens,
