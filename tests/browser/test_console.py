@@ -210,6 +210,10 @@ def test_reports_create_completed_download_manifest_delete(live_stack, chromium,
     open_console(driver, base_url, token)
     assert driver.execute_script("return sessionStorage.length") == 1  # kept for this tab only
 
+    # The sub-partners of the tree to pick from (GET /v1/wholesale/subPartners), the table sorted by the API.
+    sub_partners = api.get("/v1/wholesale/subPartners")["items"]
+    wait(driver, lambda d: len(Select(d.find_element(By.ID, "create-sub")).options) == 1 + len(sub_partners))
+    assert [o.get_attribute("value") for o in Select(find(driver, "#create-sub")).options] == [""] + [s["orgId"] for s in sub_partners]
     # The form defaults to last month.
     start, end = last_month()
     assert find(driver, "#create-start").get_attribute("value") == start.isoformat()
@@ -238,6 +242,7 @@ def test_reports_create_completed_download_manifest_delete(live_stack, chromium,
     Select(find(driver, "#create-type")).select_by_value("PARTNER")
     find(driver, "form.create button[type=submit]").click()  # the same period
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#reports-table tbody tr")) == 2)
+    assert find(driver, "#reports-table").get_attribute("data-sorted-by") == "server"  # sortBy=created&order=desc
     ids = [r.get_attribute("data-report-id") for r in driver.find_elements(By.CSS_SELECTOR, "#reports-table tbody tr")]
     assert ids[1] == report_id and ids[0] != report_id
     # The filters.
