@@ -1,8 +1,8 @@
-"""The reconciliation console (DESIGN §12) and the API's front door, both public (no authorizer):
+"""The reconciliation console (DESIGN §12), public (no authorizer; the front door `/` that links it is
+docs.py's):
 the page holds no data and no token; everything it shows it fetches from the API with the bearer
 token the admin signs in with, under the same scopes and tenancy as any client.
 
-- `GET /`: a small page that leads to the console, the API explorer and the OpenAPI document.
 - `GET /console`: the console's page (`/console/` too: API Gateway and `wbr dev` drop the trailing
   slash). Its source is `console/` (Svelte + Chart.js from npm, exact versions, lockfile with
   integrity hashes); `make install` runs `npm ci` and Vite's build into `chalicelib/vendor/console/`
@@ -23,21 +23,19 @@ import functools
 import html
 import json
 from pathlib import Path
-from typing import Any
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.docs import EXPLORER_ROUTE, OPENAPI_ROUTE, deployment_base
+from chalicelib.api.docs import deployment_base
 from chalicelib.api.errors import error_response, maps_errors
 from chalicelib.domain.errors import NotFound
 
 console_api = Blueprint(__name__)
 
-ROOT_ROUTE = "/"
 CONSOLE_ROUTE = "/console"
 CONSOLE_ASSET_ROUTE = CONSOLE_ROUTE + "/assets/{name}"
 # Every route of this blueprint: public, GET only, and not part of the API the OpenAPI describes.
-PUBLIC_ROUTES = (ROOT_ROUTE, CONSOLE_ROUTE, CONSOLE_ASSET_ROUTE)
+PUBLIC_ROUTES = (CONSOLE_ROUTE, CONSOLE_ASSET_ROUTE)
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "vendor" / "console"
 BUILD_MANIFEST = CONSOLE_DIR / ".vite" / "manifest.json"
@@ -55,29 +53,6 @@ PAGE_HEADERS: dict[str, str] = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-
-ROOT_PAGE = """\
-<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>Wholesale Billing Reports</title>
-  <link rel="icon" href="data:,">
-</head>
-<body>
-  <main>
-    <h1>Wholesale Billing Reports</h1>
-    <ul>
-      <li><a href="{console}">Reconciliation console</a>: reports, a month's totals per SKU and customer, the events behind a number</li>
-      <li><a href="{explorer}">API explorer</a> (Swagger UI)</li>
-      <li><a href="{openapi}">OpenAPI document</a></li>
-    </ul>
-  </main>
-</body>
-</html>
-"""
-
 
 @functools.cache
 def built_assets() -> dict[str, str]:
@@ -135,19 +110,6 @@ def _base() -> str:
     if "://" in base:
         base = "/" + base.split("://", 1)[1].partition("/")[2]
     return base.rstrip("/")
-
-
-@console_api.route(ROOT_ROUTE, methods=["GET"])
-@maps_errors
-def get_front_door() -> Response:
-    base = _base()
-    links: dict[str, Any] = {
-        "console": base + CONSOLE_ROUTE + "/",
-        "explorer": base + EXPLORER_ROUTE,
-        "openapi": base + OPENAPI_ROUTE,
-    }
-    page = ROOT_PAGE.format(**{name: html.escape(url, quote=True) for name, url in links.items()})
-    return Response(body=page, headers=_page_headers())
 
 
 @console_api.route(CONSOLE_ROUTE, methods=["GET"])
