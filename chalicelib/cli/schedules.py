@@ -36,8 +36,8 @@ def add_schedules_command(command: Callable[..., argparse.ArgumentParser]) -> No
     create.add_argument("--bucket", help="an S3 bucket of yours that receives a copy of each report")
     create.add_argument("--prefix", help="the key prefix of the copies in --bucket")
     action("list", help="list the schedules: a table, or JSON with --json")
-    action("get", help="one schedule, as JSON").add_argument("id")
-    action("delete", help="delete a schedule (the reports it made stay)").add_argument("id")
+    action("get", help="one schedule, as JSON").add_argument("id", help="the schedule's id")
+    action("delete", help="delete a schedule (the reports it made stay)").add_argument("id", help="the schedule's id")
     schedules.set_defaults(run=cmd_schedules)
 
 
