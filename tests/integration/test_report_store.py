@@ -315,10 +315,9 @@ def test_a_stale_lock_is_released_only_while_it_names_the_report(container):
 def test_a_table_kept_from_before_the_created_index_gets_it_and_lists_newest_first(seeded):
     """A reports table made before `byCreated` existed (a local stack adopted after an upgrade)
     gets the index from ensure_resources, over the reports it already holds: none is rewritten."""
-    from chalicelib.local.provisioning import ensure_resources
-
     from chalicelib.adapters.dynamo_report_store import table_definition
     from chalicelib.domain.listing import ListQuery, SortBy, SortOrder
+    from chalicelib.local.provisioning import ensure_resources
 
     settings, db = seeded.settings, seeded.dynamodb
     db.delete_table(TableName=settings.reports_table)
