@@ -12,6 +12,14 @@ in-process moto both run with it, so tests exercise what `make run` serves.
 Measured (list of 100 of 500 reports, in process): ~125 ms → see `make bench` (api_latency).
 TransactWriteItems gets the same treatment (`_copy_each_table_once_per_transaction`).
 
+One operation at a time (`_one_operation_at_a_time`): moto's backend is not thread-safe. A
+refused transaction puts back the table *as it was when the transaction began*, so a write that
+another thread made meanwhile (a report worker marking its report COMPLETED while a duplicate
+create is refused) vanished, or kept its item and lost its stream record (its webhook never
+sent); copying a table while another thread writes to it raised. DynamoDB applies each call
+atomically; the local one now does too, by holding one lock per call (the GIL already lets only
+one of them run at a time, so nothing is slower).
+
 Streams (issue 23): moto cancels a refused transaction by putting back a copy of each table it
 touched, and the copy carries a new stream shard object; a shard iterator handed out before holds
 the old one, which keeps the refused writes' records and never gets another. The rollback keeps
@@ -80,6 +88,32 @@ def _keep_the_stream_across_rollbacks(tables: dict[str, Any], live: dict[str, An
         shard.items = restored.items
         shard.table = table
         table.stream_shard = shard
+
+
+_operation = threading.RLock()
+
+
+def _one_operation_at_a_time() -> None:
+    """Every public call of moto's DynamoDB and DynamoDB Streams backends holds one lock (see the
+    module's docstring)."""
+    import functools
+    import inspect
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    def serialized(method: Any) -> Any:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _operation:
+                return method(*args, **kwargs)
+
+        return call
+
+    for backend in (DynamoDBBackend, DynamoDBStreamsBackend):
+        for name, member in list(vars(backend).items()):
+            if not name.startswith("_") and inspect.isfunction(member):  # not static, class methods
+                setattr(backend, name, serialized(member))
 
 
 def _bound_shard_iterators(limit: int = 10_000) -> None:
@@ -192,6 +226,7 @@ def speed_up() -> None:
         return items
 
     _copy_each_table_once_per_transaction()
+    _one_operation_at_a_time()
     _bound_shard_iterators()
     _copy_and_size_scalars_directly()
     DynamoType.cast_value = property(cast_value)  # type: ignore[assignment,method-assign]

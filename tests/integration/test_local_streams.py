@@ -127,3 +127,41 @@ def test_damaged_positions_are_reported_not_forgotten(tmp_path: Path) -> None:
     path.write_text('{"t": [{"shard_id": ')
     with pytest.raises(DamagedState, match="positions cannot be read"):
         StreamPositions(path)
+
+
+def test_a_refused_transaction_loses_no_other_threads_write(aws: tuple[Any, Any]) -> None:
+    """moto cancels a refused transaction by putting back the table as it was when the
+    transaction began: without the local stack's one-operation-at-a-time lock, a write another
+    thread made meanwhile (a report worker marking its report COMPLETED while a duplicate create
+    is refused) vanished, or kept its item and lost its stream record. Seen as a webhook never
+    sent in tests/integration/test_schedules.py under CI's load."""
+    import sys
+    import threading
+
+    dynamodb, streams = aws
+    _put(dynamodb, "a")
+    writes = 300
+
+    def refuse() -> None:
+        for _ in range(writes):
+            _refused(dynamodb)
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # the threads take turns often: the window is small, not absent
+    try:
+        refuser = threading.Thread(target=refuse)
+        refuser.start()
+        for index in range(writes):
+            dynamodb.put_item(TableName="t", Item={"pk": {"S": f"w{index}"}})
+        refuser.join()
+    finally:
+        sys.setswitchinterval(switching)
+
+    stored = dynamodb.scan(TableName="t", ConsistentRead=True)["Items"]
+    assert sorted(item["pk"]["S"] for item in stored) == sorted(["a", *(f"w{index}" for index in range(writes))])
+    reader = StreamReader(streams, _arn(dynamodb))
+    read = []
+    while records := reader.read(100):
+        read += _keys(records)
+        reader.commit(records)
+    assert sorted(read) == sorted(["a", *(f"w{index}" for index in range(writes))])
