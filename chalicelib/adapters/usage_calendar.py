@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timezone
 from typing import Any
 
+from chalicelib.domain.calendar_view import CalendarView
 from chalicelib.domain.messages import DayPublished, Message, RestatementRequested
 from chalicelib.domain.restatement import Obligation, RestatementMarker, RestatementPass
 
@@ -62,8 +63,15 @@ class DynamoUsageCalendar:
 
     def publications(self, days: Iterable[date]) -> dict[date, tuple[int, int, str | None]]:
         """(version, usage rows written, when published: ISO-8601) of each published day of `days`."""
-        keys = [day.isoformat() for day in days]
+        return self.view(days).publications
+
+    def view(self, days: Iterable[date]) -> CalendarView:
+        """The publications of `days`, the latest published day and the data epoch, in one
+        batch read (the read API asks for all three on every request)."""
+        keys = [day.isoformat() for day in days] + [_LATEST, _EPOCH]
         versions: dict[date, tuple[int, int, str | None]] = {}
+        latest: date | None = None
+        epoch: date | None = None
         for start in range(0, len(keys), 100):
             request: dict[str, Any] = {
                 self._table: {
@@ -75,6 +83,12 @@ class DynamoUsageCalendar:
                 response = self._db.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self._table, []):
                     values = from_item(item)
+                    if values["usageDate"] == _LATEST:
+                        latest = date.fromisoformat(str(values["latestDay"]))
+                        continue
+                    if values["usageDate"] == _EPOCH:
+                        epoch = date.fromisoformat(str(values["firstDay"]))
+                        continue
                     rows = int(values.get("rowCount", -1))  # -1: published before counts were kept
                     published_at = values.get("publishedAt")
                     versions[date.fromisoformat(values["usageDate"])] = (
@@ -83,7 +97,7 @@ class DynamoUsageCalendar:
                         str(published_at) if published_at else None,
                     )
                 request = response.get("UnprocessedKeys") or {}
-        return versions
+        return CalendarView(versions, latest, epoch)
 
     def latest_published_day(self) -> date | None:
         response = self._db.get_item(TableName=self._table, Key=to_item({"usageDate": _LATEST}), ConsistentRead=True)

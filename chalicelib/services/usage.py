@@ -14,11 +14,13 @@ events and the units rating gave them) from the rollup.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.access import Caller
+from chalicelib.domain.calendar_view import CalendarView
 from chalicelib.domain.directory import Customer
 from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound
 from chalicelib.domain.events import KEY_FIELDS
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
 CUSTOMER_NOT_FOUND = "Customer not found"
 SUBJECT_NOT_FOUND = "No usage of this subject and SKU in the period"
 RESTATEMENTS_LISTED = 20
+_READS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="usage-read")  # see UsageService._read
 AVAILABILITY_DAYS = 400  # how far back availability looks for restatements
 
 
@@ -93,15 +96,15 @@ class UsageService:
     def totals(self, caller: Caller, params: Mapping[str, str]) -> UsagePage:
         caller.require_read()
         query = UsageQuery.from_params(params, self._today())
-        context = self._context(caller, query.scope)
         days = days_between(query.start, query.end)
-        publications = self._calendar.publications(days)
+        context, view = self._read(caller, query.scope, [*days, query.start - timedelta(days=1)])
+        publications = view.of(days)
         versions = {day: version for day, (version, _, _) in publications.items()}
         customer = query.scope.customer_org_id
         if query.group_by is GroupBy.USER:
             assert customer is not None
             owner = self._owner(context, customer, versions)
-            by_key = self._key_units(query.start, query.end, versions, owner, customer)[0]
+            by_key = self._key_units(query.start, query.end, view, owner, customer)[0]
             users = user_rows(by_key) if customer not in context.excluded else []
             units = sum(row[-1] for row in users)
             totals = self._totals_json(units, query.day_count, 1 if units else 0, len({row[3:7] for row in users}))
@@ -159,7 +162,7 @@ class UsageService:
             "billingEndDate": query.end.isoformat(),
             "days": query.day_count,
             "groupBy": query.group_by.value,
-            **self._freshness(days, publications),
+            **self._freshness(days, view),
             "totals": totals,
             "items": shown,
         }
@@ -170,10 +173,9 @@ class UsageService:
     def series(self, caller: Caller, params: Mapping[str, str]) -> dict[str, Any]:
         caller.require_read()
         query = SeriesQuery.from_params(params, self._today())
-        context = self._context(caller, query.scope)
         months = query.month_list()
-        publications = self._calendar.publications([day for month in months for day in month.days()])
-        versions = {day: version for day, (version, _, _) in publications.items()}
+        context, view = self._read(caller, query.scope, [day for month in months for day in month.days()])
+        versions = view.versions
         customer = query.scope.customer_org_id
         if customer is not None:
             self._owner(context, customer, versions)
@@ -220,7 +222,7 @@ class UsageService:
         return {
             "months": [str(month) for month in months],
             "groupBy": query.group_by.value,
-            **self._freshness([day for month in months for day in month.days()], publications),
+            **self._freshness([day for month in months for day in month.days()], view),
             "series": series,
         }
 
@@ -229,12 +231,12 @@ class UsageService:
     def explain(self, caller: Caller, params: Mapping[str, str]) -> dict[str, Any]:
         caller.require_read()
         query = ExplainQuery.from_params(params, self._today())
-        context = self._context(caller, Scope(internal=True))
         days = days_between(query.start, query.end)
-        versions = {day: version for day, (version, _, _) in self._calendar.publications(days).items()}
+        context, view = self._read(caller, Scope(internal=True), [*days, query.start - timedelta(days=1)])
+        versions = {day: version for day, (version, _, _) in view.of(days).items()}
         customer = query.customer_org_id or self._customer_of_subject(query, versions, context)
         owner = self._owner(context, customer, versions)
-        units, history = self._key_units(query.start, query.end, versions, owner, customer)
+        units, history = self._key_units(query.start, query.end, view, owner, customer)
         keys = [
             subject_key(key, days)
             for key, days in sorted(units.items())
@@ -261,7 +263,7 @@ class UsageService:
         open_since = history.open_at_start.get(full_key)
         if open_since is not None:  # its assignment, before the period: that day's events of the key
             since_day = epoch_day(open_since)
-            published = self._calendar.publications([since_day]).get(since_day)
+            published = self._calendar.view([since_day]).publications.get(since_day)
             if published is not None:
                 before = self._lake.customer_history({since_day: published[0]}, None, owner, customer)
                 found = before.touched.get(since_day, {}).get(full_key)
@@ -300,9 +302,8 @@ class UsageService:
         caller.require_read()
         reject_unknown(params)
         today = self._today()
-        latest = self._calendar.latest_published_day()
-        epoch = self._calendar.data_epoch()
-        recent = self._calendar.publications(days_between(today - timedelta(days=AVAILABILITY_DAYS), today))
+        view = self._calendar.view(days_between(today - timedelta(days=AVAILABILITY_DAYS), today))
+        latest, epoch, recent = view.latest_published_day, view.data_epoch, view.publications
         restated = sorted(
             ((published_at or "", day, version) for day, (version, _, published_at) in recent.items() if version > 1),
             reverse=True,
@@ -322,6 +323,16 @@ class UsageService:
 
     def _today(self) -> date:
         return self._clock().astimezone(timezone.utc).date()
+
+    def _read(self, caller: Caller, scope: Scope, days: list[date]) -> tuple[_Context, CalendarView]:
+        """The caller's context (the directory) and the calendar's view of `days`, read side by
+        side: each is a round trip to its table, and a request needs both."""
+        calendar = _READS.submit(self._calendar.view, days)
+        try:
+            context = self._context(caller, scope)
+        finally:
+            view = calendar.result()
+        return context, view
 
     def _context(self, caller: Caller, scope: Scope) -> _Context:
         directory = self._directory.at(self._directory.pin())
@@ -346,17 +357,19 @@ class UsageService:
         return owner
 
     def _key_units(
-        self, start: date, end: date, versions: Mapping[date, int], owner: str, customer: str
+        self, start: date, end: date, view: CalendarView, owner: str, customer: str
     ) -> tuple[dict[Key, dict[date, int]], CustomerHistory]:
         """A customer's keys' units of each published day of [start, end] (up to the first day
-        not published), walked from the state the day before the period ended in."""
+        not published), walked from the state the day before the period ended in (`view` holds
+        the days and the day before)."""
+        versions = view.versions
         days = []
         for day in days_between(start, end):
             if day not in versions:
                 break
             days.append(day)
         previous = start - timedelta(days=1)
-        before = self._calendar.publications([previous]).get(previous)
+        before = view.publications.get(previous)
         history = self._lake.customer_history(
             {day: versions[day] for day in days}, (previous, before[0]) if before else None, owner, customer
         )
@@ -386,10 +399,11 @@ class UsageService:
             parts.append(self._rollups.days(loose_versions, org_ids))
         return self._rollups.combined(parts)
 
-    def _freshness(self, days: list[date], publications: Mapping[date, tuple[int, int, str | None]]) -> dict[str, Any]:
-        latest = self._calendar.latest_published_day()
+    def _freshness(self, days: list[date], view: CalendarView) -> dict[str, Any]:
+        latest = view.latest_published_day
+        publications = view.of(days)
         published = {day: (version, rows) for day, (version, rows, _) in publications.items()}
-        missing = missing_days(days, published, self._calendar.data_epoch())
+        missing = missing_days(days, published, view.data_epoch)
         changed = [published_at for _, _, published_at in publications.values() if published_at]
         return {
             "publishedThrough": latest.isoformat() if latest else None,

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Protocol
 
+from chalicelib.domain.calendar_view import CalendarView
 from chalicelib.services.ports import DayWritten
 
 if TYPE_CHECKING:
@@ -32,12 +33,8 @@ class RollupWriter(Protocol):
 
 
 class UsageReadCalendar(Protocol):
-    def publications(self, days: Iterable[date]) -> dict[date, tuple[int, int, str | None]]:
-        """(version, usage rows, when published) of each published day of `days`."""
-
-    def latest_published_day(self) -> date | None: ...
-
-    def data_epoch(self) -> date | None: ...
+    def view(self, days: Iterable[date]) -> CalendarView:
+        """The publications of `days`, the latest published day and the data epoch, in one read."""
 
 
 class UsageRollupReader(Protocol):
