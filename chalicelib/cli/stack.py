@@ -47,6 +47,16 @@ def require_local_aws() -> None:
         raise StackUnreachable(endpoint, "nothing answers there")
 
 
+def local_container():  # type: ignore[no-untyped-def]
+    """The container of the running `wbr dev`'s local AWS (`require_local_aws` first): the
+    commands that work on the stack's data directly (`wbr token`, `seed`, `ingest`, `rate`)."""
+    from chalicelib.bootstrap import Container
+    from chalicelib.config import Settings
+
+    require_local_aws()
+    return Container(Settings.from_env())
+
+
 def api_address(base_url: str | None, token: str | None) -> tuple[str, str]:
     """The API's base URL and the bearer token: given (--base-url, --token), or WBR_BASE_URL and
     WBR_TOKEN (from `.local/env` unless set)."""

@@ -147,7 +147,7 @@ def test_cli_ingest_then_rate_then_report(container, small_world, tmp_path, monk
     on_time, late = demo_events(small_world, seed=5)
     path = tmp_path / "events.ndjson"
     path.write_text("\n".join(_lines(on_time)) + "\n{bad line\n")
-    monkeypatch.setattr(cli, "_local_container", lambda: container)
+    monkeypatch.setattr("chalicelib.cli.stack.local_container", lambda: container)
     assert cli.main(["ingest", "--json", str(path)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["rejected"] == 1 and summary["accepted"] > 0
