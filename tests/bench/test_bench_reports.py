@@ -77,6 +77,7 @@ DATA_SOURCES = [
     "chalicelib/services/rating.py",
     "chalicelib/adapters/event_log.py",
     "chalicelib/adapters/usage_lake.py",
+    "chalicelib/adapters/usage_lake_layout.py",
     "chalicelib/adapters/usage_calendar.py",
     "chalicelib/adapters/dynamo_directory.py",
     "chalicelib/domain/events.py",
@@ -226,7 +227,7 @@ def _data_set(env: dict[str, str], spec: dict[str, Any], partner_org_id: str | N
     generated through the pipeline); returns what was done and the lake objects of the period
     that hold `partner_org_id`'s usage (default: the scaled partner), as the day versions'
     manifests name them."""
-    from chalicelib.adapters.usage_lake import MANIFEST
+    from chalicelib.adapters.usage_lake_layout import MANIFEST
     from chalicelib.bootstrap import Container
     from chalicelib.config import Settings
     from chalicelib.local.parts import local_parts
