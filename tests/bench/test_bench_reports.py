@@ -74,6 +74,7 @@ DATA_SOURCES = [
     "chalicelib/local/demo.py",
     "chalicelib/local/scaled_world.py",
     "chalicelib/services/ingestion.py",
+    "chalicelib/services/ingest_validation.py",
     "chalicelib/services/rating.py",
     "chalicelib/adapters/event_log.py",
     "chalicelib/adapters/usage_lake.py",
