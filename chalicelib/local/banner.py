@@ -35,7 +35,9 @@ def banner(
         f"  explorer    {values['WBR_BASE_URL']}/v1/wholesale/billing/docs   (Swagger UI)",
         *(
             # The token travels in the fragment: the browser never sends it to a server or a log.
-            [f"  console     {values['WBR_BASE_URL']}/console/#access_token={values['WBR_TOKEN']}   (signed in as the demo partner's admin)"]
+            [
+                f"  console     {values['WBR_BASE_URL']}/console/#access_token={values['WBR_TOKEN']}   (signed in as the demo partner's admin)"
+            ]
             if values.get("WBR_TOKEN")
             else [f"  console     {values['WBR_BASE_URL']}/console/"]
         ),

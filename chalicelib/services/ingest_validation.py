@@ -123,6 +123,7 @@ def validate_chunk(chunk: list[str | bytes], now: int) -> ValidatedChunk:
     report.stage_seconds["one record per eventId"] += time.perf_counter() - started
     return validated
 
+
 def _screen(chunk: list[str | bytes], start: int, end: int, now: int, into: _Screened) -> None:
     """Lines start..end of the chunk through the vector screen, halving a piece Arrow cannot
     read as one row per line (a bad line, a blank one, an unusual spelling) down to
@@ -152,6 +153,7 @@ def _screen(chunk: list[str | bytes], start: int, end: int, now: int, into: _Scr
     if not pc.all(approved).as_py():
         missed = pc.indices_nonzero(pc.invert(approved)).to_pylist()
         into.line_by_line.extend(start + row for row in missed)
+
 
 def _first_of_each_id(
     table: pa.Table,
