@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
+from functools import cached_property, partial
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.adapters.aws import is_throttling, make_client
 from chalicelib.adapters.directory_snapshot import SnapshotDirectory
@@ -42,8 +43,6 @@ from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.events import ASSIGNMENT_TYPES
 from chalicelib.domain.listing import CursorCodec
-from chalicelib.domain.messages import Message, ReportSettled
-from chalicelib.domain.webhooks import WebhookDelivery
 from chalicelib.runtime.observability import bind_tracking_id, logger, record_step
 from chalicelib.services.generation import GenerationPolicy, GenerationSteps
 from chalicelib.services.ingestion import IngestionService
@@ -58,6 +57,25 @@ from chalicelib.services.sub_partners import SubPartnerService
 from chalicelib.services.sweeper import Sweeper
 from chalicelib.services.usage import UsageService
 from chalicelib.services.webhooks import WebhookPolicy, WebhookService
+
+T = TypeVar("T")
+
+
+def _wired(build: Callable[..., T], *parts: str) -> cached_property[T]:
+    """A part of the container built on first use (and kept) from other parts and settings,
+    named by their paths: ``_wired(DynamoReportStore, "dynamodb", "settings.reports_table")``
+    calls ``DynamoReportStore(container.dynamodb, container.settings.reports_table)``."""
+    getters = [attrgetter(part) for part in parts]
+
+    def build_part(container: Container) -> T:
+        return build(*(get(container) for get in getters))
+
+    return cached_property(build_part)
+
+
+def _client(service: str) -> cached_property[Any]:
+    """An AWS client of the container, built on first use from its settings."""
+    return _wired(partial(make_client, service), "settings")
 
 
 class OverrideTooLate(RuntimeError):
@@ -78,45 +96,22 @@ class Container:
     In local mode the workflow and the event sources must be given (``**local_parts()``,
     chalicelib/local/parts.py): the container builds only what runs on AWS."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        dynamodb: Any = None,
-        s3: Any = None,
-        workflow: Any = None,
-        usage_days_stream: Any = None,
-        reports_stream: Any = None,
-    ) -> None:
+    GIVEN_PARTS = ("dynamodb", "s3", "workflow", "usage_days_stream", "reports_stream")
+
+    def __init__(self, settings: Settings, **parts: Any) -> None:
+        """`parts`: the given parts (`GIVEN_PARTS`), as `override` takes them."""
         self.settings = settings
         self.created = datetime.now(timezone.utc)
         self._overrides: dict[str, Any] = {}
-        self.override(
-            dynamodb=dynamodb,
-            s3=s3,
-            workflow=workflow,
-            usage_days_stream=usage_days_stream,
-            reports_stream=reports_stream,
-        )
+        self.override(**parts)
 
-    def override(
-        self,
-        *,
-        dynamodb: Any = None,
-        s3: Any = None,
-        workflow: Any = None,
-        usage_days_stream: Any = None,
-        reports_stream: Any = None,
-    ) -> None:
-        """Use these parts (instances or factories; None: leave the part as it is) instead of
-        building them. Raises `OverrideTooLate`, overriding nothing, if one was built already."""
-        given = {
-            "dynamodb": dynamodb,
-            "s3": s3,
-            "workflow": workflow,
-            "usage_days_stream": usage_days_stream,
-            "reports_stream": reports_stream,
-        }
+    def override(self, **given: Any) -> None:
+        """Use these parts (`GIVEN_PARTS`: instances or factories; None: leave the part as it is)
+        instead of building them. Raises `OverrideTooLate`, overriding nothing, if one was built
+        already; TypeError for a name that is not a part one may give."""
+        unknown = sorted(set(given) - set(self.GIVEN_PARTS))
+        if unknown:
+            raise TypeError(f"{', '.join(unknown)}: not a part one may give (those are {', '.join(self.GIVEN_PARTS)})")
         parts = {name: part for name, part in given.items() if part is not None}
         late = sorted(name for name in parts if self.built(name))
         if late:
@@ -144,9 +139,9 @@ class Container:
     def s3(self) -> Any:
         return self._given("s3", lambda: make_client("s3", self.settings))
 
-    @cached_property
-    def dynamodb_streams(self) -> Any:
-        return make_client("dynamodbstreams", self.settings)
+    dynamodb_streams = _client("dynamodbstreams")
+    sqs = _client("sqs")
+    eventbridge = _client("events")
 
     @cached_property
     def usage_days_stream(self) -> Any:
@@ -165,41 +160,24 @@ class Container:
     def _not_given(name: str) -> Any:
         raise RuntimeError(f"{name}: a local part the container does not build; give it (chalicelib/local/parts.py)")
 
-    @cached_property
-    def sqs(self) -> Any:
-        return make_client("sqs", self.settings)
-
-    @cached_property
-    def eventbridge(self) -> Any:
-        return make_client("events", self.settings)
-
     # ---- adapters -----------------------------------------------------------------------
 
-    @cached_property
-    def report_store(self) -> DynamoReportStore:
-        return DynamoReportStore(self.dynamodb, self.settings.reports_table)
-
-    @cached_property
-    def blobs(self) -> S3BlobStore:
-        return S3BlobStore(self.s3, self.settings.reports_bucket)
-
-    @cached_property
-    def directory(self) -> DynamoDirectory:
-        return DynamoDirectory(self.dynamodb, self.settings.directory_table, self.settings.directory_cache_seconds)
+    report_store = _wired(DynamoReportStore, "dynamodb", "settings.reports_table")
+    blobs = _wired(S3BlobStore, "s3", "settings.reports_bucket")
+    directory = _wired(DynamoDirectory, "dynamodb", "settings.directory_table", "settings.directory_cache_seconds")
+    calendar = _wired(DynamoUsageCalendar, "dynamodb", "settings.usage_days_table")
+    lake = _wired(S3ParquetUsageLake, "s3", "settings.lake_bucket", "settings.lake_partition_customers")
+    event_log = _wired(S3EventLog, "s3", "settings.lake_bucket")
+    dead_letters = _wired(S3DeadLetters, "s3", "settings.lake_bucket")
+    webhook_store = _wired(DynamoWebhookStore, "dynamodb", "settings.webhooks_table")
+    schedule_store = _wired(DynamoScheduleStore, "dynamodb", "settings.schedules_table")
+    deliveries = _wired(SqsDeliveryQueue, "sqs", "settings.webhook_deliveries_queue")
 
     @cached_property
     def directory_snapshots(self) -> SnapshotDirectory:
         """The directory as report generation reads it: one snapshot object per version in the
         lake bucket, kept in memory per process (the API and the upserts use `directory`)."""
         return SnapshotDirectory(self.directory, self.s3, self.settings.lake_bucket, logger=logger)
-
-    @cached_property
-    def calendar(self) -> DynamoUsageCalendar:
-        return DynamoUsageCalendar(self.dynamodb, self.settings.usage_days_table)
-
-    @cached_property
-    def lake(self) -> S3ParquetUsageLake:
-        return S3ParquetUsageLake(self.s3, self.settings.lake_bucket, self.settings.lake_partition_customers)
 
     @cached_property
     def rollups(self) -> S3UsageRollups:
@@ -211,26 +189,6 @@ class Container:
             day_usage=self.lake.read_day,
             day_events=lambda day: self.event_log.read_day(day, ASSIGNMENT_TYPES),
         )
-
-    @cached_property
-    def event_log(self) -> S3EventLog:
-        return S3EventLog(self.s3, self.settings.lake_bucket)
-
-    @cached_property
-    def dead_letters(self) -> S3DeadLetters:
-        return S3DeadLetters(self.s3, self.settings.lake_bucket)
-
-    @cached_property
-    def webhook_store(self) -> DynamoWebhookStore:
-        return DynamoWebhookStore(self.dynamodb, self.settings.webhooks_table)
-
-    @cached_property
-    def schedule_store(self) -> DynamoScheduleStore:
-        return DynamoScheduleStore(self.dynamodb, self.settings.schedules_table)
-
-    @cached_property
-    def deliveries(self) -> SqsDeliveryQueue:
-        return SqsDeliveryQueue(self.sqs, self.settings.webhook_deliveries_queue)
 
     @cached_property
     def token_verifier(self) -> JwtTokenVerifier:
@@ -264,20 +222,9 @@ class Container:
     # ---- the event sources' records, typed by the adapter that writes them -----------------
     # (the entry points, api/events.py, reach the adapters only through the container)
 
-    @staticmethod
-    def usage_day_message(record: dict[str, Any]) -> Message | None:
-        """What a `usage_days` stream record announces (adapters/usage_calendar.py)."""
-        return message_of_stream_record(record)
-
-    @staticmethod
-    def settled_report(record: dict[str, Any]) -> ReportSettled | None:
-        """What a reports-table stream record announces (adapters/report_stream.py)."""
-        return settled_of_stream_record(record)
-
-    @staticmethod
-    def webhook_delivery(body: str) -> WebhookDelivery:
-        """A queued webhook delivery (adapters/sqs_deliveries.py); a malformed one raises."""
-        return delivery_from_json(body)
+    usage_day_message = staticmethod(message_of_stream_record)  # a `usage_days` stream record's Message
+    settled_report = staticmethod(settled_of_stream_record)  # a reports-table stream record's ReportSettled
+    webhook_delivery = staticmethod(delivery_from_json)  # a queued WebhookDelivery; a malformed one raises
 
     # ---- services -----------------------------------------------------------------------
 
@@ -299,9 +246,7 @@ class Container:
             ),
         )
 
-    @cached_property
-    def sub_partners(self) -> SubPartnerService:
-        return SubPartnerService(self.directory)
+    sub_partners = _wired(SubPartnerService, "directory")
 
     @cached_property
     def report_diffs(self) -> ReportDiffService:
@@ -368,9 +313,7 @@ class Container:
             logger=logger,
         )
 
-    @cached_property
-    def sweeper(self) -> Sweeper:
-        return Sweeper(self.report_store, self.blobs, self.regeneration, self.settings.data_wait_hours)
+    sweeper = _wired(Sweeper, "report_store", "blobs", "regeneration", "settings.data_wait_hours")
 
     @cached_property
     def rating(self) -> RatingService:

@@ -41,7 +41,7 @@ speed_up_local_dynamodb()
 # The suite never reaches a running stack's endpoints, from a shell that sourced its env file:
 # moto's mock only intercepts AWS hosts, so a session fixture run with AWS_ENDPOINT_URL set
 # would write into the running stack.
-from chalicelib.local.stack import ENV_FILE_KEYS  # noqa: E402
+from chalicelib.local.env_file import ENV_FILE_KEYS  # noqa: E402
 
 for _name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL") or name in ENV_FILE_KEYS]:
     if not _name.startswith("AWS_") or _name.startswith("AWS_ENDPOINT_URL"):

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from chalicelib.adapters.usage_lake import MANIFEST, USAGE_SCHEMA, day_prefix
+from chalicelib.adapters.usage_lake_layout import MANIFEST, USAGE_SCHEMA, day_prefix
 
 
 def object_bytes(container: Any, key: str, bucket: str | None = None) -> bytes:

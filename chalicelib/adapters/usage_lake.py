@@ -13,7 +13,8 @@ concurrently into a scratch folder, each checked against the row count its manif
 DuckDB's own Parquet reader aggregates them, with extension autoloading off, so nothing is ever
 downloaded at run time. A day written before partitions (one `part-00000.parquet` with a counts
 object beside it) is still read, whole; `wbr rate --from <first day>` rewrites such a lake in
-partitions (ARCHITECTURE.md §4).
+partitions (ARCHITECTURE.md §4). Where each object is, and what a manifest names:
+adapters/usage_lake_layout.py.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -38,84 +38,29 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws import is_missing_object
 from chalicelib.adapters.engine import STATE_SCHEMA, sql_literal, sql_literals
+from chalicelib.adapters.usage_lake_layout import (
+    LEGACY_DAY_OBJECT,
+    MANIFEST,
+    USAGE_SCHEMA,
+    PartitionEntry,
+    day_prefix,
+    holding,
+    holds_chosen,
+    legacy_counts_key,
+    manifest_entries,
+    state_prefix,
+)
 from chalicelib.domain.errors import LakeIncomplete
 from chalicelib.domain.lake_partitions import CUSTOMERS_PER_PARTITION, Partition, cut_points, overlaps
 from chalicelib.domain.report_rows import USAGE_FIELDS
 from chalicelib.services.ports import DayWritten, SliceFiles, UsageSlice
 
-USAGE_SCHEMA = pa.schema(
-    [
-        ("usage_date", pa.date32()),
-        ("partner_org_id", pa.string()),
-        ("customer_org_id", pa.string()),
-        ("location_id", pa.string()),
-        ("subscription_id", pa.string()),
-        ("sku", pa.string()),
-        ("subject_type", pa.string()),
-        ("user_id", pa.string()),
-        ("subscriber_id", pa.string()),
-        ("workspace_id", pa.string()),
-        ("units", pa.int64()),
-    ]
-)
-assert tuple(USAGE_SCHEMA.names) == USAGE_FIELDS
 ROW_GROUP_SIZE = 128 * 1024
 _THREADS = 8  # concurrent S3 transfers and Parquet encodings (pyarrow releases the GIL)
 _CHUNK_BYTES = 1 << 20  # how a downloaded object is streamed to its file
 # Row-group min/max kept for what readers prune by; per-subject ids would only bloat the footer.
 STATISTICS_COLUMNS = ("usage_date", "partner_org_id", "customer_org_id", "units")
-MANIFEST = "_partitions.json"
-LEGACY_DAY_OBJECT = "part-00000.parquet"  # a day version written before partitions
 _MANIFEST_CACHE_SIZE = 4096
-
-
-def day_prefix(day: date, version: int) -> str:
-    return f"usage/date={day.isoformat()}/v={version}/"
-
-
-def state_prefix(day: date, version: int) -> str:
-    """The rating state at the end of a day (the usage keys assigned at midnight), partitioned."""
-    return f"state/date={day.isoformat()}/v={version}/"
-
-
-def _legacy_counts_key(day: date, version: int) -> str:
-    return f"counts/date={day.isoformat()}/v={version}/customers.parquet"
-
-
-@dataclass(frozen=True)
-class PartitionEntry:
-    """One partition of a day version, as its manifest names it."""
-
-    partition: Partition
-    key: str  # the object (this version's, or the older version's it was kept from)
-    rows: int
-    sha256: str
-    end: str | None  # the next partition start of the same org; None: through the last id
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.partition.partition_id,
-            "partnerOrgId": self.partition.partner_org_id,
-            "start": self.partition.start,
-            "key": self.key,
-            "rows": self.rows,
-            "sha256": self.sha256,
-        }
-
-
-def _entries(listed: list[dict[str, Any]]) -> list[PartitionEntry]:
-    """Manifest items → entries, each knowing where its org's next partition starts."""
-    ordered = sorted(listed, key=lambda item: (item["partnerOrgId"], item["start"]))
-    entries = []
-    for index, item in enumerate(ordered):
-        following = ordered[index + 1] if index + 1 < len(ordered) else None
-        end = following["start"] if following and following["partnerOrgId"] == item["partnerOrgId"] else None
-        entries.append(
-            PartitionEntry(
-                Partition(item["partnerOrgId"], item["start"]), item["key"], int(item["rows"]), item["sha256"], end
-            )
-        )
-    return entries
 
 
 class S3ParquetUsageLake:
@@ -274,7 +219,7 @@ class S3ParquetUsageLake:
         if entries is None:
             table = self.read_state(day, version, [partner_org_id])
         else:
-            table = self._read_entries(_holding(entries, partner_org_id, customer_org_id), day, STATE_SCHEMA)
+            table = self._read_entries(holding(entries, partner_org_id, customer_org_id), day, STATE_SCHEMA)
         return table.filter(pc.equal(table["customer_org_id"], customer_org_id))
 
     def _read_entries(self, entries: list[PartitionEntry], day: date, schema: pa.Schema | None) -> pa.Table:
@@ -300,7 +245,7 @@ class S3ParquetUsageLake:
             pairs.extend(
                 (entry.partition.start, entry.rows)
                 for entry in entries
-                if entry.partition.partner_org_id in wanted and _holds_chosen(usage, entry.partition.start, entry.end)
+                if entry.partition.partner_org_id in wanted and holds_chosen(usage, entry.partition.start, entry.end)
             )
         return pairs
 
@@ -324,7 +269,7 @@ class S3ParquetUsageLake:
                 for entry in entries
                 if entry.partition.partner_org_id in wanted
                 and overlaps(entry.partition.start, entry.end, usage.customers_from, usage.customers_before)
-                and _holds_chosen(usage, entry.partition.start, entry.end)
+                and holds_chosen(usage, entry.partition.start, entry.end)
             )
         with tempfile.TemporaryDirectory(prefix="wbr-slice-") as folder:
 
@@ -386,7 +331,7 @@ class S3ParquetUsageLake:
             listed = json.loads(self._get(prefix + MANIFEST))["partitions"]
         except KeyError:
             return None
-        entries = _entries(listed)
+        entries = manifest_entries(listed)
         with self._lock:
             if len(self._manifests) >= _MANIFEST_CACHE_SIZE:
                 self._manifests.clear()
@@ -395,7 +340,7 @@ class S3ParquetUsageLake:
 
     def _legacy_customer_rows(self, day: date, version: int, usage: UsageSlice) -> list[tuple[str, int]]:
         try:
-            table = pq.read_table(pa.BufferReader(self._get(_legacy_counts_key(day, version))))
+            table = pq.read_table(pa.BufferReader(self._get(legacy_counts_key(day, version))))
         except KeyError:
             raise LakeIncomplete(f"usage for {day.isoformat()} (version {version}) is missing") from None
         expected = (usage.day_rows or {}).get(day, -1)
@@ -437,20 +382,3 @@ def _slice_sql(usage: UsageSlice) -> str:
     if usage.customer_org_ids is not None:
         conditions.append(f"customer_org_id IN ({sql_literals(usage.customer_org_ids) or 'NULL'})")
     return " AND ".join(conditions)
-
-
-def _holds_chosen(usage: UsageSlice, start: str, end: str | None) -> bool:
-    """May a partition of customers [start, end) hold one of the slice's chosen customers?"""
-    chosen = usage.customer_org_ids
-    return chosen is None or any(start <= org_id and (end is None or org_id < end) for org_id in chosen)
-
-
-def _holding(entries: list[PartitionEntry], partner_org_id: str, customer_org_id: str) -> list[PartitionEntry]:
-    """The partition of `partner_org_id` whose customer range holds `customer_org_id`."""
-    return [
-        entry
-        for entry in entries
-        if entry.partition.partner_org_id == partner_org_id
-        and entry.partition.start <= customer_org_id
-        and (entry.end is None or customer_org_id < entry.end)
-    ]

@@ -4,8 +4,8 @@ wbr dev                          the local stack (what `make run` runs)
 wbr token --org ORG …            a token the local stack accepts, for a known partner
 wbr seed                         load the demo partner tree into the running local stack
 wbr demo-events --out FILE       write the demo world's provisioning events as NDJSON
-wbr ingest FILE…                 ingest NDJSON provisioning events (with progress)
-wbr rate [--from D] [--to D]     rate usage days; by default every unrated day through yesterday
+wbr ingest FILE…                 ingest NDJSON provisioning events, with progress (chalicelib/cli/ingest.py)
+wbr rate [--from D] [--to D]     rate usage days; by default every unrated day through yesterday (cli/rate.py)
 wbr reports create|list|get|download|delete|manifest|diff …   a client of the API (reads .local/env)
 wbr webhooks create|list|get|delete …   completion webhooks (chalicelib/cli/webhooks.py)
 wbr subpartners [--state S] [--max N]   your sub-partners, the org ids --sub-partner takes
@@ -17,23 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timezone
+from typing import Any
 
-from chalicelib.cli.ingest import (
-    PARALLEL_INGEST_MIN_BYTES,
-    PAUSE_BEFORE_ASKING,
-    byte_ranges,
-    ingest_summary,
-    read_ranges,
-    share_counter,
-    shared_counter,
-)
 from chalicelib.cli.options import (
     StackUnreachable,
     comma_list,
@@ -50,10 +38,6 @@ from chalicelib.domain.listing import SortBy
 from chalicelib.domain.report_columns import EXTENSION_COLUMNS
 from chalicelib.domain.report_formats import ReportFormat
 from chalicelib.domain.reports import ReportCategory, ReportStatus, ReportType
-
-if TYPE_CHECKING:
-    from chalicelib.services.ingestion import IngestSummary
-
 
 TYPES = [report_type.value for report_type in ReportType]
 STATUSES = [status.value for status in ReportStatus]
@@ -80,21 +64,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return run_dev_stack(api_port, aws_port, demo, dynamodb_port=dynamodb_port, progress=progress_bar, fresh=args.fresh)
 
 
-def _local_container():  # type: ignore[no-untyped-def]
-    from chalicelib.bootstrap import Container
-    from chalicelib.cli.stack import require_local_aws
-    from chalicelib.config import Settings
-
-    require_local_aws()
-    return Container(Settings.from_env())
-
-
 def cmd_token(args: argparse.Namespace) -> int:
     from chalicelib.adapters.jwt_tokens import DevKeyPair
+    from chalicelib.cli.stack import local_container
     from chalicelib.config import local_state_dir
     from chalicelib.domain.partners import PartnerTree
 
-    container = _local_container()
+    container = local_container()
     tree = PartnerTree(container.directory.partners())
     found = tree.find(args.org)
     if len(found) != 1:
@@ -122,9 +98,10 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    from chalicelib.cli.stack import local_container
     from chalicelib.local.demo import demo_world, load_demo
 
-    container = _local_container()
+    container = local_container()
     world = demo_world(datetime.now(timezone.utc).date(), days=args.days, users=args.users, seed=args.seed)
     loaded = load_demo(world, container.ingestion, container.rating, progress=progress_bar("rating days"))
     summary = {"events": loaded.events, "daysRated": loaded.days_rated, "usageRows": loaded.usage_rows}
@@ -153,159 +130,6 @@ def cmd_demo_events(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest_worker(ranges: list[tuple[str, int, int]]) -> IngestSummary:
-    """In a worker process: land one share of the input (restatement is done once, at the end)."""
-    ingestion = _local_container().ingestion
-    return ingestion.ingest_lines(read_ranges(ranges, shared_counter()), source="cli", restate=False)
-
-
-def cmd_ingest(args: argparse.Namespace) -> int:
-    """Validate and land NDJSON files; large inputs are split over one process per core."""
-    from chalicelib.services.ingestion import IngestSummary
-
-    container = _local_container()
-    total = sum(os.path.getsize(path) for path in args.files)
-    # one process per core but one (left to the S3 endpoint and the rest of the machine)
-    default_workers = max(1, (os.cpu_count() or 1) - 1)
-    workers = max(1, min(args.workers or default_workers, 8)) if total >= PARALLEL_INGEST_MIN_BYTES else 1
-    show = progress_bar("ingesting", unit="bytes")
-    context = multiprocessing.get_context("spawn")
-    counter = context.Value("q", 0)
-    shares = byte_ranges(args.files, workers)
-    share_counter(counter)
-    if len(shares) == 1:
-        results = [_ingest_worker(shares[0])]
-    else:
-        with ProcessPoolExecutor(
-            len(shares), mp_context=context, initializer=share_counter, initargs=(counter,)
-        ) as pool:
-            futures = [pool.submit(_ingest_worker, share) for share in shares]
-            while not all(future.done() for future in futures):
-                show(min(counter.value, total), total)
-                time.sleep(0.2)
-            results = [future.result() for future in futures]
-    show(total, total)
-    landed = IngestSummary()
-    for result in results:
-        landed.merge(result)
-    if pause := float(os.environ.get(PAUSE_BEFORE_ASKING, "0") or 0):  # a fault point for tests/live
-        print(
-            f"wbr ingest: {landed.accepted} events landed; asking for their restatement in {pause:g} s", file=sys.stderr
-        )
-        time.sleep(pause)
-    asked = container.ingestion.restate_if_rated(landed)
-    if landed.directory_updates:  # publish the directory snapshot now, not in the next report's Plan
-        container.directory_snapshots.refresh()
-    summary = {
-        "lines": landed.lines,
-        "accepted": landed.accepted,
-        "rejected": landed.rejected,
-        "rejections": dict(sorted(landed.rejections.items(), key=lambda item: (-item[1], item[0]))),
-        "duplicatesInBatch": landed.duplicates_in_batch,
-        "duplicatesIngested": landed.duplicates_ingested,
-        "blankLines": landed.blank_lines,
-        "directoryUpdates": landed.directory_updates,
-        "restatedFrom": asked.requested_day.isoformat() if asked.requested_day else None,
-        "restatement": asked.as_json(),
-        "deadLetters": landed.dead_letter_keys,
-        "workers": len(shares),
-        "stageSeconds": {stage: round(seconds, 3) for stage, seconds in sorted(landed.stage_seconds.items())},
-    }
-    if wants_json(args):
-        print_json(summary)
-    else:
-        print(ingest_summary(summary, container.settings.lake_bucket))
-    return 1 if summary["rejected"] and args.strict else 0
-
-
-def _restatement_status(args: argparse.Namespace, container: Any) -> int:
-    """`wbr rate --status`: what late events still oblige rating to do, and where the latest
-    restatement pass is (days done / to do)."""
-    marker = container.calendar.restatement_marker()
-    latest = container.calendar.restatement_pass()
-    status = {
-        "publishedThrough": (day.isoformat() if (day := container.calendar.latest_published_day()) else None),
-        "pendingFrom": marker.from_day.isoformat() if marker.pending else None,
-        "pendingRequests": [{"request": o.seq, "fromDay": o.from_day.isoformat()} for o in marker.obligations],
-        "lastPass": None
-        if latest is None
-        else {
-            "id": latest.pass_id,
-            "fromDay": latest.from_day.isoformat(),
-            "through": latest.through.isoformat(),
-            "daysDone": latest.days_done,
-            "daysTotal": latest.days_total,
-            "sawRequestsThrough": latest.snapshot,
-            "startedAt": latest.started_at.isoformat(),
-            "updatedAt": latest.updated_at.isoformat(),
-            "finished": latest.finished,
-        },
-    }
-    if wants_json(args):
-        print_json(status)
-        return 0
-    print(f"published through {status['publishedThrough']}")
-    if marker.pending:
-        print(
-            f"restatement pending from {status['pendingFrom']} ({len(marker.obligations)} request(s) not yet re-rated)"
-        )
-    else:
-        print("no restatement pending")
-    if latest is not None:
-        state = "finished" if latest.finished else "running (or died: the next request or sweep resumes it)"
-        print(
-            f"last pass {latest.pass_id}: {latest.from_day}..{latest.through}, {latest.days_done}/{latest.days_total} "
-            f"days, {state}, updated {latest.updated_at.isoformat(timespec='seconds')}"
-        )
-    return 0
-
-
-def cmd_rate(args: argparse.Namespace) -> int:
-    from chalicelib.services.rating import RatingGap
-
-    container = _local_container()
-    if args.status:
-        return _restatement_status(args, container)
-    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
-    last = args.to or yesterday
-    if last > yesterday:
-        print("wbr rate: only days that are over can be rated (--to must be before today)", file=sys.stderr)
-        return 2
-    try:
-        if args.from_:
-            rated = container.rating.backfill(args.from_, last, progress_bar("rating days"))
-        else:
-            rated = []
-            while restated := container.rating.restate_pending(progress=progress_bar("re-rating restated days")):
-                rated += restated
-            rated += container.rating.rate_through(last, progress_bar("rating days"))
-    except RatingGap as gap:
-        print(f"wbr rate: {gap}", file=sys.stderr)
-        return 2
-    days = [
-        {
-            "day": day.day.isoformat(),
-            "version": day.version,
-            "usageRows": day.usage_rows,
-            "openKeys": day.open_keys,
-            "ignoredEvents": day.ignored_events,
-        }
-        for day in rated
-    ]
-    if wants_json(args):
-        print_json(days)
-    elif not days:
-        print("nothing to rate: every day through", last.isoformat(), "is published")
-    else:
-        print(f"{'DAY':<10} {'VERSION':>7} {'USAGE ROWS':>10} {'OPEN KEYS':>9} {'IGNORED EVENTS':>14}")
-        for day in days:
-            print(
-                f"{day['day']:<10} {day['version']:>7} {day['usageRows']:>10} {day['openKeys']:>9} "
-                f"{day['ignoredEvents']:>14}"
-            )
-    return 0
-
-
 def cmd_asl(args: argparse.Namespace) -> int:
     from chalicelib.runtime.workflow import to_asl
 
@@ -314,6 +138,8 @@ def cmd_asl(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from chalicelib.cli.ingest import add_ingest_command
+    from chalicelib.cli.rate import add_rate_command
     from chalicelib.cli.reports import cmd_reports
     from chalicelib.cli.schedules import add_schedules_command
     from chalicelib.cli.subpartners import add_subpartners_command
@@ -371,26 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed: the same seed, the same events (default 7)")
     demo.set_defaults(run=cmd_demo_events)
 
-    ingest = command("ingest", help="ingest NDJSON provisioning event files into the local stack")
-    ingest.add_argument("files", nargs="+", help="NDJSON files: one provisioning event per line")
-    ingest.add_argument("--strict", action="store_true", help="exit 1 when any line was rejected")
-    ingest.add_argument("--workers", type=int, default=0, help="processes for large inputs (default: cores - 1)")
-    ingest.set_defaults(run=cmd_ingest)
-
-    rate = command("rate", help="rate usage days (default: every unrated day through yesterday)")
-    rate.add_argument(
-        "--from",
-        dest="from_",
-        type=day_argument,
-        help="first day (YYYY-MM-DD): D..--to are published whatever was rated before",
-    )
-    rate.add_argument("--to", type=day_argument, help="last day (default: yesterday)")
-    rate.add_argument(
-        "--status",
-        action="store_true",
-        help="rate nothing: show the pending restatement (from which day, how many requests) and the latest pass",
-    )
-    rate.set_defaults(run=cmd_rate)
+    add_ingest_command(command)
+    add_rate_command(command)
 
     reports = command(
         "reports", api=True, help="call the reports API (create, list, get, download, delete, manifest, diff)"

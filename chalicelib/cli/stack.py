@@ -15,7 +15,7 @@ LOCAL_STACK = "the local stack"
 
 
 def _no_env_reason() -> str:
-    from chalicelib.local.stack import PROJECT_DIR, env_file
+    from chalicelib.local.env_file import PROJECT_DIR, env_file
 
     path = env_file()
     shown = path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
@@ -37,7 +37,7 @@ def _listening(url: str, timeout: float = 2.0) -> bool:
 def require_local_aws() -> None:
     """The local AWS of a running `wbr dev` in the environment (from `.local/env` unless set),
     and listening; else StackUnreachable (at once, not after the SDK's retries)."""
-    from chalicelib.local.stack import load_env_file
+    from chalicelib.local.env_file import load_env_file
 
     loaded = load_env_file(quiet=True)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
@@ -47,10 +47,20 @@ def require_local_aws() -> None:
         raise StackUnreachable(endpoint, "nothing answers there")
 
 
+def local_container():  # type: ignore[no-untyped-def]
+    """The container of the running `wbr dev`'s local AWS (`require_local_aws` first): the
+    commands that work on the stack's data directly (`wbr token`, `seed`, `ingest`, `rate`)."""
+    from chalicelib.bootstrap import Container
+    from chalicelib.config import Settings
+
+    require_local_aws()
+    return Container(Settings.from_env())
+
+
 def api_address(base_url: str | None, token: str | None) -> tuple[str, str]:
     """The API's base URL and the bearer token: given (--base-url, --token), or WBR_BASE_URL and
     WBR_TOKEN (from `.local/env` unless set)."""
-    from chalicelib.local.stack import load_env_file
+    from chalicelib.local.env_file import load_env_file
 
     loaded = load_env_file(quiet=True)
     base_url = base_url or os.environ.get("WBR_BASE_URL")

@@ -10,7 +10,7 @@ Both check every request's SigV4 signature, presigned links' expiry too, as AWS 
 none): chalicelib/local/sigv4.py, with the key pair of the environment they start in.
 
 Each keeps what it acknowledged under the state folder's `aws/` and loads it when it starts
-(local/persistence.py): a stopped or killed stack starts again with its data. A damaged state
+(local/dynamodb_state.py, local/objects_state.py): a stopped or killed stack starts again with its data. A damaged state
 stops the server before it listens, with the reason in `aws/<server>/startup-error`, which
 `start` raises.
 
@@ -48,7 +48,9 @@ def serve(host: str, port: int, threaded: bool, state: Path | None = None) -> No
     from werkzeug.serving import make_server
 
     from chalicelib.local import dynamodb as local_dynamodb
-    from chalicelib.local.persistence import DamagedState, DynamoDBState, ObjectsState
+    from chalicelib.local.dynamodb_state import DynamoDBState
+    from chalicelib.local.objects_state import ObjectsState
+    from chalicelib.local.persistence import DamagedState
     from chalicelib.local.sigv4 import SignatureGate
 
     local_dynamodb.speed_up()  # same answers, faster queries (see local/dynamodb.py)

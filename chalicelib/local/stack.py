@@ -1,7 +1,7 @@
 """`wbr dev`: the whole service on one machine (ARCHITECTURE.md §8 scripting contract).
 
 Starts moto's server on 127.0.0.1 as the local AWS, creates the tables and buckets, loads the
-demo partner tree (unless WBR_DEMO=0), writes `.local/env`, and serves the API with Chalice's
+demo partner tree (unless WBR_DEMO=0), writes `.local/env` (local/env_file.py), and serves the API with Chalice's
 local server (through the API Gateway emulation of chalicelib/api/gateway.py) with the report
 workflow running in-process. Ctrl-C stops everything it started.
 """
@@ -9,99 +9,29 @@ workflow running in-process. Ctrl-C stops everything it started.
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from chalice.local import ThreadedHTTPServer
 
 from chalicelib.config import Settings, local_state_dir
+from chalicelib.local.banner import banner
+from chalicelib.local.env_file import ENV_FILE_KEYS, PROJECT_DIR, env_file, write_env_file
 
-if TYPE_CHECKING:
-    from chalicelib.domain.report_rows import Partner
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-ENV_FILE_KEYS = [
-    "WBR_BASE_URL",
-    "WBR_TOKEN",
-    "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_DEFAULT_REGION",
-    "WBR_REPORTS_TABLE",
-    "WBR_USAGE_DAYS_TABLE",
-    "WBR_DIRECTORY_TABLE",
-    "WBR_LAKE_BUCKET",
-    "WBR_REPORTS_BUCKET",
-    "WBR_JWT_PUBLIC_KEY_FILE",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-    "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
-    "WBR_EVENTS_QUEUE_URL",
-    "WBR_DEV_PID",
-    # where this stack's dev keys are: `wbr token` in a shell that sourced the file, from any
-    # folder, signs with the keys this stack trusts
-    "WBR_STATE_DIR",
-]
 # The local stand-ins for the deployed schedules (10 minutes and daily on AWS): a sweep a
 # minute, so a report whose run died with a killed `wbr dev` is settled within a minute.
 LOCAL_SWEEP_SECONDS = 60
 LOCAL_RATING_SECONDS = 3600
-
-
-def env_file() -> Path:
-    return local_state_dir(PROJECT_DIR) / "env"
-
-
-def read_env_file(path: Path | None = None) -> dict[str, str]:
-    """The variables `.local/env` exports ({} if absent)."""
-    path = path or env_file()
-    if not path.exists():
-        return {}
-    values = {}
-    for line in path.read_text().splitlines():
-        parts = shlex.split(line)
-        if len(parts) == 2 and parts[0] == "export" and "=" in parts[1]:
-            name, _, value = parts[1].partition("=")
-            values[name] = value
-    return values
-
-
-def load_env_file(path: Path | None = None, environ: dict[str, str] | None = None, quiet: bool = False) -> bool:
-    """Apply `.local/env` to the environment (variables already set win); False if absent or
-    stale (the `wbr dev` that wrote it is gone: its endpoints answer nobody; said on stderr
-    unless `quiet`)."""
-    target = os.environ if environ is None else environ
-    values = read_env_file(path)
-    if not values:
-        return False
-    pid = values.get("WBR_DEV_PID", "")
-    if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-        if quiet:
-            return False
-        print(f"ignoring {path or env_file()}: the wbr dev that wrote it (pid {pid}) is not running", file=sys.stderr)
-        return False
-    for name, value in values.items():
-        target.setdefault(name, value)
-    return True
-
-
-def write_env_file(values: Mapping[str, str]) -> Path:
-    path = env_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"export {name}={shlex.quote(values[name])}" for name in ENV_FILE_KEYS if values.get(name)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 class _ApiServer(ThreadedHTTPServer):
@@ -343,7 +273,7 @@ def run_dev_stack(
         )
         path = write_env_file(values)
         partners = list(PartnerTree(container.directory.partners()))  # the tree's order
-        print(_banner(values, path, demo, partners, log_path, live_logs), flush=True)  # the last line before requests
+        print(banner(values, path, demo, partners, log_path, live_logs), flush=True)  # the last line before requests
         for stop_signal in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
             signal.signal(stop_signal, _interrupt)
         try:
@@ -406,69 +336,3 @@ def _load_app():  # type: ignore[no-untyped-def]
     import app as app_module
 
     return app_module.app
-
-
-def _banner(
-    values: Mapping[str, str],
-    path: Path,
-    demo: bool,
-    partners: Sequence[Partner] = (),
-    log_path: Path | None = None,
-    live_logs: bool = False,
-) -> str:
-    from chalicelib.local.demo import DEMO_PARTNER
-
-    base = values["WBR_BASE_URL"] + "/v1/wholesale/billing/reports"
-    source = path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
-    lines = [
-        "",
-        "wholesale-billing-reports is running (Ctrl-C stops it)",
-        f"  API         {values['WBR_BASE_URL']}",
-        f"  explorer    {values['WBR_BASE_URL']}/v1/wholesale/billing/docs   (Swagger UI)",
-        *(
-            # The token travels in the fragment: the browser never sends it to a server or a log.
-            [f"  console     {values['WBR_BASE_URL']}/console/#access_token={values['WBR_TOKEN']}   (signed in as the demo partner's admin)"]
-            if values.get("WBR_TOKEN")
-            else [f"  console     {values['WBR_BASE_URL']}/console/"]
-        ),
-        f"  local AWS   {values['AWS_ENDPOINT_URL']}",
-        f"  state       {values.get('WBR_STATE_DIR', '')}   (kept across restarts; wbr dev --fresh starts over)",
-        f"  env file    {path}   (source it: . {source})",
-        f"  start page  {values['WBR_BASE_URL']}/   (the console, the explorer, the OpenAPI document)",
-        f"  CLI         {PROJECT_DIR / '.venv' / 'bin' / 'wbr'}   (. .venv/bin/activate puts wbr on PATH)",
-    ]
-    if log_path is not None:
-        shown = "shown here too" if live_logs else "wbr dev --logs or WBR_LOGS=1 shows them here too"
-        lines.append(f"  logs        {log_path}   ({shown})")
-    lines += [""]
-    for name in ENV_FILE_KEYS:
-        if values.get(name):
-            lines.append(f"export {name}={shlex.quote(values[name])}")
-    if partners:
-        by_id = {partner.org_id: partner for partner in partners}
-        width = max(len(partner.name) for partner in partners) + 2
-        lines += ["", "Partners (a token for any of them: wbr token --org <org id or name>):"]
-        for partner in partners:
-            depth, parent = 0, by_id.get(partner.parent_org_id or "")
-            while parent is not None and depth < 8:
-                depth, parent = depth + 1, by_id.get(parent.parent_org_id or "")
-            role = f"sub-partner of {by_id[partner.parent_org_id].name}" if partner.parent_org_id in by_id else ""
-            if partner.org_id == DEMO_PARTNER and values.get("WBR_TOKEN"):
-                role = "WBR_TOKEN is its admin's token"
-            indent = "  " * (depth + 1)
-            lines.append(f"{indent}{partner.name:<{width - 2 * depth}} {partner.org_id}  {role}".rstrip())
-    if demo:
-        yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
-        start = yesterday.replace(day=1) if yesterday.day > 1 else yesterday
-        lines += [
-            "",
-            f"Try it (in another shell: . {source}):",
-            f"  curl -s -X POST {base} -H \"Authorization: Bearer $WBR_TOKEN\" -H 'Content-Type: application/json' \\",
-            f'       -d \'{{"billingStartDate": "{start}", "billingEndDate": "{yesterday}", "type": "USER"}}\'',
-            f'  curl -s {base} -H "Authorization: Bearer $WBR_TOKEN"',
-            f'  curl -s {base}/<id> -H "Authorization: Bearer $WBR_TOKEN"        # tempDownloadURL once COMPLETED',
-            '  curl -s -o report.csv "<tempDownloadURL>"',
-            f'  curl -s -X DELETE {base}/<id> -H "Authorization: Bearer $WBR_TOKEN"',
-            '  .venv/bin/wbr token --org "Globex Telecom" --scopes spark-admin:wholesale_billing_reports_read',
-        ]
-    return "\n".join(lines)

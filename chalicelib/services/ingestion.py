@@ -5,127 +5,34 @@ record with their reason (and are counted); directory upserts update the directo
 `occurredAt` wins, so order does not matter); assignment events for days already rated leave a
 restatement marker (the rating service re-rates from it; ingestion never re-rates in-line) and
 move the data epoch back to the earliest day they fall on. Idempotent by eventId: rating reads
-each event once however often it landed.
+each event once however often it landed. A chunk's validation: services/ingest_validation.py;
+what an ingest did: services/ingest_summary.py.
 """
 
 from __future__ import annotations
 
-import io
 import itertools
 import time
-from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import date
-from typing import Any, cast
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 
 from chalicelib.domain.directory import Customer, Location, Partner, Sku
 from chalicelib.domain.events import (
     ASSIGNMENT_TYPES,
-    EVENT_SCHEMA,
-    WIRE_SCHEMA,
     EventType,
-    InvalidEvent,
     Verdict,
-    assignment_records,
-    parse_event_line,
-    record_digests,
-    screen_wire,
-    subject_keys_all_valued,
 )
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 from chalicelib.domain.restatement import RestatementAsked
+from chalicelib.services.ingest_summary import IngestSummary
+from chalicelib.services.ingest_validation import CONFLICT_KIND, ValidatedChunk, conflict_reason, validate_chunk
 from chalicelib.services.ports import DeadLetters, DirectoryWriter, EventIdIndex, EventLog, RatingLedger
 
 DEFAULT_CHUNK_LINES = 100_000
-_LINE_BY_LINE = 512  # a piece of a chunk this small that Arrow cannot screen goes line by line
-_WIRE_OPTIONS = pj.ParseOptions(explicit_schema=WIRE_SCHEMA, unexpected_field_behavior="error")
-
-
-def _one_object_per_line(chunk: list[str | bytes], start: int, end: int) -> bytes | None:
-    """Lines start..end as one ASCII byte string in which every line is exactly one `{…}\\n`
-    text per line start (so that Arrow's rows are the lines, in order), or None."""
-    if not all(isinstance(line, bytes) for line in chunk[start:end]):
-        return None
-    lines = cast(list[bytes], chunk[start:end])
-    if not all(map(bytes.endswith, lines[:-1], itertools.repeat(b"\n"))):
-        return None
-    last = lines[-1]
-    data = b"".join(lines) if last.endswith(b"\n") else b"".join(lines) + b"\n"
-    if not (data.isascii() and data.startswith(b"{")):
-        return None
-    # every line ends with its only newline, and each next line starts with "{": no blank lines
-    if data.count(b"\n") != end - start or data.count(b"\n{") != end - start - 1:
-        return None
-    return data
-
-
-@dataclass
-class IngestSummary:
-    lines: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    duplicates_in_batch: int = 0
-    duplicates_ingested: int = 0  # landed before (any day, any earlier input): ignored
-    blank_lines: int = 0  # nothing but white space: counted among the lines, skipped
-    directory_updates: int = 0
-    event_days: set[date] = field(default_factory=set)
-    restated_from: date | None = None
-    restatement: RestatementAsked | None = None  # what asking for it did (None: not asked yet)
-    # landings announced to the calendar (forgotten once their restatement is asked for)
-    landing_ids: list[str] = field(default_factory=list)
-    dead_letter_keys: list[str] = field(default_factory=list)
-    # rejected lines per kind of reason (InvalidEvent.kind, or an eventId conflict)
-    rejections: Counter[str] = field(default_factory=Counter)
-    # where the time went, per stage (summed over chunks and worker processes; the stages of a
-    # chunk's validation overlap the landing of the previous chunk)
-    stage_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-
-    def merge(self, other: IngestSummary) -> None:
-        self.lines += other.lines
-        self.accepted += other.accepted
-        self.rejected += other.rejected
-        self.duplicates_in_batch += other.duplicates_in_batch
-        self.duplicates_ingested += other.duplicates_ingested
-        self.blank_lines += other.blank_lines
-        self.directory_updates += other.directory_updates
-        self.event_days |= other.event_days
-        self.dead_letter_keys += other.dead_letter_keys
-        self.landing_ids += other.landing_ids
-        self.rejections.update(other.rejections)
-        for stage, seconds in other.stage_seconds.items():
-            self.stage_seconds[stage] += seconds
-
-
-@dataclass
-class _Validated:
-    """One chunk after validation: the records to land (ids unique), and what to say about it."""
-
-    report: IngestSummary
-    records: pa.Table  # EVENT_SCHEMA
-    digests: list[bytes]  # record_digests(records)
-    positions: list[int]  # each record's line in the chunk
-    lines: list[str | bytes]  # the chunk
-    directory_records: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[tuple[str, str]] = field(default_factory=list)
-
-    def reject(self, line: str | bytes, reason: str, kind: str) -> None:
-        self.rejected.append((_as_dead_letter(line), reason))
-        self.report.rejections[kind] += 1
-
-
-@dataclass
-class _Screened:
-    """A chunk split by the vector screen: record tables (with their lines) and lines left over."""
-
-    tables: list[pa.Table] = field(default_factory=list)
-    positions: list[pa.Array] = field(default_factory=list)
-    line_by_line: list[int] = field(default_factory=list)
 
 
 class IngestionService:
@@ -209,115 +116,10 @@ class IngestionService:
         landed.restated_from = asked.requested_day
         return asked
 
-    def _validate(self, chunk: list[str | bytes]) -> _Validated:
-        """Screen the chunk in Arrow (`screen_wire`), the lines it cannot approve one by one
-        (`parse_event_line`, the one statement of the rules); then one record per eventId."""
-        report = IngestSummary()
-        now = int(self._clock())
-        started = time.perf_counter()
-        screened = _Screened()
-        self._screen(chunk, 0, len(chunk), now, screened)
-        report.stage_seconds["screen (Arrow)"] += time.perf_counter() - started
-        started = time.perf_counter()
-        rejected: list[tuple[int, str, str]] = []
-        records, positions = [], []
-        for position in screened.line_by_line:
-            line = chunk[position]
-            if not line.strip():
-                report.blank_lines += 1
-                continue
-            try:
-                records.append(parse_event_line(line, now))
-                positions.append(position)
-            except InvalidEvent as error:
-                rejected.append((position, error.reason, error.kind))
-        if records:
-            screened.tables.append(pa.Table.from_pylist(records, schema=EVENT_SCHEMA))
-            screened.positions.append(pa.array(positions, pa.int64()))
-        report.stage_seconds["validate line by line"] += time.perf_counter() - started
-        report.lines = sum(table.num_rows for table in screened.tables) + len(rejected) + report.blank_lines
-        started = time.perf_counter()
-        table = pa.concat_tables(screened.tables) if screened.tables else EVENT_SCHEMA.empty_table()
-        position_of = pa.concat_arrays(screened.positions).to_pylist() if screened.positions else []
-        digests = record_digests(table)
-        report.stage_seconds["digest"] += time.perf_counter() - started
-        started = time.perf_counter()
-        keep = self._first_of_each_id(table, digests, position_of, report, rejected)
-        if keep is not None:
-            table = table.take(keep)
-            digests = [digests[row] for row in keep]
-            position_of = [position_of[row] for row in keep]
-        validated = _Validated(report, table, digests, position_of, chunk)
-        for position, reason, kind in sorted(rejected):
-            validated.reject(chunk[position], reason, kind)
-        directory = pc.invert(pc.is_in(table["event_type"], pa.array(sorted(ASSIGNMENT_TYPES))))
-        if pc.any(directory).as_py():
-            validated.directory_records = table.filter(directory).to_pylist()
-        report.stage_seconds["one record per eventId"] += time.perf_counter() - started
-        return validated
+    def _validate(self, chunk: list[str | bytes]) -> ValidatedChunk:
+        return validate_chunk(chunk, int(self._clock()))
 
-    def _screen(self, chunk: list[str | bytes], start: int, end: int, now: int, into: _Screened) -> None:
-        """Lines start..end of the chunk through the vector screen, halving a piece Arrow cannot
-        read as one row per line (a bad line, a blank one, an unusual spelling) down to
-        `_LINE_BY_LINE` lines, which go line by line, as do the rows the screen cannot approve."""
-        if end - start <= _LINE_BY_LINE:
-            into.line_by_line.extend(range(start, end))
-            return
-        data = _one_object_per_line(chunk, start, end)
-        wire = None
-        if data is not None:
-            try:
-                wire = pj.read_json(io.BytesIO(data), parse_options=_WIRE_OPTIONS)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
-                wire = None
-            if wire is not None and (wire.num_rows != end - start or not subject_keys_all_valued(data, wire)):
-                wire = None
-        if wire is None:
-            middle = (start + end) // 2
-            self._screen(chunk, start, middle, now, into)
-            self._screen(chunk, middle, end, now, into)
-            return
-        approved_chunks, occurred_at = screen_wire(wire, now)
-        approved = approved_chunks.combine_chunks()
-        positions = pa.array(range(start, end), pa.int64())
-        into.tables.append(assignment_records(wire.filter(approved), occurred_at.filter(approved)))
-        into.positions.append(positions.filter(approved))
-        if not pc.all(approved).as_py():
-            missed = pc.indices_nonzero(pc.invert(approved)).to_pylist()
-            into.line_by_line.extend(start + row for row in missed)
-
-    @staticmethod
-    def _first_of_each_id(
-        table: pa.Table,
-        digests: list[bytes],
-        position_of: list[int],
-        report: IngestSummary,
-        rejected: list[tuple[int, str, str]],
-    ) -> list[int] | None:
-        """Rows to keep so that each eventId is once (its first line); None when it already is.
-        A repeat with the same digest is counted, one with another is a conflict."""
-        ids = table["event_id"]
-        if len(pc.unique(ids)) == table.num_rows:
-            return None
-        counts = table.group_by("event_id").aggregate([("event_id", "count")])
-        repeated = counts.filter(pc.greater(counts["event_id_count"], 1))["event_id"]
-        rows = pc.indices_nonzero(pc.is_in(ids, value_set=repeated)).to_pylist()
-        id_of = dict(zip(rows, ids.take(pa.array(rows, pa.int64())).to_pylist(), strict=True))
-        first: dict[str, int] = {}
-        dropped = set()
-        for row in sorted(rows, key=position_of.__getitem__):
-            event_id = id_of[row]
-            if event_id not in first:
-                first[event_id] = row
-                continue
-            dropped.add(row)
-            if digests[first[event_id]] == digests[row]:
-                report.duplicates_in_batch += 1
-            else:
-                rejected.append((position_of[row], _conflict_reason(event_id, "this input"), CONFLICT_KIND))
-        return [row for row in range(table.num_rows) if row not in dropped]
-
-    def _land(self, validated: _Validated, source: str) -> IngestSummary:
+    def _land(self, validated: ValidatedChunk, source: str) -> IngestSummary:
         """Register the ids (across all days), then land the new events in the log before
         anything is applied; the same event again is ignored, the same id with other content is
         dead-lettered as a conflict."""
@@ -341,7 +143,7 @@ class IngestionService:
         for row, landed_in in registrations.landed_in.items():
             validated.reject(
                 validated.lines[validated.positions[row]],
-                _conflict_reason(records["event_id"][row].as_py(), landed_in),
+                conflict_reason(records["event_id"][row].as_py(), landed_in),
                 CONFLICT_KIND,
             )
         landing = records.filter(new)
@@ -407,16 +209,3 @@ class IngestionService:
                 continue
             applied += 1
         return applied
-
-
-CONFLICT_KIND = "eventId already ingested with other content"
-
-
-def _conflict_reason(event_id: str, where: str) -> str:
-    return f"eventId {event_id} was already ingested with other content (in {where}); an event id names one event"
-
-
-def _as_dead_letter(line: str | bytes) -> str:
-    """A rejected line as its dead-letter record keeps it (text, without its newline, capped)."""
-    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-    return text.rstrip("\r\n")[:10_000]

@@ -3,7 +3,7 @@ subjects (3.1 M usage rows) — create → COMPLETED ≤ 3 s and ≤ 1.5× a bar
 peak RSS ≤ 1 GiB — beside two baselines measured in the same run over the same lake objects,
 and the curve 10 k / 100 k / 1 M.
 
-The data: `demo_data.scaled_world` (one partner, N subjects over N/50 customers with 1–3
+The data: `local/scaled_world.py`'s `scaled_world` (one partner, N subjects over N/50 customers with 1–3
 locations, 10 % workspaces, every subject assigned from the day before the month through its
 end) → `demo_events` (with its duplicate deliveries and redundant ASSIGNED events) → the real
 ingestion and rating (`load_demo`: `IngestionService.ingest_lines`, `RatingService.rate_through`)
@@ -72,10 +72,13 @@ GENERATOR = {"subjects_per_customer": 50, "workspace_share": 0.1, "seed": 17, "e
 # The code whose behaviour shapes the data set (a change re-generates it).
 DATA_SOURCES = [
     "chalicelib/local/demo.py",
+    "chalicelib/local/scaled_world.py",
     "chalicelib/services/ingestion.py",
+    "chalicelib/services/ingest_validation.py",
     "chalicelib/services/rating.py",
     "chalicelib/adapters/event_log.py",
     "chalicelib/adapters/usage_lake.py",
+    "chalicelib/adapters/usage_lake_layout.py",
     "chalicelib/adapters/usage_calendar.py",
     "chalicelib/adapters/dynamo_directory.py",
     "chalicelib/domain/events.py",
@@ -151,7 +154,8 @@ def _tables(settings: Any) -> list[str]:
 
 
 def _generate(container: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.local.demo import SCALED_PARTNER, load_demo, merge_worlds, scaled_world
+    from chalicelib.local.demo import load_demo
+    from chalicelib.local.scaled_world import SCALED_PARTNER, merge_worlds, scaled_world
 
     started = time.perf_counter()
     first, last = date.fromisoformat(spec["first"]), date.fromisoformat(spec["last"])
@@ -224,12 +228,12 @@ def _data_set(env: dict[str, str], spec: dict[str, Any], partner_org_id: str | N
     generated through the pipeline); returns what was done and the lake objects of the period
     that hold `partner_org_id`'s usage (default: the scaled partner), as the day versions'
     manifests name them."""
-    from chalicelib.adapters.usage_lake import MANIFEST
+    from chalicelib.adapters.usage_lake_layout import MANIFEST
     from chalicelib.bootstrap import Container
     from chalicelib.config import Settings
-    from chalicelib.local.demo import SCALED_PARTNER
     from chalicelib.local.parts import local_parts
     from chalicelib.local.provisioning import ensure_resources
+    from chalicelib.local.scaled_world import SCALED_PARTNER
 
     container = Container(Settings.from_env(env), **local_parts())
     ensure_resources(container.settings, container.dynamodb, container.s3)

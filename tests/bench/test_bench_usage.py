@@ -1,7 +1,7 @@
 """The console's read API over HTTP (DESIGN §9, §12): a month's totals by SKU and by customer of a
 100 000-subject partner ≤ 150 ms, explain ≤ 200 ms, on a `wbr dev` of the benchmark's own.
 
-The data: `demo_data.scaled_world` (one partner, 100 000 subjects over 2 000 customers, assigned
+The data: `local/scaled_world.py`'s `scaled_world` (one partner, 100 000 subjects over 2 000 customers, assigned
 the whole last complete month), run through the real pipeline into the stack's local AWS
 (ingestion, then rating, which writes the rollup beside the lake). Each figure is the median of
 `WBR_BENCH_USAGE_REQUESTS` requests over HTTP (urllib, a new connection each, as a script would),
@@ -70,7 +70,8 @@ def _timed(work, runs: int = REQUESTS) -> dict[str, float]:  # type: ignore[no-u
 def loaded_stack():
     from chalicelib.bootstrap import Container
     from chalicelib.config import Settings
-    from chalicelib.local.demo import SCALED_PARTNER, load_demo, scaled_world
+    from chalicelib.local.demo import load_demo
+    from chalicelib.local.scaled_world import SCALED_PARTNER, scaled_world
 
     month = Month.of(TODAY).previous()
     stack = Stack(Path(tempfile.mkdtemp(prefix="wbr-bench-usage-")), demo=False)
@@ -115,7 +116,7 @@ def _get(stack: Stack, token: str, path: str) -> dict:
 
 def test_month_view_and_explain_over_http(loaded_stack, record):
     from chalicelib.domain.usage_view import sku_totals
-    from chalicelib.local.demo import SCALED_PARTNER
+    from chalicelib.local.scaled_world import SCALED_PARTNER
 
     stack, container, token, month, world, setup = loaded_stack
     period = {"billingStartDate": month.first_day.isoformat(), "billingEndDate": month.last_day.isoformat()}

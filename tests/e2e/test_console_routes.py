@@ -105,11 +105,11 @@ def test_packages_are_pinned_and_locked_with_integrity():
 
 
 def test_wbr_dev_banner_links_the_console_with_the_token_in_the_fragment(tmp_path):
-    from chalicelib.local.stack import _banner
+    from chalicelib.local.banner import banner
 
     values = {"WBR_BASE_URL": "http://127.0.0.1:8000", "WBR_TOKEN": "header.payload.signature",
               "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}
-    lines = _banner(values, tmp_path / "env", demo=False).splitlines()
+    lines = banner(values, tmp_path / "env", demo=False).splitlines()
     link = next(line for line in lines if line.strip().startswith("console"))
     assert "http://127.0.0.1:8000/console/#access_token=header.payload.signature" in link
     assert "?" not in link.split()[1]  # never in a query string

@@ -1,6 +1,7 @@
-"""The local AWS's state on disk (chalicelib.local.persistence.py): the format (sealed files, a
-journal whose cut-short tail is dropped and whose damage is reported), and moto's DynamoDB, S3 and
-SQS state written by one server's requests and loaded by the next one's, the same."""
+"""The local AWS's state on disk (chalicelib/local/persistence.py, dynamodb_state.py and
+objects_state.py): the format (sealed files, a journal whose cut-short tail is dropped and whose
+damage is reported), and moto's DynamoDB, S3 and SQS state written by one server's requests and
+loaded by the next one's, the same."""
 
 from __future__ import annotations
 
@@ -14,14 +15,9 @@ from moto import mock_aws
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.test import Client
 
-from chalicelib.local.persistence import (
-    DamagedState,
-    DynamoDBState,
-    Journal,
-    ObjectsState,
-    read_sealed,
-    write_sealed,
-)
+from chalicelib.local.dynamodb_state import DynamoDBState
+from chalicelib.local.objects_state import ObjectsState
+from chalicelib.local.persistence import DamagedState, Journal, read_sealed, write_sealed
 
 
 def _signed(service: str) -> dict[str, str]:

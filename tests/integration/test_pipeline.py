@@ -138,16 +138,16 @@ def test_s3_drop_is_ingested_and_archived(container, small_world):
 
 def test_cli_ingest_then_rate_then_report(container, small_world, tmp_path, monkeypatch, capsys):
     from chalicelib.cli import main as cli
-    from chalicelib.local import stack as devstack
+    from chalicelib.local import env_file as local_env
 
     env = tmp_path / "env"
     env.write_text("")
-    monkeypatch.setattr(devstack, "env_file", lambda: env)
+    monkeypatch.setattr(local_env, "env_file", lambda: env)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "")  # the mock, not a local stack
     on_time, late = demo_events(small_world, seed=5)
     path = tmp_path / "events.ndjson"
     path.write_text("\n".join(_lines(on_time)) + "\n{bad line\n")
-    monkeypatch.setattr(cli, "_local_container", lambda: container)
+    monkeypatch.setattr("chalicelib.cli.stack.local_container", lambda: container)
     assert cli.main(["ingest", "--json", str(path)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["rejected"] == 1 and summary["accepted"] > 0

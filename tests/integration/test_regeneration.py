@@ -556,7 +556,7 @@ def test_a_failed_start_releases_the_regeneration_claim(seeded, monkeypatch):
 def test_restating_one_partners_day_rewrites_only_its_partitions(seeded, world):
     """A late event of one partner restates the day as a new version that writes that partner's
     partitions (usage and closing state) and names every other partition's earlier object."""
-    from chalicelib.adapters.usage_lake import MANIFEST, day_prefix, state_prefix
+    from chalicelib.adapters.usage_lake_layout import MANIFEST, day_prefix, state_prefix
 
     user = _steady_user(world, since=LAST_DAY, day=LAST_DAY)
     old = seeded.calendar.published_versions([LAST_DAY])[LAST_DAY]

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from chalicelib.adapters.engine import STATE_SCHEMA
-from chalicelib.adapters.usage_lake import MANIFEST, USAGE_SCHEMA, S3ParquetUsageLake, day_prefix
+from chalicelib.adapters.usage_lake import S3ParquetUsageLake
+from chalicelib.adapters.usage_lake_layout import MANIFEST, USAGE_SCHEMA, day_prefix
 from chalicelib.domain.errors import LakeIncomplete
 from chalicelib.services.ports import UsageSlice
 

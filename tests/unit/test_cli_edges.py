@@ -15,7 +15,7 @@ import pytest
 from chalicelib.cli import reports as cli_reports
 from chalicelib.cli.main import build_parser, main
 from chalicelib.cli.progress import progress_bar
-from chalicelib.local import stack as devstack
+from chalicelib.local import env_file as local_env
 
 REPORT_ID = "Y2lzY29zcGFyazovL3VzL0JJTExJTkdfUkVQT1JULzEyMzQ1Njc4LTEyMzQtNDEyMy04MTIzLTEyMzQ1Njc4OTAxMg"
 
@@ -58,7 +58,7 @@ def test_enum_options_take_any_case(argv, name, value):
 
 @pytest.fixture
 def no_stack(monkeypatch, tmp_path):
-    monkeypatch.setattr(devstack, "env_file", lambda: tmp_path / "env")
+    monkeypatch.setattr(local_env, "env_file", lambda: tmp_path / "env")
     for name in ("AWS_ENDPOINT_URL", "WBR_BASE_URL", "WBR_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path

@@ -33,9 +33,7 @@ def test_a_date_that_is_not_one_is_refused_by_name_before_anything_runs(capsys):
 
 
 def test_a_file_that_is_not_there_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path):
-    from chalicelib.cli import main as cli
-
-    monkeypatch.setattr(cli, "_local_container", lambda: object())
+    monkeypatch.setattr("chalicelib.cli.stack.local_container", lambda: object())
     missing = tmp_path / "events.ndjson"
     code = main(["ingest", str(missing)])
     captured = capsys.readouterr()

@@ -102,3 +102,27 @@ def test_the_local_parts_build_the_in_process_state_machine():
     assert isinstance(container.workflow, LocalWorkflow)
     with pytest.raises(TypeError, match="dynamodb"):
         local_parts(dynamodb=RecordingClient())
+
+
+def test_a_wired_part_is_built_once_over_the_named_parts_and_settings():
+    dynamodb, s3 = RecordingClient(), RecordingClient()
+    container = Container(SETTINGS, dynamodb=dynamodb, s3=s3)
+    assert not container.built("report_store")
+    store = container.report_store
+    assert container.built("report_store") and container.report_store is store
+    store.get("partner", new_report_id())
+    container.blobs.put_text("reports/x.csv", "text")
+    assert dynamodb.calls[0][1]["TableName"] == SETTINGS.reports_table
+    assert s3.calls[0][1]["Bucket"] == SETTINGS.reports_bucket
+    assert container.sub_partners is container.sub_partners
+
+
+def test_a_part_that_cannot_be_given_is_refused_by_name_and_nothing_is_overridden():
+    with pytest.raises(TypeError, match="dynamo_db"):
+        Container(SETTINGS, dynamo_db=RecordingClient())
+    container = Container(SETTINGS)
+    with pytest.raises(TypeError, match="lake"):
+        container.override(dynamodb=RecordingClient(), lake=RecordingClient())
+    assert not isinstance(container.dynamodb, RecordingClient)  # built from the settings
+    with pytest.raises(RuntimeError, match="workflow"):
+        container.workflow  # noqa: B018 - nothing was given: the local part is refused

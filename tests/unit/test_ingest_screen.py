@@ -118,19 +118,19 @@ def _outcome(chunk: list) -> tuple:
 
 @pytest.mark.parametrize("where", [0, 700, 1500, 2999])
 def test_the_vector_screen_decides_every_line_as_the_validator_does(where, monkeypatch):
-    import chalicelib.services.ingestion as ingestion
+    import chalicelib.services.ingest_validation as validation
 
     good = [json.dumps(assignment(number)) for number in range(100, 3100)]
     text = good[:where] + ODD_LINES + good[where:]
     as_bytes = [(line + "\n").encode() for line in text]
     validated_alone = []
-    original = ingestion.parse_event_line
+    original = validation.parse_event_line
 
     def counted(line, now):
         validated_alone.append(line)
         return original(line, now)
 
-    monkeypatch.setattr(ingestion, "parse_event_line", counted)
+    monkeypatch.setattr(validation, "parse_event_line", counted)
     vector = _outcome(as_bytes)
     # the odd lines and the pieces of at most 512 lines around them, not the chunk
     assert len(validated_alone) <= 3 * 512, "the vector screen approved too few lines"

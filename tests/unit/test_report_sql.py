@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from chalicelib.adapters.engine import sealed_connection
 from chalicelib.adapters.report_sql import _TEXT_SQL, column_sql, render_report_lines
-from chalicelib.adapters.usage_lake import USAGE_SCHEMA
+from chalicelib.adapters.usage_lake_layout import USAGE_SCHEMA
 from chalicelib.domain.report_columns import COLUMNS, REC, Text, available_columns, default_columns
 from chalicelib.domain.report_rows import (
     CsvRenderer,
