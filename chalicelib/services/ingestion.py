@@ -24,20 +24,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from chalicelib.domain.directory import Customer, Location, Partner, Sku
-from chalicelib.domain.events import (
-    ASSIGNMENT_TYPES,
+from chalicelib.adapters.event_screen import (
     EVENT_SCHEMA,
     WIRE_SCHEMA,
-    EventType,
-    InvalidEvent,
-    Verdict,
     assignment_records,
     parse_event_line,
     record_digests,
     screen_wire,
     subject_keys_all_valued,
 )
+from chalicelib.domain.directory import Customer, Location, Partner, Sku
+from chalicelib.domain.events import ASSIGNMENT_TYPES, EventType, InvalidEvent, Verdict
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 from chalicelib.domain.restatement import RestatementAsked
 from chalicelib.services.ports import DeadLetters, DirectoryWriter, EventIdIndex, EventLog, RatingLedger

@@ -75,6 +75,7 @@ DATA_SOURCES = [
     "chalicelib/services/ingestion.py",
     "chalicelib/services/rating.py",
     "chalicelib/adapters/event_log.py",
+    "chalicelib/adapters/event_screen.py",
     "chalicelib/adapters/usage_lake.py",
     "chalicelib/adapters/usage_calendar.py",
     "chalicelib/adapters/dynamo_directory.py",
