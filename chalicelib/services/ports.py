@@ -5,7 +5,7 @@ calendar and lake, the event log and its eventId index (ingestion), rating's day
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -393,8 +393,3 @@ class Workflow(Protocol):
 
     def stop(self, report_id: str) -> None:
         """Stop every running generation of the report (it was deleted)."""
-
-
-class TokenVerifier(Protocol):
-    def verify(self, token: str) -> Mapping[str, object]:
-        """The token's claims; raises Unauthenticated for any bad token."""
