@@ -50,6 +50,7 @@ KEY_FIELDS: tuple[str, ...] = (
     "subscriber_id",
     "workspace_id",
 )
+Key = tuple[str, ...]  # a usage key: the values of KEY_FIELDS, in that order
 # Fields added to the contract after events were logged (PARTNER_UPSERTED's provisioning facts, as
 # Webex's sub-partner list answers them): last in EVENT_FIELDS, filled with "" in a log object
 # written before them (`conform_records`), and in a record's digest only when one has a value, so

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.directory import Customer, Location, Partner, Sku
-from chalicelib.domain.events import Registrations
+from chalicelib.domain.events import Key, Registrations
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.messages import RestatementRequested, RunLease
 from chalicelib.domain.rating import KeyDay
@@ -22,7 +22,7 @@ from chalicelib.domain.report_formats import ReportFormat
 from chalicelib.domain.report_rows import RowContext
 from chalicelib.domain.reports import Report, ReportError
 from chalicelib.domain.restatement import RestatementMarker, RestatementPass
-from chalicelib.services.rating_ports import Key, TouchedKeys
+from chalicelib.services.rating_ports import TouchedKeys
 
 if TYPE_CHECKING:
     import pyarrow as pa
