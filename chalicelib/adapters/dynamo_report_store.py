@@ -84,7 +84,7 @@ class DynamoReportStore:
 
     def release_stale_lock(self, partner_org_id: str, duplicate_key: str, report_id: str) -> bool:
         """Remove a lock that still names `report_id`, a report that no longer holds it
-        (lifecycle.lock_is_stale: FAILED or gone; the counter is not its business)."""
+        (lifecycle.duplicate_answer is NEW: FAILED or gone; the counter is not its business)."""
         return conditionally(self._db.delete_item, **lock_delete(self._table, partner_org_id, duplicate_key, report_id))
 
     # ---- read ---------------------------------------------------------------------------

@@ -56,12 +56,9 @@ def _suffix_bucket(suffix: str) -> int:
     return code % BUCKETS
 
 
-def bucket_of(event_id: str) -> int:
-    return _suffix_bucket(event_id[-2:])
-
-
 def buckets_of(event_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """`bucket_of` of each id, in Arrow (the distinct two-character suffixes are few)."""
+    """The bucket of each id (`_suffix_bucket` of its last two characters), in Arrow (the distinct
+    two-character suffixes are few)."""
     suffixes = pc.dictionary_encode(pc.utf8_slice_codeunits(event_ids, start=-2, stop=2**31 - 1))
     if isinstance(suffixes, pa.ChunkedArray):
         suffixes = suffixes.unify_dictionaries().combine_chunks()

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from chalicelib.domain.events import EVENT_FIELDS, EVENT_SCHEMA, conform_records
+from chalicelib.adapters.event_screen import EVENT_SCHEMA, conform_records
+from chalicelib.domain.events import EVENT_FIELDS
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 
 

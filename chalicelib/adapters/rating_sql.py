@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chalicelib.adapters.engine import STATE_SCHEMA, sealed_connection
-from chalicelib.domain.events import KEY_FIELDS
+from chalicelib.domain.events import KEY_FIELDS, Key
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT
 from chalicelib.domain.rating import KeyDay
-from chalicelib.services.rating_ports import Key, TouchedKeys
+from chalicelib.services.rating_ports import TouchedKeys
 
 _KEYS = ", ".join(KEY_FIELDS)
 _KEY_SEPARATOR = "\x1f"  # joins a key's fields into one string (ids never hold it)

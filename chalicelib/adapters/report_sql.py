@@ -5,7 +5,8 @@ This is the engine's rendering of the rules in `domain/report_rows.py` and
 column's text is written, naming from the directory, `format_quantity`, `seat_equivalents`, the CSV
 injection guard and RFC 4180 minimal quoting with CRLF line ends). Grouping, naming, quoting and
 joining happen inside DuckDB, off the GIL; Python only concatenates the finished lines.
-`tests/unit/test_report_sql.py` holds it byte-for-byte to `RowContext.cells` + `CsvRenderer`.
+`tests/unit/test_report_sql.py` holds it byte-for-byte to the reference aggregation and naming
+(`aggregate_reference`, `cells`: tests/oracles.py) + `CsvRenderer`.
 """
 
 from __future__ import annotations

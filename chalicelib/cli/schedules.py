@@ -4,11 +4,10 @@ the schedule as JSON on stdout, one line on stderr for an error."""
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.cli.options import common_options, print_json, wants_json
+from chalicelib.cli.resources import ApiResource, action_parsers
 
 BASE_PATH = "/v1/wholesale/billing/schedules"
 
@@ -16,10 +15,7 @@ BASE_PATH = "/v1/wholesale/billing/schedules"
 def add_schedules_command(command: Callable[..., argparse.ArgumentParser]) -> None:
     """`wbr schedules create|list|get|delete`, added through main.py's `command` factory."""
     schedules = command("schedules", api=True, help="manage standing monthly reports (create, list, get, delete)")
-    actions = schedules.add_subparsers(dest="action", required=True)
-
-    def action(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        return actions.add_parser(name, parents=common_options(api=True), **kwargs)
+    action = action_parsers(schedules)
 
     create = action(
         "create",
@@ -38,7 +34,7 @@ def add_schedules_command(command: Callable[..., argparse.ArgumentParser]) -> No
     action("list", help="list the schedules: a table, or JSON with --json")
     action("get", help="one schedule, as JSON").add_argument("id", help="the schedule's id")
     action("delete", help="delete a schedule (the reports it made stay)").add_argument("id", help="the schedule's id")
-    schedules.set_defaults(run=cmd_schedules)
+    schedules.set_defaults(run=SCHEDULES.run)
 
 
 def schedule_body(args: argparse.Namespace) -> dict[str, Any]:
@@ -61,38 +57,6 @@ def schedule_body(args: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in body.items() if value is not None}
 
 
-def cmd_schedules(args: argparse.Namespace) -> int:
-    from chalicelib.cli.client import ApiError
-    from chalicelib.cli.reports import _client
-
-    try:
-        client = _client(args)
-    except SystemExit as missing:  # its one line names `wbr reports`
-        raise SystemExit(str(missing.code).replace("wbr reports:", "wbr schedules:")) from None
-    call = client._call  # noqa: SLF001 - the reports client's request, retry and error handling
-    try:
-        if args.action == "create":
-            print_json(call("POST", BASE_PATH, schedule_body(args))[1])
-            return 0
-        if args.action == "list":
-            items = list(client.items(BASE_PATH))
-            if wants_json(args):
-                print_json(items)
-            else:
-                print(_schedule_table(items))
-            return 0
-        if args.action == "get":
-            print_json(call("GET", f"{BASE_PATH}/{args.id}")[1])
-            return 0
-        call("DELETE", f"{BASE_PATH}/{args.id}")
-        if wants_json(args):
-            print_json({"id": args.id, "deleted": True})
-        return 0
-    except ApiError as error:
-        print(f"wbr schedules: {error}", file=sys.stderr)
-        return 3 if error.status == 409 else 2
-
-
 def _schedule_table(items: list[dict[str, Any]]) -> str:
     lines = [f"{'ID':<88} {'TYPE':<9} {'FORMAT':<8} {'FIRST':<8} COPY TO"]
     for item in items:
@@ -102,3 +66,6 @@ def _schedule_table(items: list[dict[str, Any]]) -> str:
             f"{item['firstMonth']:<8} {copy}"
         )
     return "\n".join(lines)
+
+
+SCHEDULES = ApiResource("schedules", BASE_PATH, schedule_body, _schedule_table)

@@ -4,11 +4,10 @@ webhook as JSON on stdout (the secret is never answered), one line on stderr for
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.cli.options import common_options, print_json, wants_json
+from chalicelib.cli.resources import ApiResource, action_parsers
 
 BASE_PATH = "/v1/wholesale/billing/webhooks"
 
@@ -16,10 +15,7 @@ BASE_PATH = "/v1/wholesale/billing/webhooks"
 def add_webhooks_command(command: Callable[..., argparse.ArgumentParser]) -> None:
     """`wbr webhooks create|list|get|delete`, added through main.py's `command` factory."""
     webhooks = command("webhooks", api=True, help="manage completion webhooks (create, list, get, delete)")
-    actions = webhooks.add_subparsers(dest="action", required=True)
-
-    def action(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        return actions.add_parser(name, parents=common_options(api=True), **kwargs)
+    action = action_parsers(webhooks)
 
     create = action("create", help="register a webhook and print it as JSON (exit 3 at the cap: HTTP 409)")
     create.add_argument("--url", required=True, help="targetUrl: where deliveries are POSTed (https outside local)")
@@ -33,43 +29,7 @@ def add_webhooks_command(command: Callable[..., argparse.ArgumentParser]) -> Non
     action("delete", help="delete a webhook (queued deliveries to it are dropped)").add_argument(
         "id", help="the webhook's id"
     )
-    webhooks.set_defaults(run=cmd_webhooks)
-
-
-def cmd_webhooks(args: argparse.Namespace) -> int:
-    from chalicelib.cli.client import ApiError
-    from chalicelib.cli.reports import _client
-
-    client = _client(args, "wbr webhooks")
-    call = client._call  # noqa: SLF001 - the reports client's request, retry and error handling
-    try:
-        if args.action == "create":
-            body: dict[str, Any] = {"targetUrl": args.url, "secret": args.secret}
-            if args.events:
-                body["events"] = [event.strip() for event in args.events.split(",") if event.strip()]
-            if args.name is not None:
-                body["name"] = args.name
-            print_json(call("POST", BASE_PATH, body)[1])
-            return 0
-        if args.action == "list":
-            items = call("GET", BASE_PATH)[1].get("items", [])
-            if wants_json(args):
-                print_json(items)
-            else:
-                print(_webhook_table(items))
-            return 0
-        if args.action == "get":
-            print_json(call("GET", f"{BASE_PATH}/{args.id}")[1])
-            return 0
-        call("DELETE", f"{BASE_PATH}/{args.id}")
-        if wants_json(args):
-            print_json({"id": args.id, "deleted": True})
-        else:
-            print(f"deleted webhook {args.id}: deliveries queued to it are dropped")
-        return 0
-    except ApiError as error:
-        print(f"wbr webhooks: {error}", file=sys.stderr)
-        return 3 if error.status == 409 else 2
+    webhooks.set_defaults(run=WEBHOOKS.run)
 
 
 def _webhook_table(items: list[dict[str, Any]]) -> str:
@@ -82,3 +42,22 @@ def _webhook_table(items: list[dict[str, Any]]) -> str:
             f"{delivered:<24} {item['targetUrl']}"
         )
     return "\n".join(lines)
+
+
+def webhook_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The create body the options ask for."""
+    body: dict[str, Any] = {"targetUrl": args.url, "secret": args.secret}
+    if args.events:
+        body["events"] = [event.strip() for event in args.events.split(",") if event.strip()]
+    if args.name is not None:
+        body["name"] = args.name
+    return body
+
+
+WEBHOOKS = ApiResource(
+    "webhooks",
+    BASE_PATH,
+    webhook_body,
+    _webhook_table,
+    deleted=lambda webhook_id: f"deleted webhook {webhook_id}: deliveries queued to it are dropped",
+)

@@ -14,10 +14,9 @@ cut); its id, which the object is called by, is a digest of both (ids may hold a
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # About this many customers per partition (the bench world's 50 subjects per customer make it
@@ -44,12 +43,6 @@ def starts_partition(customer_org_id: str, customers_per_partition: int = CUSTOM
 def cut_points(customer_ids: Iterable[str], customers_per_partition: int = CUSTOMERS_PER_PARTITION) -> list[str]:
     """The partition starts among `customer_ids` (sorted), "" first."""
     return [""] + sorted({c for c in customer_ids if c and starts_partition(c, customers_per_partition)})
-
-
-def partition_of(partner_org_id: str, customer_org_id: str, starts: Sequence[str]) -> Partition:
-    """The partition of a customer of `partner_org_id`, given that org's sorted `starts`
-    (`cut_points`): the last start at or before the customer id."""
-    return Partition(partner_org_id, starts[bisect.bisect_right(starts, customer_org_id) - 1])
 
 
 def overlaps(start: str, end: str | None, customers_from: str | None, customers_before: str | None) -> bool:

@@ -141,12 +141,6 @@ def duplicate_answer(holder_status: ReportStatus | None) -> DuplicateAnswer:
     return DuplicateAnswer.RUNNING if counts_in_progress(holder_status) else DuplicateAnswer.CONFLICT
 
 
-def lock_is_stale(holder_status: ReportStatus | None) -> bool:
-    """A lock naming a report in `holder_status` (None: gone) that holds no lock in it:
-    `release_stale_lock` removes it on its own, the counter untouched (no such report counts)."""
-    return duplicate_answer(holder_status) is DuplicateAnswer.NEW
-
-
 def touches_only_the_report(transition: Transition) -> bool:
     """Does `transition` leave the lock and the counter as they are, from every status it applies
     to (whatever the request: a report without a lock keeps having none)? Then the store writes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -13,6 +12,7 @@ from datetime import date
 from enum import Enum
 from typing import Any
 
+from chalicelib.domain import base64url
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.periods import parse_filter_date
 from chalicelib.domain.reports import ReportCategory, ReportStatus, ReportType, parse_enum
@@ -176,7 +176,7 @@ class CursorCodec:
             sort_keys=True,
         ).encode()
         signature = self._sign(partner_org_id, payload)
-        return _b64(payload) + "." + _b64(signature)
+        return base64url.encode(payload) + "." + base64url.encode(signature)
 
     def decode(self, partner_org_id: str, token: str) -> Cursor:
         """The cursor, if it was issued to this partner unchanged; else InvalidRequest."""
@@ -185,8 +185,8 @@ class CursorCodec:
             raise invalid
         payload_part, signature_part = token.split(".")
         try:
-            payload = _unb64(payload_part)
-            signature = _unb64(signature_part)
+            payload = base64url.decode_canonical(payload_part)
+            signature = base64url.decode_canonical(signature_part)
         except (binascii.Error, ValueError):
             raise invalid from None
         if not hmac.compare_digest(signature, self._sign(partner_org_id, payload)):
@@ -201,13 +201,3 @@ class CursorCodec:
         return hmac.new(self._secret, partner_org_id.encode() + b"\n" + payload, hashlib.sha256).digest()
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    """Strict: only the exact spelling `_b64` produces is accepted (no padding, no spare bits)."""
-    raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())
-    if _b64(raw) != text:
-        raise ValueError("non-canonical base64")
-    return raw

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from chalicelib.domain.events import KEY_FIELDS
+from chalicelib.domain.events import KEY_FIELDS, EventType, Key
 from chalicelib.domain.proration import MICRO_UNITS_PER_UNIT
-from chalicelib.domain.rating import ASSIGNED, UNASSIGNED
 from chalicelib.domain.report_columns import WEBEX_COLUMNS, RowFacts
 from chalicelib.domain.report_kinds import ReportCategory, ReportType
 from chalicelib.domain.report_rows import GROUP_KEYS, RowContext
@@ -22,7 +21,6 @@ from chalicelib.domain.report_rows import GROUP_KEYS, RowContext
 # Webex's columns of each point-in-time report type, in file order (domain/report_columns.py).
 POINT_IN_TIME_COLUMNS: dict[ReportType, tuple[str, ...]] = WEBEX_COLUMNS[ReportCategory.POINT_IN_TIME]
 
-Key = tuple[str, ...]  # a usage key, in KEY_FIELDS order
 # (key, occurred_at epoch seconds, event_id, event_type) of one assignment event
 AssignmentEvent = tuple[Key, int, str, str]
 
@@ -41,9 +39,9 @@ def open_assignments(
         if event_id in seen:
             continue
         seen.add(event_id)
-        if event_type == ASSIGNED and key not in is_open:
+        if event_type == EventType.PACKAGE_ASSIGNED and key not in is_open:
             is_open[key] = occurred_at
-        elif event_type == UNASSIGNED and key in is_open:
+        elif event_type == EventType.PACKAGE_UNASSIGNED and key in is_open:
             del is_open[key]
     return is_open
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from chalicelib.domain.events import EventType
 from chalicelib.domain.proration import SECONDS_PER_DAY, day_units
-
-ASSIGNED = "PACKAGE_ASSIGNED"
-UNASSIGNED = "PACKAGE_UNASSIGNED"
 
 
 @dataclass(frozen=True)
@@ -37,12 +35,12 @@ def rate_key_day(assigned_at_start: bool, events: Iterable[tuple[int, str, str]]
     ignored = 0
     for occurred_at, _, event_type in sorted(events):
         moment = min(max(occurred_at, day_start), day_end)
-        if event_type == ASSIGNED:
+        if event_type == EventType.PACKAGE_ASSIGNED:
             if assigned:
                 ignored += 1
             else:
                 assigned, since, opened_at = True, moment, moment
-        elif event_type == UNASSIGNED:
+        elif event_type == EventType.PACKAGE_UNASSIGNED:
             if assigned:
                 seconds += moment - since
                 assigned = False

@@ -3,19 +3,20 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import uuid
 
+from chalicelib.domain import base64url
+
 _URI_PREFIX = "ciscospark://us/BILLING_REPORT/"
 # The first 30 bytes of the URI encode to 40 fixed base64 characters: every report id starts so.
-REPORT_ID_PREFIX = base64.urlsafe_b64encode(_URI_PREFIX[:30].encode()).decode()
+REPORT_ID_PREFIX = base64url.encode(_URI_PREFIX[:30].encode())
 
 
 def new_webex_id(kind: str, value: uuid.UUID | None = None) -> str:
     """A new id of `kind` (`BILLING_REPORT`, `WEBHOOK`, …); pass `value` for a deterministic id."""
     raw = f"ciscospark://us/{kind}/{value or uuid.uuid4()}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return base64url.encode(raw)
 
 
 def is_webex_id(kind: str, candidate: str) -> bool:
@@ -24,7 +25,7 @@ def is_webex_id(kind: str, candidate: str) -> bool:
         return False
     prefix = f"ciscospark://us/{kind}/"
     try:
-        decoded = base64.urlsafe_b64decode((candidate + "=" * (-len(candidate) % 4)).encode()).decode()
+        decoded = base64url.decode(candidate).decode()
         return decoded.startswith(prefix) and new_webex_id(kind, uuid.UUID(decoded[len(prefix) :])) == candidate
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return False

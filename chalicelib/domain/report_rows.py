@@ -1,15 +1,14 @@
 """Report columns, row keys, row order and the CSV rendering of rows (ARCHITECTURE.md §3).
 
 The group key and the sort order of every report type are defined here once, the columns in
-`domain/report_columns.py`; the aggregation engine, the reference implementation and the tests
-all derive from them.
+`domain/report_columns.py`; the aggregation engine (adapters/report_sql.py), the tests and their
+reference aggregation (`aggregate_reference`, tests/oracles.py) all derive from them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
 
 from chalicelib.domain.directory import Customer, Partner, Sku
 from chalicelib.domain.events import KEY_FIELDS
@@ -55,16 +54,6 @@ def columns_for(report_type: ReportType) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class AggregatedRow:
-    """One report row before naming: its key values (GROUP_KEYS order) and its usage."""
-
-    key: tuple[str, ...]
-    units: int
-    first_day: date
-    last_day: date
-
-
-@dataclass(frozen=True)
 class RowContext:
     """What a report's rows are named with: the partner the report is for and the directory;
     which columns its file has (`columns`: those its request chose, else Webex's of the type and
@@ -81,11 +70,6 @@ class RowContext:
     @property
     def file_columns(self) -> tuple[str, ...]:
         return file_columns(self.report_type, self.category, self.columns)
-
-    def cells(self, row: AggregatedRow) -> list[str]:
-        """The row's cells in `file_columns` order."""
-        fields = dict(zip(GROUP_KEYS[self.report_type], row.key, strict=True))
-        return self.cells_of(RowFacts(fields, row.units, row.first_day, row.last_day))
 
     def cells_of(self, facts: RowFacts) -> list[str]:
         """The cells of the row `facts`, in `file_columns` order."""
@@ -124,25 +108,3 @@ class CsvRenderer:
     def header(self, report_type: ReportType) -> str:
         """The header line of Webex's file of `report_type` (a context's: `render([context.header()])`)."""
         return self.render([list(columns_for(report_type))])
-
-
-def aggregate_reference(report_type: ReportType, usage: Iterable[Mapping[str, object]]) -> Iterator[AggregatedRow]:
-    """Straightforward pure-Python aggregation of usage rows; the engine must agree with it."""
-    keys = GROUP_KEYS[report_type]
-    totals: dict[tuple[str, ...], list] = {}
-    for record in usage:
-        units = int(record["units"])  # type: ignore[call-overload]
-        if units <= 0:
-            continue
-        key = tuple(str(record[field]) for field in keys)
-        day = record["usage_date"]
-        entry = totals.get(key)
-        if entry is None:
-            totals[key] = [units, day, day]
-        else:
-            entry[0] += units
-            entry[1] = min(entry[1], day)
-            entry[2] = max(entry[2], day)
-    for key in sorted(totals):
-        units, first, last = totals[key]
-        yield AggregatedRow(key, units, first, last)

@@ -15,17 +15,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from chalicelib.domain.events import (
-    ASSIGNMENT_TYPES,
+from chalicelib.adapters.event_screen import (
     EVENT_SCHEMA,
     WIRE_SCHEMA,
-    InvalidEvent,
     assignment_records,
     parse_event_line,
     record_digests,
     screen_wire,
     subject_keys_all_valued,
 )
+from chalicelib.domain.events import ASSIGNMENT_TYPES, InvalidEvent
 from chalicelib.services.ingest_summary import IngestSummary
 
 _LINE_BY_LINE = 512  # a piece of a chunk this small that Arrow cannot screen goes line by line

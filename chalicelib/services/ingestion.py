@@ -21,11 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chalicelib.domain.directory import Customer, Location, Partner, Sku
-from chalicelib.domain.events import (
-    ASSIGNMENT_TYPES,
-    EventType,
-    Verdict,
-)
+from chalicelib.domain.events import ASSIGNMENT_TYPES, EventType, Verdict
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 from chalicelib.domain.restatement import RestatementAsked
 from chalicelib.services.ingest_summary import IngestSummary

@@ -16,8 +16,8 @@ from datetime import date, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from chalicelib.domain.events import ASSIGNMENT_TYPES, KEY_FIELDS
-from chalicelib.domain.point_in_time import AssignmentEvent, Key, open_assignments
+from chalicelib.domain.events import ASSIGNMENT_TYPES, KEY_FIELDS, Key
+from chalicelib.domain.point_in_time import AssignmentEvent, open_assignments
 from chalicelib.services.ports import ClosingStates, DayEvents, UsageCalendar
 
 

@@ -5,7 +5,7 @@ calendar and lake, the event log and its eventId index (ingestion), rating's day
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.directory import Customer, Location, Partner, Sku
-from chalicelib.domain.events import Registrations
+from chalicelib.domain.events import Key, Registrations
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.messages import RestatementRequested, RunLease
 from chalicelib.domain.rating import KeyDay
@@ -22,7 +22,7 @@ from chalicelib.domain.report_formats import ReportFormat
 from chalicelib.domain.report_rows import RowContext
 from chalicelib.domain.reports import Report, ReportError
 from chalicelib.domain.restatement import RestatementMarker, RestatementPass
-from chalicelib.services.rating_ports import Key, TouchedKeys
+from chalicelib.services.rating_ports import TouchedKeys
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -393,8 +393,3 @@ class Workflow(Protocol):
 
     def stop(self, report_id: str) -> None:
         """Stop every running generation of the report (it was deleted)."""
-
-
-class TokenVerifier(Protocol):
-    def verify(self, token: str) -> Mapping[str, object]:
-        """The token's claims; raises Unauthenticated for any bad token."""

@@ -187,9 +187,6 @@ class RatingService:
             first -= timedelta(days=1)
         return first
 
-    def rate_day(self, day: date) -> RatedDay:
-        return self._rate_day(day, self._first_event_day())
-
     def _rate_day(self, day: date, first_event_day: date | None, attempts: int = 5) -> RatedDay:
         """Rate `day` as a version no other run can take; if the previous day was restated
         meanwhile, rate again from its new state (concurrent runs never publish stale data)."""

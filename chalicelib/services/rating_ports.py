@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib.domain.events import KEY_FIELDS
+from chalicelib.domain.events import KEY_FIELDS, Key
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-Key = tuple[str, ...]  # a usage key, in KEY_FIELDS order
 ReplayEvent = tuple[int, str, str]  # (occurred_at, event_id, event_type)
 _WIDTH = len(KEY_FIELDS)
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from chalicelib.domain.access import WRITE_SCOPE, Caller
-from chalicelib.domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from chalicelib.domain.errors import Conflict, Forbidden, InvalidRequest
 from chalicelib.domain.listing import Cursor, CursorCodec, ListQuery, parse_max
 from chalicelib.domain.messages import DayPublished, ReportSettled
 from chalicelib.domain.partners import PartnerTree
@@ -35,6 +35,7 @@ from chalicelib.domain.schedules import (
     prefix_problems,
 )
 from chalicelib.domain.webhooks import WebhookEvent
+from chalicelib.services.owned import PartnerKept
 from chalicelib.services.ports import Directory, ReportStore
 from chalicelib.services.reports import ReportService
 from chalicelib.services.schedule_ports import ReportCopier, ScheduleLimitReached, ScheduleStore
@@ -71,6 +72,7 @@ class ScheduleService:
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self._store = store
+        self._kept = PartnerKept(store, is_schedule_id, SCHEDULE_NOT_FOUND)
         self._reports = reports
         self._report_store = report_store
         self._directory = directory
@@ -144,23 +146,11 @@ class ScheduleService:
         return SchedulePage([schedule.to_json() for schedule in schedules], next_cursor)
 
     def get(self, caller: Caller, schedule_id: str) -> dict[str, Any]:
-        caller.require_read()
-        return self._find(caller, schedule_id).to_json()
+        return self._kept.get(caller, schedule_id)
 
     def delete(self, caller: Caller, schedule_id: str) -> None:
         """Remove it: no further month is made; reports it made stay (ordinary reports)."""
-        caller.require_write()
-        self._find(caller, schedule_id)
-        if not self._store.delete(caller.org_id, schedule_id):
-            raise NotFound(SCHEDULE_NOT_FOUND)
-
-    def _find(self, caller: Caller, schedule_id: str) -> Schedule:
-        """The caller's schedule; anything else (malformed, unknown, another partner's) is the
-        same 404."""
-        schedule = self._store.get(caller.org_id, schedule_id) if is_schedule_id(schedule_id) else None
-        if schedule is None:
-            raise NotFound(SCHEDULE_NOT_FOUND)
-        return schedule
+        self._kept.delete(caller, schedule_id)
 
     # ---- a month closes ----------------------------------------------------------------
 

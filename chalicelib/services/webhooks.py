@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Any
 
 from chalicelib.domain.access import Caller
-from chalicelib.domain.errors import Conflict, InvalidRequest, NotFound
+from chalicelib.domain.errors import Conflict, InvalidRequest
 from chalicelib.domain.messages import ReportSettled
 from chalicelib.domain.webhooks import (
     MAX_WEBHOOKS_PER_PARTNER,
@@ -30,6 +30,7 @@ from chalicelib.domain.webhooks import (
     next_attempt_at,
     signature,
 )
+from chalicelib.services.owned import PartnerKept
 from chalicelib.services.webhook_ports import (
     DeliveryQueue,
     EventPublisher,
@@ -72,6 +73,7 @@ class WebhookService:
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         self._store = store
+        self._kept = PartnerKept(store, is_webhook_id, WEBHOOK_NOT_FOUND)
         self._queue = queue
         self._events = events
         self._sender = sender
@@ -112,23 +114,11 @@ class WebhookService:
         return [webhook.to_json() for webhook in self._store.list(caller.org_id)]
 
     def get(self, caller: Caller, webhook_id: str) -> dict[str, Any]:
-        caller.require_read()
-        return self._find(caller, webhook_id).to_json()
+        return self._kept.get(caller, webhook_id)
 
     def delete(self, caller: Caller, webhook_id: str) -> None:
         """Remove it: deliveries still queued for it are dropped when they come up."""
-        caller.require_write()
-        self._find(caller, webhook_id)
-        if not self._store.delete(caller.org_id, webhook_id):
-            raise NotFound(WEBHOOK_NOT_FOUND)
-
-    def _find(self, caller: Caller, webhook_id: str) -> Webhook:
-        """The caller's webhook; anything else (malformed, unknown, another partner's) is the
-        same 404."""
-        webhook = self._store.get(caller.org_id, webhook_id) if is_webhook_id(webhook_id) else None
-        if webhook is None:
-            raise NotFound(WEBHOOK_NOT_FOUND)
-        return webhook
+        self._kept.delete(caller, webhook_id)
 
     # ---- a report settled --------------------------------------------------------------
 

@@ -77,6 +77,7 @@ DATA_SOURCES = [
     "chalicelib/services/ingest_validation.py",
     "chalicelib/services/rating.py",
     "chalicelib/adapters/event_log.py",
+    "chalicelib/adapters/event_screen.py",
     "chalicelib/adapters/usage_lake.py",
     "chalicelib/adapters/usage_lake_layout.py",
     "chalicelib/adapters/usage_calendar.py",

@@ -33,7 +33,7 @@ from chalicelib.domain.errors import ReportErrorCode
 from chalicelib.domain.messages import DayPublished
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.proration import SECONDS_PER_DAY, day_start_epoch, format_quantity
-from chalicelib.domain.report_rows import RowContext, aggregate_reference, neutralise_cell
+from chalicelib.domain.report_rows import RowContext, neutralise_cell
 from chalicelib.domain.reports import ReportStatus, report_object_key
 from chalicelib.local.demo import (
     DEMO_ADMIN,
@@ -46,6 +46,7 @@ from chalicelib.local.demo import (
 from chalicelib.local.events import usage_days_stream
 from chalicelib.services.sweeper import Sweeper
 from tests.conftest import TODAY, deliver_publications, unpublish_day
+from tests.oracles import aggregate_reference, cells, rate_day
 from tests.readers import object_exists, object_text
 
 pytestmark = pytest.mark.usefixtures("streams_routed")  # drained by hand: moto's regional streams endpoint
@@ -95,7 +96,7 @@ def _expected_rows(world, assignments, report) -> list[list[str]]:
     ]
     context = RowContext(report.report_type, scope, customers, {s.sku: s for s in world.skus})
     return [
-        [neutralise_cell(cell) for cell in context.cells(row)] for row in aggregate_reference(report.report_type, usage)
+        [neutralise_cell(cell) for cell in cells(context, row)] for row in aggregate_reference(report.report_type, usage)
     ]
 
 
@@ -227,7 +228,7 @@ def test_parked_report_is_started_by_the_days_publication(seeded, world):
     day = _unpublished_day(seeded)
     report_id, _ = _parked(seeded, day)
 
-    rated = seeded.rating.rate_day(day)  # publishes the day; nobody is called in-process
+    rated = rate_day(seeded.rating, day)  # publishes the day; nobody is called in-process
     assert rated.day == day and seeded.calendar.published_versions([day]) == {day: rated.version}
     seeded.workflow.join(JOIN_SECONDS)
     still = _stored(seeded, report_id)
@@ -257,7 +258,7 @@ def test_sweeper_starts_a_parked_report_whose_publication_event_was_lost(seeded,
     report_id, _ = _parked(seeded, day)
 
     # The day is published, but its stream record never reaches the handler (not drained).
-    rated = seeded.rating.rate_day(day)
+    rated = rate_day(seeded.rating, day)
     assert seeded.calendar.published_versions([day]) == {day: rated.version}
     seeded.workflow.join(JOIN_SECONDS)
     still = _stored(seeded, report_id)
@@ -501,7 +502,7 @@ def test_parked_report_deleted_then_day_published_starts_nothing(seeded, world):
     assert _stored(seeded, report_id) is None
     assert seeded.report_store.waiting() == []
 
-    rated = seeded.rating.rate_day(day)
+    rated = rate_day(seeded.rating, day)
     assert deliver_publications(seeded) > 0  # its record reaches the real handler
     assert _stored(seeded, report_id) is None
     assert seeded.blobs.list_keys("reports/") == []

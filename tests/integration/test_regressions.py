@@ -13,6 +13,7 @@ from chalicelib.domain.report_rows import Customer
 from chalicelib.domain.reports import ReportStatus
 from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from tests.conftest import TODAY
+from tests.oracles import rate_day
 from tests.readers import object_exists, object_text, usage_rows
 
 CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
@@ -127,7 +128,7 @@ def test_concurrent_rating_runs_never_publish_stale_usage(seeded, monkeypatch, s
         return real_write(day, version, usage, previous_version)
 
     monkeypatch.setattr(lake, "write_day", write_day)
-    seeded.rating.rate_day(D)  # run A (schedule / `wbr rate --from D`)
+    rate_day(seeded.rating, D)  # run A (schedule / `wbr rate --from D`)
     assert seeded.calendar.pending_restatement() is None
     version = seeded.calendar.published_versions([D])[D]
     late = [

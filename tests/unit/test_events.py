@@ -1,4 +1,5 @@
-"""The provisioning event contract (ARCHITECTURE.md §4): one NDJSON line → a flat record or InvalidEvent."""
+"""The provisioning event contract (ARCHITECTURE.md §4): one NDJSON line (`parse_event_line`, which
+reads it and hands the object to the domain's `validate_event`) → a flat record or InvalidEvent."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.adapters.event_screen import parse_event_line
 from chalicelib.domain.events import (
     EVENT_FIELDS,
     KEY_FIELDS,
@@ -17,7 +19,6 @@ from chalicelib.domain.events import (
     MAX_ID_LENGTH,
     MAX_TEXT_LENGTH,
     InvalidEvent,
-    parse_event_line,
 )
 
 FAST = settings(max_examples=100, deadline=None)

@@ -7,7 +7,8 @@ import bisect
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.lake_partitions import cut_points, overlaps, partition_of, starts_partition
+from chalicelib.domain.lake_partitions import cut_points, overlaps, starts_partition
+from tests.oracles import partition_of
 
 IDS = st.sets(st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=6), max_size=60)
 

@@ -20,7 +20,6 @@ from chalicelib.domain.lifecycle import (
     duplicate_answer,
     holds_duplicate_lock,
     lock_effect,
-    lock_is_stale,
     only_source,
     source_statuses,
     target_status,
@@ -28,6 +27,7 @@ from chalicelib.domain.lifecycle import (
 )
 from chalicelib.domain.periods import BillingPeriod
 from chalicelib.domain.reports import ReportCategory, ReportRequest, ReportStatus, ReportType
+from tests.oracles import lock_is_stale
 
 IN_PROGRESS, COMPLETED, FAILED = ReportStatus.IN_PROGRESS, ReportStatus.COMPLETED, ReportStatus.FAILED
 MAY = BillingPeriod(date(2026, 5, 1), date(2026, 5, 31))

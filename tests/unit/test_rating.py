@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib.domain.events import EventType
 from chalicelib.domain.proration import (
     MICRO_UNITS_PER_UNIT,
     SECONDS_PER_DAY,
@@ -17,8 +18,9 @@ from chalicelib.domain.proration import (
     union_length,
     units_by_day,
 )
-from chalicelib.domain.rating import ASSIGNED, UNASSIGNED, KeyDay, rate_key_day
+from chalicelib.domain.rating import KeyDay, rate_key_day
 
+ASSIGNED, UNASSIGNED = EventType.PACKAGE_ASSIGNED.value, EventType.PACKAGE_UNASSIGNED.value
 FAST = settings(max_examples=100, deadline=None)
 
 

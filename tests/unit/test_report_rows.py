@@ -14,17 +14,16 @@ from hypothesis import strategies as st
 from chalicelib.domain.report_rows import (
     ALL_COLUMNS,
     GROUP_KEYS,
-    AggregatedRow,
     CsvRenderer,
     Customer,
     Partner,
     RowContext,
     Sku,
-    aggregate_reference,
     columns_for,
     neutralise_cell,
 )
 from chalicelib.domain.reports import ReportType
+from tests.oracles import AggregatedRow, aggregate_reference, cells
 
 # ARCHITECTURE.md §3, written out literally: (columns, PARTNER, CUSTOMER, USER). This is the one place a
 # test restates the contract instead of deriving it from the code.
@@ -164,7 +163,7 @@ def test_the_domains_quoting_is_what_pythons_csv_writer_does(rows):
     assert CsvRenderer().render(rows) == buffer.getvalue()
 
 
-# --- RowContext.cells ------------------------------------------------------------------------
+# --- cells (tests/oracles.py) ---------------------------------------------------------------
 
 PARTNER = Partner("partner-org", "Acme Telecom")
 CUSTOMERS = {"cust-1": Customer("cust-1", "partner-org", "EXT-001")}
@@ -178,7 +177,7 @@ def context(report_type):
 
 def test_partner_row_cells():
     row = AggregatedRow(("sub-1", "sku-call"), 15_500_000, FIRST, LAST)
-    assert context(ReportType.PARTNER).cells(row) == [
+    assert cells(context(ReportType.PARTNER), row) == [
         "Acme Telecom",
         "partner-org",
         "sub-1",
@@ -193,8 +192,8 @@ def test_partner_row_cells():
 
 def test_customer_row_cells():
     row = AggregatedRow(("cust-1", "loc-1", "sub-1", "sku-call"), 31_000_000, FIRST, LAST)
-    cells = context(ReportType.CUSTOMER).cells(row)
-    assert dict(zip(columns_for(ReportType.CUSTOMER), cells, strict=True)) == {
+    named = cells(context(ReportType.CUSTOMER), row)
+    assert dict(zip(columns_for(ReportType.CUSTOMER), named, strict=True)) == {
         "PARTNER_NAME": "Acme Telecom",
         "PARTNER_ORG_ID": "partner-org",
         "SUBSCRIPTION_ID": "sub-1",
@@ -208,14 +207,14 @@ def test_customer_row_cells():
         "CUSTOMER_EXTERNAL_ID": "EXT-001",
         "LOCATION_ID": "loc-1",
     }
-    assert len(cells) == len(columns_for(ReportType.CUSTOMER))
+    assert len(named) == len(columns_for(ReportType.CUSTOMER))
 
 
 def test_user_row_cells_for_a_user():
     row = AggregatedRow(
         ("cust-1", "loc-1", "sub-1", "sku-call", "USER", "user-1", "subscriber-1", ""), 41_667, FIRST, FIRST
     )
-    assert context(ReportType.USER).cells(row) == [
+    assert cells(context(ReportType.USER), row) == [
         "Acme Telecom",
         "partner-org",
         "sub-1",
@@ -236,23 +235,23 @@ def test_user_row_cells_for_a_user():
 
 def test_user_row_cells_for_a_workspace():
     row = AggregatedRow(("cust-1", "loc-1", "sub-1", "sku-call", "WORKSPACE", "", "", "ws-9"), 1_000_000, FIRST, LAST)
-    cells = dict(zip(columns_for(ReportType.USER), context(ReportType.USER).cells(row), strict=True))
-    assert (cells["SUBSCRIBER_ID"], cells["USER_ID"], cells["WORKSPACE_ID"]) == ("", "", "ws-9")
-    assert cells["QUANTITY"] == "1"
+    named = dict(zip(columns_for(ReportType.USER), cells(context(ReportType.USER), row), strict=True))
+    assert (named["SUBSCRIBER_ID"], named["USER_ID"], named["WORKSPACE_ID"]) == ("", "", "ws-9")
+    assert named["QUANTITY"] == "1"
 
 
 def test_unknown_sku_and_customer_give_empty_names():
     row = AggregatedRow(("cust-x", "loc-1", "sub-1", "sku-x"), 1, FIRST, LAST)
-    cells = dict(zip(columns_for(ReportType.CUSTOMER), context(ReportType.CUSTOMER).cells(row), strict=True))
-    assert cells["SERVICE_NAME"] == cells["DESCRIPTION"] == cells["CUSTOMER_EXTERNAL_ID"] == ""
-    assert cells["QUANTITY"] == "0.000001"
+    named = dict(zip(columns_for(ReportType.CUSTOMER), cells(context(ReportType.CUSTOMER), row), strict=True))
+    assert named["SERVICE_NAME"] == named["DESCRIPTION"] == named["CUSTOMER_EXTERNAL_ID"] == ""
+    assert named["QUANTITY"] == "0.000001"
 
 
 def test_rows_name_the_sub_partner_when_the_context_is_for_it():
     sub = Partner("sub-org", "Reseller One", parent_org_id="partner-org")
     row = AggregatedRow(("sub-1", "sku-call"), 1_000_000, FIRST, LAST)
-    cells = RowContext(ReportType.PARTNER, sub, CUSTOMERS, SKUS).cells(row)
-    assert cells[:2] == ["Reseller One", "sub-org"]
+    named = cells(RowContext(ReportType.PARTNER, sub, CUSTOMERS, SKUS), row)
+    assert named[:2] == ["Reseller One", "sub-org"]
 
 
 # --- aggregate_reference ---------------------------------------------------------------------

@@ -1,15 +1,38 @@
-"""The vector screen (`screen_wire`, Arrow) against line-by-line validation (`validate_event`):
-the same chunk, as bytes lines (screened in Arrow) and as text lines (never screened in Arrow,
-every line through the validator), gives the same records, digests, rejections and counts."""
+"""The vector screen (`screen_wire`, adapters/event_screen.py, Arrow) against the rule
+(`validate_event`, domain/events.py), line by line: a property (hypothesis) that whatever the
+screen approves the rule accepts with the same record, and that it approves the everyday
+assignment; and, through ingestion, the same chunk as bytes lines (screened in Arrow) and as text
+lines (never screened in Arrow, every line through the validator) gives the same records,
+digests, rejections and counts."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
+import pyarrow as pa
+import pyarrow.json as pj
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from chalicelib.domain.events import record_digests
+from chalicelib.adapters.event_screen import (
+    WIRE_SCHEMA,
+    assignment_records,
+    record_digests,
+    screen_wire,
+    subject_keys_all_valued,
+)
+from chalicelib.domain.events import (
+    ASSIGNMENT_TYPES,
+    MAX_AGE_SECONDS,
+    MAX_FUTURE_SECONDS,
+    MAX_ID_LENGTH,
+    EventType,
+    InvalidEvent,
+    validate_event,
+)
 from chalicelib.services.ingestion import IngestionService
 
 NOW = int(time.time())
@@ -191,7 +214,8 @@ def test_events_without_the_added_fields_keep_their_digests_and_with_them_differ
 def test_a_log_object_from_before_the_added_fields_reads_as_records_of_today():
     import pyarrow as pa
 
-    from chalicelib.domain.events import ADDED_FIELDS, EVENT_FIELDS, conform_records
+    from chalicelib.adapters.event_screen import conform_records
+    from chalicelib.domain.events import ADDED_FIELDS, EVENT_FIELDS
 
     screened = _service()._validate([json.dumps(assignment(n)).encode() for n in range(3)])
     old = screened.records.drop_columns(list(ADDED_FIELDS))  # as an object written before them
@@ -206,3 +230,136 @@ def test_a_blank_line_is_counted_as_skipped_never_dropped_unseen(as_bytes):
     report = _service()._validate(chunk).report
     assert report.blank_lines == 4
     assert report.lines == len(text) == len(good) + report.blank_lines + report.rejected
+
+
+# ---- the property: `screen_wire` approves only what `validate_event` accepts, as it accepts it ----
+
+SCREEN_NOW = 1_790_000_000  # 2026-09-21T...Z
+_WIRE_READ = pj.ParseOptions(explicit_schema=WIRE_SCHEMA, unexpected_field_behavior="error")
+_plain_ids = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12)
+_odd_ids = st.one_of(
+    st.just(""),
+    st.just("x" * MAX_ID_LENGTH),
+    st.just("x" * (MAX_ID_LENGTH + 1)),
+    st.builds(lambda lead, rest: lead + rest, st.sampled_from([" ", "\t", "\x1f", "\x85", "é", "\u3000"]), _plain_ids),
+    st.text(max_size=6),
+    st.none(),
+    st.integers(0, 9),
+)
+_ids = _plain_ids | _odd_ids
+
+
+def _stamp(epoch: int, spelling: str) -> str:
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+    return {
+        "Z": text + "Z",
+        "offset": text + "+00:00",
+        "fraction": text + ".250Z",
+        "day 30": text[:8] + "30" + text[10:] + "Z",
+        "second 60": text[:17] + "60Z",
+        "no zone": text,
+    }[spelling]
+
+
+_edges = [SCREEN_NOW - MAX_AGE_SECONDS, SCREEN_NOW + MAX_FUTURE_SECONDS]
+_epochs = st.one_of(  # the window's edges, a second either side, first
+    st.builds(lambda edge, step: edge + step, st.sampled_from(_edges), st.sampled_from([-1, 1, 0, -2, 2])),
+    st.integers(SCREEN_NOW - 400 * 86_400, SCREEN_NOW),
+)
+_stamps = st.builds(_stamp, _epochs, st.just("Z")) | st.builds(
+    _stamp, _epochs, st.sampled_from(["offset", "fraction", "day 30", "second 60", "no zone"])
+)
+
+
+@st.composite
+def _everyday(draw) -> dict:
+    """The everyday assignment: plain ids, a `Z` timestamp in the window, a USER or WORKSPACE subject."""
+    workspace = draw(st.booleans())
+    subject = (
+        {"type": "WORKSPACE", "workspaceId": draw(_plain_ids)}
+        if workspace
+        else {"type": "USER", "userId": draw(_plain_ids), "subscriberId": draw(_plain_ids)}
+    )
+    return {
+        "eventId": draw(_plain_ids),
+        "eventType": draw(st.sampled_from(sorted(ASSIGNMENT_TYPES))),
+        "occurredAt": _stamp(draw(st.sampled_from(_edges) | st.integers(SCREEN_NOW - 400 * 86_400, SCREEN_NOW)), "Z"),
+        **{name: draw(_plain_ids) for name in ("partnerOrgId", "customerOrgId", "locationId", "subscriptionId", "sku")},
+        "subject": subject,
+    }
+
+
+_TOP_IDS = ("eventId", "partnerOrgId", "customerOrgId", "locationId", "subscriptionId", "sku")
+_SUBJECT_KEYS = ("userId", "subscriberId", "workspaceId")
+
+
+@st.composite
+def _near_everyday(draw) -> dict:
+    """An everyday assignment with one to three things changed, each one the screen must notice
+    (or leave to `validate_event`)."""
+    event = draw(_everyday())
+    for _ in range(draw(st.integers(1, 3))):
+        subject = event.get("subject", {})
+        change = draw(
+            st.sampled_from(["stamp", "id", "subject id", "subject key", "subject type", "type", "drop", "extra"])
+        )
+        if change == "id":
+            event[draw(st.sampled_from(_TOP_IDS))] = draw(_odd_ids)
+        elif change == "subject id":
+            event["subject"] = {**subject, draw(st.sampled_from(_SUBJECT_KEYS)): draw(_ids)}
+        elif change == "subject key":
+            dropped = draw(st.sampled_from(_SUBJECT_KEYS))
+            event["subject"] = {name: value for name, value in subject.items() if name != dropped}
+        elif change == "subject type":
+            event["subject"] = {**subject, "type": draw(st.sampled_from(["USER", "WORKSPACE", "user", "ROOM"]))}
+        elif change == "type":
+            event["eventType"] = draw(st.sampled_from([member.value for member in EventType] + ["PACKAGE_MOVED"]))
+        elif change == "stamp":
+            event["occurredAt"] = draw(_stamps)
+        elif change == "drop":
+            event.pop(draw(st.sampled_from(sorted(event))), None)
+        else:
+            event[draw(st.sampled_from(["name", "description", "internal"]))] = draw(_plain_ids | st.booleans())
+    return event
+
+
+def _screened(event: dict) -> tuple[bool, list[dict]] | None:
+    """What the screen does with `event`'s line: (approved, its records), or None where the
+    ingester would not screen it (Arrow cannot read it, or a subject key is null)."""
+    line = (json.dumps(event) + "\n").encode()
+    try:
+        wire = pj.read_json(io.BytesIO(line), parse_options=_WIRE_READ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if wire.num_rows != 1 or not subject_keys_all_valued(line, wire):
+        return None
+    approved, occurred_at = screen_wire(wire, SCREEN_NOW)
+    approved = approved.combine_chunks()
+    return approved[0].as_py(), assignment_records(wire.filter(approved), occurred_at.filter(approved)).to_pylist()
+
+
+def _validated(event: dict) -> dict | None:
+    try:
+        return validate_event(event, SCREEN_NOW)
+    except InvalidEvent:
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(_near_everyday())
+def test_screen_wire_approves_only_events_validate_event_accepts_and_records_them_as_it_does(event):
+    """The vector screen (`screen_wire` + `assignment_records`) is a strict subset of the rule
+    (`validate_event`): whatever it approves, the rule accepts, with the very same record."""
+    screened = _screened(event)
+    if screened is not None and screened[0]:
+        assert screened[1] == [_validated(event)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(_everyday())
+def test_screen_wire_approves_every_everyday_assignment_as_validate_event_records_it(event):
+    """…and it is not an empty subset: the everyday assignment (plain ids, a `Z` timestamp in the
+    window, a USER or WORKSPACE subject) is approved, with `validate_event`'s record."""
+    screened = _screened(event)
+    assert screened is not None and screened[0]
+    assert screened[1] == [_validated(event)] and screened[1][0] is not None
