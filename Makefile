@@ -59,6 +59,11 @@ run-fresh: $(STAMP) $(CONSOLE_BUILD)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
 
+## test-deep: the fault matrices and the full fuzz / property examples left out of `make test` (tests/tiers.py); CI runs it
+.PHONY: test-deep
+test-deep: $(STAMP)
+	WBR_DEEP=1 $(BIN)/python -m pytest -n auto -m "deep or tiered" -o addopts="-q --strict-markers"
+
 ## test-live: event paths over real processes (wbr dev + CLI processes + kill -9; not part of `make test`)
 .PHONY: test-live
 test-live: $(STAMP)

@@ -24,6 +24,8 @@ from tests.conftest import TODAY
 from tests.faults.fault_plan import ProcessCrash
 from tests.readers import usage_rows
 
+pytestmark = pytest.mark.deep  # a fault matrix: make test-deep (CI), not make test (tests/tiers.py)
+
 YESTERDAY = TODAY - timedelta(days=1)
 WORLD = demo_world(TODAY, days=4, users=24, workspaces=3, seed=31)
 ON_TIME, LATE = demo_events(WORLD, seed=31)

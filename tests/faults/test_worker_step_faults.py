@@ -27,6 +27,8 @@ import pytest
 from chalicelib.runtime.workflow import RETRY_MAX_ATTEMPTS
 from tests.faults.conftest import check_identical_create, check_outcome
 
+pytestmark = pytest.mark.deep  # a fault matrix: make test-deep (CI), not make test (tests/tiers.py)
+
 # (step, shard) — shard "last" is resolved at run time from Plan's output.
 STEPS = [
     pytest.param("plan", None, id="Plan"),

@@ -32,6 +32,9 @@ from moto import mock_aws
 
 from chalicelib.adapters.usage_calendar import DynamoUsageCalendar, table_definition
 from chalicelib.domain.restatement import Obligation, RestatementMarker
+from tests.tiers import examples
+
+pytestmark = pytest.mark.tiered  # the state machines: more examples under make test-deep (tests/tiers.py)
 
 D0 = date(2026, 11, 1)
 FIRST_RATED = 4  # days 0..4 are rated when the machine starts
@@ -249,14 +252,16 @@ class CheckedAtTheEndInMemory(CheckedAtTheEnd):
 
 
 TestNoInterleavingLosesARequestOfTheRule = CheckedAtTheEndInMemory.TestCase
-TestNoInterleavingLosesARequestOfTheRule.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
+TestNoInterleavingLosesARequestOfTheRule.settings = settings(
+    max_examples=examples(deep=300, quick=100), stateful_step_count=40, deadline=None
+)
 
 
 # No shrinking: each step is a few DynamoDB calls on moto, and shrinking a 30-step failure takes
 # minutes; the failing run's steps are printed as they are.
 TestNoInterleavingLosesARequestOnMoto = CheckedAtTheEnd.TestCase
 TestNoInterleavingLosesARequestOnMoto.settings = settings(
-    max_examples=15,
+    max_examples=examples(deep=15, quick=5),
     stateful_step_count=30,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],

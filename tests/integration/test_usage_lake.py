@@ -23,6 +23,7 @@ from chalicelib.adapters.usage_lake import S3ParquetUsageLake
 from chalicelib.adapters.usage_lake_layout import MANIFEST, USAGE_SCHEMA, day_prefix
 from chalicelib.domain.errors import LakeIncomplete
 from chalicelib.services.ports import UsageSlice
+from tests.tiers import examples
 
 BUCKET = "lake"
 DAY = date(2026, 10, 5)
@@ -100,7 +101,8 @@ def test_partitions_follow_the_partner_tree(s3):
         assert table.num_rows == partition["rows"]
 
 
-@settings(max_examples=25, deadline=None)
+@pytest.mark.tiered
+@settings(max_examples=examples(deep=25, quick=8), deadline=None)
 @given(
     low=st.one_of(st.none(), st.integers(0, 45).map(lambda n: f"c{n:03d}")),
     high=st.one_of(st.none(), st.integers(0, 45).map(lambda n: f"c{n:03d}")),

@@ -47,10 +47,11 @@ from chalicelib.domain.reports import ReportError
 from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, OTHER_PARTNER
 from tests.conftest import Tokens
 from tests.security.conftest import SecurityStack
+from tests.tiers import examples
 
 OPENAPI_FILE = Path(chalicelib.api.__file__).with_name("openapi.json")
 FUZZING = bool(os.environ.get("WBR_FUZZ_EXAMPLES"))
-EXAMPLES_PER_OPERATION = int(os.environ["WBR_FUZZ_EXAMPLES"]) if FUZZING else 260
+EXAMPLES_PER_OPERATION = int(os.environ["WBR_FUZZ_EXAMPLES"]) if FUZZING else examples(deep=260, quick=40)
 CALLER = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE, WRITE_SCOPE}))
 CHECKS = [
     not_a_server_error,
@@ -147,6 +148,7 @@ def known_report_ids(stack: SecurityStack) -> list[str]:
     return [completed.report_id, in_progress.report_id, failed.report_id, foreign.report_id]
 
 
+@pytest.mark.tiered
 @pytest.mark.parametrize("operation", operations())
 def test_api_conforms_to_its_document(schema: Any, gateway_app: GatewayWsgiApp, known_report_ids: list[str],
                                       operation: str) -> None:

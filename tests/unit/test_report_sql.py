@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ from chalicelib.domain.report_rows import (
 )
 from chalicelib.domain.reports import ReportType
 from tests.oracles import aggregate_reference, cells
+from tests.tiers import examples
 
 TRICKY = st.sampled_from(
     [
@@ -72,7 +74,8 @@ usage_rows = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)  # each example opens a DuckDB connection; CI runs new ones each time
+@pytest.mark.tiered
+@settings(max_examples=examples(deep=60, quick=20), deadline=None)  # each example opens a DuckDB connection; CI runs new ones each time
 @given(
     rows=usage_rows,
     report_type=st.sampled_from(list(ReportType)),
@@ -142,7 +145,8 @@ def _chosen_columns(report_type: ReportType):
     )
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.tiered
+@settings(max_examples=examples(deep=60, quick=20), deadline=None)
 @given(
     data=st.data(),
     rows=usage_rows,
