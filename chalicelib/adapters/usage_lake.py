@@ -38,6 +38,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws import is_missing_object
 from chalicelib.adapters.engine import STATE_SCHEMA, sql_literal, sql_literals
+from chalicelib.adapters.memo import Lru
 from chalicelib.adapters.usage_lake_layout import (
     LEGACY_DAY_OBJECT,
     MANIFEST,
@@ -61,6 +62,7 @@ _CHUNK_BYTES = 1 << 20  # how a downloaded object is streamed to its file
 # Row-group min/max kept for what readers prune by; per-subject ids would only bloat the footer.
 STATISTICS_COLUMNS = ("usage_date", "partner_org_id", "customer_org_id", "units")
 _MANIFEST_CACHE_SIZE = 4096
+_CUSTOMER_STATES_KEPT = 256  # one customer's open keys of a day version: the read API's explain
 
 
 class S3ParquetUsageLake:
@@ -69,6 +71,7 @@ class S3ParquetUsageLake:
         self._bucket = bucket
         self._customers_per_partition = customers_per_partition
         self._manifests: dict[str, list[PartitionEntry]] = {}  # a version's, immutable once written
+        self._customer_states: Lru[pa.Table] = Lru(_CUSTOMER_STATES_KEPT)
         self._lock = threading.Lock()
 
     # ---- writing (rating) ---------------------------------------------------------------
@@ -214,13 +217,18 @@ class S3ParquetUsageLake:
         return self._read_entries(entries, day, None)
 
     def customer_state(self, day: date, version: int, partner_org_id: str, customer_org_id: str) -> pa.Table:
-        """The keys of one customer open at the end of `day`: its state partition only."""
-        entries = self._manifest(state_prefix(day, version))
-        if entries is None:
-            table = self.read_state(day, version, [partner_org_id])
-        else:
-            table = self._read_entries(holding(entries, partner_org_id, customer_org_id), day, STATE_SCHEMA)
-        return table.filter(pc.equal(table["customer_org_id"], customer_org_id))
+        """The keys of one customer open at the end of `day`: its state partition only (kept in
+        memory: a day version's state never changes)."""
+
+        def read() -> pa.Table:
+            entries = self._manifest(state_prefix(day, version))
+            if entries is None:
+                table = self.read_state(day, version, [partner_org_id])
+            else:
+                table = self._read_entries(holding(entries, partner_org_id, customer_org_id), day, STATE_SCHEMA)
+            return table.filter(pc.equal(table["customer_org_id"], customer_org_id))
+
+        return self._customer_states.get_or_read((day, version, partner_org_id, customer_org_id), read)
 
     def _read_entries(self, entries: list[PartitionEntry], day: date, schema: pa.Schema | None) -> pa.Table:
         with ThreadPoolExecutor(max_workers=_THREADS) as pool:

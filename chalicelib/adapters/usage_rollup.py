@@ -23,7 +23,6 @@ import hashlib
 import io
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws import is_missing_object
+from chalicelib.adapters.memo import Lru
 from chalicelib.domain.errors import LakeIncomplete
 from chalicelib.domain.events import KEY_FIELDS
 from chalicelib.domain.usage_view import RollupRow
@@ -240,7 +240,7 @@ class S3UsageRollups:
         self._day_usage = day_usage
         self._day_events = day_events
         self._manifests: dict[str, dict[str, dict[str, Any]]] = {}
-        self._cache: OrderedDict[str, pa.Table] = OrderedDict()
+        self._cache: Lru[pa.Table] = Lru(_CACHE_ENTRIES)
         self._lock = threading.Lock()
 
     # ---- writing (rating) ---------------------------------------------------------------
@@ -421,11 +421,9 @@ class S3UsageRollups:
 
     def _cached(self, key: str) -> pa.Table | None:
         """An immutable object's table, from memory or S3 (None: no such object)."""
-        with self._lock:
-            table = self._cache.get(key)
-            if table is not None:
-                self._cache.move_to_end(key)
-                return table
+        table = self._cache.get(key)
+        if table is not None:
+            return table
         body = self._get(key)
         if body is None:
             return None
@@ -434,11 +432,7 @@ class S3UsageRollups:
         return table
 
     def _remember(self, key: str, table: pa.Table) -> None:
-        with self._lock:
-            self._cache[key] = table
-            self._cache.move_to_end(key)
-            while len(self._cache) > _CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+        self._cache.put(key, table)
 
     def _get(self, key: str) -> bytes | None:
         try:
