@@ -207,7 +207,7 @@ class LocalExecution:
         attempt = 1
         while True:
             try:
-                return run_step(self.functions[function], state)
+                return run_step(function, self.functions[function], state)
             except Exception as error:
                 if error_name(error) not in RETRYABLE_ERRORS or attempt >= RETRY_MAX_ATTEMPTS:
                     raise
