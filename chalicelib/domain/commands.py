@@ -1,9 +1,11 @@
 """What the report workflow is asked to do, as frozen values (cosmicpython's `commands`).
 
 A generation run travels between processes as JSON (the input of a Step Functions execution,
-``$.job`` in every state). The edges that receive it (the Lambda handlers of api/worker.py, the
-local runner and the `Workflow` adapters) translate that JSON into a `GenerationJob` and back;
-services never index the raw dict. A Task that failed reaches MarkFailed as a `StepFailure`.
+``$.job`` in every state). The edges that receive it (runtime/workflow_edge.py for the Lambda
+handlers of api/worker.py and the local runner, and the `Workflow` adapters) translate that
+JSON into a `GenerationJob` and back (`to_json`/`from_json`); services never index the raw dict.
+A Task that failed reaches MarkFailed as a `StepFailure` (`from_json` of the caught ``$.error``).
+What each step takes and returns beside the job: domain/workflow_messages.py.
 """
 
 from __future__ import annotations

@@ -32,9 +32,12 @@ from chalicelib.domain.sharding import Shard
 
 @dataclass(frozen=True)
 class PlanInput:
-    """An execution's input: ``{"job": …}``."""
+    """An execution's input: ``{"job": …}`` (what `Workflow.start` starts a run with)."""
 
     job: GenerationJob
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job": self.job.to_json()}
 
     @classmethod
     def from_json(cls, state: Mapping[str, Any]) -> PlanInput:
