@@ -18,7 +18,7 @@ without ``bytes``, a file without ``size``, a shard without ``directoryVersion``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -68,6 +68,12 @@ class ShardItem:
         return cls(Shard.from_json(data), None if version is None else int(version), data.get("fileKey") or None)
 
 
+def shard_list_json(items: Iterable[ShardItem]) -> list[dict[str, Any]]:
+    """The shard list as JSON: an inline Map's ``$.shards``, or the array in S3 a Distributed
+    Map's ItemReader reads (Plan writes it compact)."""
+    return [item.to_json() for item in items]
+
+
 @dataclass(frozen=True)
 class ShardList:
     """Where a distributed run's shard list is (a JSON array of `ShardItem`s in S3, read by the
@@ -102,7 +108,7 @@ class PlanReady:
         if isinstance(self.shards, ShardList):
             located = {"bucket": self.shards.bucket, "key": self.shards.key}
             return {**self.carried_json(), "shardList": located, "shardCount": self.shards.count}
-        return {**self.carried_json(), "shards": [item.to_json() for item in self.shards]}
+        return {**self.carried_json(), "shards": shard_list_json(self.shards)}
 
 
 @dataclass(frozen=True)

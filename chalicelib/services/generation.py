@@ -58,6 +58,7 @@ from chalicelib.domain.workflow_messages import (
     PlanWaiting,
     ShardItem,
     ShardList,
+    shard_list_json,
 )
 from chalicelib.services.point_in_time import PointInTimeCounts
 from chalicelib.services.ports import (
@@ -181,7 +182,7 @@ class GenerationSteps:
         if len(items) == 1 and report.request.file_format.is_default:
             # One shard writes the whole file: straight to the report's key, Assemble copies nothing.
             items = (replace(items[0], file_key=job.object_key(report.request.file_format)),)
-        listed = [item.to_json() for item in items]
+        listed = shard_list_json(items)
         if carries_shards_inline(listed, budget, self._policy.inline_max_shards):
             return PlanReady(job, versions, day_rows, items)
         # A Distributed Map reads the list from S3 (its ItemReader); MarkFailed, Finalize and a
