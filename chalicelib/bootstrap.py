@@ -39,10 +39,10 @@ from chalicelib.adapters.usage_rollup import S3UsageRollups
 from chalicelib.adapters.usage_subjects import LakeSubjectReads
 from chalicelib.adapters.webhook_http import HttpWebhookSender
 from chalicelib.config import Settings, local_state_dir
-from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.events import ASSIGNMENT_TYPES
 from chalicelib.domain.listing import CursorCodec
+from chalicelib.domain.workflow_messages import StepInput, StepOutput
 from chalicelib.runtime.observability import bind_tracking_id, logger, record_step
 from chalicelib.services.generation import GenerationPolicy, GenerationSteps
 from chalicelib.services.ingestion import IngestionService
@@ -347,16 +347,16 @@ class Container:
             ledger=self.calendar,
         )
 
-    def step(self, name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def step(self, name: str) -> Callable[[StepInput], StepOutput]:
         """A generation step as the workflow calls it: logged under the report's trackingId,
         with AWS throttling surfaced as `Throttled` so the workflow retries it with backoff."""
 
-        def run(state: dict[str, Any]) -> dict[str, Any]:
-            job: GenerationJob = state["job"]  # typed at the edge (workflow.run_step)
+        def run(message: StepInput) -> StepOutput:
+            job = message.job  # read out of the workflow's JSON at the edge (workflow_edge.run_step)
             bind_tracking_id(job.tracking_id)
             logger.info("step started", extra={"step": name, "report_id": job.report_id})
             try:
-                result = getattr(self.generation, name)(state)
+                result: StepOutput = getattr(self.generation, name)(message)
                 record_step(name, result)
                 return result
             except Exception as error:

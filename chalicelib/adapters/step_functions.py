@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.regeneration import run_prefix
+from chalicelib.domain.workflow_messages import PlanInput
 
 # Step Functions execution names: at most 80 characters of [A-Za-z0-9-_].
 EXECUTION_NAME_LIMIT = 80
@@ -30,7 +31,7 @@ class StepFunctionsWorkflow:
         # Names are unique per revision and trigger: a re-delivered trigger cannot run twice.
         try:
             self._sfn.start_execution(
-                stateMachineArn=self._arn, name=execution_name(name), input=json.dumps({"job": job.to_json()})
+                stateMachineArn=self._arn, name=execution_name(name), input=json.dumps(PlanInput(job).to_json())
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":

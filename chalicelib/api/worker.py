@@ -1,8 +1,7 @@
 """The worker's Lambda functions: one per Task state of chalicelib/runtime/workflow.py.
 
 Each takes the state Step Functions passes and hands it to its step as the local runner does
-(`workflow.run_step`: the job arrives as a `GenerationJob`, a caught ``$.error`` as a
-`StepFailure`, and the job the step hands on goes back as its JSON).
+(`workflow_edge.run_step`: the step's message read out of the JSON, its result written back).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ worker_api = Blueprint(__name__)
 
 
 def _run(step: str, event: dict[str, Any]) -> dict[str, Any]:
-    return run_step(get_container().step(step), event)
+    return run_step(step, get_container().step(step), event)
 
 
 @worker_api.lambda_function(name="plan")

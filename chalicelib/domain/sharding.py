@@ -15,8 +15,9 @@ state, so Plan caps the shard count at what fits (`StateBudget.max_shards`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class Shard:
             "customersBefore": self.customers_before,
             "rows": self.rows,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Shard:
+        return cls(data["index"], data["customersFrom"], data["customersBefore"], data.get("rows", 0))
 
 
 def plan_shards(rows_by_customer: Iterable[tuple[str, int]], target_rows: int, max_shards: int = 1000) -> list[Shard]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.regeneration import run_prefix
+from chalicelib.domain.workflow_messages import PlanInput
 from chalicelib.runtime.observability import logger as service_logger
 from chalicelib.runtime.workflow import (
     ITEM_VALUE,
@@ -207,7 +208,7 @@ class LocalExecution:
         attempt = 1
         while True:
             try:
-                return run_step(self.functions[function], state)
+                return run_step(function, self.functions[function], state)
             except Exception as error:
                 if error_name(error) not in RETRYABLE_ERRORS or attempt >= RETRY_MAX_ATTEMPTS:
                     raise
@@ -279,7 +280,7 @@ class LocalWorkflow:
             item_reader=self._item_reader,
         )
         try:
-            status, _ = execution.run({"job": job.to_json()})
+            status, _ = execution.run(PlanInput(job).to_json())
             self._logger.info("workflow finished", extra={"run": name, "status": status, "states": execution.visited})
         except Exception:  # noqa: BLE001 - MarkFailed itself failed; the sweeper will see it
             self._logger.exception("workflow crashed", extra={"run": name})

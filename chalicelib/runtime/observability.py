@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from chalicelib.domain.workflow_messages import FinalizeResult, MarkFailedResult, StepOutput
+
 T = TypeVar("T")
 
 SERVICE = "wholesale-billing-reports"
@@ -58,15 +60,14 @@ def flushing_metrics(handler: Callable[..., T]) -> Callable[..., T]:
     return run
 
 
-def record_step(step: str, result: dict[str, Any]) -> None:
+def record_step(step: str, result: StepOutput) -> None:
     """Business metrics of the report worker, from what its steps return."""
-    if step == "finalize":
-        outcome = result.get("outcome")
-        if outcome == "completed":
+    if isinstance(result, FinalizeResult):
+        if result.outcome == "completed":
             metrics.add_metric(name="ReportsCompleted", unit=MetricUnit.Count, value=1)
-            metrics.add_metric(name="GenerationSeconds", unit=MetricUnit.Seconds, value=result.get("seconds", 0))
-            metrics.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=result.get("rows", 0))
-        elif outcome == "regenerated":
+            metrics.add_metric(name="GenerationSeconds", unit=MetricUnit.Seconds, value=result.seconds or 0)
+            metrics.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=result.rows or 0)
+        elif result.outcome == "regenerated":
             metrics.add_metric(name="ReportsRegenerated", unit=MetricUnit.Count, value=1)
-    elif step == "mark_failed" and result.get("failed"):
+    elif isinstance(result, MarkFailedResult) and result.failed:
         metrics.add_metric(name="ReportsFailed", unit=MetricUnit.Count, value=1)

@@ -19,10 +19,10 @@ ItemReader, running each shard as a child execution. Both Maps give each shard t
 (`SHARD_INPUT`) and put the shards' results at ``$.parts``.
 
 The state is JSON, as Step Functions carries it: ``$.job`` is a `GenerationJob`'s JSON and a
-caught failure is ``$.error`` (``Error``, ``Cause``). This module and the Lambda handlers
-(api/worker.py) are the edges that translate it: `run_step` gives a step the job as a
-`GenerationJob` and the failure as a `StepFailure` (`task_input`) and carries the job a step
-hands on as JSON again (`task_output`), and `LocalWorkflow` starts a run from a `GenerationJob`.
+caught failure is ``$.error`` (``Error``, ``Cause``); what each step reads from it and adds to it
+is a typed message (domain/workflow_messages.py). `workflow_edge.run_step`, called by the Lambda
+handlers (api/worker.py) and the local runner, is the one place that translates: it reads a
+step's message out of the state and writes its result back as JSON.
 """
 
 from __future__ import annotations

@@ -1,18 +1,40 @@
-"""The edge of the report state machine: the JSON state Step Functions carries ⇄ what the
-steps take. ``$.job`` is a `GenerationJob`'s JSON and a caught failure is ``$.error`` (``Error``,
-``Cause``); `run_step` gives a step the job as a `GenerationJob` and the failure as a
-`StepFailure` (`task_input`) and carries the job a step hands on as JSON again (`task_output`).
-Used by the Lambda handlers (api/worker.py) and the local runner (workflow.LocalExecution)."""
+"""The edge of the report state machine: the JSON state Step Functions carries ⇄ the typed
+messages the steps take and return (domain/workflow_messages.py). `run_step` reads a step's input
+out of the state (`task_input`: ``$.job`` a `GenerationJob`, a caught ``$.error`` a
+`StepFailure`, and so on) and writes its result back as JSON (`task_output`). Used by the Lambda
+handlers (api/worker.py) and the local runner (local/step_functions.py); nothing else translates
+the workflow's JSON."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalicelib.domain.commands import GenerationJob, StepFailure
+from chalicelib.domain.commands import GenerationJob
+from chalicelib.domain.workflow_messages import (
+    AggregateInput,
+    AssembleInput,
+    FinalizeInput,
+    MarkFailedInput,
+    PlanGone,
+    PlanInput,
+    PlanReady,
+    PlanWaiting,
+    StepInput,
+    StepOutput,
+)
 
-StepFunction = Callable[[dict[str, Any]], dict[str, Any]]
+StepFunction = Callable[[StepInput], StepOutput]
+
+# Each step function (a Task's Lambda, `workflow.STEP_FUNCTIONS`) → the message it takes.
+STEP_INPUTS: dict[str, type[PlanInput | AggregateInput | AssembleInput | FinalizeInput | MarkFailedInput]] = {
+    "plan": PlanInput,
+    "aggregate_shard": AggregateInput,
+    "assemble": AssembleInput,
+    "finalize": FinalizeInput,
+    "mark_failed": MarkFailedInput,
+}
 
 
 class StatesError(Exception):
@@ -32,52 +54,32 @@ def error_name(error: BaseException) -> str:
 
 def caught_error(error: BaseException) -> dict[str, Any]:
     """What a Catch puts at ``$.error`` for `error`: for a Lambda that raised it, a Cause that
-    is JSON with the ``errorMessage``; for a `StatesError`, its text."""
+    is JSON with the ``errorMessage``; for a `StatesError`, its text (`StepFailure.from_json`
+    reads either)."""
     if isinstance(error, StatesError):
         return {"Error": error.name, "Cause": str(error)}
     return {"Error": error_name(error), "Cause": json.dumps({"errorMessage": str(error)})}
 
 
-def failure_of(error: dict[str, Any]) -> StepFailure:
-    """A caught ``$.error`` as MarkFailed is told it: the error's name and, from the ``Cause``
-    (for a Lambda error, JSON text with an ``errorMessage``), its message."""
-    cause = error.get("Cause")
-    return StepFailure(str(error.get("Error", "")), _cause_message(cause) if cause else None)
+def task_input(step: str, state: Mapping[str, Any]) -> StepInput:
+    """The state (a Task's input) as step `step` takes it."""
+    return STEP_INPUTS[step].from_json(state)
 
 
-def _cause_message(cause: Any) -> str:
-    if isinstance(cause, str):
-        try:
-            parsed = json.loads(cause)
-            if isinstance(parsed, dict) and "errorMessage" in parsed:
-                return str(parsed["errorMessage"])
-        except ValueError:
-            return cause
-    return str(cause)
+def task_output(state: Mapping[str, Any], result: StepOutput) -> dict[str, Any]:
+    """A step's result as the state carries it. A job it hands on (Plan's) is the very JSON of
+    `state`'s job when it is that job (an execution carries its input's job byte for byte, one
+    written before a field existed too), else the job's `to_json()`."""
+    output = result.to_json()
+    if isinstance(result, PlanReady | PlanWaiting | PlanGone):
+        carried = state.get("job")
+        if isinstance(carried, dict) and GenerationJob.from_json(carried) == result.job:
+            output["job"] = carried
+    return output
 
 
-def task_input(state: dict[str, Any]) -> dict[str, Any]:
-    """The state as a step function takes it: ``$.job`` as a `GenerationJob` and a caught
-    ``$.error`` as a `StepFailure`; everything else as it is."""
-    typed = {**state, "job": GenerationJob.from_json(state["job"])}
-    if isinstance(state.get("error"), dict):
-        typed["error"] = failure_of(state["error"])
-    return typed
-
-
-def task_output(state: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """A step's result as the state carries it: a job it hands on (Plan's) as JSON again — the
-    very JSON of `state`'s job when it is that job (an execution carries its input's job byte
-    for byte, one written before a field existed too), else the job's `to_json()`."""
-    if not isinstance(result.get("job"), GenerationJob):
-        return result
-    carried = state.get("job")
-    same = isinstance(carried, dict) and GenerationJob.from_json(carried) == result["job"]
-    return {**result, "job": carried if same else result["job"].to_json()}
-
-
-def run_step(function: StepFunction, state: dict[str, Any]) -> dict[str, Any]:
-    """Call a step function on a state as Step Functions carries it (a Task's input), and give
-    its result back as the state carries it: the one translation of the Lambda handlers and
-    `LocalExecution`."""
-    return task_output(state, function(task_input(state)))
+def run_step(step: str, function: StepFunction, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Call step function `function` (the Task `step`) on a state as Step Functions carries it,
+    and give its result back as the state carries it: the one translation of the Lambda
+    handlers and `LocalExecution`."""
+    return task_output(state, function(task_input(step, state)))

@@ -361,6 +361,7 @@ def _child_report(arguments: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.bootstrap import Container, set_container
     from chalicelib.config import Settings
     from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
+    from chalicelib.domain.workflow_messages import PlanReady, ShardList
     from chalicelib.local.parts import local_parts
 
     container = Container(Settings.from_env(), **local_parts())
@@ -393,12 +394,12 @@ def _child_report(arguments: dict[str, Any]) -> dict[str, Any]:
     for name in ("plan", "aggregate_shard", "assemble", "finalize", "mark_failed"):
         original = getattr(generation, name)
 
-        def timed(state: dict[str, Any], _original: Any = original, _name: str = name) -> Any:
+        def timed(message: Any, _original: Any = original, _name: str = name) -> Any:
             started = time.perf_counter()
             try:
-                result = _original(state)
-                if _name == "plan" and result.get("ready"):
-                    shards[0] = len(result["shards"])
+                result = _original(message)
+                if _name == "plan" and isinstance(result, PlanReady):
+                    shards[0] = result.shards.count if isinstance(result.shards, ShardList) else len(result.shards)
                     _progress(f"planned {shards[0]} shards at {time.perf_counter() - clock[0]:.1f} s")
                 return result
             finally:

@@ -22,7 +22,8 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
-StepFunction = Callable[[dict[str, Any]], Any]
+from chalicelib.domain.workflow_messages import AggregateInput, PlanReady, StepInput, StepOutput
+from chalicelib.runtime.workflow_edge import StepFunction
 
 # ---- what a fault raises ---------------------------------------------------------------------
 
@@ -260,18 +261,17 @@ class FaultPlan:
         """A worker step as the workflow calls it, with the plan's step rules and gates around it
         and the step (and shard) known to the AWS hooks while it runs."""
 
-        def step(state: dict[str, Any]) -> Any:
-            shard_state = state.get("shard")
-            shard = shard_state.get("index") if isinstance(shard_state, dict) else None
+        def step(message: StepInput) -> StepOutput:
+            shard = message.shard.shard.index if isinstance(message, AggregateInput) else None
             previous = current_step()
             _local.step, _local.shard = name, shard
             try:
                 self.around_step(name, shard, "before")
-                result = function(state)
-                if name == "plan" and isinstance(result, dict) and isinstance(result.get("shards"), list):
-                    self.shard_count = len(result["shards"])
-                elif name == "plan" and isinstance(result, dict) and isinstance(result.get("shardCount"), int):
-                    self.shard_count = result["shardCount"]  # the list is in S3 (a Distributed Map)
+                result = function(message)
+                if isinstance(result, PlanReady) and isinstance(result.shards, tuple):
+                    self.shard_count = len(result.shards)
+                elif isinstance(result, PlanReady):
+                    self.shard_count = result.shards.count  # the list is in S3 (a Distributed Map)
                 with self._lock:
                     self.step_done.append((name, shard))
                 self.around_step(name, shard, "after")

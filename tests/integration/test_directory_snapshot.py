@@ -19,6 +19,7 @@ from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.directory import Customer, Location, Partner, Sku
 from chalicelib.domain.directory_index import DirectoryIndex
 from chalicelib.domain.reports import ReportStatus
+from chalicelib.domain.workflow_messages import PlanReady
 from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from tests.conftest import TODAY
 from tests.readers import object_text
@@ -199,9 +200,10 @@ def _customer_report(container) -> tuple[dict[str, str], list[int]]:
     pinned: list[int] = []
     plan = container.generation.plan
 
-    def watched_plan(state):
-        planned = plan(state)
-        pinned.extend(shard["directoryVersion"] for shard in planned.get("shards", []))
+    def watched_plan(message):
+        planned = plan(message)
+        if isinstance(planned, PlanReady) and isinstance(planned.shards, tuple):
+            pinned.extend(item.directory_version for item in planned.shards)
         return planned
 
     container.generation.plan = watched_plan

@@ -471,13 +471,13 @@ def test_report_deleted_during_its_regeneration_leaves_no_file(seeded, world, mo
             deleted.set()
             seeded.reports.delete(CALLER, report_id)
 
-    def step_with_delete(state):
-        if not state["job"].is_regeneration:
-            return real(state)
+    def step_with_delete(message):
+        if not message.job.is_regeneration:
+            return real(message)
         if when == "before":
             delete_meanwhile()
-            return real(state)
-        result = real(state)
+            return real(message)
+        result = real(message)
         delete_meanwhile()
         return result
 

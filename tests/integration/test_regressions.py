@@ -11,6 +11,7 @@ from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.commands import GenerationJob
 from chalicelib.domain.report_rows import Customer
 from chalicelib.domain.reports import ReportStatus
+from chalicelib.domain.workflow_messages import AggregateInput, AssembleInput, FinalizeInput, PlanInput, PlanReady
 from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER
 from tests.conftest import TODAY
 from tests.oracles import rate_day
@@ -76,28 +77,25 @@ def test_delete_racing_finalize_leaves_no_file_behind(seeded, monkeypatch):
     monkeypatch.setattr(seeded.workflow, "start", lambda job, name: None)  # drive the steps by hand
     report, _ = svc.create(CALLER, {**PERIOD, "type": "PARTNER"}, "WBR_t")
     job = GenerationJob(report.partner_org_id, report.report_id, 1, "x")
-    state = {"job": job, **gen.plan({"job": job})}
-    parts = [
-        gen.aggregate_shard({"job": job, "dayVersions": state["dayVersions"], "shard": s}) for s in state["shards"]
-    ]
-    file = gen.assemble({"job": job, "parts": parts})
-    body = object_text(seeded, file["s3Key"])
-    blobs.delete([file["s3Key"]])  # the PUT has not landed yet
+    plan = gen.plan(PlanInput(job))
+    assert isinstance(plan, PlanReady) and isinstance(plan.shards, tuple)
+    parts = tuple(gen.aggregate_shard(AggregateInput(job, plan.day_versions, plan.day_rows, s)) for s in plan.shards)
+    file = gen.assemble(AssembleInput(job, parts))
+    body = object_text(seeded, file.s3_key)
+    blobs.delete([file.s3_key])  # the PUT has not landed yet
     seen = {}
     real_delete = store.delete
 
     def delete_metadata(org, rid):
-        blobs.put_text(file["s3Key"], body)  # worker's PUT lands after the service's blob delete
-        gen.finalize(
-            {"job": job, "file": file, "dayVersions": state["dayVersions"]}
-        )  # ... and Finalize: report still exists -> COMPLETED
+        blobs.put_text(file.s3_key, body)  # worker's PUT lands after the service's blob delete
+        gen.finalize(FinalizeInput(job, file, plan.day_versions))  # ... and Finalize: report still exists -> COMPLETED
         seen["url"] = svc.get(CALLER, rid)[1]  # a client GETs a fresh URL
         return real_delete(org, rid)
 
     monkeypatch.setattr(store, "delete", delete_metadata)
     svc.delete(CALLER, report.report_id)  # caller gets 204
     assert store.get(DEMO_PARTNER, report.report_id) is None
-    alive = object_exists(seeded, file["s3Key"])
+    alive = object_exists(seeded, file.s3_key)
     assert seen["url"]
     assert not alive
 

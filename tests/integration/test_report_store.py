@@ -22,6 +22,14 @@ from chalicelib.domain.messages import RunLease
 from chalicelib.domain.periods import BillingPeriod
 from chalicelib.domain.report_ids import new_report_id
 from chalicelib.domain.reports import Report, ReportCategory, ReportError, ReportRequest, ReportStatus, ReportType
+from chalicelib.domain.workflow_messages import (
+    AggregateInput,
+    AssembleInput,
+    FinalizeInput,
+    FinalizeResult,
+    PlanInput,
+    PlanReady,
+)
 from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER
 from chalicelib.services.ports import DuplicateReport, InProgressLimitReached, ReportFile
 from tests.conftest import TODAY
@@ -114,18 +122,18 @@ def test_delete_during_generation_never_resurrects_the_report(seeded):
     report, _ = seeded.reports.create(CALLER, BODY, "WBR_d")
     job = GenerationJob(report.partner_org_id, report.report_id, 1, "t")
     steps = seeded.generation
-    plan = steps.plan({"job": job})
-    parts = [
-        steps.aggregate_shard({"job": job, "dayVersions": plan["dayVersions"], "shard": shard})
-        for shard in plan["shards"]
-    ]
-    file = steps.assemble({"job": job, "parts": parts})
-    assert object_exists(seeded, file["s3Key"])
+    plan = steps.plan(PlanInput(job))
+    assert isinstance(plan, PlanReady) and isinstance(plan.shards, tuple)
+    parts = tuple(
+        steps.aggregate_shard(AggregateInput(job, plan.day_versions, plan.day_rows, shard)) for shard in plan.shards
+    )
+    file = steps.assemble(AssembleInput(job, parts))
+    assert object_exists(seeded, file.s3_key)
     seeded.reports.delete(CALLER, report.report_id)  # deleted between Assemble and Finalize
-    result = steps.finalize({"job": job, "file": file, "dayVersions": plan["dayVersions"]})
-    assert result == {"completed": False, "outcome": "gone"}
+    result = steps.finalize(FinalizeInput(job, file, plan.day_versions))
+    assert result == FinalizeResult("gone") and not result.completed
     assert seeded.report_store.get(DEMO_PARTNER, report.report_id) is None
-    assert not object_exists(seeded, file["s3Key"])
+    assert not object_exists(seeded, file.s3_key)
     assert seeded.blobs.list_keys("reports/") == [] and seeded.blobs.list_keys("parts/") == []
     assert started
 

@@ -6,8 +6,8 @@ with ItemsPath/ItemSelector/ResultPath, a Distributed Map with an S3 JSON ItemRe
 Fail), knowing nothing of workflow.py's Python definition. Each scenario runs the same step
 functions through both and compares the states visited, the retries slept, the final status and
 the final state. Its Tasks call each step as the Lambda handlers of api/worker.py do, through
-`run_step` (the job typed on the way in, JSON again on the way out), and carry only what JSON
-carries, as Step Functions does.
+`run_step` (the step's message read out of the JSON on the way in, its result JSON again on the
+way out), and carry only what JSON carries, as Step Functions does.
 
 A Distributed Map (``ProcessorConfig.Mode: DISTRIBUTED``) reads its items with
 ``s3:getObject`` from the object its ``Parameters`` name (``InputType: JSON``: the object is a
@@ -22,12 +22,26 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date
 from typing import Any
 
 import pytest
 
 from chalicelib.domain.commands import StepFailure
 from chalicelib.domain.errors import Throttled
+from chalicelib.domain.sharding import Shard
+from chalicelib.domain.workflow_messages import (
+    AggregateInput,
+    AssembledFile,
+    FinalizeResult,
+    MarkFailedResult,
+    PartWritten,
+    PlanGone,
+    PlanReady,
+    PlanWaiting,
+    ShardItem,
+    ShardList,
+)
 from chalicelib.local.step_functions import LocalExecution, blob_item_reader
 from chalicelib.runtime.workflow import STEP_FUNCTIONS, function_arn_placeholder, to_asl
 from chalicelib.runtime.workflow_edge import error_name, run_step
@@ -51,7 +65,8 @@ class ServiceError(Exception):
 class AslInterpreter:
     def __init__(self, asl: dict[str, Any], functions: dict[str, Any], sleep: Any, objects: Objects) -> None:
         self.asl = json.loads(json.dumps(asl))  # only what survives serialisation
-        self.functions = {function_arn_placeholder(name): function for name, function in functions.items()}
+        # a Task's Resource → the step (its name: the Lambda function) and its function
+        self.functions = {function_arn_placeholder(name): (name, function) for name, function in functions.items()}
         self.sleep = sleep
         self.objects = objects
         self.visited: list[str] = []
@@ -106,7 +121,8 @@ class AslInterpreter:
         attempt = 0
         while True:
             try:
-                return json.loads(json.dumps(run_step(self.functions[spec["Resource"]], copy.deepcopy(data))))
+                name, function = self.functions[spec["Resource"]]
+                return json.loads(json.dumps(run_step(name, function, copy.deepcopy(data))))
             except Exception as error:  # noqa: BLE001
                 retrier = next((r for r in spec.get("Retry", []) if error_name(error) in r["ErrorEquals"]), None)
                 if retrier is None or attempt + 1 >= retrier["MaxAttempts"]:
@@ -205,14 +221,17 @@ class Blobs:
         return self.objects[(self.bucket, key)]
 
 
-def _steps(log: list[str], scenario: dict[str, Any], objects: Objects) -> dict[str, Any]:
+DAY = date(2026, 10, 1)
+
+
+def _steps(log: list[str], scenario: dict[str, Any], objects: Objects, told: list[Any]) -> dict[str, Any]:
     """Step functions scripted by a scenario; both runners call the same ones. A "distributed"
     scenario's Plan writes the shard list to `objects` (the reports bucket) as Plan does past
-    40 shards, and hands over where it is."""
+    40 shards, and hands over where it is. MarkFailed puts what it was told in `told`."""
     budget = {"throttles": scenario.get("throttles", 0)}
 
     def step(name: str):
-        def run(state: dict[str, Any]) -> dict[str, Any]:
+        def run(message: Any) -> Any:
             log.append(name)
             if scenario.get("fail_at") == name:
                 raise RuntimeError(f"{name} broke")
@@ -221,35 +240,32 @@ def _steps(log: list[str], scenario: dict[str, Any], objects: Objects) -> dict[s
                 raise Throttled("slow down")
             if name == "plan":
                 if scenario.get("gone"):
-                    return {"job": state["job"], "gone": True, "ready": False}
+                    return PlanGone(message.job)
                 if scenario.get("waiting"):
-                    return {"job": state["job"], "gone": False, "ready": False, "waitingFor": "2026-10-31"}
-                shards = [{"index": index} for index in range(scenario.get("shards", 3))]
-                planned = {
-                    "job": state["job"],
-                    "gone": False,
-                    "ready": True,
-                    "dayVersions": {"2026-10-01": 1},
-                    "dayRows": {"2026-10-01": 3},
-                }
+                    return PlanWaiting(message.job, date(2026, 10, 31))
+                shards = tuple(ShardItem(Shard(index, None, None, 1)) for index in range(scenario.get("shards", 3)))
+                pinned = {"job": message.job, "day_versions": {DAY: 1}, "day_rows": {DAY: 3}}
                 if not scenario.get("distributed"):
-                    return {**planned, "shards": shards}
+                    return PlanReady(**pinned, shards=shards)
                 key = "parts/p/r/r1/shards.json"
                 if not scenario.get("list_lost"):
-                    objects[(BUCKET, key)] = json.dumps(shards)
-                return {**planned, "shardList": {"bucket": BUCKET, "key": key}, "shardCount": len(shards)}
+                    objects[(BUCKET, key)] = json.dumps([item.to_json() for item in shards])
+                return PlanReady(**pinned, shards=ShardList(BUCKET, key, len(shards)))
             if name == "aggregate_shard":
-                if scenario.get("fail_shard") == state["shard"]["index"]:
+                index = message.shard.shard.index
+                if scenario.get("fail_shard") == index:
                     raise RuntimeError("aggregate_shard broke")
-                assert set(state) == {"job", "dayVersions", "dayRows", "shard"}, state  # the ItemSelector's
-                return {"partKey": f"part-{state['shard']['index']}", "rows": state["shard"]["index"] + 1}
+                # the ItemSelector's: the job, the pinned days and the item
+                assert message == AggregateInput(message.job, {DAY: 1}, {DAY: 3}, message.shard), message
+                return PartWritten(f"part-{index}", index + 1, "h")
             if name == "assemble":
-                return {"s3Key": "k", "rowCount": sum(part["rows"] for part in state["parts"]), "sha256": "h"}
+                return AssembledFile("k", sum(part.rows for part in message.parts), "h")
             if name == "finalize":
-                return {"completed": True, "outcome": "completed"}
-            failure = state["error"]
+                return FinalizeResult("completed")
+            failure = message.failure
             assert isinstance(failure, StepFailure), failure
-            return {"failed": True, "code": 1002, "told": [failure.error, failure.message]}
+            told[:] = [failure.error, failure.message]
+            return MarkFailedResult(True, 1002)
 
         return run
 
@@ -285,25 +301,25 @@ SCENARIOS = {
 @pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_emitted_asl_and_local_runner_walk_the_same_states(scenario):
     job = {"job": {"partnerOrgId": "p", "reportId": "r", "revision": 1, "trackingId": "t"}}
-    asl_log, asl_sleeps, asl_objects = [], [], {}
-    asl_steps = _steps(asl_log, scenario, asl_objects)
+    asl_log, asl_sleeps, asl_objects, asl_told = [], [], {}, []
+    asl_steps = _steps(asl_log, scenario, asl_objects, asl_told)
     interpreter = AslInterpreter(to_asl(max_concurrency=1), asl_steps, asl_sleeps.append, asl_objects)
     asl_status, asl_state = interpreter.run(copy.deepcopy(job))
 
-    local_log, local_sleeps, local_objects = [], [], {}
+    local_log, local_sleeps, local_objects, local_told = [], [], {}, []
     local = LocalExecution(
-        _steps(local_log, scenario, local_objects),
+        _steps(local_log, scenario, local_objects, local_told),
         max_concurrency=1,
         sleep=lambda seconds: local_sleeps.append(seconds) or True,
         item_reader=blob_item_reader(Blobs(local_objects)),
     )
     local_status, local_state = local.run(copy.deepcopy(job))
     if scenario.get("list_lost"):  # S3's words for a missing object are its own: compare the rest
-        for state in (asl_state, local_state):
-            state["error"]["Cause"] = state["result"]["told"][1] = "(the reader's)"
+        for state, told in ((asl_state, asl_told), (local_state, local_told)):
+            state["error"]["Cause"] = told[1] = "(the reader's)"
 
     assert local.visited == interpreter.visited
-    assert (local_status, local_log, local_sleeps) == (asl_status, asl_log, asl_sleeps)
+    assert (local_status, local_log, local_sleeps, local_told) == (asl_status, asl_log, asl_sleeps, asl_told)
     assert local_state == asl_state
     # and the scenario did what it says, so the comparison is not vacuous
     aggregate, other = (
@@ -319,16 +335,16 @@ def test_emitted_asl_and_local_runner_walk_the_same_states(scenario):
         # a failed child execution fails the Distributed Map as a map run, whatever its error
         assert local.visited[-3:] == [aggregate, "MarkFailed", "GenerationFailed"] and local_status == "FAILED"
         told = ["States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded"]
-        assert local_state["result"]["told"] == told
+        assert local_told == told
     elif scenario.get("list_lost"):
         assert local.visited[-3:] == [aggregate, "MarkFailed", "GenerationFailed"]
-        assert local_state["result"]["told"][0] == "States.ItemReaderFailed"
+        assert local_told[0] == "States.ItemReaderFailed"
     elif "fail_shard" in scenario:
         assert local.visited[-2:] == ["MarkFailed", "GenerationFailed"] and local_status == "FAILED"
     elif "fail_at" in scenario or scenario.get("throttles", 0) > 10:
         assert local.visited[-2:] == ["MarkFailed", "GenerationFailed"] and local_status == "FAILED"
         told = ["RuntimeError", f"{scenario['fail_at']} broke"] if "fail_at" in scenario else ["Throttled", "slow down"]
-        assert local_state["result"]["told"] == told
+        assert local_told == told
     elif scenario.get("waiting"):
         assert local.visited[-1] == "WaitingForData"
     elif scenario.get("gone"):

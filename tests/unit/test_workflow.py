@@ -1,10 +1,11 @@
 """The state machine: one definition, emitted as ASL and walked by the local runner; the edges
-that translate the JSON it carries (`GenerationJob`, a caught error, execution names)."""
+that translate the JSON it carries (each step's message, a caught error, execution names)."""
 
 from __future__ import annotations
 
 import json
 import string
+from datetime import date
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +14,19 @@ from chalicelib.adapters.step_functions import StepFunctionsWorkflow, execution_
 from chalicelib.domain.commands import GenerationJob, StepFailure, job_of, regeneration_job_of
 from chalicelib.domain.errors import Throttled
 from chalicelib.domain.regeneration import run_name, run_prefix
+from chalicelib.domain.sharding import Shard
+from chalicelib.domain.workflow_messages import (
+    AggregateInput,
+    AssembledFile,
+    FinalizeResult,
+    MarkFailedInput,
+    MarkFailedResult,
+    PartWritten,
+    PlanInput,
+    PlanReady,
+    PlanWaiting,
+    ShardItem,
+)
 from chalicelib.local.step_functions import LocalExecution
 from chalicelib.runtime.workflow import (
     RETRY_MAX_ATTEMPTS,
@@ -29,36 +43,38 @@ from chalicelib.runtime.workflow_edge import caught_error, run_step, task_input,
 # A job as executions carry it ($.job); JOB_JSON's `trigger` was not written before triggers existed.
 JOB = GenerationJob("org-1", "r", 1, "WBR_t")
 JOB_JSON = {"partnerOrgId": "org-1", "reportId": "r", "revision": 1, "trackingId": "WBR_t"}
+DAY = date(2026, 10, 1)
+
+
+def _shard(index):
+    return ShardItem(Shard(index, None, None, 1))
 
 
 def _steps(log, fail_at=None, ready=True, throttle_times=0):
     throttles = {"left": throttle_times}
 
     def step(name):
-        def run(state):
+        def run(message):
             log.append(name)
             if name == fail_at:
                 raise RuntimeError("boom")
             # one shard is throttled: the two shards run at once, and a shared count would be
             # spent by either of them (then each retries once: delays 2, 2 instead of 2, 4)
-            if name == "aggregate_shard" and state["shard"]["index"] == 0 and throttles["left"]:
+            if name == "aggregate_shard" and message.shard.shard.index == 0 and throttles["left"]:
                 throttles["left"] -= 1
                 raise Throttled("slow down")
             if name == "plan":
-                return {
-                    "job": state["job"],
-                    "gone": False,
-                    "ready": ready,
-                    "dayVersions": {"2026-10-01": 1},
-                    "dayRows": {"2026-10-01": 3},
-                    "shards": [{"index": 0}, {"index": 1}],
-                }
+                if not ready:
+                    return PlanWaiting(message.job, date(2026, 10, 31))
+                return PlanReady(message.job, {DAY: 1}, {DAY: 3}, (_shard(0), _shard(1)))
             if name == "aggregate_shard":
-                return {"partKey": f"p{state['shard']['index']}", "rows": 1}
+                return PartWritten(f"p{message.shard.shard.index}", 1, "h")
             if name == "assemble":
-                assert [part["partKey"] for part in state["parts"]] == ["p0", "p1"]
-                return {"s3Key": "k", "rowCount": 2, "sha256": "x"}
-            return {"ok": True}
+                assert [part.part_key for part in message.parts] == ["p0", "p1"]
+                return AssembledFile("k", 2, "x")
+            if name == "finalize":
+                return FinalizeResult("completed")
+            return MarkFailedResult(True, 1002)
 
         return run
 
@@ -137,7 +153,7 @@ def test_map_iterator_is_a_task_without_its_own_catch():
 def test_mark_failed_is_told_the_failure_as_a_step_failure():
     told = []
     steps = _steps([], fail_at="assemble")
-    steps["mark_failed"] = lambda state: told.append(state["error"]) or {"failed": True}
+    steps["mark_failed"] = lambda message: told.append(message.failure) or MarkFailedResult(True, 1002)
     status, state = LocalExecution(steps, sleep=lambda s: True).run({"job": JOB_JSON})
     assert status == "FAILED" and told == [StepFailure("RuntimeError", "boom")]
     assert state["error"] == {
@@ -167,22 +183,30 @@ def test_mark_failed_is_told_the_failure_as_a_step_failure():
     ],
 )
 def test_a_caught_error_is_read_at_the_edge(error, failure):
-    assert task_input({"job": JOB_JSON, "error": error}) == {"job": JOB, "error": failure}
+    assert task_input("mark_failed", {"job": JOB_JSON, "error": error}) == MarkFailedInput(JOB, failure)
 
 
-def test_a_step_gets_the_job_typed_and_the_rest_of_the_state_as_it_is():
-    state = {"job": JOB_JSON, "shard": {"index": 0}, "dayVersions": {"2026-10-01": 2}}
-    assert task_input(state) == {"job": JOB, "shard": {"index": 0}, "dayVersions": {"2026-10-01": 2}}
-    assert state["job"] is JOB_JSON  # the carried state is not changed
+def test_mark_failed_without_a_caught_error_is_told_an_unnamed_one():
+    assert task_input("mark_failed", {"job": JOB_JSON}) == MarkFailedInput(JOB, StepFailure("", None))
+
+
+def test_a_step_gets_its_message_read_out_of_the_state():
+    shard = {"index": 0, "customersFrom": None, "customersBefore": "c", "rows": 5}
+    state = {"job": JOB_JSON, "shard": shard, "dayVersions": {"2026-10-01": 2}, "dayRows": {"2026-10-01": 7}}
+    expected = AggregateInput(JOB, {DAY: 2}, {DAY: 7}, ShardItem(Shard(0, None, "c", 5)))
+    assert task_input("aggregate_shard", state) == expected
+    assert task_input("plan", {"job": JOB_JSON}) == PlanInput(JOB)
+    assert state["job"] is JOB_JSON and state["shard"] is shard  # the carried state is not changed
 
 
 def test_the_job_a_step_hands_on_is_carried_as_the_json_it_came_as():
     state = {"job": JOB_JSON}
-    handed_on = task_output(state, {"job": JOB, "ready": True})
-    assert json.dumps(handed_on) == json.dumps({"job": JOB_JSON, "ready": True})  # no `trigger` added
-    assert task_output(state, {"partKey": "p"}) == {"partKey": "p"}
+    handed_on = task_output(state, PlanWaiting(JOB, DAY))
+    waiting = {"job": JOB_JSON, "gone": False, "ready": False, "waitingFor": "2026-10-01"}
+    assert json.dumps(handed_on) == json.dumps(waiting)  # no `trigger` added
+    assert task_output(state, PartWritten("p", 1, "h", 3)) == {"partKey": "p", "rows": 1, "sha256": "h", "bytes": 3}
     other = GenerationJob("org-1", "r", 2, "WBR_t", "resume1")
-    assert task_output(state, {"job": other}) == {"job": other.to_json()}
+    assert task_output(state, PlanWaiting(other, DAY))["job"] == other.to_json()
 
 
 def test_a_local_run_gives_its_steps_the_job_typed_and_carries_json_only():
@@ -190,9 +214,9 @@ def test_a_local_run_gives_its_steps_the_job_typed_and_carries_json_only():
     steps = _steps(log)
 
     def seeing(function):
-        def run(state):
-            jobs.append(state["job"])
-            return function(state)
+        def run(message):
+            jobs.append(message.job)
+            return function(message)
 
         return run
 
@@ -205,8 +229,9 @@ def test_a_local_run_gives_its_steps_the_job_typed_and_carries_json_only():
 def test_run_step_is_task_input_then_task_output():
     state = {"job": JOB_JSON, "error": caught_error(ValueError("no"))}
     told = []
-    assert run_step(lambda typed: told.append(typed) or {"job": typed["job"]}, state) == {"job": JOB_JSON}
-    assert told == [task_input(state)]
+    result = run_step("mark_failed", lambda message: told.append(message) or MarkFailedResult(True, 1002), state)
+    assert result == {"failed": True, "code": 1002}
+    assert told == [task_input("mark_failed", state)] == [MarkFailedInput(JOB, StepFailure("ValueError", "no"))]
 
 
 def _report(revision=1):
@@ -289,9 +314,9 @@ def test_the_lambda_handlers_hand_their_step_the_state_as_the_local_runner_does(
     given = []
 
     def step(name):
-        def run(state):
-            given.append((name, state))
-            return {"job": state["job"], "ready": False} if name == "plan" else {"failed": True}
+        def run(message):
+            given.append((name, message))
+            return PlanWaiting(message.job, DAY) if name == "plan" else MarkFailedResult(True, 1002)
 
         return run
 
@@ -300,10 +325,11 @@ def test_the_lambda_handlers_hand_their_step_the_state_as_the_local_runner_does(
     previous = bootstrap._container
     bootstrap.set_container(container)
     try:
-        assert worker.mark_failed(event, None) == {"failed": True}
+        assert worker.mark_failed(event, None) == {"failed": True, "code": 1002}
         planned = worker.plan({"job": JOB_JSON}, None)
     finally:
         bootstrap.set_container(previous)
-    assert given == [("mark_failed", task_input(event)), ("plan", {"job": JOB})]
-    assert given[0][1]["error"] == StepFailure("RuntimeError", "boom")
-    assert json.dumps(planned) == json.dumps({"job": JOB_JSON, "ready": False})  # what Step Functions carries on
+    assert given == [("mark_failed", task_input("mark_failed", event)), ("plan", PlanInput(JOB))]
+    assert given[0][1].failure == StepFailure("RuntimeError", "boom")
+    waiting = {"job": JOB_JSON, "gone": False, "ready": False, "waitingFor": "2026-10-01"}
+    assert json.dumps(planned) == json.dumps(waiting)  # what Step Functions carries on
