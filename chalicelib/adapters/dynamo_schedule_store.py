@@ -18,7 +18,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.domain.schedules import Month, Schedule, ScheduleRun
+from chalicelib.domain.months import Month
+from chalicelib.domain.schedules import Schedule, ScheduleRun, parse_month
 from chalicelib.domain.timestamps import iso_millis, parse_iso
 from chalicelib.services.schedule_ports import ScheduleLimitReached
 
@@ -56,7 +57,7 @@ def schedule_from(item: Mapping[str, Any]) -> Schedule:
         partner_org_id=item["partnerOrgId"],
         schedule_id=item["scheduleId"],
         report_fields=json.loads(item["report"]),
-        first_month=Month.parse("firstMonth", item["firstMonth"]),
+        first_month=parse_month("firstMonth", item["firstMonth"]),
         created=parse_iso(item["created"]),
         created_by=item.get("createdBy", ""),
         s3_bucket=item.get("s3Bucket"),
@@ -68,7 +69,7 @@ def run_from(item: Mapping[str, Any]) -> ScheduleRun:
     return ScheduleRun(
         partner_org_id=item["partnerOrgId"],
         schedule_id=item["scheduleId"],
-        month=Month.parse("month", item["month"]),
+        month=parse_month("month", item["month"]),
         report_id=item.get("reportId"),
         at=parse_iso(item["at"]),
         problem=item.get("problem"),
@@ -198,7 +199,7 @@ class DynamoScheduleStore:
         runs = []
         for item in page.get("Items", []):
             values = from_item(item)
-            run = self.run(partner_org_id, values["scheduleId"], Month.parse("month", values["month"]))
+            run = self.run(partner_org_id, values["scheduleId"], parse_month("month", values["month"]))
             if run is not None and run.report_id == report_id:
                 runs.append(run)
         return runs

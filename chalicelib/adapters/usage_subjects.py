@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from chalicelib.domain.events import KEY_FIELDS
-from chalicelib.domain.usage_view import Key, KeyEvent, TouchedKey
+from chalicelib.domain.events import KEY_FIELDS, Key
+from chalicelib.domain.usage_view import KeyEvent, TouchedKey
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ import re
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.months import Month
 from chalicelib.domain.periods import LOOKBACK_YEARS, years_before
 from chalicelib.domain.report_ids import is_webex_id, new_webex_id
 from chalicelib.domain.reports import ReportCategory, ReportRequest
@@ -30,7 +31,6 @@ MAX_PREFIX_LENGTH = 512
 REPORT_FIELDS = ("type", "format", "columns", "customerOrgIds", "subPartnerOrgId", "internal")
 KNOWN_FIELDS = frozenset({*REPORT_FIELDS, "s3Bucket", "s3Prefix", "firstMonth"})
 _KIND = "BILLING_SCHEDULE"
-_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 # S3's bucket naming rules (general purpose buckets), without the dotted forms that break TLS.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9!_.*'()=+-]+")
@@ -51,42 +51,12 @@ def is_schedule_id(candidate: str) -> bool:
 # ---- months ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, order=True)
-class Month:
-    year: int
-    month: int
-
-    @classmethod
-    def of(cls, day: date) -> Month:
-        return cls(day.year, day.month)
-
-    @classmethod
-    def parse(cls, field_name: str, value: object) -> Month:
-        """A strict `YYYY-MM`."""
-        if not isinstance(value, str) or not _MONTH.fullmatch(value):
-            raise InvalidRequest(f"{field_name} must be a month YYYY-MM", [f"{field_name}: {value!r} is not YYYY-MM"])
-        return cls(int(value[:4]), int(value[5:]))
-
-    @property
-    def first_day(self) -> date:
-        return date(self.year, self.month, 1)
-
-    @property
-    def last_day(self) -> date:
-        following = date(self.year + self.month // 12, self.month % 12 + 1, 1)
-        return following - timedelta(days=1)
-
-    def previous(self) -> Month:
-        return Month.of(self.first_day - timedelta(days=1))
-
-    def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
-
-
-def closed_month(published_day: date) -> Month | None:
-    """The month whose last day `published_day` is (its publication completes the month's
-    data), or None for any other day."""
-    return Month.of(published_day) if (published_day + timedelta(days=1)).day == 1 else None
+def parse_month(field_name: str, value: object) -> Month:
+    """A schedule's month (`firstMonth`, a run's month): a strict `YYYY-MM`."""
+    month = Month.from_text(value)
+    if month is None:
+        raise InvalidRequest(f"{field_name} must be a month YYYY-MM", [f"{field_name}: {value!r} is not YYYY-MM"])
+    return month
 
 
 # ---- where the copy may go -----------------------------------------------------------------
@@ -166,7 +136,7 @@ class ScheduleRequest:
         first_month = current
         if body.get("firstMonth") is not None:
             try:
-                first_month = Month.parse("firstMonth", body["firstMonth"])
+                first_month = parse_month("firstMonth", body["firstMonth"])
                 earliest = Month.of(years_before(today, LOOKBACK_YEARS))
                 if first_month < earliest:
                     problems.append(f"firstMonth: must be {earliest} or later (reports reach 5 years back)")

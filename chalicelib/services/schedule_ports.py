@@ -6,7 +6,8 @@ from __future__ import annotations
 import builtins
 from typing import Protocol
 
-from chalicelib.domain.schedules import Month, Schedule, ScheduleRun
+from chalicelib.domain.months import Month
+from chalicelib.domain.schedules import Schedule, ScheduleRun
 
 
 class ScheduleLimitReached(Exception):

@@ -17,17 +17,16 @@ from chalicelib.domain.access import WRITE_SCOPE, Caller
 from chalicelib.domain.errors import Conflict, Forbidden, InvalidRequest
 from chalicelib.domain.listing import Cursor, CursorCodec, ListQuery, parse_max
 from chalicelib.domain.messages import DayPublished, ReportSettled
+from chalicelib.domain.months import Month, closed_month
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.reports import Report, ReportStatus
 from chalicelib.domain.schedules import (
     MAX_SCHEDULES_PER_PARTNER,
     SCHEDULE_NOT_FOUND,
-    Month,
     Schedule,
     ScheduleRequest,
     ScheduleRun,
     bucket_problems,
-    closed_month,
     copy_json,
     copy_key,
     is_schedule_id,

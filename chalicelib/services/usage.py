@@ -23,28 +23,21 @@ from chalicelib.domain.access import Caller
 from chalicelib.domain.calendar_view import CalendarView
 from chalicelib.domain.directory import Customer
 from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound
-from chalicelib.domain.events import KEY_FIELDS
+from chalicelib.domain.events import KEY_FIELDS, Key
+from chalicelib.domain.months import days_between, split_period
 from chalicelib.domain.partners import PartnerTree
 from chalicelib.domain.proration import epoch_day, format_quantity
 from chalicelib.domain.regeneration import missing_days
 from chalicelib.domain.report_rows import Partner, Sku
 from chalicelib.domain.timestamps import iso_millis
+from chalicelib.domain.usage_queries import ExplainQuery, GroupBy, Scope, SeriesQuery, UsageQuery, reject_unknown
 from chalicelib.domain.usage_view import (
-    ExplainQuery,
-    GroupBy,
-    Key,
-    Scope,
-    SeriesQuery,
-    UsageQuery,
     customer_totals,
-    days_between,
     key_units,
     page,
     per_day_units,
     quantity_and_seats,
-    reject_unknown,
     sku_totals,
-    split_period,
     subject_key,
     user_rows,
 )

@@ -34,7 +34,7 @@ import pytest
 
 from chalicelib.adapters.jwt_tokens import DevKeyPair
 from chalicelib.domain.access import READ_SCOPE
-from chalicelib.domain.usage_view import Month
+from chalicelib.domain.months import Month
 from tests.conftest import TODAY
 from tests.stack import Stack
 

@@ -719,7 +719,7 @@ def test_usage_availability(api, seeded, tokens, contract, usage_fails):
 
 
 def test_usage_limits_are_the_domains():
-    from chalicelib.domain import usage_view
+    from chalicelib.domain import usage_queries as usage_view
 
     schemas = DOCUMENT["components"]["schemas"]
     assert schemas["UsageGroupBy"]["enum"] == [member.value for member in usage_view.GroupBy]

@@ -18,8 +18,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE
+from chalicelib.domain.months import Month
 from chalicelib.domain.proration import format_quantity
-from chalicelib.domain.usage_view import Month, seat_equivalents
+from chalicelib.domain.usage_view import seat_equivalents
 from chalicelib.local.demo import DEMO_PARTNER, DEMO_SUB_PARTNER, OTHER_PARTNER, usage_by_day
 from tests.conftest import TODAY
 from tests.e2e.test_reports_api import assert_webex_error

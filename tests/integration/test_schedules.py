@@ -24,8 +24,9 @@ from chalicelib.bootstrap import Container
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
 from chalicelib.domain.listing import ListQuery
 from chalicelib.domain.messages import DayPublished
+from chalicelib.domain.months import Month
 from chalicelib.domain.reports import ReportStatus
-from chalicelib.domain.schedules import Month, copy_key
+from chalicelib.domain.schedules import copy_key
 from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, OTHER_PARTNER
 from tests.conftest import TODAY, deliver_publications
 from tests.integration.test_regeneration import _steady_user, _unassign_at_noon

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from chalicelib.bootstrap import Container, set_container
 from chalicelib.config import Settings
 from chalicelib.domain.access import READ_SCOPE, WRITE_SCOPE, Caller
-from chalicelib.domain.usage_view import Month
+from chalicelib.domain.months import Month
 from chalicelib.local.demo import DEMO_ADMIN, DEMO_PARTNER, DEMO_SUB_PARTNER, demo_events, demo_world
 from tests.conftest import TODAY, fresh_container
 from tests.readers import object_text

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.domain.schedules import Month, copy_key
+from chalicelib.domain.months import Month
+from chalicelib.domain.schedules import copy_key
 from chalicelib.local.demo import DEMO_PARTNER, demo_events, demo_world
 from tests.live.test_event_paths import _wait_until
 from tests.stack import BASE, Stack
