@@ -11,21 +11,11 @@ as rating does, so a key's sum is its USER report row.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from chalicelib.domain.events import KEY_FIELDS, Key
-from chalicelib.domain.usage_view import KeyEvent, TouchedKey
-
-
-@dataclass(frozen=True)
-class CustomerHistory:
-    """A customer's keys assigned at the start of a period (and since when), and the keys the
-    events of each day touched."""
-
-    open_at_start: dict[Key, int | None]
-    touched: dict[date, dict[Key, TouchedKey]]
+from chalicelib.domain.usage_view import CustomerHistory, KeyEvent, TouchedKey
 
 
 class LakeSubjectReads:

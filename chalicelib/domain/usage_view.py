@@ -72,6 +72,15 @@ class TouchedKey:
         return self.events[-1][2] == EventType.PACKAGE_ASSIGNED.value
 
 
+@dataclass(frozen=True)
+class CustomerHistory:
+    """A customer's keys assigned at the start of a period (and since when), and the keys the
+    events of each day touched."""
+
+    open_at_start: dict[Key, int | None]
+    touched: dict[date, dict[Key, TouchedKey]]
+
+
 def key_units(
     days: Iterable[date], open_at_start: Iterable[Key], touched: Mapping[date, Mapping[Key, TouchedKey]]
 ) -> dict[Key, dict[date, int]]:

@@ -13,27 +13,18 @@ events and the units rating gave them) from the rollup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
 
 from chalicelib.domain.access import Caller
-from chalicelib.domain.calendar_view import CalendarView
-from chalicelib.domain.directory import Customer
-from chalicelib.domain.errors import Forbidden, InvalidRequest, NotFound
-from chalicelib.domain.events import KEY_FIELDS, Key
-from chalicelib.domain.months import days_between, split_period
-from chalicelib.domain.partners import PartnerTree
+from chalicelib.domain.errors import InvalidRequest, NotFound
+from chalicelib.domain.events import KEY_FIELDS
+from chalicelib.domain.months import days_between
 from chalicelib.domain.proration import epoch_day, format_quantity
-from chalicelib.domain.regeneration import missing_days
-from chalicelib.domain.report_rows import Partner, Sku
-from chalicelib.domain.timestamps import iso_millis
 from chalicelib.domain.usage_queries import ExplainQuery, GroupBy, Scope, SeriesQuery, UsageQuery, reject_unknown
 from chalicelib.domain.usage_view import (
     customer_totals,
-    key_units,
     page,
     per_day_units,
     quantity_and_seats,
@@ -41,48 +32,20 @@ from chalicelib.domain.usage_view import (
     subject_key,
     user_rows,
 )
-from chalicelib.services.ports import DirectorySnapshots
-from chalicelib.services.usage_ports import UsageReadCalendar, UsageReadLake, UsageRollupReader
+from chalicelib.services.usage_reads import (
+    SUBJECT_NOT_FOUND,
+    UsagePage,
+    UsageReads,
+    iso_instant,
+    iso_seconds,
+)
 
-if TYPE_CHECKING:
-    from chalicelib.adapters.usage_subjects import CustomerHistory
-
-CUSTOMER_NOT_FOUND = "Customer not found"
-SUBJECT_NOT_FOUND = "No usage of this subject and SKU in the period"
 RESTATEMENTS_LISTED = 20
-_READS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="usage-read")  # see UsageService._read
 AVAILABILITY_DAYS = 400  # how far back availability looks for restatements
 
 
-@dataclass(frozen=True)
-class UsagePage:
-    body: dict[str, Any]
-    next_params: dict[str, str] | None
-
-
-@dataclass(frozen=True)
-class _Context:
-    partner: Partner
-    org_ids: list[str]
-    customers: dict[str, Customer]
-    skus: dict[str, Sku]
-    excluded: frozenset[str]  # internal customers, unless asked for
-
-
-class UsageService:
-    def __init__(
-        self,
-        directory: DirectorySnapshots,
-        calendar: UsageReadCalendar,
-        rollups: UsageRollupReader,
-        lake: UsageReadLake,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-    ) -> None:
-        self._directory = directory
-        self._calendar = calendar
-        self._rollups = rollups
-        self._lake = lake
-        self._clock = clock
+class UsageService(UsageReads):
+    """GET /usage, /usage/series, /usage/explain and /usage/availability."""
 
     # ---- GET /usage ---------------------------------------------------------------------
 
@@ -306,129 +269,8 @@ class UsageService:
             "publishedThrough": latest.isoformat() if latest else None,
             "dataEpoch": epoch.isoformat() if epoch else None,
             "restatements": [
-                {"day": day.isoformat(), "version": version, "publishedAt": _iso(published_at)}
+                {"day": day.isoformat(), "version": version, "publishedAt": iso_instant(published_at)}
                 for published_at, day, version in restated[:RESTATEMENTS_LISTED]
             ],
-            "lastChanged": _iso(max(changed)) if changed else None,
+            "lastChanged": iso_instant(max(changed)) if changed else None,
         }
-
-    # ---- internals ----------------------------------------------------------------------
-
-    def _today(self) -> date:
-        return self._clock().astimezone(timezone.utc).date()
-
-    def _read(self, caller: Caller, scope: Scope, days: list[date]) -> tuple[_Context, CalendarView]:
-        """The caller's context (the directory) and the calendar's view of `days`, read side by
-        side: each is a round trip to its table, and a request needs both."""
-        calendar = _READS.submit(self._calendar.view, days)
-        try:
-            context = self._context(caller, scope)
-        finally:
-            view = calendar.result()
-        return context, view
-
-    def _context(self, caller: Caller, scope: Scope) -> _Context:
-        directory = self._directory.at(self._directory.pin())
-        tree = PartnerTree(directory.partners())
-        if tree.get(caller.org_id) is None:
-            raise Forbidden("The caller's organization is not a wholesale partner")
-        partner = tree.report_scope(caller.org_id, scope.sub_partner_org_id)
-        org_ids = tree.subtree(partner.org_id)
-        customers = {customer.org_id: customer for customer in directory.customers_of(org_ids)}
-        excluded = frozenset() if scope.internal else frozenset(c.org_id for c in customers.values() if c.internal)
-        return _Context(partner, org_ids, customers, {sku.sku: sku for sku in directory.skus()}, excluded)
-
-    def _owner(self, context: _Context, customer_org_id: str, versions: Mapping[date, int]) -> str:
-        """The org (of the caller's scope) that serves the customer; 404 for anyone else's or
-        an unknown id alike. A customer the directory does not know yet is found in the rollup."""
-        known = context.customers.get(customer_org_id)
-        if known is not None:
-            return known.partner_org_id
-        owner = self._rollups.owner_of(customer_org_id, versions, context.org_ids)
-        if owner is None:
-            raise NotFound(CUSTOMER_NOT_FOUND)
-        return owner
-
-    def _key_units(
-        self, start: date, end: date, view: CalendarView, owner: str, customer: str
-    ) -> tuple[dict[Key, dict[date, int]], CustomerHistory]:
-        """A customer's keys' units of each published day of [start, end] (up to the first day
-        not published), walked from the state the day before the period ended in (`view` holds
-        the days and the day before)."""
-        versions = view.versions
-        days = []
-        for day in days_between(start, end):
-            if day not in versions:
-                break
-            days.append(day)
-        previous = start - timedelta(days=1)
-        before = view.publications.get(previous)
-        history = self._lake.customer_history(
-            {day: versions[day] for day in days}, (previous, before[0]) if before else None, owner, customer
-        )
-        return key_units(days, history.open_at_start, history.touched), history
-
-    def _customer_of_subject(self, query: ExplainQuery, versions: Mapping[date, int], context: _Context) -> str:
-        tables = self._period(query.start, query.end, versions, context.org_ids)
-        customers = tables.customers_of_subject(query.subject.subject_type, query.subject.subject_id)
-        if not customers:
-            raise NotFound(SUBJECT_NOT_FOUND)
-        if len(customers) > 1:
-            raise InvalidRequest(
-                "The subject has usage at more than one customer; name one",
-                [f"customerOrgId: one of {', '.join(customers)}"],
-            )
-        return customers[0]
-
-    def _period(self, start: date, end: date, versions: Mapping[date, int], org_ids: list[str]) -> Any:
-        """The rollup of [start, end]: whole months from their month sums, other days as they are."""
-        months, loose = split_period(start, end)
-        parts = [
-            self._rollups.month(str(month), {d: versions[d] for d in month.days() if d in versions}, org_ids)
-            for month in months
-        ]
-        loose_versions = {day: versions[day] for day in loose if day in versions}
-        if loose_versions:
-            parts.append(self._rollups.days(loose_versions, org_ids))
-        return self._rollups.combined(parts)
-
-    def _freshness(self, days: list[date], view: CalendarView) -> dict[str, Any]:
-        latest = view.latest_published_day
-        publications = view.of(days)
-        published = {day: (version, rows) for day, (version, rows, _) in publications.items()}
-        missing = missing_days(days, published, view.data_epoch)
-        changed = [published_at for _, _, published_at in publications.values() if published_at]
-        return {
-            "publishedThrough": latest.isoformat() if latest else None,
-            "complete": not missing,
-            "lastChanged": _iso(max(changed)) if changed else None,
-        }
-
-    @staticmethod
-    def _totals_json(units: int, days: int, customers: int, users: int) -> dict[str, Any]:
-        return {**quantity_and_seats(units, days), "customers": customers, "users": users}
-
-    @staticmethod
-    def _sku_names(context: _Context, sku: str) -> dict[str, str]:
-        known = context.skus.get(sku)
-        return {"serviceName": known.service_name if known else "", "description": known.description if known else ""}
-
-    @staticmethod
-    def _customer_names(context: _Context, customer_org_id: str) -> dict[str, Any]:
-        known = context.customers.get(customer_org_id)
-        return {
-            "customerOrgId": customer_org_id,
-            # the directory keeps no display name for a customer yet: the console shows the id
-            "customerName": getattr(known, "name", None) or None,
-            "customerExternalId": known.external_id if known else "",
-            "internal": known.internal if known else False,
-        }
-
-
-def iso_seconds(epoch_seconds: int) -> str:
-    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _iso(published_at: str) -> str:
-    """A stored ISO-8601 instant as the API writes instants (UTC, milliseconds)."""
-    return iso_millis(datetime.fromisoformat(published_at))

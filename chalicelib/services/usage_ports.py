@@ -9,13 +9,12 @@ from datetime import date
 from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.calendar_view import CalendarView
+from chalicelib.domain.usage_view import CustomerHistory, RollupRow
 from chalicelib.services.ports import DayWritten
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from chalicelib.adapters.usage_rollup import RollupTables
-    from chalicelib.adapters.usage_subjects import CustomerHistory
 
 
 class RollupWriter(Protocol):
@@ -37,6 +36,21 @@ class UsageReadCalendar(Protocol):
         """The publications of `days`, the latest published day and the data epoch, in one read."""
 
 
+class RollupTables(Protocol):
+    """Sums and subjects of some orgs over some days (adapters/rollup_tables.py)."""
+
+    def rows(
+        self, excluded: Iterable[str] = (), only: Iterable[str] | None = None, by: Iterable[str] = ...
+    ) -> list[RollupRow]:
+        """(customer, location, subscription, sku, units) rows, summed over the fields not in `by`."""
+
+    def customer_count(self, excluded: Iterable[str] = (), only: Iterable[str] | None = None) -> int: ...
+
+    def subject_count(self, excluded: Iterable[str] = (), only: Iterable[str] | None = None) -> int: ...
+
+    def customers_of_subject(self, subject_type: str, subject_id: str) -> list[str]: ...
+
+
 class UsageRollupReader(Protocol):
     """The per-day rollup beside the lake (adapters/usage_rollup.py)."""
 
@@ -47,7 +61,10 @@ class UsageRollupReader(Protocol):
     def month(self, month: str, day_versions: Mapping[date, int], org_ids: Iterable[str]) -> RollupTables:
         """A calendar month's sums of the orgs, kept per set of day versions."""
 
-    def combined(self, parts: Iterable[RollupTables]) -> RollupTables: ...
+    def period(
+        self, months: Mapping[str, Mapping[date, int]], days: Mapping[date, int], org_ids: Iterable[str]
+    ) -> RollupTables:
+        """Whole months (`YYYY-MM` → its day versions) from their month sums, and single days."""
 
     def owner_of(
         self, customer_org_id: str, day_versions: Mapping[date, int], org_ids: Iterable[str]
