@@ -100,7 +100,7 @@ lint: $(STAMP)
 asl: $(STAMP)
 	$(BIN)/wbr asl
 
-## package: out/sam.json, the CloudFormation (SAM) template, and its code packages (README "Deploy")
+## package: out/sam.json, the CloudFormation (SAM) template, and its code packages (docs/DEPLOY.md)
 PACKAGE_STAGE ?= prod
 .PHONY: package lint-template
 package: $(STAMP) $(CONSOLE_BUILD)

@@ -14,7 +14,7 @@ DEV_CURSOR_SECRET = "local-dev-cursor-secret-not-for-production"
 
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of the service; see the configuration table in README.md."""
+    """Every knob of the service; see the configuration table in docs/CONFIGURATION.md."""
 
     stage: str = "local"
     region: str = "us-east-1"

@@ -67,7 +67,7 @@ EXTRA_GATEWAY_RESPONSES = {
 }
 TRACKING_HEADER_SOURCE = "method.request.header.TrackingID"
 # Lambda's /tmp (MiB; 512 by default, which Chalice cannot set): a shard fetches its slice of the
-# lake there whole and Assemble encodes the report's CSV there; README "Beyond this machine"
+# lake there whole and Assemble encodes the report's CSV there; docs/FIGURES.md "Beyond this machine"
 # sizes both for the largest partner (a 5-year shard reads ~3.6 GB, a 10 M-row CSV is ~4.8 GB).
 EPHEMERAL_STORAGE_MIB = {"aggregate_shard": 10240, "assemble": 10240}
 # chalicelib's wings that no Lambda imports (`wbr` and `wbr dev`'s local stack, with its

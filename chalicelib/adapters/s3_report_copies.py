@@ -4,7 +4,7 @@ A server-side copy out of the reports bucket. On AWS the partner's bucket policy
 service's role `s3:PutObject` (and `s3:PutObjectTagging`) under its prefix, on the condition
 that the object is tagged with its own org id (`wbr-partner-org-id`): the service always tags
 a copy with the partner whose schedule asked for it, so a schedule naming someone else's bucket
-is refused by that bucket (README "Standing monthly reports" shows the policy)."""
+is refused by that bucket (docs/API.md "Standing monthly reports" shows the policy)."""
 
 from __future__ import annotations
 

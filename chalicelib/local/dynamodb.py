@@ -1,4 +1,4 @@
-"""The local DynamoDB's speed (ARCHITECTURE.md §8; README "Figures"): moto, with its value comparisons made cheap.
+"""The local DynamoDB's speed (ARCHITECTURE.md §8; docs/FIGURES.md): moto, with its value comparisons made cheap.
 
 moto answers every Query by sorting the whole table (`Table.all_items`) and then the matching
 items (`Table.sorted_items`), comparing `DynamoType` objects through Python-level `__eq__` /

@@ -1,4 +1,4 @@
-"""The local AWS keeps its state on disk (ARCHITECTURE.md §8; README "State that survives").
+"""The local AWS keeps its state on disk (ARCHITECTURE.md §8; docs/LOCAL-STACK.md "State that survives a stop and a crash").
 
 moto keeps everything in memory; `wbr dev`'s two moto servers (local/aws.py) write what they
 acknowledge under the state folder's `aws/` before they answer, and load it when they start:

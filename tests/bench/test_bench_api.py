@@ -1,4 +1,4 @@
-"""List and get latency (README "Figures"): every filter and sort, `max=100`, a partner with 500 reports.
+"""List and get latency (docs/FIGURES.md): every filter and sort, `max=100`, a partner with 500 reports.
 
 Two figures, each beside its floor measured in the same run:
 - in process: requests through the whole service as `wbr dev` serves it (the local API Gateway
@@ -195,7 +195,7 @@ def summarize(rows: list[dict[str, Any]], target_ms: float) -> dict[str, Any]:
         "target_ms": target_ms,
         "meets_target": all(row["service_ms"] <= target_ms for row in rows),
         "meets_ratio": all(row["ratio"] <= MAX_RATIO for row in rows),
-        # README "Figures" / issue: each query within the target, or, where moto is the floor, at most
+        # docs/FIGURES.md / issue: each query within the target, or, where moto is the floor, at most
         # MAX_RATIO × the bare calls that return the same page
         "meets": all(row["service_ms"] <= target_ms or row["ratio"] <= MAX_RATIO for row in rows),
     }

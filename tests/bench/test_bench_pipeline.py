@@ -1,4 +1,4 @@
-"""Pipeline figures (README "Figures"): ingest ≥ 100 000 events/s through `wbr ingest` (rating: test_bench_rating.py)."""
+"""Pipeline figures (docs/FIGURES.md): ingest ≥ 100 000 events/s through `wbr ingest` (rating: test_bench_rating.py)."""
 
 from __future__ import annotations
 

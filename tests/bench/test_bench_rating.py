@@ -1,4 +1,4 @@
-"""Rating figures (README "Figures"): one day with 1 M assignments open at midnight ≤ 3 s, beside
+"""Rating figures (docs/FIGURES.md): one day with 1 M assignments open at midnight ≤ 3 s, beside
 writing the same usage rows alone in the same run; and a restatement of one partner's day, which
 rewrites only that partner's partitions (bytes written reported beside the day's first rating).
 

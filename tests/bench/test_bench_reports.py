@@ -1,4 +1,4 @@
-"""Report figures (README "Figures"): a USER report over a 31-day month for a partner with 100 000
+"""Report figures (docs/FIGURES.md): a USER report over a 31-day month for a partner with 100 000
 subjects (3.1 M usage rows) — create → COMPLETED ≤ 3 s and ≤ 1.5× a bare DuckDB run on 2 cores,
 peak RSS ≤ 1 GiB — beside two baselines measured in the same run over the same lake objects,
 and the curve 10 k / 100 k / 1 M.

@@ -207,7 +207,7 @@ def test_partner_admin_flow_in_the_explorer(live_stack, chromium, downloads_dir,
     url = detail_json["tempDownloadURL"]
     request_url = get.element.find_element(By.CSS_SELECTOR, ".request-url")
     driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", request_url)
-    screenshot = _screenshot(driver, artifacts_dir, "explorer.png")  # the COMPLETED report, as in README
+    screenshot = _screenshot(driver, artifacts_dir, "explorer.png")  # the COMPLETED report, as in docs/explorer.png (README, docs/API.md)
 
     # Follow the tempDownloadURL in the browser: the CSV, with the USER header and rows.
     filename = f"wholesale-billing_USER_{start}_{end}.csv"

@@ -1,4 +1,4 @@
-"""The CloudFormation template that `make package` produces (README "Deploy", ARCHITECTURE.md §8).
+"""The CloudFormation template that `make package` produces (docs/DEPLOY.md, ARCHITECTURE.md §8).
 
 `infra/package.py`'s `render_template()` runs the same Chalice SAM generation and merge as
 `make package`, without building the code packages (no pip, no network: a few seconds), and
