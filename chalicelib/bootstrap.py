@@ -23,6 +23,7 @@ from chalicelib.adapters.dynamo_report_store import DynamoReportStore
 from chalicelib.adapters.dynamo_schedule_store import DynamoScheduleStore
 from chalicelib.adapters.dynamo_webhook_store import DynamoWebhookStore
 from chalicelib.adapters.event_bus import EventBridgePublisher
+from chalicelib.adapters.event_chunks import validate_chunk
 from chalicelib.adapters.event_ids import S3EventIdIndex
 from chalicelib.adapters.event_log import S3DeadLetters, S3EventLog
 from chalicelib.adapters.jwt_tokens import JwtTokenVerifier
@@ -345,6 +346,7 @@ class Container:
             self.dead_letters,
             self.directory,
             ledger=self.calendar,
+            validate=validate_chunk,
         )
 
     def step(self, name: str) -> Callable[[StepInput], StepOutput]:

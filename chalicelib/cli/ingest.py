@@ -17,7 +17,7 @@ from chalicelib.cli.options import print_json, wants_json
 from chalicelib.cli.progress import progress_bar
 
 if TYPE_CHECKING:
-    from chalicelib.services.ingest_summary import IngestSummary
+    from chalicelib.services.ingest_ports import IngestSummary
 
 PARALLEL_INGEST_MIN_BYTES = 16 * 1024 * 1024
 # Fault point (tests/live): seconds `wbr ingest` waits between landing its events and asking for
@@ -135,7 +135,7 @@ def _ingest_worker(ranges: list[tuple[str, int, int]]) -> IngestSummary:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Validate and land NDJSON files; large inputs are split over one process per core."""
     from chalicelib.cli.stack import local_container
-    from chalicelib.services.ingest_summary import IngestSummary
+    from chalicelib.services.ingest_ports import IngestSummary
 
     container = local_container()
     total = sum(os.path.getsize(path) for path in args.files)

@@ -5,8 +5,8 @@ record with their reason (and are counted); directory upserts update the directo
 `occurredAt` wins, so order does not matter); assignment events for days already rated leave a
 restatement marker (the rating service re-rates from it; ingestion never re-rates in-line) and
 move the data epoch back to the earliest day they fall on. Idempotent by eventId: rating reads
-each event once however often it landed. A chunk's validation: services/ingest_validation.py;
-what an ingest did: services/ingest_summary.py.
+each event once however often it landed. A chunk's validation: the `ChunkValidator`
+port (adapters/event_chunks.py); what an ingest did: services/ingest_ports.py.
 """
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ from chalicelib.domain.directory import Customer, Location, Partner, Sku
 from chalicelib.domain.events import ASSIGNMENT_TYPES, EventType, Verdict
 from chalicelib.domain.proration import SECONDS_PER_DAY, epoch_day
 from chalicelib.domain.restatement import RestatementAsked
-from chalicelib.services.ingest_summary import IngestSummary
-from chalicelib.services.ingest_validation import CONFLICT_KIND, ValidatedChunk, conflict_reason, validate_chunk
+from chalicelib.services.ingest_ports import (
+    CONFLICT_KIND,
+    ChunkValidator,
+    IngestSummary,
+    ValidatedChunk,
+    conflict_reason,
+)
 from chalicelib.services.ports import DeadLetters, DirectoryWriter, EventIdIndex, EventLog, RatingLedger
 
 DEFAULT_CHUNK_LINES = 100_000
@@ -39,6 +44,7 @@ class IngestionService:
         dead_letters: DeadLetters,
         directory: DirectoryWriter,
         ledger: RatingLedger,
+        validate: ChunkValidator,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._log = event_log
@@ -46,6 +52,7 @@ class IngestionService:
         self._dead_letters = dead_letters
         self._directory = directory
         self._ledger = ledger
+        self._validate_chunk = validate
         self._clock = clock
 
     def ingest_lines(
@@ -113,7 +120,7 @@ class IngestionService:
         return asked
 
     def _validate(self, chunk: list[str | bytes]) -> ValidatedChunk:
-        return validate_chunk(chunk, int(self._clock()))
+        return self._validate_chunk(chunk, int(self._clock()))
 
     def _land(self, validated: ValidatedChunk, source: str) -> IngestSummary:
         """Register the ids (across all days), then land the new events in the log before

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib.adapters.event_chunks import validate_chunk
 from chalicelib.adapters.event_screen import (
     WIRE_SCHEMA,
     assignment_records,
@@ -121,7 +122,7 @@ ODD_LINES = [
 
 
 def _service() -> IngestionService:
-    return IngestionService(None, None, None, None, None, clock=lambda: NOW)  # type: ignore[arg-type]
+    return IngestionService(None, None, None, None, None, validate_chunk, clock=lambda: NOW)  # type: ignore[arg-type]
 
 
 def _outcome(chunk: list) -> tuple:
@@ -141,7 +142,7 @@ def _outcome(chunk: list) -> tuple:
 
 @pytest.mark.parametrize("where", [0, 700, 1500, 2999])
 def test_the_vector_screen_decides_every_line_as_the_validator_does(where, monkeypatch):
-    import chalicelib.services.ingest_validation as validation
+    import chalicelib.adapters.event_chunks as validation
 
     good = [json.dumps(assignment(number)) for number in range(100, 3100)]
     text = good[:where] + ODD_LINES + good[where:]

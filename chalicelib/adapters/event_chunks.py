@@ -1,4 +1,4 @@
-"""One chunk of an ingest validated (services/ingestion.py): screened in Arrow, the lines the
+"""One chunk of an ingest validated (services/ingestion.py, through its `ChunkValidator` port): screened in Arrow, the lines the
 screen cannot approve parsed one by one (`parse_event_line`, the one statement of the rules),
 then one record per eventId (a repeat with the same content is counted, one with other content is
 a conflict). What is rejected keeps its line and reason for the dead letters."""
@@ -9,7 +9,7 @@ import io
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,11 +25,10 @@ from chalicelib.adapters.event_screen import (
     subject_keys_all_valued,
 )
 from chalicelib.domain.events import ASSIGNMENT_TYPES, InvalidEvent
-from chalicelib.services.ingest_summary import IngestSummary
+from chalicelib.services.ingest_ports import CONFLICT_KIND, IngestSummary, ValidatedChunk, conflict_reason
 
 _LINE_BY_LINE = 512  # a piece of a chunk this small that Arrow cannot screen goes line by line
 _WIRE_OPTIONS = pj.ParseOptions(explicit_schema=WIRE_SCHEMA, unexpected_field_behavior="error")
-CONFLICT_KIND = "eventId already ingested with other content"
 
 
 def _one_object_per_line(chunk: list[str | bytes], start: int, end: int) -> bytes | None:
@@ -48,23 +47,6 @@ def _one_object_per_line(chunk: list[str | bytes], start: int, end: int) -> byte
     if data.count(b"\n") != end - start or data.count(b"\n{") != end - start - 1:
         return None
     return data
-
-
-@dataclass
-class ValidatedChunk:
-    """One chunk after validation: the records to land (ids unique), and what to say about it."""
-
-    report: IngestSummary
-    records: pa.Table  # EVENT_SCHEMA
-    digests: list[bytes]  # record_digests(records)
-    positions: list[int]  # each record's line in the chunk
-    lines: list[str | bytes]  # the chunk
-    directory_records: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[tuple[str, str]] = field(default_factory=list)
-
-    def reject(self, line: str | bytes, reason: str, kind: str) -> None:
-        self.rejected.append((_as_dead_letter(line), reason))
-        self.report.rejections[kind] += 1
 
 
 @dataclass
@@ -183,13 +165,3 @@ def _first_of_each_id(
         else:
             rejected.append((position_of[row], conflict_reason(event_id, "this input"), CONFLICT_KIND))
     return [row for row in range(table.num_rows) if row not in dropped]
-
-
-def conflict_reason(event_id: str, where: str) -> str:
-    return f"eventId {event_id} was already ingested with other content (in {where}); an event id names one event"
-
-
-def _as_dead_letter(line: str | bytes) -> str:
-    """A rejected line as its dead-letter record keeps it (text, without its newline, capped)."""
-    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-    return text.rstrip("\r\n")[:10_000]

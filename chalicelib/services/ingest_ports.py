@@ -1,12 +1,19 @@
-"""What one ingest did (services/ingestion.py): lines, accepted and rejected events and why,
-duplicates, directory updates, the days the assignment events touch and the restatement asked
-for them, and where the time went. Summaries of chunks and of worker processes merge."""
+"""The ingestion service's own values and its one port besides ports.py: what one ingest did
+(`IngestSummary`: lines, accepted and rejected events and why, duplicates, directory updates, the
+days the assignment events touch and the restatement asked for them, where the time went;
+summaries of chunks and of worker processes merge), one chunk after validation
+(`ValidatedChunk`), and the validator that makes it (`ChunkValidator`: adapters/event_chunks.py,
+the Arrow screen)."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
+
+import pyarrow as pa
 
 from chalicelib.domain.restatement import RestatementAsked
 
@@ -46,3 +53,37 @@ class IngestSummary:
         self.rejections.update(other.rejections)
         for stage, seconds in other.stage_seconds.items():
             self.stage_seconds[stage] += seconds
+
+
+CONFLICT_KIND = "eventId already ingested with other content"
+
+
+def conflict_reason(event_id: str, where: str) -> str:
+    return f"eventId {event_id} was already ingested with other content (in {where}); an event id names one event"
+
+
+@dataclass
+class ValidatedChunk:
+    """One chunk after validation: the records to land (ids unique), and what to say about it."""
+
+    report: IngestSummary
+    records: pa.Table  # EVENT_SCHEMA
+    digests: list[bytes]  # record_digests(records)
+    positions: list[int]  # each record's line in the chunk
+    lines: list[str | bytes]  # the chunk
+    directory_records: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    def reject(self, line: str | bytes, reason: str, kind: str) -> None:
+        self.rejected.append((_as_dead_letter(line), reason))
+        self.report.rejections[kind] += 1
+
+
+ChunkValidator = Callable[[list[str | bytes], int], ValidatedChunk]
+"""A chunk of lines and the time now (epoch seconds) → the chunk validated."""
+
+
+def _as_dead_letter(line: str | bytes) -> str:
+    """A rejected line as its dead-letter record keeps it (text, without its newline, capped)."""
+    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+    return text.rstrip("\r\n")[:10_000]
