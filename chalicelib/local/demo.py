@@ -12,7 +12,6 @@ local/scaled_world.py's.
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 import uuid
@@ -22,6 +21,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from chalicelib.domain.proration import SECONDS_PER_DAY, Interval, day_start_epoch, units_by_day
+from chalicelib.domain.report_ids import new_webex_id
 from chalicelib.domain.report_rows import USAGE_FIELDS, Customer, Partner, Sku
 from chalicelib.domain.timestamps import iso_seconds
 
@@ -30,8 +30,7 @@ _NAMESPACE = uuid.UUID("6f1d8a1e-2b7c-4c1e-9a57-1f3f5e0b9c11")
 
 def webex_id(kind: str, name: str) -> str:
     """A stable Webex-style id: base64url("ciscospark://us/<KIND>/<uuid5(name)>")."""
-    raw = f"ciscospark://us/{kind}/{uuid.uuid5(_NAMESPACE, name)}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return new_webex_id(kind, uuid.uuid5(_NAMESPACE, name))
 
 
 SKUS = [
