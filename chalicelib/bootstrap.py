@@ -285,7 +285,7 @@ class Container:
 
     @cached_property
     def bus(self) -> MessageBus:
-        return MessageBus(event_handlers(self.rating, self.regeneration, self.schedules))
+        return MessageBus(event_handlers(self.rating, self.regeneration, self.schedules, self.usage))
 
     @cached_property
     def webhooks(self) -> WebhookService:
@@ -335,7 +335,11 @@ class Container:
         """The console's read API: the rollup for totals and series; for a customer's users and
         explain, the closing state before the period (one partition) and the rollup's touched keys."""
         return UsageService(
-            self.directory_snapshots, self.calendar, self.rollups, LakeSubjectReads(self.lake, self.rollups)
+            self.directory_snapshots,
+            self.calendar,
+            self.rollups,
+            LakeSubjectReads(self.lake, self.rollups),
+            logger=logger,
         )
 
     @cached_property

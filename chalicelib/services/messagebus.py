@@ -14,21 +14,23 @@ from chalicelib.domain.messages import DayPublished, Message, RestatementRequest
 from chalicelib.services.rating import RatingService
 from chalicelib.services.regeneration import RegenerationService
 from chalicelib.services.schedules import ScheduleService
+from chalicelib.services.usage import UsageService
 
 Handler = Callable[[Any], object]
 
 
 def event_handlers(
-    rating: RatingService, regeneration: RegenerationService, schedules: ScheduleService
+    rating: RatingService, regeneration: RegenerationService, schedules: ScheduleService, usage: UsageService
 ) -> dict[type, list[Handler]]:
     """The handler map (cosmicpython's EVENT_HANDLERS):
     - a day published (or restated) starts the reports waiting for it and regenerates the
       COMPLETED reports it changed; a month's last day makes each schedule's report of the
-      month (once: a republication finds it made, and its regeneration is the one above);
+      month (once: a republication finds it made, and its regeneration is the one above), and
+      the read API keeps the month's sums of every partner org;
     - a restatement request re-rates a bounded run of days from the marker; each publication it
       makes is a `DayPublished` of its own, and a marker moved on is a new request."""
     return {
-        DayPublished: [regeneration.on_day_published, schedules.on_day_published],
+        DayPublished: [regeneration.on_day_published, schedules.on_day_published, usage.on_day_published],
         RestatementRequested: [lambda message: rating.restate_pending()],
     }
 

@@ -20,7 +20,8 @@ from typing import Any
 from chalicelib.domain.access import Caller
 from chalicelib.domain.errors import InvalidRequest, NotFound
 from chalicelib.domain.events import KEY_FIELDS
-from chalicelib.domain.months import days_between
+from chalicelib.domain.messages import DayPublished
+from chalicelib.domain.months import closed_month, days_between
 from chalicelib.domain.proration import epoch_day, format_quantity
 from chalicelib.domain.usage_queries import ExplainQuery, GroupBy, Scope, SeriesQuery, UsageQuery, reject_unknown
 from chalicelib.domain.usage_view import (
@@ -251,6 +252,28 @@ class UsageService(UsageReads):
             "days": per_day_units(units_by_day.items()),
             "quantity": format_quantity(sum(units_by_day.values())),
         }
+
+    # ---- a month closes: its sums made before anyone asks -------------------------------
+
+    def on_day_published(self, message: DayPublished) -> list[str]:
+        """A month's last day published (its first rating, or a restatement pass, which
+        republishes every day after the one it starts from): make and keep the month's sums of
+        every partner org now, from the month's published day versions, so the month view's
+        first request reads them instead of building them (a month sum is kept per set of day
+        versions: a restated month gets new ones). The orgs whose month it kept. A failure is
+        logged and dropped: the sums are only kept work, the next request builds them."""
+        month = closed_month(message.day)
+        if month is None:
+            return []
+        try:
+            versions = self._calendar.view(month.days()).versions
+            orgs = sorted(partner.org_id for partner in self._directory.at(self._directory.pin()).partners())
+            if orgs and versions:
+                self._rollups.month(str(month), versions, orgs)
+            return orgs
+        except Exception as error:  # noqa: BLE001 - a cache: never hold the usage_days stream up
+            self._logger.warning("month sums not kept", extra={"month": str(month), "error": repr(error)})
+            return []
 
     # ---- GET /usage/availability ----------------------------------------------------------
 

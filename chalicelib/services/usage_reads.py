@@ -6,6 +6,7 @@ beside the numbers. services/usage.py answers the routes on top of it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -61,12 +62,14 @@ class UsageReads:
         rollups: UsageRollupReader,
         lake: UsageReadLake,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        logger: Any = None,
     ) -> None:
         self._directory = directory
         self._calendar = calendar
         self._rollups = rollups
         self._lake = lake
         self._clock = clock
+        self._logger = logger or logging.getLogger(__name__)
 
     def _today(self) -> date:
         return self._clock().astimezone(timezone.utc).date()

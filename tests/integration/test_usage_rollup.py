@@ -136,3 +136,32 @@ def test_rollup_totals_equal_the_partner_and_customer_reports(
 def _no_ambient_container():
     yield
     set_container(None)
+
+
+@pytest.mark.usefixtures("streams_routed")
+def test_a_months_last_day_published_keeps_its_sums_for_the_month_views_first_request(seeded: Container) -> None:
+    """The usage_days stream hands each publication to the bus; a month's last day makes the read
+    API keep that month's sums of every partner org, so the month view's first request reads
+    them (it writes no month object of its own) and answers what the day rollups sum to."""
+    from tests.conftest import deliver_publications
+
+    month = Month.of(TODAY).previous()
+    prefix = f"rollup/months/{month}/"
+
+    def month_objects() -> list[str]:
+        listed = seeded.s3.list_objects_v2(Bucket=seeded.settings.lake_bucket, Prefix=prefix)
+        return sorted(entry["Key"] for entry in listed.get("Contents", []))
+
+    assert month_objects() == []  # the snapshot was taken before any publication was delivered
+    deliver_publications(seeded)
+    kept = month_objects()
+    orgs = {partner.org_id for partner in seeded.directory.partners()}
+    assert len(kept) == 2 * len(orgs)  # sums and subjects of each partner org
+
+    caller = Caller(DEMO_PARTNER, DEMO_ADMIN, frozenset({READ_SCOPE}))
+    period = {"billingStartDate": month.first_day.isoformat(), "billingEndDate": month.last_day.isoformat()}
+    answer = seeded.usage.totals(caller, {**period, "groupBy": "sku", "internal": "true"}).body
+    assert month_objects() == kept  # read, not built again
+    versions = seeded.calendar.published_versions(month.days())
+    days = seeded.rollups.days(versions, [DEMO_PARTNER, DEMO_SUB_PARTNER])
+    assert _units(answer["totals"]["quantity"]) == sum(row[-1] for row in days.rows())
