@@ -24,7 +24,6 @@ import hashlib
 import io
 import json
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -70,9 +69,8 @@ class S3ParquetUsageLake:
         self._s3 = s3
         self._bucket = bucket
         self._customers_per_partition = customers_per_partition
-        self._manifests: dict[str, list[PartitionEntry]] = {}  # a version's, immutable once written
+        self._manifests: Lru[list[PartitionEntry]] = Lru(_MANIFEST_CACHE_SIZE)  # a version's, immutable once written
         self._customer_states: Lru[pa.Table] = Lru(_CUSTOMER_STATES_KEPT)
-        self._lock = threading.Lock()
 
     # ---- writing (rating) ---------------------------------------------------------------
 
@@ -331,20 +329,14 @@ class S3ParquetUsageLake:
     def _manifest(self, prefix: str) -> list[PartitionEntry] | None:
         """A day version's partitions, None when it has no manifest (legacy or absent). Cached:
         a version never changes once its manifest is written."""
-        with self._lock:
-            cached = self._manifests.get(prefix)
+        cached = self._manifests.get(prefix)
         if cached is not None:
             return cached
         try:
             listed = json.loads(self._get(prefix + MANIFEST))["partitions"]
         except KeyError:
             return None
-        entries = manifest_entries(listed)
-        with self._lock:
-            if len(self._manifests) >= _MANIFEST_CACHE_SIZE:
-                self._manifests.clear()
-            self._manifests[prefix] = entries
-        return entries
+        return self._manifests.put(prefix, manifest_entries(listed))
 
     def _legacy_customer_rows(self, day: date, version: int, usage: UsageSlice) -> list[tuple[str, int]]:
         try:

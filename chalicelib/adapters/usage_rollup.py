@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
@@ -77,9 +76,8 @@ class S3UsageRollups:
         self._bucket = bucket
         self._day_usage = day_usage
         self._day_events = day_events
-        self._manifests: dict[str, dict[str, dict[str, Any]]] = {}
+        self._manifests: Lru[dict[str, dict[str, Any]]] = Lru(4 * _CACHE_ENTRIES)
         self._cache: Lru[pa.Table] = Lru(_CACHE_ENTRIES)
-        self._lock = threading.Lock()
 
     # ---- writing (rating) ---------------------------------------------------------------
 
@@ -241,19 +239,13 @@ class S3UsageRollups:
         return manifest
 
     def _manifest(self, prefix: str) -> dict[str, dict[str, Any]] | None:
-        with self._lock:
-            cached = self._manifests.get(prefix)
+        cached = self._manifests.get(prefix)
         if cached is not None:
             return cached
         body = self._get(prefix + MANIFEST)
         if body is None:
             return None
-        manifest = {entry["partnerOrgId"]: entry for entry in json.loads(body)["orgs"]}
-        with self._lock:
-            if len(self._manifests) >= 4 * _CACHE_ENTRIES:
-                self._manifests.clear()
-            self._manifests[prefix] = manifest
-        return manifest
+        return self._manifests.put(prefix, {entry["partnerOrgId"]: entry for entry in json.loads(body)["orgs"]})
 
     def _table(self, entry: Mapping[str, Any], schema: pa.Schema) -> pa.Table:
         table = self._cached(entry["key"])
